@@ -1,0 +1,58 @@
+# CoDream Network. On a fresh machine: `make demo` or `make test`; each installs what
+# it needs on first use and is fast afterwards.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(CURDIR)/$(VENV)/bin/python
+# torch goes in first so no requirement ever pulls a multi-GB CUDA build.
+# GPU users: make setup TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+TORCH_SPEC ?= torch==2.13.0
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+
+STAMP_TORCH := $(VENV)/.stamp-torch
+STAMP_PY := $(VENV)/.stamp-project
+STAMP_NPM := node_modules/.stamp-npm
+STAMP_TOOLS := $(VENV)/.stamp-tools
+
+.PHONY: setup demo test test-py test-forge bench compile clean devnet-up devnet-down
+
+setup: $(STAMP_PY) $(STAMP_NPM) $(STAMP_TOOLS)
+
+$(STAMP_TORCH):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install $(TORCH_SPEC)
+	touch $@
+
+$(STAMP_PY): $(STAMP_TORCH) pyproject.toml
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+$(STAMP_NPM): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(STAMP_TOOLS): $(STAMP_PY) $(STAMP_NPM) scripts/solc-shim.js scripts/install-solc-shim.sh scripts/register-networks.sh
+	scripts/install-solc-shim.sh
+	scripts/register-networks.sh
+	touch $@
+
+demo: setup
+	scripts/install-solc-shim.sh
+	codream demo
+
+test: setup
+	scripts/install-solc-shim.sh
+	$(PY) -m pytest tests
+
+bench: setup
+	codream bench all
+
+devnet-up: setup
+	codream devnet up
+
+devnet-down:
+	codream devnet down
+
+clean:
+	rm -rf build out cache reports .pytest_cache

@@ -1,0 +1,172 @@
+"""A local devnet: anvil (chain id 31337) and the local IPFS node, in the background.
+
+State lives in ``$CODREAM_HOME/devnet``: ``anvil.log``, ``ipfs.log``, one pid file
+per service, the IPFS repo, and (once contracts are deployed) ``deployment.json``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import config
+
+CHAIN_ID = 31337
+# anvil's well-known deterministic mnemonic: these accounts are public test keys.
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+class DevnetError(RuntimeError):
+    pass
+
+
+@dataclass
+class Service:
+    name: str
+    port: int
+
+    def pid_file(self, root: Path) -> Path:
+        return root / f"{self.name}.pid"
+
+    def log_file(self, root: Path) -> Path:
+        return root / f"{self.name}.log"
+
+
+def state_dir() -> Path:
+    d = config.home() / "devnet"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return pid
+
+
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) == 0
+
+
+def chain_answers(url: str) -> int | None:
+    """The chain id at ``url``, or None if nothing answers."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=2) as r:
+            return int(json.load(r)["result"], 16)
+    except Exception:
+        return None
+
+
+def ipfs_answers(port: int) -> str | None:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v0/version", b"", method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=2) as r:
+            return json.load(r)["Version"]
+    except Exception:
+        return None
+
+
+def _tail(path: Path, n: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def _spawn(svc: Service, root: Path, argv: list[str]) -> int:
+    if _port_open(svc.port):
+        raise DevnetError(f"port {svc.port} is already in use: stop whatever listens there "
+                          f"(`codream devnet down` if it is an old devnet) or pick another port")
+    log = open(svc.log_file(root), "ab")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True, cwd=root)
+    svc.pid_file(root).write_text(str(proc.pid))
+    return proc.pid
+
+
+def up(anvil_port: int = 8545, ipfs_port: int = 5001, block_time: float | None = None,
+       timeout: float = 60.0) -> dict:
+    """Start anvil and the IPFS node (whichever is not running) and wait until both answer."""
+    root = state_dir()
+    anvil, ipfs = Service("anvil", anvil_port), Service("ipfs", ipfs_port)
+    if _read_pid(anvil.pid_file(root)) is None:
+        argv = [config.anvil_bin(), "--host", "127.0.0.1", "--port", str(anvil_port),
+                "--chain-id", str(CHAIN_ID), "--accounts", "10", "--balance", "10000",
+                "--mnemonic", DEV_MNEMONIC]
+        if block_time:
+            argv += ["--block-time", str(block_time)]
+        _spawn(anvil, root, argv)
+    if _read_pid(ipfs.pid_file(root)) is None:
+        _spawn(ipfs, root, [sys.executable, "-m", "codream.cli", "ipfs", "serve",
+                            "--repo", str(root / "ipfs-repo"), "--port", str(ipfs_port)])
+    deadline = time.monotonic() + timeout
+    url = f"http://127.0.0.1:{anvil_port}"
+    while time.monotonic() < deadline:
+        chain_ok, ipfs_ok = chain_answers(url), ipfs_answers(ipfs_port)
+        if chain_ok and ipfs_ok:
+            return status(anvil_port, ipfs_port)
+        for svc in (anvil, ipfs):
+            if _read_pid(svc.pid_file(root)) is None:
+                raise DevnetError(f"{svc.name} exited during start-up; last log lines:\n"
+                                  f"{_tail(svc.log_file(root))}")
+        time.sleep(0.2)
+    down(anvil_port, ipfs_port)
+    raise DevnetError(f"devnet did not answer within {timeout:g}s; see logs in {root}")
+
+
+def status(anvil_port: int = 8545, ipfs_port: int = 5001) -> dict:
+    root = state_dir()
+    deployment = root / "deployment.json"
+    return {
+        "state_dir": str(root),
+        "anvil": {"pid": _read_pid(root / "anvil.pid"), "rpc_url": f"http://127.0.0.1:{anvil_port}",
+                  "chain_id": chain_answers(f"http://127.0.0.1:{anvil_port}")},
+        "ipfs": {"pid": _read_pid(root / "ipfs.pid"), "api": f"/ip4/127.0.0.1/tcp/{ipfs_port}/http",
+                 "gateway": f"http://127.0.0.1:{ipfs_port}/ipfs/", "version": ipfs_answers(ipfs_port)},
+        "deployment": str(deployment) if deployment.exists() else None,
+    }
+
+
+def down(anvil_port: int = 8545, ipfs_port: int = 5001, timeout: float = 10.0) -> list[str]:
+    """Stop both services (SIGTERM, then SIGKILL); return the names stopped."""
+    root = state_dir()
+    stopped = []
+    for name in ("anvil", "ipfs"):
+        pid_file = root / f"{name}.pid"
+        pid = _read_pid(pid_file)
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and _read_pid(pid_file) is not None:
+                try:  # reap if it is our child
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+                time.sleep(0.1)
+            if _read_pid(pid_file) is not None:
+                os.killpg(pid, signal.SIGKILL)
+            stopped.append(name)
+        pid_file.unlink(missing_ok=True)
+    return stopped

@@ -1,0 +1,70 @@
+"""Shared fixtures: free ports, a real local IPFS node process, an isolated CODREAM_HOME."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class NodeProcess:
+    """`codream ipfs serve` in a subprocess, restartable on the same repo and port."""
+
+    def __init__(self, repo: Path, port: int):
+        self.repo, self.port, self.proc = repo, port, None
+
+    @property
+    def api(self) -> str:
+        return f"/ip4/127.0.0.1/tcp/{self.port}/http"
+
+    def start(self) -> "NodeProcess":
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "codream.cli", "ipfs", "serve", "--repo", str(self.repo),
+             "--port", str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(self.proc.stdout.read().decode())
+            time.sleep(0.1)
+        raise RuntimeError("ipfs node did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def ipfs_node(tmp_path):
+    node = NodeProcess(tmp_path / "ipfs-repo", free_port()).start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def codream_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("CODREAM_HOME", str(home))
+    return home
+
+
+def run_cli(*args: str, env: dict | None = None, input: bytes | None = None, timeout: float = 300):
+    """Run the real `codream` console script; return the CompletedProcess."""
+    exe = Path(sys.executable).with_name("codream")
+    return subprocess.run([str(exe), *args], capture_output=True, timeout=timeout, input=input,
+                          env={**os.environ, **(env or {})})

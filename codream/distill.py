@@ -1,0 +1,113 @@
+"""The distillation recipe: one implementation, used by verifiers to score and by the
+miner's benchmark to measure. Deterministic on CPU for fixed inputs, seed and threads.
+
+Student = spec's student architecture, initialised from the recipe seed, trained for
+``steps`` Adam steps on batches drawn (seeded) from the images, to match the teacher
+ensemble's soft labels (mean of the teachers' logits) at temperature T with KL·T².
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import normalize
+from .spec import Recipe
+from .zoo import build_model
+
+
+@contextlib.contextmanager
+def deterministic(threads: int | None = None):
+    """Deterministic algorithms and (optionally) a fixed thread count, restored afterwards."""
+    old_det = torch.are_deterministic_algorithms_enabled()
+    old_threads = torch.get_num_threads()
+    torch.use_deterministic_algorithms(True)
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(old_det)
+        torch.set_num_threads(old_threads)
+
+
+def ensemble_logits(teachers: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    return torch.stack([t(x) for t in teachers]).mean(0)
+
+
+def augment(x: torch.Tensor, ops: Sequence[str], gen: torch.Generator) -> torch.Tensor:
+    """Seeded batch augmentation on normalized images: random shifts (zero pad) and flips."""
+    n, _, h, w = x.shape
+    for op in ops:
+        if op == "flip":
+            mask = torch.rand(n, generator=gen) < 0.5
+            x = torch.where(mask.view(-1, 1, 1, 1), x.flip(3), x)
+        elif op.startswith("shift:"):
+            p = int(op.split(":")[1])
+            padded = F.pad(x, (p, p, p, p))
+            dy = torch.randint(0, 2 * p + 1, (n,), generator=gen)
+            dx = torch.randint(0, 2 * p + 1, (n,), generator=gen)
+            rows = (dy.view(-1, 1) + torch.arange(h).view(1, -1))  # [n, h]
+            cols = (dx.view(-1, 1) + torch.arange(w).view(1, -1))  # [n, w]
+            idx_n = torch.arange(n).view(-1, 1, 1)
+            x = padded.permute(0, 2, 3, 1)[idx_n, rows.view(n, h, 1), cols.view(n, 1, w)].permute(0, 3, 1, 2)
+    return x.contiguous()
+
+
+def distill(student_cfg: dict, teachers: Sequence[nn.Module], images: torch.Tensor, recipe: Recipe,
+            mean, std, progress=None) -> nn.Module:
+    """Train a fresh student on ``images`` (uint8 [N,C,H,W]) from the teachers' soft labels."""
+    torch.manual_seed(recipe.seed)
+    student = build_model(student_cfg)
+    student.train()
+    gen = torch.Generator().manual_seed(recipe.seed)
+    x_all = normalize(images, mean, std)
+    n = len(x_all)
+    opt = torch.optim.Adam(student.parameters(), lr=recipe.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, recipe.steps)
+    t = recipe.temperature
+    perm, pos = torch.randperm(n, generator=gen), 0
+    static_targets = None
+    if not recipe.augment:
+        with torch.no_grad():
+            static_targets = ensemble_logits(teachers, x_all)
+    for step in range(recipe.steps):
+        if pos + recipe.batch > n:
+            perm, pos = torch.randperm(n, generator=gen), 0
+        idx = perm[pos:pos + recipe.batch]
+        pos += recipe.batch
+        xb = x_all[idx]
+        if recipe.augment:
+            xb = augment(xb, recipe.augment, gen)
+            with torch.no_grad():
+                target = ensemble_logits(teachers, xb)
+        else:
+            target = static_targets[idx]
+        loss = F.kl_div(F.log_softmax(student(xb) / t, 1), F.log_softmax(target / t, 1),
+                        reduction="batchmean", log_target=True) * t * t
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if progress is not None:
+            progress(step)
+    return student.eval()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean, std, batch: int = 1024) -> float:
+    model.eval()
+    correct = 0
+    for i in range(0, len(images), batch):
+        pred = model(normalize(images[i:i + batch], mean, std)).argmax(1)
+        correct += int((pred == labels[i:i + batch]).sum())
+    return correct / max(1, len(images))
+
+
+def noise_images(n: int, shape: tuple[int, int, int], seed: int) -> torch.Tensor:
+    """The task's seeded noise baseline: uniform uint8 images."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, *shape), generator=gen, dtype=torch.uint8)

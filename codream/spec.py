@@ -1,0 +1,235 @@
+"""Task spec: everything a verifier needs to reproduce a score. Versioned JSON on IPFS.
+
+Schema ``codream.task-spec/1``::
+
+    {
+      "schema": "codream.task-spec/1",
+      "name": "digits-reference",
+      "num_classes": 10,
+      "input": {"channels": 1, "height": 8, "width": 8, "mean": [0.3051], "std": [0.3816]},
+      "teachers": [{"model": {"arch": "digits_cnn", ...}, "weights_cid": "bafk...", "file": "teacher.safetensors"}],
+      "student": {"arch": "digits_cnn", "width": 16, ...},
+      "distill": {"steps": 400, "batch": 128, "lr": 0.005, "temperature": 4.0, "seed": 0, "augment": ["shift:1"]},
+      "baseline": {"n": 1000, "seed": 1},
+      "bundle": {"min_images": 100, "max_images": 5000, "max_bytes": 16777216},
+      "scoring": {"min_gain_bps": 1000, "tolerance_bps": 150, "duplicate_max_hamming": 6,
+                  "duplicate_max_fraction": 0.5}
+    }
+
+``file`` is an optional hint where the weights may be found beside the spec; the
+weights CID is always verified.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .zoo import ModelConfigError, check_config
+
+SCHEMA = "codream.task-spec/1"
+
+
+class SpecError(ValueError):
+    """The spec is invalid; the message names the field and the reason."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    steps: int
+    batch: int
+    lr: float
+    temperature: float
+    seed: int
+    augment: tuple[str, ...] = ()
+
+
+@dataclass
+class TaskSpec:
+    raw: dict
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.raw.get("name", "")
+
+    @property
+    def num_classes(self) -> int:
+        return self.raw["num_classes"]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        i = self.raw["input"]
+        return (i["channels"], i["height"], i["width"])
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return tuple(self.raw["input"]["mean"])
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return tuple(self.raw["input"]["std"])
+
+    @property
+    def teachers(self) -> list[dict]:
+        return self.raw["teachers"]
+
+    @property
+    def student(self) -> dict:
+        return self.raw["student"]
+
+    @property
+    def recipe(self) -> Recipe:
+        d = self.raw["distill"]
+        return Recipe(d["steps"], d["batch"], float(d["lr"]), float(d["temperature"]), d["seed"],
+                      tuple(d.get("augment", ())))
+
+    @property
+    def bundle(self) -> dict:
+        return self.raw["bundle"]
+
+    @property
+    def scoring(self) -> dict:
+        return self.raw["scoring"]
+
+    @property
+    def baseline(self) -> dict:
+        return self.raw["baseline"]
+
+    def to_json(self) -> str:
+        return json.dumps(self.raw, indent=2, sort_keys=True)
+
+
+def _int(d: dict, key: str, where: str, lo: int = 0, hi: int | None = None) -> int:
+    v = d.get(key)
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise SpecError(f"{where}.{key}: must be an integer, got {v!r}")
+    if v < lo or (hi is not None and v > hi):
+        raise SpecError(f"{where}.{key}: must be in [{lo}, {hi if hi is not None else '∞'}], got {v}")
+    return v
+
+
+def _num(d: dict, key: str, where: str, lo: float = 0.0, hi: float = float("inf")) -> float:
+    v = d.get(key)
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not (lo < v <= hi):
+        raise SpecError(f"{where}.{key}: must be a number in ({lo}, {hi}], got {v!r}")
+    return float(v)
+
+
+def _obj(d: dict, key: str, where: str = "spec") -> dict:
+    v = d.get(key)
+    if not isinstance(v, dict):
+        raise SpecError(f"{where}.{key}: missing or not an object")
+    return v
+
+
+def validate(raw: dict) -> TaskSpec:
+    """Check every field; return a TaskSpec. Raises SpecError naming the field."""
+    from ipfs.cid import CID, InvalidCidError
+
+    if not isinstance(raw, dict):
+        raise SpecError("spec: must be a JSON object")
+    if raw.get("schema") != SCHEMA:
+        raise SpecError(f"spec.schema: must be {SCHEMA!r}, got {raw.get('schema')!r}")
+    k = _int(raw, "num_classes", "spec", 2, 100_000)
+    inp = _obj(raw, "input")
+    c = _int(inp, "channels", "input", 1, 4)
+    h = _int(inp, "height", "input", 4, 1024)
+    w = _int(inp, "width", "input", 4, 1024)
+    for key in ("mean", "std"):
+        v = inp.get(key)
+        if not isinstance(v, list) or len(v) != c or not all(isinstance(a, (int, float)) for a in v):
+            raise SpecError(f"input.{key}: must be a list of {c} numbers (one per channel), got {v!r}")
+    if any(s <= 0 for s in inp["std"]):
+        raise SpecError("input.std: every entry must be > 0")
+
+    def model_cfg(cfg, where: str) -> dict:
+        if not isinstance(cfg, dict):
+            raise SpecError(f"{where}: must be a model config object")
+        full = {"num_classes": k, "in_channels": c, "image_size": min(h, w), **cfg}
+        if full["num_classes"] != k or full["in_channels"] != c:
+            raise SpecError(f"{where}: num_classes/in_channels disagree with the spec's input")
+        try:
+            return check_config(full)
+        except ModelConfigError as exc:
+            raise SpecError(f"{where}.{exc}") from None
+
+    teachers = raw.get("teachers")
+    if not isinstance(teachers, list) or not 1 <= len(teachers) <= 8:
+        raise SpecError("spec.teachers: must be a list of 1 to 8 teachers")
+    for i, t in enumerate(teachers):
+        if not isinstance(t, dict):
+            raise SpecError(f"teachers[{i}]: must be an object")
+        t["model"] = model_cfg(t.get("model"), f"teachers[{i}].model")
+        try:
+            t["weights_cid"] = str(CID.parse(t.get("weights_cid", "")))
+        except InvalidCidError as exc:
+            raise SpecError(f"teachers[{i}].weights_cid: {exc}") from None
+    raw["student"] = model_cfg(raw.get("student"), "spec.student")
+    d = _obj(raw, "distill")
+    _int(d, "steps", "distill", 1, 100_000)
+    _int(d, "batch", "distill", 1, 4096)
+    _num(d, "lr", "distill", 0, 10)
+    _num(d, "temperature", "distill", 0, 100)
+    _int(d, "seed", "distill", 0, 2**31 - 1)
+    aug = d.get("augment", [])
+    if not isinstance(aug, list) or any(a not in ("flip", "shift:1", "shift:2", "shift:4") for a in aug):
+        raise SpecError(f"distill.augment: a list of 'flip', 'shift:1', 'shift:2', 'shift:4', got {aug!r}")
+    b = _obj(raw, "bundle")
+    lo = _int(b, "min_images", "bundle", 1)
+    _int(b, "max_images", "bundle", lo, 1_000_000)
+    _int(b, "max_bytes", "bundle", 1024, 1 << 34)
+    bl = _obj(raw, "baseline")
+    _int(bl, "n", "baseline", 1, 1_000_000)
+    _int(bl, "seed", "baseline", 0, 2**31 - 1)
+    s = _obj(raw, "scoring")
+    _int(s, "min_gain_bps", "scoring", -10_000, 10_000)
+    _int(s, "tolerance_bps", "scoring", 0, 10_000)
+    _int(s, "duplicate_max_hamming", "scoring", 0, 64)
+    _num(s, "duplicate_max_fraction", "scoring", 0, 1)
+    return TaskSpec(raw)
+
+
+def load(path: str | Path) -> TaskSpec:
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: not valid JSON ({exc})") from None
+    spec = validate(raw)
+    spec.path = path
+    return spec
+
+
+def parse_bytes(data: bytes) -> TaskSpec:
+    try:
+        raw = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"spec: not valid JSON ({exc})") from None
+    return validate(raw)
+
+
+def digits_reference(teacher_cid: str, teacher_cfg: dict, file: str | None = None) -> dict:
+    """The digits reference task used by the demo, tests and benchmarks."""
+    from .data import DIGITS_MEAN, DIGITS_STD
+
+    t = {"model": teacher_cfg, "weights_cid": teacher_cid}
+    if file:
+        t["file"] = file
+    return copy.deepcopy({
+        "schema": SCHEMA,
+        "name": "digits-reference",
+        "num_classes": 10,
+        "input": {"channels": 1, "height": 8, "width": 8, "mean": list(DIGITS_MEAN), "std": list(DIGITS_STD)},
+        "teachers": [t],
+        "student": {"arch": "digits_cnn", "width": 16},
+        "distill": {"steps": 400, "batch": 128, "lr": 0.005, "temperature": 4.0, "seed": 0,
+                    "augment": ["shift:1"]},
+        "baseline": {"n": 1000, "seed": 1},
+        "bundle": {"min_images": 100, "max_images": 5000, "max_bytes": 16 << 20},
+        "scoring": {"min_gain_bps": 1000, "tolerance_bps": 150, "duplicate_max_hamming": 4,
+                    "duplicate_max_fraction": 0.5},
+    })

@@ -8,8 +8,8 @@ Schema ``codream.task-spec/1``::
       "num_classes": 10,
       "input": {"channels": 1, "height": 8, "width": 8, "mean": [0.3051], "std": [0.3816]},
       "teachers": [{"model": {"arch": "digits_cnn", ...}, "weights_cid": "bafk...", "file": "teacher.safetensors"}],
-      "student": {"arch": "digits_cnn", "width": 16, ...},
-      "distill": {"steps": 400, "batch": 128, "lr": 0.005, "temperature": 4.0, "seed": 0, "augment": ["shift:1"]},
+      "student": {"arch": "digits_cnn", "width": 16},
+      "distill": {"steps": 300, "batch": 64, "lr": 0.01, "temperature": 4.0, "seed": 0, "augment": []},
       "baseline": {"n": 1000, "seed": 1},
       "bundle": {"min_images": 100, "max_images": 5000, "max_bytes": 16777216},
       "scoring": {"min_gain_bps": 1000, "tolerance_bps": 150, "duplicate_max_hamming": 6,
@@ -226,10 +226,22 @@ def digits_reference(teacher_cid: str, teacher_cfg: dict, file: str | None = Non
         "input": {"channels": 1, "height": 8, "width": 8, "mean": list(DIGITS_MEAN), "std": list(DIGITS_STD)},
         "teachers": [t],
         "student": {"arch": "digits_cnn", "width": 16},
-        "distill": {"steps": 400, "batch": 128, "lr": 0.005, "temperature": 4.0, "seed": 0,
-                    "augment": ["shift:1"]},
+        "distill": {"steps": 300, "batch": 64, "lr": 0.01, "temperature": 4.0, "seed": 0, "augment": []},
         "baseline": {"n": 1000, "seed": 1},
         "bundle": {"min_images": 100, "max_images": 5000, "max_bytes": 16 << 20},
         "scoring": {"min_gain_bps": 1000, "tolerance_bps": 150, "duplicate_max_hamming": 4,
                     "duplicate_max_fraction": 0.5},
     })
+
+
+def reference_spec(dataset: str, teacher_cid: str, teacher_cfg: dict, file: str | None, mean, std) -> dict:
+    """Reference task specs: ``digits`` (8×8 grey) or ``cifar10`` (32×32 RGB)."""
+    if dataset == "digits":
+        return digits_reference(teacher_cid, teacher_cfg, file)
+    raw = digits_reference(teacher_cid, teacher_cfg, file)
+    raw.update({"name": "cifar10-reference",
+                "input": {"channels": 3, "height": 32, "width": 32, "mean": list(mean), "std": list(std)},
+                "student": {"arch": "resnet18", "width": 16},
+                "bundle": {"min_images": 256, "max_images": 100_000, "max_bytes": 512 << 20}})
+    raw["distill"].update({"steps": 2000, "batch": 256, "augment": ["shift:4", "flip"]})
+    return raw

@@ -68,3 +68,20 @@ def run_cli(*args: str, env: dict | None = None, input: bytes | None = None, tim
     exe = Path(sys.executable).with_name("codream")
     return subprocess.run([str(exe), *args], capture_output=True, timeout=timeout, input=input,
                           env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def reference_task(tmp_path_factory):
+    """The digits reference task trained once per session: teacher, eval set, spec."""
+    from codream.teacher import train_reference
+
+    home = tmp_path_factory.mktemp("ref-home")
+    old = os.environ.get("CODREAM_HOME")
+    os.environ["CODREAM_HOME"] = str(home)
+    out = tmp_path_factory.mktemp("ref-task")
+    info = train_reference("digits", out, epochs=25, progress=False)
+    if old is None:
+        os.environ.pop("CODREAM_HOME")
+    else:
+        os.environ["CODREAM_HOME"] = old
+    return info

@@ -1,0 +1,259 @@
+"""Dream synthesis: DeepInversion / CoDream losses as small pieces, and one loop.
+
+Loss pieces (each a function of the batch being optimised):
+
+- ``BNStatsHook``: per BatchNorm layer, ‖μ_batch − running_mean‖₂ + ‖σ²_batch − running_var‖₂
+  on the layer's input (DeepInversion's feature-distribution prior).
+- ``class_loss``: cross-entropy to the dream's assigned class (``ce``) or the entropy of
+  the teacher's prediction (``entropy``, CoDream's label-free variant).
+- ``tv_loss`` / ``l2_loss``: image priors.
+- ``adaptive_loss``: seeks inputs the current student gets wrong (ADI-style: 1 − JS
+  divergence between student and teacher, minimised ⇒ disagreement maximised).
+- ``diversity_loss``: guards against mode collapse by penalising the mean pairwise
+  cosine similarity of the teachers' penultimate features within a class.
+
+Several teachers (CoDream): every teacher sees the same dreams; each teacher's loss
+gradient w.r.t. the pixels is averaged. Averaging gradients equals the gradient of
+the averaged loss, so one backward pass through the mean does exactly that.
+Teacher weights are frozen (no weight gradients).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from codream.data import normalize
+from codream.zoo import freeze
+
+
+@dataclass
+class DreamConfig:
+    """Synthesis hyper-parameters. Defaults are this project's tuned fast recipe."""
+
+    steps: int = 120
+    batch: int = 500
+    lr: float = 0.25
+    bn: float = 1.0
+    first_bn_mult: float = 1.0
+    ce: float = 1.0
+    entropy: float = 0.0
+    tv: float = 2e-3
+    l2: float = 0.0
+    adaptive: float = 0.0
+    diversity: float = 0.0
+    jitter: int = 1  # random ±px shifts each step
+    flip: bool = False
+    init_std: float = 0.2  # initial pixel noise around mid-grey, in [0,1] units
+    cosine_lr: bool = True
+    label_smoothing: float = 0.0
+    mix: float = 0.0  # fraction of dreams aimed at a two-class blend (decision-boundary dreams)
+    seed: int = 0
+    amp: bool = False  # bf16 autocast on CUDA
+
+
+def deepinversion_config(seed: int = 0, steps: int = 2000, batch: int = 256) -> DreamConfig:
+    """The faithful DeepInversion CIFAR settings (Adam lr 0.05, BN 10, TV 2.5e-5, l2 3e-8,
+    ±2 px jitter, 2,000 steps per batch of 256) used as the benchmark baseline."""
+    return DreamConfig(steps=steps, batch=batch, lr=0.05, bn=10.0, ce=1.0, tv=2.5e-5, l2=3e-8, jitter=2,
+                       init_std=1.0, cosine_lr=False, seed=seed)
+
+
+class BNStatsHook:
+    """Collects the BN-statistics loss of one BatchNorm layer's input on each forward."""
+
+    def __init__(self, module: nn.BatchNorm2d):
+        self.loss = torch.zeros(())
+        self.handle = module.register_forward_hook(self._hook)
+
+    def _hook(self, module: nn.BatchNorm2d, inputs, output) -> None:
+        x = inputs[0]
+        mean = x.mean(dim=(0, 2, 3))
+        var = x.permute(1, 0, 2, 3).reshape(x.shape[1], -1).var(1, unbiased=False)
+        self.loss = torch.norm(mean - module.running_mean, 2) + torch.norm(var - module.running_var, 2)
+
+    def remove(self) -> None:
+        self.handle.remove()
+
+
+class FeatureHook:
+    """Keeps the input of a model's final linear layer (penultimate features)."""
+
+    def __init__(self, model: nn.Module):
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        self.features = None
+        self.handle = linears[-1].register_forward_hook(lambda m, i, o: setattr(self, "features", i[0]))
+
+    def remove(self) -> None:
+        self.handle.remove()
+
+
+def tv_loss(x: torch.Tensor) -> torch.Tensor:
+    dx = x[:, :, :, 1:] - x[:, :, :, :-1]
+    dy = x[:, :, 1:, :] - x[:, :, :-1, :]
+    return (dx.pow(2).mean() + dy.pow(2).mean()) * x.shape[-1] * x.shape[-2]
+
+
+def l2_loss(x: torch.Tensor) -> torch.Tensor:
+    return x.pow(2).sum() / len(x)
+
+
+def class_loss(logits: torch.Tensor, targets: torch.Tensor, mode: str, smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy to class indices or to a soft target distribution; or the entropy."""
+    if mode == "ce":
+        return F.cross_entropy(logits, targets, label_smoothing=smoothing)
+    p = F.softmax(logits, 1)
+    return -(p * F.log_softmax(logits, 1)).sum(1).mean()
+
+
+def adaptive_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, t: float = 3.0) -> torch.Tensor:
+    """1 − JS(student, teacher): minimising it makes dreams where the student disagrees."""
+    ps, pt = F.softmax(student_logits / t, 1), F.softmax(teacher_logits / t, 1)
+    m = 0.5 * (ps + pt)
+    js = 0.5 * (F.kl_div(m.log(), ps, reduction="batchmean") + F.kl_div(m.log(), pt, reduction="batchmean"))
+    return 1.0 - js.clamp(0, 1)
+
+
+def diversity_loss(features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    f = F.normalize(features.flatten(1), dim=1)
+    sim = f @ f.t()
+    same = (targets.view(-1, 1) == targets.view(1, -1)).float() - torch.eye(len(f), device=f.device)
+    return (sim * same).sum() / same.sum().clamp_min(1)
+
+
+def _jitter(x: torch.Tensor, px: int, flip: bool, gen: torch.Generator) -> torch.Tensor:
+    if px:
+        dx, dy = torch.randint(-px, px + 1, (2,), generator=gen).tolist()
+        x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+    if flip and torch.rand((), generator=gen) < 0.5:
+        x = x.flip(3)
+    return x
+
+
+def num_classes_of(teachers: Sequence[nn.Module]) -> int:
+    return [m for m in teachers[0].modules() if isinstance(m, nn.Linear)][-1].out_features
+
+
+def mixed_targets(labels: torch.Tensor, k: int, fraction: float, gen: torch.Generator) -> torch.Tensor:
+    """Soft targets: a ``fraction`` of dreams blend their class with a random other class
+    (weight 0.5..0.9 on their own), which puts dreams near decision boundaries."""
+    n = len(labels)
+    soft = F.one_hot(labels, k).float()
+    pick = torch.rand(n, generator=gen) < fraction
+    other = (labels + torch.randint(1, k, (n,), generator=gen)) % k
+    lam = 0.5 + 0.4 * torch.rand(n, generator=gen)
+    blend = lam.view(-1, 1) * soft + (1 - lam).view(-1, 1) * F.one_hot(other, k).float()
+    return torch.where(pick.view(-1, 1), blend, soft)
+
+
+def balanced_labels(n: int, num_classes: int, gen: torch.Generator) -> torch.Tensor:
+    """Labels 0..K-1 repeated (balanced), in a seeded random order."""
+    labels = torch.arange(n) % num_classes
+    return labels[torch.randperm(n, generator=gen)]
+
+
+def dream_batch(teachers: Sequence[nn.Module], targets: torch.Tensor, shape: tuple[int, int, int],
+                mean, std, cfg: DreamConfig, gen: torch.Generator, device: torch.device,
+                student: nn.Module | None = None, on_step: Callable[[], None] | None = None) -> torch.Tensor:
+    """Optimise one batch of dreams; return them as [0,1] floats on the CPU."""
+    n = len(targets)
+    if cfg.mix:
+        targets = mixed_targets(targets, num_classes_of(teachers), cfg.mix, gen)
+    x0 = (0.5 + cfg.init_std * torch.randn((n, *shape), generator=gen)).clamp(0, 1)
+    x = x0.to(device).requires_grad_(True)
+    targets = targets.to(device)
+    opt = torch.optim.Adam([x], lr=cfg.lr, betas=(0.5, 0.99) if cfg.cosine_lr else (0.9, 0.999))
+    hooks = [[BNStatsHook(m) for m in t.modules() if isinstance(m, nn.BatchNorm2d)] for t in teachers]
+    feats = [FeatureHook(t) for t in teachers] if cfg.diversity else []
+    mode = "entropy" if cfg.entropy and not cfg.ce else "ce"
+    use_amp = cfg.amp and device.type == "cuda"
+    try:
+        for step in range(cfg.steps):
+            if cfg.cosine_lr:
+                for g in opt.param_groups:
+                    g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
+            xin = normalize(_jitter(x, cfg.jitter, cfg.flip, gen), mean, std)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                total = 0.0
+                t_logits = []
+                for ti, teacher in enumerate(teachers):
+                    logits = teacher(xin)
+                    t_logits.append(logits.float())
+                    bn = [h.loss for h in hooks[ti]]
+                    loss_bn = cfg.first_bn_mult * bn[0] + sum(bn[1:])
+                    loss = cfg.bn * loss_bn
+                    weight_cls = cfg.ce if mode == "ce" else cfg.entropy
+                    loss = loss + weight_cls * class_loss(logits.float(), targets, mode, cfg.label_smoothing)
+                    if cfg.diversity:
+                        hard = targets if targets.dim() == 1 else targets.argmax(1)
+                        loss = loss + cfg.diversity * diversity_loss(feats[ti].features.float(), hard)
+                    total = total + loss
+                total = total / len(teachers)  # == averaging the teachers' pixel gradients
+                if cfg.adaptive and student is not None:
+                    total = total + cfg.adaptive * adaptive_loss(student(xin).float(),
+                                                                 torch.stack(t_logits).mean(0))
+            total = total + cfg.tv * tv_loss(x) + cfg.l2 * l2_loss(x)
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            with torch.no_grad():
+                x.clamp_(0, 1)
+            if on_step:
+                on_step()
+    finally:
+        for hs in hooks:
+            for h in hs:
+                h.remove()
+        for f in feats:
+            f.remove()
+    return x.detach().cpu()
+
+
+@dataclass
+class DreamResult:
+    images: torch.Tensor  # uint8 [N, C, H, W]
+    labels: torch.Tensor  # int64 [N], the class each dream was optimised for
+    stats: dict = field(default_factory=dict)
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def dream(teachers: Sequence[nn.Module], n: int, num_classes: int, shape: tuple[int, int, int], mean, std,
+          cfg: DreamConfig | None = None, device: str | torch.device = "cpu",
+          student_fn: Callable[[torch.Tensor], nn.Module] | None = None, progress: bool = False) -> DreamResult:
+    """Synthesise ``n`` dreams in batches of ``cfg.batch`` (memory bounded by the batch).
+
+    ``student_fn(dreams_so_far)`` (optional) returns a student for the adaptive term of
+    later batches. Seeded: the same inputs and seed give the same bytes on CPU.
+    """
+    import time
+
+    from tqdm import tqdm
+
+    cfg = cfg or DreamConfig()
+    device = torch.device(device)
+    teachers = [freeze(t).to(device) for t in teachers]
+    gen = torch.Generator().manual_seed(cfg.seed)
+    labels = balanced_labels(n, num_classes, gen)
+    out = torch.empty((n, *shape), dtype=torch.uint8)
+    batches = math.ceil(n / cfg.batch)
+    bar = tqdm(total=batches * cfg.steps, desc="dreaming", unit="step", disable=not progress)
+    t0 = time.perf_counter()
+    student = None
+    for b in range(batches):
+        lo, hi = b * cfg.batch, min(n, (b + 1) * cfg.batch)
+        if cfg.adaptive and student_fn is not None and lo > 0:
+            student = freeze(student_fn(out[:lo])).to(device)
+        xb = dream_batch(teachers, labels[lo:hi], shape, mean, std, cfg, gen, device, student,
+                         on_step=lambda: bar.update(1))
+        out[lo:hi] = to_uint8(xb)
+    bar.close()
+    secs = time.perf_counter() - t0
+    return DreamResult(out, labels, {"seconds": secs, "dreams_per_second": n / secs if secs else float("inf"),
+                                     "steps": cfg.steps, "batch": cfg.batch})

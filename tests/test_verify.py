@@ -1,0 +1,130 @@
+"""Verification: specs, the hostile-bundle corpus, deterministic distillation-gain scores."""
+import json
+import resource
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from codream import bundle, spec as specmod
+from codream.bundle import Binding
+from codream.data import digits
+from codream.distill import noise_images
+from miner.synthesis import DreamConfig, dream
+from tests.conftest import run_cli
+from verifier.score import load_eval_set, load_teachers, score_bundle
+from verifier.validate import average_hash, validate_file
+
+CORPUS = Path(__file__).parent / "corpus"
+MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
+REF = Binding(**MANIFEST["binding"])
+
+
+@pytest.fixture(scope="module")
+def task(reference_task):
+    spec = specmod.load(reference_task["spec"])
+    return spec, load_teachers(spec), load_eval_set(reference_task["eval_set"], spec)
+
+
+def test_corpus_has_at_least_twenty_hostile_bundles():
+    assert len(MANIFEST["expected"]) >= 20
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST["expected"]))
+def test_hostile_bundle_is_rejected_with_its_specific_reason(task, name):
+    spec, _, _ = task
+    earlier = [average_hash(load_file(str(CORPUS / "earlier.images.safetensors"))["images"])]
+    verdict = validate_file(CORPUS / f"{name}.bundle", spec, REF, earlier)
+    assert not verdict.valid
+    assert MANIFEST["expected"][name] in verdict.reason_codes(), verdict.reasons
+    assert all(r["detail"] for r in verdict.reasons)
+
+
+def test_a_verifier_scores_a_stream_of_hostile_bundles_without_stopping(task):
+    spec, teachers, ev = task
+    earlier = [average_hash(load_file(str(CORPUS / "earlier.images.safetensors"))["images"])]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    results = [score_bundle(spec, CORPUS / f"{name}.bundle", ev, teachers, REF, earlier)
+               for name in sorted(MANIFEST["expected"]) for _ in range(3)]
+    assert all(r["verdict"] == "INVALID" and r["score_bps"] is None for r in results)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 200, f"memory grew by {grown_mb:.0f} MB"
+
+
+def test_a_bundle_over_the_size_limit_is_refused_before_reading(task, tmp_path):
+    spec, _, _ = task
+    big = tmp_path / "big.bundle"
+    with open(big, "wb") as fh:
+        fh.truncate(spec.bundle["max_bytes"] + 1)  # sparse: costs no disk, must cost no RAM
+    verdict = validate_file(big, spec, REF)
+    assert verdict.reason_codes() == ["too_large"]
+
+
+def test_the_corpus_reference_bundle_itself_is_valid(task, tmp_path):
+    spec, _, _ = task
+    g = torch.Generator().manual_seed(0)
+    path = bundle.write(tmp_path / "ok", torch.randint(0, 256, (200, 1, 8, 8), generator=g, dtype=torch.uint8), REF)
+    assert validate_file(path, spec, REF).valid
+
+
+@pytest.mark.parametrize("mutate,field", [
+    (lambda r: r.pop("teachers"), "spec.teachers"),
+    (lambda r: r["teachers"][0].update(weights_cid="nope"), "teachers[0].weights_cid"),
+    (lambda r: r["input"].update(mean=[0.1, 0.2]), "input.mean"),
+    (lambda r: r["distill"].update(steps=0), "distill.steps"),
+    (lambda r: r["distill"].update(augment=["rotate"]), "distill.augment"),
+    (lambda r: r["bundle"].update(max_images=1, min_images=5), "bundle.max_images"),
+    (lambda r: r["scoring"].update(tolerance_bps=-1), "scoring.tolerance_bps"),
+    (lambda r: r.update(num_classes="ten"), "spec.num_classes"),
+])
+def test_spec_validation_names_the_field(reference_task, mutate, field):
+    raw = json.loads(Path(reference_task["spec"]).read_text())
+    mutate(raw)
+    with pytest.raises(specmod.SpecError) as exc:
+        specmod.validate(raw)
+    assert str(exc.value).startswith(field), str(exc.value)
+
+
+@pytest.fixture(scope="module")
+def scored(task, tmp_path_factory):
+    """Score real images, dreams and noise once (the expensive part of this module)."""
+    spec, teachers, ev = task
+    tmp = tmp_path_factory.mktemp("scored")
+    train, _ = digits()
+    dreams = dream(teachers, 1000, 10, spec.shape, spec.mean, spec.std, DreamConfig(steps=60)).images
+    sets = {"real": torch.from_numpy(train.x), "dreams": dreams,
+            "noise": noise_images(1000, spec.shape, 12345)}
+    out = {}
+    for name, images in sets.items():
+        path = bundle.write(tmp / f"{name}.safetensors", images, REF)
+        out[name] = score_bundle(spec, path, ev, teachers, REF)
+    out["dreams_rerun"] = score_bundle(spec, tmp / "dreams.safetensors", ev, teachers, REF)
+    out["_path"] = tmp / "dreams.safetensors"
+    return out
+
+
+def test_real_images_score_highest_dreams_clearly_above_noise_and_noise_near_zero(scored):
+    assert all(scored[k]["verdict"] == "VALID" for k in ("real", "dreams", "noise"))
+    assert scored["real"]["score_bps"] > scored["dreams"]["score_bps"] > 5000
+    assert abs(scored["noise"]["score_bps"]) < 1500
+
+
+def test_scores_are_bit_identical_on_rerun(scored):
+    a, b = scored["dreams"], scored["dreams_rerun"]
+    assert a["score_bps"] == b["score_bps"] and a["student_accuracy"] == b["student_accuracy"]
+
+
+def test_cli_score_prints_the_verdict_json(reference_task, scored, tmp_path):
+    res = run_cli("verifier", "score", "--task-spec", reference_task["spec"], "--bundle", str(scored["_path"]),
+                  "--eval", reference_task["eval_set"], "--chain-id", "31337", "--contract", REF.contract,
+                  "--task-id", str(REF.task_id), "--miner", REF.miner, env={"CODREAM_HOME": str(tmp_path)})
+    assert res.returncode == 0, res.stderr.decode()
+    out = json.loads(res.stdout)
+    assert out["verdict"] == "VALID" and out["score_bps"] == scored["dreams"]["score_bps"]
+    assert set(out) >= {"verdict", "reasons", "score_bps", "student_accuracy", "baseline_accuracy", "seconds"}
+    res = run_cli("verifier", "score", "--task-spec", reference_task["spec"], "--bundle", str(scored["_path"]),
+                  "--eval", reference_task["eval_set"], "--chain-id", "1", "--contract", REF.contract,
+                  "--task-id", str(REF.task_id), "--miner", REF.miner, env={"CODREAM_HOME": str(tmp_path)})
+    out = json.loads(res.stdout)
+    assert out["verdict"] == "INVALID" and out["reasons"][0]["code"] == "wrong_chain"

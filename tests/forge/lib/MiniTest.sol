@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+/// The few forge cheatcodes and assertions our tests use. forge-std is a git dependency
+/// (no npm release of current versions, no network here), so this file stands in for it;
+/// forge discovers test_/testFuzz_/invariant_ functions and targetContracts() by name.
+interface Vm {
+    function warp(uint256) external;
+    function roll(uint256) external;
+    function deal(address, uint256) external;
+    function prank(address) external;
+    function startPrank(address) external;
+    function stopPrank() external;
+    function expectRevert(bytes4) external;
+    function expectRevert() external;
+    function setBlockhash(uint256, bytes32) external;
+    function assume(bool) external pure;
+    function addr(uint256) external pure returns (address);
+}
+
+abstract contract MiniTest {
+    Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
+    bool public IS_TEST = true;
+    address[] private _targets;
+
+    function targetContract(address a) internal { _targets.push(a); }
+
+    function targetContracts() public view returns (address[] memory) { return _targets; }
+
+    function assertEq(uint256 a, uint256 b, string memory why) internal pure {
+        if (a != b) revert(string.concat(why, ": ", _u(a), " != ", _u(b)));
+    }
+
+    function assertEq(int256 a, int256 b, string memory why) internal pure {
+        if (a != b) revert(why);
+    }
+
+    function assertTrue(bool c, string memory why) internal pure {
+        if (!c) revert(why);
+    }
+
+    function bound(uint256 x, uint256 lo, uint256 hi) internal pure returns (uint256) {
+        return lo + x % (hi - lo + 1);
+    }
+
+    function _u(uint256 v) private pure returns (string memory s) {
+        if (v == 0) return "0";
+        while (v != 0) {
+            s = string.concat(string(abi.encodePacked(bytes1(uint8(48 + v % 10)))), s);
+            v /= 10;
+        }
+    }
+}

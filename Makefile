@@ -16,7 +16,10 @@ STAMP_TOOLS := $(VENV)/.stamp-tools
 
 .PHONY: setup demo test test-py test-forge bench compile clean devnet-up devnet-down
 
-setup: $(STAMP_PY) $(STAMP_NPM) $(STAMP_TOOLS)
+setup: $(STAMP_PY) $(STAMP_NPM) $(STAMP_TOOLS) .env
+
+.env:
+	cp .env.example .env
 
 $(STAMP_TORCH):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +49,9 @@ demo: setup
 test: setup
 	scripts/install-solc-shim.sh
 	$(PY) -m pytest tests
+
+test-forge: setup
+	forge test
 
 bench: setup
 	codream bench all

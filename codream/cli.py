@@ -87,13 +87,15 @@ def ipfs_serve(repo: Optional[Path] = typer.Option(None, help="Block store (defa
 # ----------------------------------------------------------------------------- devnet
 @devnet_app.command("up")
 def devnet_up(anvil_port: int = typer.Option(8545), ipfs_port: int = typer.Option(5001),
-              block_time: Optional[float] = typer.Option(None, help="Seconds per block (default: on demand).")):
-    """Start anvil and the IPFS node in the background and wait until both answer."""
+              block_time: Optional[float] = typer.Option(None, help="Seconds per block (default: on demand)."),
+              deploy: bool = typer.Option(True, help="Deploy CoDreamMarket and write the deployment record.")):
+    """Start anvil and the IPFS node in the background, wait until both answer, deploy."""
+    from .deploy import DeployError
     from .devnet import DevnetError, up
 
     try:
-        emit(up(anvil_port, ipfs_port, block_time))
-    except (DevnetError, FileNotFoundError) as exc:
+        emit(up(anvil_port, ipfs_port, block_time, deploy=deploy))
+    except (DevnetError, DeployError, FileNotFoundError) as exc:
         fail(str(exc))
 
 
@@ -233,13 +235,23 @@ def bench_cid_cmd(size_mb: int = typer.Option(64)):
     emit(bench_cid(size_mb))
 
 
+@bench_app.command("gas")
+def bench_gas_cmd():
+    """Gas of every CoDreamMarket function (committee 5 × 16 submissions, and maximum sizes)."""
+    from .gasbench import bench_gas
+
+    emit(bench_gas())
+
+
 @bench_app.command("all")
 def bench_all():
     """Every benchmark, one JSON object keyed by name."""
     from .bench import bench_cid, bench_dreams_and_verify
 
     dv = bench_dreams_and_verify()
-    emit({"cid": bench_cid(), "dreams": dv["dreams"], "verify": dv["verify"]})
+    from .gasbench import bench_gas
+
+    emit({"cid": bench_cid(), "gas": bench_gas(), "dreams": dv["dreams"], "verify": dv["verify"]})
 
 
 @bench_app.command("dreams")

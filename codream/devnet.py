@@ -103,8 +103,32 @@ def _spawn(svc: Service, root: Path, argv: list[str]) -> int:
     return proc.pid
 
 
+def dev_private_key(index: int = 0) -> str:
+    """Private key of anvil's dev account ``index`` (derived from the public test mnemonic)."""
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    return Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").key.hex()
+
+
+def _deploy_if_needed(url: str) -> None:
+    """Deploy the market unless the record points at code on this very chain."""
+    from web3 import Web3
+
+    from .deploy import deploy_devnet, load_record, DeployError
+
+    try:
+        rec = load_record(network="devnet")
+        addr = rec["contracts"]["CoDreamMarket"]["address"]
+        if rec["rpc_url"] == url and len(Web3(Web3.HTTPProvider(url)).eth.get_code(addr)) > 0:
+            return
+    except (DeployError, KeyError):
+        pass
+    deploy_devnet(url, dev_private_key(0))
+
+
 def up(anvil_port: int = 8545, ipfs_port: int = 5001, block_time: float | None = None,
-       timeout: float = 60.0) -> dict:
+       timeout: float = 60.0, deploy: bool = True) -> dict:
     """Start anvil and the IPFS node (whichever is not running) and wait until both answer."""
     root = state_dir()
     anvil, ipfs = Service("anvil", anvil_port), Service("ipfs", ipfs_port)
@@ -123,6 +147,8 @@ def up(anvil_port: int = 8545, ipfs_port: int = 5001, block_time: float | None =
     while time.monotonic() < deadline:
         chain_ok, ipfs_ok = chain_answers(url), ipfs_answers(ipfs_port)
         if chain_ok and ipfs_ok:
+            if deploy:
+                _deploy_if_needed(url)
             return status(anvil_port, ipfs_port)
         for svc in (anvil, ipfs):
             if _read_pid(svc.pid_file(root)) is None:

@@ -24,66 +24,72 @@ contract CoDreamMarket is ReentrancyGuardTransient {
 
     enum Phase { None, Open, Drawn, Finalized }
 
+    /// Packed so that each hot path touches as few slots as possible.
     struct Task {
+        // slot 0
         address owner;
         uint96 bounty; // escrowed until finalize
+        // slot 1: everything commit/reveal need
         uint96 minerBond;
-        uint16 committeeSize;
+        uint64 commitEnd;
+        uint64 revealEnd;
+        uint8 submissionCount;
+        uint8 committeeSize;
+        Phase phase;
+        uint8 redraws;
+        // slot 2: score windows (deadlines are set by the committee draw)
+        uint64 evalRevealEnd;
+        uint64 scoreCommitEnd;
+        uint64 scoreRevealEnd;
+        uint32 scoreCommitWindow;
+        uint32 scoreRevealWindow;
+        // slot 3
+        uint64 seedBlock; // block whose hash seeds the committee draw (0: not requested)
         int16 minGainBps;
         uint16 toleranceBps;
         uint16 verifierFeeBps;
-        uint8 redraws;
-        Phase phase;
-        uint64 commitEnd;
-        uint64 revealEnd;
-        uint64 evalRevealEnd;
-        uint32 scoreCommitWindow; // seconds, counted from the committee draw
-        uint32 scoreRevealWindow;
-        uint64 scoreCommitEnd; // set by the draw
-        uint64 scoreRevealEnd;
-        uint64 seedBlock; // block whose hash seeds the committee draw (0: not requested)
         bytes32 evalCommitment; // keccak256(abi.encode(evalCid, salt))
         string specCid;
         string evalCid; // empty until the owner reveals it
     }
 
+    /// One storage slot per submission. Before the reveal `data` holds the first 24 bytes
+    /// of the commitment (192-bit preimage resistance); the reveal overwrites it with the
+    /// miner's address. The CID itself lives in the `Revealed` event; `cidUsed` keeps its hash.
     struct Submission {
-        address miner;
+        bytes24 data;
+        uint56 commitBlock;
         bool revealed;
-        uint64 commitBlock;
-        bytes32 commitment;
-        string cid;
     }
 
     struct Member {
         address verifier;
-        bytes32 commitment; // score-vector commitment, 0 until committed
         bool revealed;
+        bytes32 commitment; // score-vector commitment, 0 until committed
     }
 
     struct Verifier {
         uint128 stake;
         uint64 unbondAt; // 0 unless unbonding
         uint32 lockedTasks; // open committees this verifier sits on: stake frozen while > 0
-        uint64 lastStakeBlock; // stakes changed at or after a draw request do not count in it
         bool registered;
+        uint64 lastStakeBlock; // stakes changed at or after a draw request do not count in it
     }
 
     // ------------------------------------------------------------------ state
     uint256 public taskCount;
     mapping(uint256 => Task) internal _tasks;
-    mapping(uint256 => Submission[]) internal _submissions;
-    mapping(uint256 => mapping(address => uint256)) public submissionOf; // index + 1
-    mapping(uint256 => mapping(bytes32 => bool)) public cidUsed; // keccak(cid) revealed in task
+    mapping(uint256 => mapping(uint256 => Submission)) internal _submissions; // task => index
+    mapping(uint256 => mapping(bytes32 => bool)) public cidUsed; // keccak(cid) revealed in a task
     mapping(uint256 => Member[]) internal _committee;
-    mapping(uint256 => mapping(uint256 => int32[])) internal _scores; // task => member => vector
+    /// revealed score vectors, eight int32 per word: task => member index => word
+    mapping(uint256 => mapping(uint256 => mapping(uint256 => uint256))) internal _scoreWords;
     mapping(uint256 => int32[]) internal _medians;
     mapping(address => Verifier) public verifiers;
     address[] public verifierList;
-    /// @notice wei each address can withdraw now (pull payments)
+    /// @notice wei each address can withdraw now (pull payments). The contract's balance
+    /// always equals Σ claimable + Σ stakes + open bounties + open bonds (forge invariant).
     mapping(address => uint256) public claimable;
-    /// @notice sum of `claimable`, stakes, open bounties and open bonds == this.balance
-    uint256 public totalOwed;
 
     // ------------------------------------------------------------------ events
     event TaskCreated(uint256 indexed taskId, address indexed owner, string specCid, uint256 bounty,
@@ -115,6 +121,7 @@ contract CoDreamMarket is ReentrancyGuardTransient {
     error WrongValue(uint256 expected, uint256 got);
     error TooManySubmissions();
     error AlreadySubmitted();
+    error NotYours();
     error NotSubmitted();
     error AlreadyRevealed();
     error SameBlock();
@@ -132,7 +139,7 @@ contract CoDreamMarket is ReentrancyGuardTransient {
     // ------------------------------------------------------------------ task owner
     /// @notice Create a task escrowing `msg.value` as bounty.
     /// @param windows [commit, reveal, evalReveal, scoreCommit, scoreReveal] durations in seconds
-    function createTask(string calldata specCid, bytes32 evalCommitment, uint96 minerBond, uint16 committeeSize,
+    function createTask(string calldata specCid, bytes32 evalCommitment, uint96 minerBond, uint8 committeeSize,
         int16 minGainBps, uint16 toleranceBps, uint16 verifierFeeBps, uint32[5] calldata windows)
         external payable returns (uint256 taskId)
     {
@@ -161,7 +168,6 @@ contract CoDreamMarket is ReentrancyGuardTransient {
         t.scoreRevealWindow = windows[4];
         t.evalCommitment = evalCommitment;
         t.specCid = specCid;
-        totalOwed += msg.value;
         emit TaskCreated(taskId, msg.sender, specCid, msg.value, minerBond, committeeSize);
     }
 
@@ -180,37 +186,35 @@ contract CoDreamMarket is ReentrancyGuardTransient {
     // ------------------------------------------------------------------ miners
     /// @notice Commit to a bundle CID, bonding `minerBond`. commitment =
     /// keccak256(abi.encode(cid, salt, msg.sender, taskId, block.chainid, address(this))).
+    /// The submission's index is in the `Committed` event; reveal with it.
     function commit(uint256 taskId, bytes32 commitment) external payable {
         Task storage t = _task(taskId);
         if (block.timestamp > t.commitEnd) revert WindowClosed("commit");
         if (msg.value != t.minerBond) revert WrongValue(t.minerBond, msg.value);
-        if (submissionOf[taskId][msg.sender] != 0) revert AlreadySubmitted();
-        Submission[] storage subs = _submissions[taskId];
-        if (subs.length >= MAX_SUBMISSIONS) revert TooManySubmissions();
-        subs.push(Submission(msg.sender, false, uint64(block.number), commitment, ""));
-        submissionOf[taskId][msg.sender] = subs.length;
-        totalOwed += msg.value;
-        emit Committed(taskId, msg.sender, subs.length - 1);
+        uint256 index = t.submissionCount;
+        if (index >= MAX_SUBMISSIONS) revert TooManySubmissions();
+        t.submissionCount = uint8(index + 1);
+        _submissions[taskId][index] = Submission(bytes24(commitment), uint56(block.number), false);
+        emit Committed(taskId, msg.sender, index);
     }
 
-    /// @notice Reveal the committed CID (after the commit's block, inside the reveal window).
-    function reveal(uint256 taskId, string calldata cid, bytes32 salt) external {
+    /// @notice Reveal the CID committed at `index` (after the commit's block, inside the window).
+    function reveal(uint256 taskId, uint256 index, string calldata cid, bytes32 salt) external {
         Task storage t = _task(taskId);
         if (block.timestamp > t.revealEnd) revert WindowClosed("reveal");
-        uint256 idx = submissionOf[taskId][msg.sender];
-        if (idx == 0) revert NotSubmitted();
-        Submission storage s = _submissions[taskId][idx - 1];
+        if (index >= t.submissionCount) revert NotSubmitted();
+        Submission storage s = _submissions[taskId][index];
         if (s.revealed) revert AlreadyRevealed();
         if (block.number <= s.commitBlock) revert SameBlock();
         if (bytes(cid).length == 0 || bytes(cid).length > 128) revert BadReveal();
         bytes32 expected = keccak256(abi.encode(cid, salt, msg.sender, taskId, block.chainid, address(this)));
-        if (expected != s.commitment) revert BadReveal();
+        if (bytes24(expected) != s.data) revert BadReveal();
         bytes32 key = keccak256(bytes(cid));
         if (cidUsed[taskId][key]) revert DuplicateCid();
         cidUsed[taskId][key] = true;
+        s.data = bytes24(bytes20(msg.sender));
         s.revealed = true;
-        s.cid = cid;
-        emit Revealed(taskId, msg.sender, idx - 1, cid);
+        emit Revealed(taskId, msg.sender, index, cid);
     }
 
     // ------------------------------------------------------------------ verifiers
@@ -226,7 +230,6 @@ contract CoDreamMarket is ReentrancyGuardTransient {
         if (v.stake < MIN_STAKE) revert WrongValue(MIN_STAKE, v.stake);
         v.unbondAt = 0;
         v.lastStakeBlock = uint64(block.number);
-        totalOwed += msg.value;
         emit Staked(msg.sender, msg.value, v.stake);
     }
 
@@ -247,7 +250,7 @@ contract CoDreamMarket is ReentrancyGuardTransient {
         uint256 amount = v.stake;
         _removeVerifier(msg.sender);
         delete verifiers[msg.sender];
-        claimable[msg.sender] += amount; // still counted in totalOwed
+        claimable[msg.sender] += amount;
         emit StakeWithdrawn(msg.sender, amount);
     }
 
@@ -264,29 +267,15 @@ contract CoDreamMarket is ReentrancyGuardTransient {
 
     /// @notice Draw a stake-weighted committee from blockhash(seedBlock). The post-merge
     /// block hash commits to that block's prevrandao; its proposer has ~1 bit of bias.
+    /// Excluded: unbonding verifiers, stakes changed after the request, miners of this task.
     function drawCommittee(uint256 taskId) external {
         Task storage t = _task(taskId);
         if (t.phase != Phase.Open || t.seedBlock == 0) revert WrongPhase(taskId, "draw requested");
         if (block.number <= t.seedBlock) revert WindowNotOpen("draw: seed block not mined");
         bytes32 seed = blockhash(t.seedBlock);
         if (seed == bytes32(0)) revert WindowClosed("draw: seed block too old, request again");
+        (address[] memory pool, uint256[] memory weight, uint256 total, uint256 eligible) = _eligible(taskId, t);
         uint256 k = t.committeeSize;
-        uint256 n = verifierList.length;
-        address[] memory pool = new address[](n);
-        uint256[] memory weight = new uint256[](n);
-        uint256 total;
-        uint256 eligible;
-        for (uint256 i; i < n; ++i) {
-            address a = verifierList[i];
-            Verifier storage v = verifiers[a];
-            // no unbonding stakes, no stake changed after the request, never a miner of this task
-            if (v.unbondAt != 0 || v.lastStakeBlock >= t.seedBlock - DRAW_DELAY_BLOCKS
-                || submissionOf[taskId][a] != 0 || v.stake < MIN_STAKE) continue;
-            pool[eligible] = a;
-            weight[eligible] = v.stake;
-            total += v.stake;
-            ++eligible;
-        }
         if (eligible < k) revert TooFewVerifiers(eligible, k);
         address[] memory members = new address[](k);
         for (uint256 j; j < k; ++j) {
@@ -299,7 +288,7 @@ contract CoDreamMarket is ReentrancyGuardTransient {
             members[j] = pool[i];
             total -= weight[i];
             weight[i] = 0; // without replacement
-            _committee[taskId].push(Member(pool[i], bytes32(0), false));
+            _committee[taskId].push(Member(pool[i], false, bytes32(0)));
             verifiers[pool[i]].lockedTasks += 1;
         }
         t.phase = Phase.Drawn;
@@ -308,32 +297,63 @@ contract CoDreamMarket is ReentrancyGuardTransient {
         emit CommitteeDrawn(taskId, members, t.scoreCommitEnd, t.scoreRevealEnd);
     }
 
-    /// @notice Commit to a score vector: keccak256(abi.encode(scores, salt, msg.sender, taskId,
-    /// block.chainid, address(this))), one score per submission index.
-    function commitScores(uint256 taskId, bytes32 commitment) external {
+    function _eligible(uint256 taskId, Task storage t)
+        private view returns (address[] memory pool, uint256[] memory weight, uint256 total, uint256 eligible)
+    {
+        uint256 ns = t.submissionCount;
+        address[] memory miners = new address[](ns);
+        for (uint256 s; s < ns; ++s) miners[s] = _minerOf(_submissions[taskId][s]);
+        uint256 n = verifierList.length;
+        pool = new address[](n);
+        weight = new uint256[](n);
+        uint256 cutoff = t.seedBlock - DRAW_DELAY_BLOCKS;
+        for (uint256 i; i < n; ++i) {
+            address a = verifierList[i];
+            Verifier storage v = verifiers[a];
+            if (v.unbondAt != 0 || v.lastStakeBlock >= cutoff || v.stake < MIN_STAKE) continue;
+            bool mined;
+            for (uint256 s; s < ns && !mined; ++s) mined = miners[s] == a;
+            if (mined) continue; // a verifier never scores its own submission
+            pool[eligible] = a;
+            weight[eligible] = v.stake;
+            total += v.stake;
+            ++eligible;
+        }
+    }
+
+    /// @notice Commit to a score vector as committee member `memberIndex`: keccak256(abi.encode(
+    /// scores, salt, msg.sender, taskId, block.chainid, address(this))), one score per submission.
+    function commitScores(uint256 taskId, uint256 memberIndex, bytes32 commitment) external {
         Task storage t = _task(taskId);
         if (t.phase != Phase.Drawn) revert WrongPhase(taskId, "Drawn");
         if (block.timestamp > t.scoreCommitEnd) revert WindowClosed("scoreCommit");
-        Member storage m = _member(taskId, msg.sender);
+        Member storage m = _member(taskId, memberIndex);
         if (m.commitment != bytes32(0)) revert AlreadySubmitted();
         m.commitment = commitment;
         emit ScoresCommitted(taskId, msg.sender);
     }
 
-    /// @notice Reveal the committed score vector (signed gain in bps, or INVALID).
-    function revealScores(uint256 taskId, int32[] calldata scores, bytes32 salt) external {
+    /// @notice Reveal the committed score vector (signed gain in bps, or INVALID per submission).
+    function revealScores(uint256 taskId, uint256 memberIndex, int32[] calldata scores, bytes32 salt) external {
         Task storage t = _task(taskId);
         if (t.phase != Phase.Drawn) revert WrongPhase(taskId, "Drawn");
         if (block.timestamp <= t.scoreCommitEnd) revert WindowNotOpen("scoreReveal");
         if (block.timestamp > t.scoreRevealEnd) revert WindowClosed("scoreReveal");
-        (Member storage m, uint256 mi) = _memberIndex(taskId, msg.sender);
+        Member storage m = _member(taskId, memberIndex);
         if (m.commitment == bytes32(0)) revert NotSubmitted();
         if (m.revealed) revert AlreadyRevealed();
-        if (scores.length != _submissions[taskId].length) revert BadParams("scores length");
+        if (scores.length != t.submissionCount) revert BadParams("scores length");
         bytes32 expected = keccak256(abi.encode(scores, salt, msg.sender, taskId, block.chainid, address(this)));
         if (expected != m.commitment) revert BadReveal();
         m.revealed = true;
-        _scores[taskId][mi] = scores;
+        mapping(uint256 => uint256) storage words = _scoreWords[taskId][memberIndex];
+        for (uint256 w; w * 8 < scores.length; ++w) {
+            uint256 word;
+            for (uint256 i; i < 8 && w * 8 + i < scores.length; ++i) {
+                word |= uint256(uint32(scores[w * 8 + i])) << (32 * i);
+            }
+            words[w] = word;
+        }
         emit ScoresRevealed(taskId, msg.sender, scores);
     }
 
@@ -342,13 +362,13 @@ contract CoDreamMarket is ReentrancyGuardTransient {
     /// (a) eval set never revealed: bounty split equally among revealed miners, their bonds back;
     /// (b) committee revealed below quorum: slash the silent, redraw once, else refund the owner
     ///     and return revealed miners' bonds;
-    /// (c) normal: median per submission; see README "Settlement rules".
+    /// (c) eval revealed but no committee could be drawn for MAX_WINDOW: as (b)'s refund;
+    /// (d) normal: median per submission; see README "Settlement rules".
     function finalize(uint256 taskId) external nonReentrant {
         Task storage t = _task(taskId);
         if (t.phase == Phase.Finalized) revert WrongPhase(taskId, "not Finalized");
         if (t.phase == Phase.Open) {
             if (bytes(t.evalCid).length != 0) {
-                // eval revealed but no committee yet: only settle if one can never be drawn
                 if (block.timestamp <= uint256(t.evalRevealEnd) + MAX_WINDOW) revert WindowNotOpen("finalize");
                 _refund(taskId, t, "no committee");
             } else {
@@ -365,16 +385,15 @@ contract CoDreamMarket is ReentrancyGuardTransient {
         if (revealed * 2 <= k) {
             uint256 pot = _slashSilent(taskId, members);
             _releaseCommittee(taskId);
+            _credit(t.owner, taskId, pot, "slashed stakes");
             if (t.redraws < MAX_REDRAWS) {
                 t.redraws += 1;
                 t.phase = Phase.Open;
                 t.seedBlock = 0;
                 delete _committee[taskId]; // bounded by MAX_COMMITTEE
-                _creditOwnerPot(taskId, t, pot);
                 emit Redrawn(taskId, t.redraws);
                 return;
             }
-            _creditOwnerPot(taskId, t, pot);
             _refund(taskId, t, "too few verifiers");
             return;
         }
@@ -387,8 +406,7 @@ contract CoDreamMarket is ReentrancyGuardTransient {
         _medians[taskId] = med;
         uint256 verifierPot = uint256(t.bounty) * t.verifierFeeBps / 10000;
         uint256 minerPot = t.bounty - verifierPot;
-        // credit claimable balances (pull payments). Bounty, bonds and slashes only move
-        // inside the contract, so totalOwed is unchanged.
+        // effects only: claimable balances are credited; payouts are pulled with withdraw()
         uint256 paid = _payMiners(taskId, t, med, w, totalWeight, minerPot);
         _payVerifiers(taskId, t, members, med, verifierPot + forfeited, minerPot - paid, paid);
         _releaseCommittee(taskId);
@@ -413,19 +431,18 @@ contract CoDreamMarket is ReentrancyGuardTransient {
     function _medianScores(uint256 taskId, Task storage t, Member[] storage members, uint256 k)
         private view returns (int32[] memory med, uint256[] memory w, uint256 totalWeight, uint256 forfeited)
     {
-        Submission[] storage subs = _submissions[taskId];
-        uint256 ns = subs.length;
+        uint256 ns = t.submissionCount;
         med = new int32[](ns);
         w = new uint256[](ns);
         int32[] memory col = new int32[](k);
         for (uint256 s; s < ns; ++s) {
-            if (!subs[s].revealed) {
+            if (!_submissions[taskId][s].revealed) {
                 forfeited += t.minerBond; // unrevealed commits forfeit their bond
                 continue;
             }
             uint256 c;
             for (uint256 j; j < k; ++j) {
-                if (members[j].revealed) col[c++] = _scores[taskId][j][s];
+                if (members[j].revealed) col[c++] = _score(taskId, j, s);
             }
             med[s] = _median(col, c);
             if (med[s] == INVALID) {
@@ -441,8 +458,8 @@ contract CoDreamMarket is ReentrancyGuardTransient {
     function _judgeVerifiers(uint256 taskId, Task storage t, Member[] storage members, int32[] memory med)
         private returns (address[] memory agreeing, uint256 na, uint256 slashed)
     {
-        Submission[] storage subs = _submissions[taskId];
         uint256 k = members.length;
+        uint256 ns = t.submissionCount;
         agreeing = new address[](k);
         for (uint256 j; j < k; ++j) {
             Member storage m = members[j];
@@ -451,8 +468,8 @@ contract CoDreamMarket is ReentrancyGuardTransient {
                 continue;
             }
             bool ok = true;
-            for (uint256 s; s < subs.length && ok; ++s) {
-                if (subs[s].revealed) ok = _within(_scores[taskId][j][s], med[s], t.toleranceBps);
+            for (uint256 s; s < ns && ok; ++s) {
+                if (_submissions[taskId][s].revealed) ok = _within(_score(taskId, j, s), med[s], t.toleranceBps);
             }
             if (ok) agreeing[na++] = m.verifier;
             else slashed += _slash(m.verifier, taskId, "outside tolerance");
@@ -462,32 +479,32 @@ contract CoDreamMarket is ReentrancyGuardTransient {
     function _payMiners(uint256 taskId, Task storage t, int32[] memory med, uint256[] memory w, uint256 totalWeight,
         uint256 minerPot) private returns (uint256 paid)
     {
-        Submission[] storage subs = _submissions[taskId];
-        for (uint256 s; s < subs.length; ++s) {
-            Submission storage sub = subs[s];
+        uint256 ns = t.submissionCount;
+        for (uint256 s; s < ns; ++s) {
+            Submission storage sub = _submissions[taskId][s];
             if (!sub.revealed) continue;
             uint256 reward = totalWeight == 0 ? 0 : minerPot * w[s] / totalWeight;
             uint256 bond = med[s] == INVALID ? 0 : t.minerBond;
             paid += reward;
-            _credit(sub.miner, taskId, reward + bond, "reward+bond");
-            emit SubmissionSettled(taskId, s, sub.miner, med[s], w[s] > 0, reward, bond);
+            _credit(_minerOf(sub), taskId, reward + bond, "reward+bond");
+            emit SubmissionSettled(taskId, s, _minerOf(sub), med[s], w[s] > 0, reward, bond);
         }
     }
 
     function _payWithoutEval(uint256 taskId, Task storage t) private {
-        Submission[] storage subs = _submissions[taskId];
-        uint256 ns = subs.length;
+        uint256 ns = t.submissionCount;
         uint256 nr;
-        for (uint256 s; s < ns; ++s) if (subs[s].revealed) ++nr;
+        for (uint256 s; s < ns; ++s) if (_submissions[taskId][s].revealed) ++nr;
         uint256 bounty = t.bounty;
         uint256 share = nr == 0 ? 0 : bounty / nr;
         uint256 forfeited;
         t.bounty = 0;
         t.phase = Phase.Finalized;
         for (uint256 s; s < ns; ++s) {
-            if (subs[s].revealed) {
-                _credit(subs[s].miner, taskId, share + t.minerBond, "no eval reveal: bounty share+bond");
-                emit SubmissionSettled(taskId, s, subs[s].miner, 0, true, share, t.minerBond);
+            Submission storage sub = _submissions[taskId][s];
+            if (sub.revealed) {
+                _credit(_minerOf(sub), taskId, share + t.minerBond, "no eval reveal: bounty share+bond");
+                emit SubmissionSettled(taskId, s, _minerOf(sub), 0, true, share, t.minerBond);
             } else {
                 forfeited += t.minerBond;
             }
@@ -499,10 +516,11 @@ contract CoDreamMarket is ReentrancyGuardTransient {
     }
 
     function _refund(uint256 taskId, Task storage t, string memory why) private {
-        Submission[] storage subs = _submissions[taskId];
+        uint256 ns = t.submissionCount;
         uint256 forfeited;
-        for (uint256 s; s < subs.length; ++s) {
-            if (subs[s].revealed) _credit(subs[s].miner, taskId, t.minerBond, "bond returned");
+        for (uint256 s; s < ns; ++s) {
+            Submission storage sub = _submissions[taskId][s];
+            if (sub.revealed) _credit(_minerOf(sub), taskId, t.minerBond, "bond returned");
             else forfeited += t.minerBond;
         }
         uint256 amount = uint256(t.bounty) + forfeited;
@@ -518,22 +536,17 @@ contract CoDreamMarket is ReentrancyGuardTransient {
         }
     }
 
-    function _creditOwnerPot(uint256 taskId, Task storage t, uint256 pot) private {
-        if (pot != 0) _credit(t.owner, taskId, pot, "slashed stakes");
-    }
-
     function _releaseCommittee(uint256 taskId) private {
         Member[] storage members = _committee[taskId];
         for (uint256 j; j < members.length; ++j) verifiers[members[j].verifier].lockedTasks -= 1;
     }
 
     // ------------------------------------------------------------------ withdraw
-    /// @notice Withdraw everything credited to the caller.
+    /// @notice Withdraw everything credited to the caller (checks, effects, then the transfer).
     function withdraw() external nonReentrant {
         uint256 amount = claimable[msg.sender];
         if (amount == 0) revert NothingToWithdraw();
         claimable[msg.sender] = 0;
-        totalOwed -= amount;
         (bool ok,) = msg.sender.call{value: amount}("");
         if (!ok) revert TransferFailed();
         emit Withdrawn(msg.sender, amount);
@@ -561,16 +574,30 @@ contract CoDreamMarket is ReentrancyGuardTransient {
         return bytes(t.evalCid).length == 0 ? 7 : 4;
     }
 
-    function getSubmissions(uint256 taskId) external view returns (Submission[] memory) {
-        return _submissions[taskId];
+    /// @notice Submissions in commit order: miner (zero until revealed) and whether revealed.
+    /// CIDs are in the `Revealed` events.
+    function getSubmissions(uint256 taskId) external view returns (address[] memory miners, bool[] memory revealed) {
+        uint256 ns = _task(taskId).submissionCount;
+        miners = new address[](ns);
+        revealed = new bool[](ns);
+        for (uint256 s; s < ns; ++s) {
+            Submission storage sub = _submissions[taskId][s];
+            miners[s] = _minerOf(sub);
+            revealed[s] = sub.revealed;
+        }
     }
 
     function getCommittee(uint256 taskId) external view returns (Member[] memory) {
         return _committee[taskId];
     }
 
-    function getScores(uint256 taskId, uint256 member) external view returns (int32[] memory) {
-        return _scores[taskId][member];
+    /// @notice a committee member's revealed score vector (empty until revealed)
+    function getScores(uint256 taskId, uint256 memberIndex) external view returns (int32[] memory out) {
+        Member[] storage members = _committee[taskId];
+        if (memberIndex >= members.length || !members[memberIndex].revealed) return out;
+        uint256 ns = _tasks[taskId].submissionCount;
+        out = new int32[](ns);
+        for (uint256 s; s < ns; ++s) out[s] = _score(taskId, memberIndex, s);
     }
 
     function getMedians(uint256 taskId) external view returns (int32[] memory) {
@@ -591,14 +618,18 @@ contract CoDreamMarket is ReentrancyGuardTransient {
         if (t.phase == Phase.None) revert UnknownTask(taskId);
     }
 
-    function _member(uint256 taskId, address a) private view returns (Member storage m) {
-        (m,) = _memberIndex(taskId, a);
+    function _member(uint256 taskId, uint256 memberIndex) private view returns (Member storage m) {
+        Member[] storage members = _committee[taskId];
+        if (memberIndex >= members.length || members[memberIndex].verifier != msg.sender) revert NotMember();
+        m = members[memberIndex];
     }
 
-    function _memberIndex(uint256 taskId, address a) private view returns (Member storage, uint256) {
-        Member[] storage members = _committee[taskId];
-        for (uint256 j; j < members.length; ++j) if (members[j].verifier == a) return (members[j], j);
-        revert NotMember();
+    function _minerOf(Submission storage s) private view returns (address) {
+        return s.revealed ? address(bytes20(s.data)) : address(0);
+    }
+
+    function _score(uint256 taskId, uint256 member, uint256 s) private view returns (int32) {
+        return int32(uint32(_scoreWords[taskId][member][s / 8] >> (32 * (s % 8))));
     }
 
     function _credit(address to, uint256 taskId, uint256 amount, string memory reason) private {

@@ -14,6 +14,11 @@ def test_devnet_up_status_down(codream_home):
         assert st["anvil"]["chain_id"] == 31337
         assert st["ipfs"]["version"]
         assert (codream_home / "devnet" / "anvil.pid").exists()
+        rec = json.loads((codream_home / "devnet" / "deployment.json").read_text())
+        from web3 import Web3
+
+        w3 = Web3(Web3.HTTPProvider(st["anvil"]["rpc_url"]))
+        assert len(w3.eth.get_code(rec["contracts"]["CoDreamMarket"]["address"])) > 0
         res = run_cli("devnet", "status", "--anvil-port", a, "--ipfs-port", i)
         assert json.loads(res.stdout)["anvil"]["pid"] == st["anvil"]["pid"]
     finally:

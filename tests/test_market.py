@@ -49,8 +49,14 @@ def reverts(name, fn, *args):
     assert name in (exc.value.revert_msg or ""), exc.value.revert_msg
 
 
-def balance_invariant(m):
-    assert m.balance() == m.totalOwed()
+def balance_invariant(m, others=()):
+    """balance == Σ claimable + Σ stakes + open bounties + open bonds"""
+    owed = sum(m.claimable(a) + m.stakeOf(a) for a in [*accounts, *others])
+    for t in range(1, m.taskCount() + 1):
+        task = m.getTask(t)
+        if task["phase"] != 3:  # not Finalized
+            owed += task["bounty"] + task["submissionCount"] * task["minerBond"]
+    assert m.balance() == owed
 
 
 class Round:
@@ -71,12 +77,12 @@ class Round:
 
     def commit(self, miner, cid, i=1):
         c = miner_commitment(cid, salt(i), miner.address, self.id, chain.id, self.m.address)
-        self.m.commit(self.id, c, {"from": miner, "value": BOND})
-        self.cids[miner.address] = (cid, salt(i))
+        tx = self.m.commit(self.id, c, {"from": miner, "value": BOND})
+        self.cids[miner.address] = (cid, salt(i), tx.events["Committed"]["index"])
 
     def reveal(self, miner):
-        cid, s = self.cids[miner.address]
-        self.m.reveal(self.id, cid, s, {"from": miner})
+        cid, s, index = self.cids[miner.address]
+        self.m.reveal(self.id, index, cid, s, {"from": miner})
 
     def to_reveal(self):
         chain.sleep(WINDOWS[0] + 1)
@@ -96,12 +102,12 @@ class Round:
     def scores(self, by_member: dict):
         members = [mem[0] for mem in self.m.getCommittee(self.id)]
         for a, sc in by_member.items():
-            self.m.commitScores(self.id, score_commitment(sc, salt(99), a, self.id, chain.id, self.m.address),
-                                {"from": a})
+            self.m.commitScores(self.id, members.index(a),
+                                score_commitment(sc, salt(99), a, self.id, chain.id, self.m.address), {"from": a})
         chain.sleep(WINDOWS[3] + 1)
         chain.mine(1)
         for a, sc in by_member.items():
-            self.m.revealScores(self.id, sc, salt(99), {"from": a})
+            self.m.revealScores(self.id, members.index(a), sc, salt(99), {"from": a})
         chain.sleep(WINDOWS[4] + 1)
         chain.mine(1)
         return members
@@ -186,7 +192,7 @@ def test_too_few_revealed_verifiers_redraws_once_then_refunds(m):
     members = r.reveal_eval_and_draw()
     r.scores({members[0]: [5000]})  # 1 of 3 reveals: no quorum
     m.finalize(r.id, {"from": accounts[5]})
-    assert m.getTask(r.id)[8] == 1  # Phase.Open again, redraws == 1
+    assert m.getTask(r.id)["phase"] == 1 and m.getTask(r.id)["redraws"] == 1  # Open again
     assert m.stakeOf(members[1]) == STAKE * 8 // 10  # silent members slashed
     m.requestDraw(r.id, {"from": accounts[0]})
     chain.mine(3)
@@ -194,13 +200,23 @@ def test_too_few_revealed_verifiers_redraws_once_then_refunds(m):
     chain.sleep(WINDOWS[3] + WINDOWS[4] + 2)
     chain.mine(1)
     m.finalize(r.id, {"from": accounts[5]})  # nobody revealed again: refund
-    assert m.getTask(r.id)[8] == 3
+    assert m.getTask(r.id)["phase"] == 3  # Finalized
     assert m.claimable(r.miners[0]) == BOND
     assert m.claimable(r.owner) >= BOUNTY
     balance_invariant(m)
 
 
 # ----------------------------------------------------------------------------- attack checklist
+def test_reveal_records_the_miner_and_the_cid_in_the_event(m):
+    r = Round(m)
+    r.commit(r.miners[0], "bafyA", 1)
+    r.to_reveal()
+    tx = m.reveal(r.id, 0, "bafyA", salt(1), {"from": r.miners[0]})
+    assert tx.events["Revealed"]["cid"] == "bafyA"
+    miners, revealed = m.getSubmissions(r.id)
+    assert list(miners) == [r.miners[0]] and list(revealed) == [True]
+
+
 def test_RevertWhen_same_cid_is_revealed_twice(m):  # 1
     r = Round(m)
     r.commit(r.miners[0], "bafySame", 1)
@@ -220,14 +236,13 @@ def test_RevertWhen_commit_after_window_or_for_unknown_task(m):  # 2
 def test_RevertWhen_reveal_in_commit_block_late_wrong_salt_or_for_another(m, p):  # 3
     r = Round(m)
     attacker = p.SameBlockRevealer.deploy({"from": accounts[0]})
-    reverts("SameBlock", attacker.attack, m, r.id, "bafyX", salt(5), {"from": accounts[0], "value": BOND})
+    reverts("SameBlock", attacker.attack, m, r.id, 0, "bafyX", salt(5), {"from": accounts[0], "value": BOND})
     r.commit(r.miners[0], "bafyA", 1)
-    r.cids[r.miners[0].address] = ("bafyA", salt(2))
     r.to_reveal()
-    reverts("BadReveal", r.reveal, r.miners[0])  # wrong salt
-    reverts("NotSubmitted", m.reveal, r.id, "bafyA", salt(1), {"from": r.miners[1]})  # not theirs
+    reverts("BadReveal", m.reveal, r.id, 0, "bafyA", salt(2), {"from": r.miners[0]})  # wrong salt
+    reverts("BadReveal", m.reveal, r.id, 0, "bafyA", salt(1), {"from": r.miners[1]})  # another's commitment
+    reverts("NotSubmitted", m.reveal, r.id, 5, "bafyA", salt(1), {"from": r.miners[0]})  # no such index
     chain.sleep(WINDOWS[1] + 1)
-    r.cids[r.miners[0].address] = ("bafyA", salt(1))
     reverts("WindowClosed: reveal", r.reveal, r.miners[0])
 
 
@@ -236,10 +251,10 @@ def test_RevertWhen_a_copied_commitment_is_revealed_by_the_copier(m):  # 4
     honest, copier = r.miners[0], r.miners[1]
     c = miner_commitment("bafyA", salt(1), honest.address, r.id, chain.id, m.address)
     m.commit(r.id, c, {"from": honest, "value": BOND})
-    m.commit(r.id, c, {"from": copier, "value": BOND})  # the same bytes
+    m.commit(r.id, c, {"from": copier, "value": BOND})  # the same bytes, index 1
     r.to_reveal()
-    m.reveal(r.id, "bafyA", salt(1), {"from": honest})
-    reverts("BadReveal", m.reveal, r.id, "bafyA", salt(1), {"from": copier})  # sender is in the hash
+    reverts("BadReveal", m.reveal, r.id, 1, "bafyA", salt(1), {"from": copier})  # sender is in the hash
+    m.reveal(r.id, 0, "bafyA", salt(1), {"from": honest})
 
 
 def test_not_revealing_forfeits_the_bond(m):  # 5
@@ -268,7 +283,7 @@ def test_a_verifier_is_never_drawn_for_a_task_it_mined(m):  # 6
     c = miner_commitment("bafyDual", salt(7), dual.address, r.id, chain.id, m.address)
     m.commit(r.id, c, {"from": dual, "value": BOND})
     r.to_reveal()
-    m.reveal(r.id, "bafyDual", salt(7), {"from": dual})
+    m.reveal(r.id, 0, "bafyDual", salt(7), {"from": dual})
     r.to_eval()
     m.revealEval(r.id, "bafyeval", salt(0), {"from": r.owner})
     m.requestDraw(r.id, {"from": accounts[0]})
@@ -330,7 +345,7 @@ def test_a_recipient_that_rejects_eth_hurts_only_itself_and_reentrancy_fails(m, 
     hostile.commit(r.id, c, {"from": accounts[0], "value": BOND})
     r.commit(r.miners[0], "bafyA", 1)
     r.to_reveal()
-    hostile.reveal(r.id, "bafyH", salt(3), {"from": accounts[0]})
+    hostile.reveal(r.id, 0, "bafyH", salt(3), {"from": accounts[0]})
     r.reveal(r.miners[0])
     r.to_eval()
     members = r.reveal_eval_and_draw()
@@ -345,7 +360,7 @@ def test_a_recipient_that_rejects_eth_hurts_only_itself_and_reentrancy_fails(m, 
     reverts("TransferFailed", hostile.pull, {"from": accounts[0]})  # re-entry reverts the payout
     assert m.claimable(hostile) == owed
     m.withdraw({"from": r.miners[0]})  # others are unaffected
-    balance_invariant(m)
+    balance_invariant(m, [hostile])
 
 
 def test_score_copying_is_useless_without_the_salt_and_sender(m):  # 14
@@ -357,13 +372,15 @@ def test_score_copying_is_useless_without_the_salt_and_sender(m):  # 14
     members = r.reveal_eval_and_draw()
     a, b = members[0], members[1]
     c = score_commitment([5000], salt(99), a, r.id, chain.id, m.address)
-    m.commitScores(r.id, c, {"from": a})
-    m.commitScores(r.id, c, {"from": b})  # copied commitment
-    reverts("NotMember", m.commitScores, r.id, c, {"from": r.miners[1]})
+    m.commitScores(r.id, 0, c, {"from": a})
+    m.commitScores(r.id, 1, c, {"from": b})  # copied commitment
+    reverts("NotMember", m.commitScores, r.id, 2, c, {"from": r.miners[1]})
+    reverts("NotMember", m.commitScores, r.id, 0, c, {"from": b})  # another member's slot
     chain.sleep(WINDOWS[3] + 1)
     chain.mine(1)
-    m.revealScores(r.id, [5000], salt(99), {"from": a})
-    reverts("BadReveal", m.revealScores, r.id, [5000], salt(99), {"from": b})
+    m.revealScores(r.id, 0, [5000], salt(99), {"from": a})
+    reverts("BadReveal", m.revealScores, r.id, 1, [5000], salt(99), {"from": b})
+    assert list(m.getScores(r.id, 0)) == [5000] and list(m.getScores(r.id, 1)) == []
 
 
 def test_views_report_phase_and_state(m):

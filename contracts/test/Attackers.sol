@@ -4,16 +4,16 @@ pragma solidity 0.8.28;
 /// Test-only actors for the attack checklist. Never deployed outside tests.
 interface IMarket {
     function commit(uint256 taskId, bytes32 commitment) external payable;
-    function reveal(uint256 taskId, string calldata cid, bytes32 salt) external;
+    function reveal(uint256 taskId, uint256 index, string calldata cid, bytes32 salt) external;
     function withdraw() external;
 }
 
 /// commits and reveals in one transaction (so in one block)
 contract SameBlockRevealer {
-    function attack(IMarket m, uint256 taskId, string calldata cid, bytes32 salt) external payable {
+    function attack(IMarket m, uint256 taskId, uint256 index, string calldata cid, bytes32 salt) external payable {
         bytes32 c = keccak256(abi.encode(cid, salt, address(this), taskId, block.chainid, address(m)));
         m.commit{value: msg.value}(taskId, c);
-        m.reveal(taskId, cid, salt);
+        m.reveal(taskId, index, cid, salt);
     }
 }
 
@@ -30,7 +30,9 @@ contract HostileMiner {
 
     function commit(uint256 taskId, bytes32 c) external payable { m.commit{value: msg.value}(taskId, c); }
 
-    function reveal(uint256 taskId, string calldata cid, bytes32 salt) external { m.reveal(taskId, cid, salt); }
+    function reveal(uint256 taskId, uint256 index, string calldata cid, bytes32 salt) external {
+        m.reveal(taskId, index, cid, salt);
+    }
 
     function pull() external { m.withdraw(); }
 

@@ -53,13 +53,19 @@ contract MarketHandler {
         _sync();
     }
 
+    mapping(uint256 => mapping(address => uint256)) internal indexOf; // task => actor => index + 1
+
     function commit(uint256 who, uint256 t) external {
         uint256 id = _task(t);
         if (id == 0) return;
         address a = _actor(who);
+        if (indexOf[id][a] != 0) return; // one submission per actor keeps CIDs distinct
         bytes32 c = keccak256(abi.encode(_cid(a), bytes32(uint256(1)), a, id, block.chainid, address(m)));
+        uint256 index = m.getTask(id).submissionCount;
         vm.prank(a);
-        try m.commit{value: 0.01 ether}(id, c) {} catch {}
+        try m.commit{value: 0.01 ether}(id, c) {
+            indexOf[id][a] = index + 1;
+        } catch {}
         _sync();
     }
 
@@ -67,8 +73,9 @@ contract MarketHandler {
         uint256 id = _task(t);
         if (id == 0) return;
         address a = _actor(who);
+        if (indexOf[id][a] == 0) return;
         vm.prank(a);
-        try m.reveal(id, _cid(a), bytes32(uint256(1))) {} catch {}
+        try m.reveal(id, indexOf[id][a] - 1, _cid(a), bytes32(uint256(1))) {} catch {}
         _sync();
     }
 
@@ -95,6 +102,7 @@ contract MarketHandler {
     function withdrawStake(uint256 who) external {
         address a = _actor(who);
         (,, uint32 locked,,) = m.verifiers(a);
+        // (stake, unbondAt, lockedTasks, registered, lastStakeBlock)
         vm.prank(a);
         try m.withdrawStake() {
             if (locked != 0) frozenEscaped = true;
@@ -117,20 +125,20 @@ contract MarketHandler {
         uint256 id = _task(t);
         if (id == 0) return;
         CoDreamMarket.Member[] memory mem = m.getCommittee(id);
-        uint256 ns = m.getSubmissions(id).length;
+        uint256 ns = m.getTask(id).submissionCount;
         for (uint256 j; j < mem.length; ++j) {
             int32[] memory v = new int32[](ns);
             for (uint256 s; s < ns; ++s) v[s] = int32(int256(bound(uint256(int256(base)) + j * noise, 0, 10000)));
             vm.prank(mem[j].verifier);
-            try m.commitScores(id, keccak256(abi.encode(v, bytes32(j), mem[j].verifier, id, block.chainid, address(m))))
-            {} catch {}
+            try m.commitScores(id, j, keccak256(abi.encode(v, bytes32(j), mem[j].verifier, id, block.chainid,
+                address(m)))) {} catch {}
         }
         vm.warp(block.timestamp + 601);
         for (uint256 j; j < mem.length; ++j) {
             int32[] memory v = new int32[](ns);
             for (uint256 s; s < ns; ++s) v[s] = int32(int256(bound(uint256(int256(base)) + j * noise, 0, 10000)));
             vm.prank(mem[j].verifier);
-            try m.revealScores(id, v, bytes32(j)) {} catch {}
+            try m.revealScores(id, j, v, bytes32(j)) {} catch {}
         }
     }
 

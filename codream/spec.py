@@ -9,7 +9,7 @@ Schema ``codream.task-spec/1``::
       "input": {"channels": 1, "height": 8, "width": 8, "mean": [0.3051], "std": [0.3816]},
       "teachers": [{"model": {"arch": "digits_cnn", ...}, "weights_cid": "bafk...", "file": "teacher.safetensors"}],
       "student": {"arch": "digits_cnn", "width": 16},
-      "distill": {"steps": 300, "batch": 64, "lr": 0.01, "temperature": 4.0, "seed": 0, "augment": []},
+      "distill": {"steps": 150, "batch": 128, "lr": 0.02, "temperature": 4.0, "seed": 0, "augment": ["mixup"]},
       "baseline": {"n": 1000, "seed": 1},
       "bundle": {"min_images": 100, "max_images": 5000, "max_bytes": 16777216},
       "scoring": {"min_gain_bps": 1000, "tolerance_bps": 150, "duplicate_max_hamming": 6,
@@ -29,6 +29,7 @@ from pathlib import Path
 from .zoo import ModelConfigError, check_config
 
 SCHEMA = "codream.task-spec/1"
+AUGMENTS = ("flip", "shift:1", "shift:2", "shift:4", "mixup")
 
 
 class SpecError(ValueError):
@@ -174,8 +175,8 @@ def validate(raw: dict) -> TaskSpec:
     _num(d, "temperature", "distill", 0, 100)
     _int(d, "seed", "distill", 0, 2**31 - 1)
     aug = d.get("augment", [])
-    if not isinstance(aug, list) or any(a not in ("flip", "shift:1", "shift:2", "shift:4") for a in aug):
-        raise SpecError(f"distill.augment: a list of 'flip', 'shift:1', 'shift:2', 'shift:4', got {aug!r}")
+    if not isinstance(aug, list) or any(a not in AUGMENTS for a in aug):
+        raise SpecError(f"distill.augment: a list of {', '.join(map(repr, AUGMENTS))}, got {aug!r}")
     b = _obj(raw, "bundle")
     lo = _int(b, "min_images", "bundle", 1)
     _int(b, "max_images", "bundle", lo, 1_000_000)
@@ -226,7 +227,7 @@ def digits_reference(teacher_cid: str, teacher_cfg: dict, file: str | None = Non
         "input": {"channels": 1, "height": 8, "width": 8, "mean": list(DIGITS_MEAN), "std": list(DIGITS_STD)},
         "teachers": [t],
         "student": {"arch": "digits_cnn", "width": 16},
-        "distill": {"steps": 300, "batch": 64, "lr": 0.01, "temperature": 4.0, "seed": 0, "augment": []},
+        "distill": {"steps": 150, "batch": 128, "lr": 0.02, "temperature": 4.0, "seed": 0, "augment": ["mixup"]},
         "baseline": {"n": 1000, "seed": 1},
         "bundle": {"min_images": 100, "max_images": 5000, "max_bytes": 16 << 20},
         "scoring": {"min_gain_bps": 1000, "tolerance_bps": 150, "duplicate_max_hamming": 4,
@@ -243,5 +244,5 @@ def reference_spec(dataset: str, teacher_cid: str, teacher_cfg: dict, file: str 
                 "input": {"channels": 3, "height": 32, "width": 32, "mean": list(mean), "std": list(std)},
                 "student": {"arch": "resnet18", "width": 16},
                 "bundle": {"min_images": 256, "max_images": 100_000, "max_bytes": 512 << 20}})
-    raw["distill"].update({"steps": 2000, "batch": 256, "augment": ["shift:4", "flip"]})
+    raw["distill"].update({"steps": 2000, "batch": 256, "augment": ["shift:4", "flip", "mixup"]})
     return raw

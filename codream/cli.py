@@ -22,6 +22,49 @@ app.add_typer(ipfs_app, name="ipfs")
 app.add_typer(teacher_app, name="teacher")
 app.add_typer(miner_app, name="miner")
 app.add_typer(verifier_app, name="verifier")
+task_app = typer.Typer(help="Task owners: create tasks, reveal eval sets, inspect tasks.", no_args_is_help=True)
+account_app = typer.Typer(help="Encrypted keystores.", no_args_is_help=True)
+app.add_typer(task_app, name="task")
+app.add_typer(account_app, name="account")
+
+# ----------------------------------------------------------------------------- chain options
+RPC = typer.Option(None, "--rpc-url", help="JSON-RPC endpoint (default $CODREAM_RPC_URL or the devnet).")
+DEPLOYMENT = typer.Option(None, "--deployment", help="Deployment record (default: the devnet's).")
+ACCOUNT = typer.Option(None, "--account", help="dev:N (devnet dev account) or a keystore file "
+                       "(password: $CODREAM_KEYSTORE_PASSWORD or prompt). Default $CODREAM_ACCOUNT.")
+CONFS = typer.Option(1, "--confirmations", help="Blocks to wait after each transaction.")
+IPFS_API = typer.Option(None, "--ipfs-api", help="Kubo RPC API (default $CODREAM_IPFS_API).")
+
+
+def _chain(rpc_url, deployment, account, confirmations=1, need_account=True):
+    import os
+
+    from .chain import Chain, ChainConfig, ChainError, load_account
+    from .deploy import DeployError
+
+    account = account or os.environ.get("CODREAM_ACCOUNT")
+    try:
+        acct = load_account(account) if account else None
+        if need_account and acct is None:
+            fail("no account: pass --account dev:N (devnet) or --account path/to/keystore.json")
+        rpc = rpc_url or config.rpc_url()
+        if deployment is None:
+            from .deploy import load_record
+
+            rpc = rpc_url or os.environ.get("CODREAM_RPC_URL") or load_record().get("rpc_url") or rpc
+        return Chain(ChainConfig(rpc, deployment, confirmations), acct)
+    except (ChainError, DeployError) as exc:
+        fail(str(exc))
+
+
+def _ipfs(api):
+    from ipfs import IpfsClient
+
+    return IpfsClient(api, timeout=60)
+
+
+def _wei(eth: float) -> int:
+    return int(round(eth * 10**18))
 app.add_typer(devnet_app, name="devnet")
 app.add_typer(bench_app, name="bench")
 
@@ -227,6 +270,155 @@ def verifier_score(task_spec: Path = typer.Option(...), bundle: Path = typer.Opt
     emit(score_bundle(spec, bundle, ev, teachers, binding, threads=threads))
 
 
+# ----------------------------------------------------------------------------- agents
+@miner_app.command("run")
+def miner_run(task: Optional[int] = typer.Option(None, "--task", help="Only this task id."),
+              n: int = typer.Option(1000, help="Dreams per bundle."),
+              strategy: str = typer.Option("honest", help="honest | noise | copy (demo adversaries)."),
+              copy_from: Optional[str] = typer.Option(None, help="copy: the bundle file to copy."),
+              steps: Optional[int] = typer.Option(None), device: str = typer.Option("auto"),
+              threads: Optional[int] = typer.Option(None), poll: float = typer.Option(2.0),
+              until_idle: bool = typer.Option(False, help="Exit once every task it joined is settled."),
+              no_claim: bool = typer.Option(False, help="Do not withdraw rewards automatically."),
+              rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
+              account: Optional[str] = ACCOUNT, confirmations: int = CONFS, ipfs_api: Optional[str] = IPFS_API):
+    """Find open tasks, dream, commit, reveal, claim. Resumes safely after being killed."""
+    from miner.agent import MinerAgent
+
+    if strategy not in ("honest", "noise", "copy"):
+        fail("--strategy must be honest, noise or copy")
+    dev = _device(device)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    chain = _chain(rpc_url, deployment, account, confirmations)
+    MinerAgent(chain, _ipfs(ipfs_api), n, strategy, copy_from, task, steps, dev, not no_claim).run(poll, until_idle)
+
+
+@verifier_app.command("run")
+def verifier_run(stake: float = typer.Option(1.0, help="ETH to stake on first start."),
+                 threads: int = typer.Option(1, help="Scoring threads (keep equal across verifiers)."),
+                 poll: float = typer.Option(2.0), until_idle: bool = typer.Option(False),
+                 no_claim: bool = typer.Option(False), no_keeper: bool = typer.Option(False,
+                 help="Do not request draws or finalize (others may)."),
+                 rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
+                 account: Optional[str] = ACCOUNT, confirmations: int = CONFS,
+                 ipfs_api: Optional[str] = IPFS_API):
+    """Stake, get drawn, score bundles, commit and reveal scores, finalize, claim."""
+    from verifier.agent import VerifierAgent
+
+    chain = _chain(rpc_url, deployment, account, confirmations)
+    VerifierAgent(chain, _ipfs(ipfs_api), _wei(stake), threads, not no_claim, not no_keeper).run(poll, until_idle)
+
+
+# ----------------------------------------------------------------------------- task owner
+@task_app.command("create")
+def task_create(task_dir: Path = typer.Option(..., help="Folder from `codream teacher train`."),
+                bounty: float = typer.Option(1.0, help="ETH."), bond: float = typer.Option(0.01, help="Miner bond, ETH."),
+                committee: int = typer.Option(3), fee_bps: int = typer.Option(1000, help="Verifiers' share."),
+                windows: str = typer.Option("600,600,600,600,600",
+                                            help="Seconds: commit,reveal,evalReveal,scoreCommit,scoreReveal."),
+                auto_reveal: bool = typer.Option(False, "--auto-reveal", help="Wait and reveal the eval set."),
+                rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
+                account: Optional[str] = ACCOUNT, confirmations: int = CONFS, ipfs_api: Optional[str] = IPFS_API):
+    """Publish teacher and spec, commit to the eval set, fund the bounty."""
+    from ipfs import IpfsError
+
+    from .chain import ChainError
+    from .owner import auto_reveal as do_auto_reveal, create_task
+
+    try:
+        w = [int(x) for x in windows.split(",")]
+        if len(w) != 5:
+            raise ValueError
+    except ValueError:
+        fail("--windows: five integers, e.g. 600,600,600,600,600")
+    chain, ipfs = _chain(rpc_url, deployment, account, confirmations), _ipfs(ipfs_api)
+    try:
+        out = create_task(chain, ipfs, task_dir, _wei(bounty), _wei(bond), committee, w, fee_bps)
+        emit(out)
+        if auto_reveal:
+            emit({"eval_cid": do_auto_reveal(chain, ipfs, out["task_id"])})
+    except (ChainError, IpfsError, ValueError) as exc:
+        fail(str(exc))
+
+
+@task_app.command("reveal-eval")
+def task_reveal_eval(task_id: int, rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
+                     account: Optional[str] = ACCOUNT, confirmations: int = CONFS,
+                     ipfs_api: Optional[str] = IPFS_API):
+    """Pin the eval set and reveal it (inside the eval-reveal window)."""
+    from ipfs import IpfsError
+
+    from .chain import ChainError
+    from .owner import reveal_eval
+
+    try:
+        emit({"task_id": task_id, "eval_cid": reveal_eval(_chain(rpc_url, deployment, account, confirmations),
+                                                          _ipfs(ipfs_api), task_id)})
+    except (ChainError, IpfsError, ValueError) as exc:
+        fail(str(exc))
+
+
+@task_app.command("show")
+def task_show(task_id: int, rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT):
+    """Phase, time left, submissions, committee, scores and results of a task."""
+    from .chain import ChainError
+    from .owner import show_task
+
+    try:
+        emit(show_task(_chain(rpc_url, deployment, None, need_account=False), task_id))
+    except ChainError as exc:
+        fail(str(exc))
+
+
+@app.command("rewards")
+def rewards_cmd(address: Optional[str] = typer.Option(None, help="Default: the --account's address."),
+                rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
+                account: Optional[str] = ACCOUNT):
+    """Claimable balance, stake (apart from earnings), pending bonds, history."""
+    from .chain import ChainError
+    from .owner import rewards
+
+    chain = _chain(rpc_url, deployment, account, need_account=address is None)
+    try:
+        emit(rewards(chain, address or chain.account.address))
+    except ChainError as exc:
+        fail(str(exc))
+
+
+@app.command("claim")
+def claim_cmd(rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
+              account: Optional[str] = ACCOUNT, confirmations: int = CONFS):
+    """Withdraw everything claimable for the account."""
+    from .chain import ChainError
+
+    chain = _chain(rpc_url, deployment, account, confirmations)
+    owed = chain.call("claimable", chain.account.address)
+    if not owed:
+        fail("nothing to claim for this address yet", 1)
+    try:
+        receipt = chain.send("withdraw")
+    except ChainError as exc:
+        fail(str(exc))
+    emit({"address": chain.account.address, "withdrawn_wei": owed, "tx": receipt.transactionHash.hex()})
+
+
+@account_app.command("new")
+def account_new(path: Path = typer.Argument(..., help="Keystore file to create.")):
+    """Create an encrypted keystore (password from $CODREAM_KEYSTORE_PASSWORD or a prompt)."""
+    import getpass
+    import os
+
+    from .chain import new_keystore
+
+    if path.exists():
+        fail(f"{path} exists; refusing to overwrite a keystore")
+    pw = os.environ.get("CODREAM_KEYSTORE_PASSWORD") or getpass.getpass("new keystore password: ")
+    emit({"address": new_keystore(path, pw), "keystore": str(path)})
+
+
 @bench_app.command("cid")
 def bench_cid_cmd(size_mb: int = typer.Option(64)):
     """CID throughput and a local-node add/cat round trip."""
@@ -271,15 +463,19 @@ def bench_verify_cmd():
 
 
 @app.command("demo")
-def demo(keep_up: bool = typer.Option(False, "--keep-up", help="Leave the devnet running afterwards.")):
-    """Run a round of the network on a local devnet."""
+def demo(keep_up: bool = typer.Option(False, "--keep-up", help="Leave the devnet running afterwards."),
+         n: int = typer.Option(1000, help="Dreams per bundle."),
+         json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the result as JSON here.")):
+    """Run a full network round on a local devnet (3 miners, 3 verifiers, settlement)."""
     from .demo import run
     from .devnet import DevnetError
 
     try:
-        run(keep_up)
-    except DevnetError as exc:
+        result = run(keep_up, n)
+    except (DevnetError, RuntimeError) as exc:
         fail(str(exc))
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2, default=str))
 
 
 def main() -> None:

@@ -49,7 +49,6 @@ def train_reference(dataset: str, out, data_path=None, arch: str | None = None, 
                     seed: int = 0, progress: bool = True) -> dict:
     """Train a task owner's teacher; write ``teacher.safetensors``, the secret
     ``eval.safetensors`` (held-out split) and ``spec.json`` into ``out``."""
-    import json
     from pathlib import Path
 
     from ipfs import cid_of_file

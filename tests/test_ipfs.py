@@ -8,7 +8,7 @@ import pytest
 from ipfs import (CidNotFound, ContentTooLarge, InvalidCid, IpfsClient, IpfsUnavailable, cid_of_bytes,
                   cid_of_file)
 from ipfs.cid import KUBO_LEGACY_V0
-from tests.conftest import NodeProcess, free_port, run_cli
+from tests.conftest import free_port, run_cli
 
 
 @pytest.fixture

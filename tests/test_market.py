@@ -333,7 +333,6 @@ def test_RevertWhen_unstaking_from_a_committee_or_before_unbonding(m):  # 8, 12
 
 def test_settlement_loops_are_bounded(m):  # 9
     assert m.MAX_SUBMISSIONS() == 32 and m.MAX_COMMITTEE() == 15 and m.MAX_VERIFIERS() == 64
-    r = Round(m)
     reverts("BadParams: committeeSize", m.createTask, "s", b"\x01" * 32, BOND, 16, 0, 0, 0, WINDOWS,
             {"from": accounts[0], "value": 1})
 

@@ -25,9 +25,11 @@ VERIFIERS = [4, 5, 6]
 
 
 class Demo:
-    def __init__(self, keep_up: bool = False, n: int = 1000, con: Console | None = None):
+    def __init__(self, keep_up: bool = False, n: int = 1000, con: Console | None = None,
+                 anvil_port: int = 8545, ipfs_port: int = 5001):
         self.keep_up, self.n = keep_up, n
-        self.con = con or Console()
+        self.ports = (anvil_port, ipfs_port)
+        self.con = con or Console(width=max(130, Console().width))
         self.home = config.home()
         self.dir = self.home / "demo"
         self.logs = self.dir / "logs"
@@ -81,8 +83,8 @@ class Demo:
         from .teacher import train_reference
 
         t0 = time.monotonic()
-        devnet.down()
-        st = devnet.up()
+        devnet.down(*self.ports)
+        st = devnet.up(*self.ports)
         self.say(f"devnet up: anvil chain {st['anvil']['chain_id']} at {st['anvil']['rpc_url']}, "
                  f"IPFS node at {st['ipfs']['api']}, market deployed ({st['deployment']})")
         try:
@@ -99,10 +101,11 @@ class Demo:
             self.say(f"task {tid} created by the owner (dev:0): bounty 1 ETH, miner bond 0.01 ETH, "
                      f"committee 3, spec {created['spec_cid']}")
 
-            common = ["--task", str(tid), "--until-idle", "--poll", "0.5", "--threads", "1"]
+            net = ["--rpc-url", rpc, "--ipfs-api", st["ipfs"]["api"]]
+            common = ["--task", str(tid), "--until-idle", "--poll", "0.5", "--threads", "1", *net]
             for v in VERIFIERS:
                 self.spawn(f"verifier-dev{v}", "verifier", "run", "--account", f"dev:{v}", "--stake", "1",
-                           "--poll", "0.5", "--until-idle")
+                           "--poll", "0.5", "--until-idle", *net)
             self.spawn("miner-honest", "miner", "run", "--account", "dev:1", "--n", str(self.n), *common)
             self.spawn("miner-noise", "miner", "run", "--account", "dev:2", "--strategy", "noise",
                        "--n", str(self.n), *common)
@@ -143,7 +146,7 @@ class Demo:
             if self.keep_up:
                 self.con.print("devnet left running: `codream devnet down` stops it")
             else:
-                devnet.down()
+                devnet.down(*self.ports)
                 self.say("devnet down")
 
     def report(self, chain, tid: int) -> dict:
@@ -173,8 +176,8 @@ class Demo:
             paid = 0
             why = ""
             if role == "owner":
-                paid = shown["bounty_wei"] or 1 * ETH
-                why = "bounty; gets back unaccepted share and rounding"
+                paid = 1 * ETH
+                why = "paid the bounty; gets back any unaccepted share and rounding dust"
             elif role.startswith("miner"):
                 paid = shown["miner_bond_wei"]
                 s = by_miner.get(addr, {})
@@ -192,14 +195,16 @@ class Demo:
             net = credited - paid - slashed if role != "owner" else credited - paid
             rows.append({"role": role, "address": addr, "paid_in_wei": paid, "credited_wei": credited,
                          "slashed_wei": slashed, "net_wei": net, "why": why, "stake_wei": r["stake_wei"]})
-            table.add_row(role, addr[:10] + "…", _eth(paid), _eth(credited), _eth(slashed), _eth(net), why)
+            table.add_row(role, addr[:10] + "…", _eth(paid), _eth(credited), _eth(slashed), _eth(net, True), why)
         self.con.print(table)
         return {"task_id": tid, "rows": rows, "submissions": shown["submissions"], "verdicts": verdicts}
 
 
-def _eth(wei: int) -> str:
-    return f"{wei / ETH:+.4f}".replace("+0.0000", "0") if wei else "0"
+def _eth(wei: int, signed: bool = False) -> str:
+    if not wei:
+        return "0"
+    return f"{wei / ETH:+.4f}" if signed else f"{wei / ETH:.4f}"
 
 
-def run(keep_up: bool = False, n: int = 1000) -> dict:
-    return Demo(keep_up, n).run()
+def run(keep_up: bool = False, n: int = 1000, anvil_port: int = 8545, ipfs_port: int = 5001) -> dict:
+    return Demo(keep_up, n, anvil_port=anvil_port, ipfs_port=ipfs_port).run()

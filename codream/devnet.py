@@ -50,6 +50,11 @@ def _read_pid(path: Path) -> int | None:
         pid = int(path.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
+    try:  # an exited child of ours is a zombie until reaped: reap it, it is not running
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return None
+    except ChildProcessError:
+        pass  # not our child: the kill(0) probe below decides
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -186,10 +191,6 @@ def down(anvil_port: int = 8545, ipfs_port: int = 5001, timeout: float = 10.0) -
                 pass
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and _read_pid(pid_file) is not None:
-                try:  # reap if it is our child
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
                 time.sleep(0.1)
             if _read_pid(pid_file) is not None:
                 os.killpg(pid, signal.SIGKILL)

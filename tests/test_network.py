@@ -1,0 +1,231 @@
+"""The network end to end on anvil + the local IPFS node: a full round with exact payouts,
+agents killed and restarted, the RPC and the IPFS node going away and coming back."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from codream import devnet
+from codream.chain import Chain, ChainConfig, ChainUnavailable, load_account
+from codream.owner import create_task, reveal_eval
+from ipfs import IpfsClient
+from tests.conftest import free_port
+
+ETH = 10**18
+BOND = ETH // 100
+
+
+@pytest.fixture
+def net(tmp_path, monkeypatch, reference_task):
+    """A fresh devnet (anvil + IPFS node + market) in an isolated CODREAM_HOME."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("CODREAM_HOME", str(home))
+    a, i = free_port(), free_port()
+    st = devnet.up(a, i)
+    task_dir = tmp_path / "task"
+    shutil.copytree(Path(reference_task["spec"]).parent, task_dir)
+    ctx = {"home": home, "rpc": st["anvil"]["rpc_url"], "api": st["ipfs"]["api"], "ports": (a, i),
+           "task_dir": task_dir}
+    ctx["owner"] = Chain(ChainConfig(ctx["rpc"]), load_account("dev:0"))
+    ctx["ipfs"] = IpfsClient(ctx["api"])
+    procs = []
+    ctx["procs"] = procs
+    yield ctx
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+    devnet.down(a, i)
+
+
+def agent(ctx, name, *args):
+    log = open(ctx["home"] / f"{name}.log", "a")
+    env = {**os.environ, "CODREAM_HOME": str(ctx["home"]), "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "codream.cli", *args, "--rpc-url", ctx["rpc"], "--ipfs-api", ctx["api"],
+                          "--poll", "0.3"], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    ctx["procs"].append(p)
+    return p
+
+
+def wait(cond, what, timeout=240, mine=None):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        if mine is not None:
+            mine.mine()
+        time.sleep(0.3)
+
+
+def new_task(ctx, k=1):
+    return create_task(ctx["owner"], ctx["ipfs"], ctx["task_dir"], ETH, BOND, k, [3600] * 5, 1000)["task_id"]
+
+
+def test_full_round_pays_exactly_by_the_settlement_rules(tmp_path, monkeypatch, reference_task):
+    from codream.demo import Demo
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("CODREAM_HOME", str(home))
+    shutil.copytree(Path(reference_task["spec"]).parent, home / "demo" / "task")
+    result = Demo(n=300, anvil_port=free_port(), ipfs_port=free_port()).run()
+    rows = {r["role"]: r for r in result["rows"]}
+    fee, forfeited = ETH // 10, BOND  # 10 % verifier fee; the copier's bond
+    assert rows["miner honest"]["credited_wei"] == (ETH - fee) + BOND  # the only accepted gain takes it all
+    assert rows["miner noise"]["credited_wei"] == BOND  # below min gain: bond back, no reward
+    assert rows["miner copier"]["credited_wei"] == 0  # INVALID: bond forfeited
+    copier_index = next(s["index"] for s in result["submissions"] if s["miner"] == rows["miner copier"]["address"])
+    codes = [r["code"] for r in result["verdicts"][str(copier_index)]["reasons"]]
+    assert "duplicate_of_other_submission" in codes
+    per_verifier = (fee + forfeited) // 3
+    for j in (1, 2, 3):
+        assert rows[f"verifier {j}"]["credited_wei"] == per_verifier
+        assert rows[f"verifier {j}"]["slashed_wei"] == 0
+    assert rows["owner"]["credited_wei"] == fee + forfeited - 3 * per_verifier  # rounding dust
+    total_in = ETH + 3 * BOND
+    assert sum(r["credited_wei"] for r in rows.values()) == total_in  # every wei accounted for
+
+
+def test_miner_killed_between_commit_and_reveal_still_reveals_once(net):
+    tid = new_task(net)
+    miner = load_account("dev:1").address
+    owner = net["owner"]
+    p = agent(net, "miner", "miner", "run", "--account", "dev:1", "--strategy", "noise", "--n", "200",
+              "--task", str(tid))
+    wait(lambda: any(e["miner"] == miner for e in owner.events("Committed", tid)), "the commit")
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    # worst case: the commit reached the chain but the agent died before recording it
+    state_file = next((net["home"] / "agents" / f"miner-{miner.lower()}").glob("state-*.json"))
+    state = json.loads(state_file.read_text())
+    state["tasks"][str(tid)]["stage"] = "salted"
+    state_file.write_text(json.dumps(state))
+    owner.increase_time(3601)
+    agent(net, "miner2", "miner", "run", "--account", "dev:1", "--strategy", "noise", "--n", "200",
+          "--task", str(tid))
+    wait(lambda: any(e["miner"] == miner for e in owner.events("Revealed", tid)), "the reveal after restart")
+    assert [e["miner"] for e in owner.events("Committed", tid)] == [miner]  # never committed twice
+    assert owner.revealed_cids(tid)[0][1] == state["tasks"][str(tid)]["cid"]
+
+
+def test_verifier_killed_mid_round_resumes_with_its_salt(net):
+    from codream.protocol import miner_commitment
+
+    owner = net["owner"]
+    tid = new_task(net, k=1)
+    miner = Chain(ChainConfig(net["rpc"]), load_account("dev:1"))
+    bundle_cid = net["ipfs"].add_bytes(b"not a bundle at all")  # will be INVALID: fast to score
+    salt = b"\x11" * 32
+    miner.send("commit", tid, miner_commitment(bundle_cid, salt, miner.account.address, tid, miner.chain_id,
+                                               miner.address), value=BOND)
+    owner.increase_time(3601)
+    miner.send("reveal", tid, 0, bundle_cid, salt)
+    owner.increase_time(3601)
+    reveal_eval(owner, net["ipfs"], tid)
+    v = agent(net, "verifier", "verifier", "run", "--account", "dev:4", "--stake", "1")
+    wait(lambda: len(owner.events("ScoresCommitted", tid)) == 1, "the score commitment", mine=owner)
+    os.killpg(v.pid, signal.SIGKILL)
+    v.wait()
+    owner.increase_time(3601)
+    agent(net, "verifier2", "verifier", "run", "--account", "dev:4", "--stake", "1")
+    wait(lambda: len(owner.events("ScoresRevealed", tid)) == 1, "the reveal after restart", mine=owner)
+    owner.increase_time(3601)
+    wait(lambda: owner.phase(tid) == 8, "finalize by the verifier (keeper)", mine=owner)
+    assert list(owner.call("getMedians", tid)) == [-(2**31)]  # INVALID
+    verifier = load_account("dev:4").address
+    assert owner.call("stakeOf", verifier) == ETH  # agreed with itself: not slashed
+
+
+class Proxy:
+    """A TCP forwarder we can switch off and on: the RPC 'going away'."""
+
+    def __init__(self, target_port: int):
+        self.target, self.port = target_port, free_port()
+        self.server = None
+        self.conns: list[socket.socket] = []
+
+    def start(self):
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", self.port))
+        self.server.listen(16)
+        threading.Thread(target=self._accept, args=(self.server,), daemon=True).start()
+
+    def stop(self):
+        """Refuse new connections and cut the open ones (keep-alive included)."""
+        for s in [self.server, *self.conns]:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        self.conns.clear()
+
+    def _accept(self, server):
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def test_chain_client_rides_out_an_rpc_outage_and_explains_a_permanent_one(net):
+    proxy = Proxy(net["ports"][0])
+    proxy.start()
+    chain = Chain(ChainConfig(f"http://127.0.0.1:{proxy.port}", retry_seconds=30), load_account("dev:2"))
+    assert chain.call("taskCount") == 0
+    proxy.stop()
+    threading.Timer(3.0, proxy.start).start()
+    t0 = time.monotonic()
+    chain.send("stake", value=ETH)  # sent while the RPC is away; lands once it is back
+    assert time.monotonic() - t0 >= 2.5
+    assert chain.call("stakeOf", chain.account.address) == ETH
+    proxy.stop()
+    impatient = Chain.__new__(Chain)
+    impatient.__dict__.update(chain.__dict__)
+    impatient.cfg = ChainConfig(chain.cfg.rpc_url, retry_seconds=1.5)
+    with pytest.raises(ChainUnavailable, match="did not answer"):
+        impatient.call("taskCount")
+
+
+def test_miner_survives_the_ipfs_node_going_down_and_up(net):
+    owner = net["owner"]
+    tid = new_task(net)
+    miner = load_account("dev:1").address
+    agent(net, "miner", "miner", "run", "--account", "dev:1", "--strategy", "noise", "--n", "200",
+          "--task", str(tid))
+    wait(lambda: any(e["miner"] == miner for e in owner.events("Committed", tid)), "the commit")
+    pid = int((net["home"] / "devnet" / "ipfs.pid").read_text())
+    os.killpg(pid, signal.SIGTERM)
+    wait(lambda: devnet.ipfs_answers(net["ports"][1]) is None, "the IPFS node to stop", timeout=30)
+    owner.increase_time(3601)
+    log = net["home"] / "miner.log"
+    wait(lambda: "retrying after error" in log.read_text(), "the miner to notice the outage", timeout=60)
+    assert not owner.events("Revealed", tid)
+    devnet.up(*net["ports"])  # starts whatever is not running: the IPFS node, same repo
+    wait(lambda: any(e["miner"] == miner for e in owner.events("Revealed", tid)), "the reveal after the outage")
+    assert IpfsClient(net["api"]).is_pinned(owner.revealed_cids(tid)[0][1])

@@ -405,6 +405,28 @@ def claim_cmd(rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYME
     emit({"address": chain.account.address, "withdrawn_wei": owed, "tx": receipt.transactionHash.hex()})
 
 
+@app.command("deploy")
+def deploy_cmd(network: str = typer.Option(..., help="Name for the record, e.g. sepolia or rehearsal."),
+               rpc_url: str = typer.Option(..., "--rpc-url", help="JSON-RPC endpoint of that network."),
+               account: Optional[str] = ACCOUNT, confirmations: int = CONFS):
+    """Deploy CoDreamMarket from a keystore account; write $CODREAM_HOME/deployments/NETWORK.json.
+    (brownie users: `brownie run scripts/deploy.py --network codream-sepolia` does the same.)"""
+    import os
+
+    from .chain import ChainError, load_account
+    from .deploy import DeployError, deploy
+
+    spec = account or os.environ.get("CODREAM_ACCOUNT")
+    if not spec:
+        fail("--account: a keystore file (or dev:N on a devnet)")
+    try:
+        path = deploy(rpc_url, load_account(spec), network, confirmations)
+    except (ChainError, DeployError) as exc:
+        fail(str(exc))
+    rec = json.loads(path.read_text())
+    emit({"record": str(path), "address": rec["contracts"]["CoDreamMarket"]["address"], "chain_id": rec["chain_id"]})
+
+
 @account_app.command("new")
 def account_new(path: Path = typer.Argument(..., help="Keystore file to create.")):
     """Create an encrypted keystore (password from $CODREAM_KEYSTORE_PASSWORD or a prompt)."""

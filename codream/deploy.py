@@ -60,21 +60,29 @@ def artifact() -> dict:
     return json.loads(ARTIFACT.read_text())
 
 
-def deploy_devnet(rpc_url: str, private_key: str) -> Path:
-    """Deploy CoDreamMarket with a signed transaction and write the devnet record."""
-    from eth_account import Account
+def deploy(rpc_url: str, account, network: str = "devnet", confirmations: int = 1) -> Path:
+    """Deploy CoDreamMarket with a signed EIP-1559 transaction and write the record."""
+    import time
+
     from web3 import Web3
 
     art = artifact()
     w3 = Web3(Web3.HTTPProvider(rpc_url))
-    acct = Account.from_key(private_key)
     contract = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
-    tx = contract.constructor().build_transaction({"from": acct.address, "nonce": w3.eth.get_transaction_count(
-        acct.address), "chainId": w3.eth.chain_id})
-    signed = acct.sign_transaction(tx)
+    tx = contract.constructor().build_transaction({"from": account.address, "nonce": w3.eth.get_transaction_count(
+        account.address), "chainId": w3.eth.chain_id})
+    signed = account.sign_transaction(tx)
     h = w3.eth.send_raw_transaction(signed.raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(h, timeout=60)
+    receipt = w3.eth.wait_for_transaction_receipt(h, timeout=180)
     if receipt.status != 1:
         raise DeployError(f"deployment transaction {h.hex()} reverted")
-    return write_record("devnet", w3.eth.chain_id, receipt.contractAddress, art["abi"], acct.address,
+    while w3.eth.block_number < receipt.blockNumber + confirmations - 1:
+        time.sleep(0.5)
+    return write_record(network, w3.eth.chain_id, receipt.contractAddress, art["abi"], account.address,
                         receipt.blockNumber, h.hex(), rpc_url)
+
+
+def deploy_devnet(rpc_url: str, private_key: str) -> Path:
+    from eth_account import Account
+
+    return deploy(rpc_url, Account.from_key(private_key), "devnet")

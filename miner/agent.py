@@ -50,10 +50,13 @@ class MinerAgent:
                 event(self.log, "retrying after error", error=str(exc))
                 busy = True
                 time.sleep(poll)
-            if until_idle and not busy:
+            if until_idle and not busy and self._joined_any():
                 event(self.log, "idle: every task settled")
                 return
             time.sleep(poll)
+
+    def _joined_any(self) -> bool:
+        return any(t["stage"] not in ("new", "skipped") for t in self.state.data["tasks"].values())
 
     def tasks(self) -> list[int]:
         if self.task_filter:

@@ -41,8 +41,8 @@ class VerifierAgent:
             except (ChainError, IpfsError) as exc:
                 event(self.log, "retrying after error", error=str(exc))
                 busy = True
-            if until_idle and not busy:
-                event(self.log, "idle: every task settled")
+            if until_idle and not busy and self.state.data["tasks"]:
+                event(self.log, "idle: every task settled")  # (and at least one task was seen)
                 return
             time.sleep(poll)
 

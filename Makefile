@@ -13,8 +13,9 @@ STAMP_TORCH := $(VENV)/.stamp-torch
 STAMP_PY := $(VENV)/.stamp-project
 STAMP_NPM := node_modules/.stamp-npm
 STAMP_TOOLS := $(VENV)/.stamp-tools
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test test-py test-forge bench compile clean devnet-up devnet-down
+.PHONY: setup demo test test-forge bench clean devnet-up devnet-down chromium dapp
 
 setup: $(STAMP_PY) $(STAMP_NPM) $(STAMP_TOOLS) .env
 
@@ -46,7 +47,13 @@ demo: setup
 	scripts/install-solc-shim.sh
 	codream demo
 
-test: setup
+# the dapp's browser test runs Debian's chromium (no browser downloads here)
+chromium:
+	@command -v chromium >/dev/null || { echo "installing Debian chromium for the dapp browser test"; \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium) || \
+	  { echo "could not install chromium: run 'sudo apt-get install chromium'" >&2; exit 1; }; }
+
+test: setup chromium
 	scripts/install-solc-shim.sh
 	$(PY) -m pytest tests
 
@@ -55,6 +62,9 @@ test-forge: setup
 
 bench: setup
 	codream bench all
+
+dapp: setup
+	codream dapp
 
 devnet-up: setup
 	codream devnet up

@@ -427,6 +427,19 @@ def deploy_cmd(network: str = typer.Option(..., help="Name for the record, e.g. 
     emit({"record": str(path), "address": rec["contracts"]["CoDreamMarket"]["address"], "chain_id": rec["chain_id"]})
 
 
+@app.command("dapp")
+def dapp_cmd(port: int = typer.Option(8080), host: str = typer.Option("127.0.0.1"),
+             deployment: Optional[str] = DEPLOYMENT, rpc_url: Optional[str] = RPC,
+             gateway: str = typer.Option("http://127.0.0.1:5001/ipfs/", help="IPFS gateway for CIDs and previews.")):
+    """Serve the dapp (static page + the deployment record) on http://HOST:PORT/."""
+    from .dapp import serve
+
+    try:
+        serve(host, port, deployment=deployment, rpc_url=rpc_url, gateway=gateway)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+
+
 @account_app.command("new")
 def account_new(path: Path = typer.Argument(..., help="Keystore file to create.")):
     """Create an encrypted keystore (password from $CODREAM_KEYSTORE_PASSWORD or a prompt)."""

@@ -26,8 +26,8 @@ VERIFIERS = [4, 5, 6]
 
 class Demo:
     def __init__(self, keep_up: bool = False, n: int = 1000, con: Console | None = None,
-                 anvil_port: int = 8545, ipfs_port: int = 5001):
-        self.keep_up, self.n = keep_up, n
+                 anvil_port: int = 8545, ipfs_port: int = 5001, claim: bool = True):
+        self.keep_up, self.n, self.claim = keep_up, n, claim
         self.ports = (anvil_port, ipfs_port)
         self.con = con or Console(width=max(130, Console().width))
         self.home = config.home()
@@ -101,7 +101,7 @@ class Demo:
             self.say(f"task {tid} created by the owner (dev:0): bounty 1 ETH, miner bond 0.01 ETH, "
                      f"committee 3, spec {created['spec_cid']}")
 
-            net = ["--rpc-url", rpc, "--ipfs-api", st["ipfs"]["api"]]
+            net = ["--rpc-url", rpc, "--ipfs-api", st["ipfs"]["api"], *([] if self.claim else ["--no-claim"])]
             common = ["--task", str(tid), "--until-idle", "--poll", "0.5", "--threads", "1", *net]
             for v in VERIFIERS:
                 self.spawn(f"verifier-dev{v}", "verifier", "run", "--account", f"dev:{v}", "--stake", "1",
@@ -133,7 +133,7 @@ class Demo:
             owner.increase_time(WINDOW + 1)
             self.say("score windows closed")
             self.wait_for("finalize", lambda: owner.phase(tid) == 8)
-            self.wait_for("agents claim and exit", lambda: all(p.poll() is not None for p in self.procs.values()))
+            self.wait_for("agents claim and exit" if self.claim else "agents exit", lambda: all(p.poll() is not None for p in self.procs.values()))
             self.check_procs()
             result = self.report(owner, tid)
             result["seconds"] = round(time.monotonic() - t0, 1)

@@ -215,7 +215,8 @@ def make_app(repo: Repo, max_add_bytes: int = DEFAULT_MAX_ADD_BYTES) -> web.Appl
                       content_type: str) -> web.StreamResponse:
         # resolve the whole DAG first, so a missing block is a clean error, not a cut stream
         await loop_run(lambda: list(repo.walk(cid)))
-        resp = web.StreamResponse(headers={"Content-Type": content_type, "X-Ipfs-Path": f"/ipfs/{cid}"})
+        resp = web.StreamResponse(headers={"Content-Type": content_type, "X-Ipfs-Path": f"/ipfs/{cid}",
+                                           "Access-Control-Allow-Origin": "*"})  # as Kubo's gateway
         await resp.prepare(request)
         for chunk in repo.read(cid, offset, length):
             await resp.write(chunk)

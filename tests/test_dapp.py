@@ -1,0 +1,82 @@
+"""The dapp in real headless Chromium against a devnet after a demo round: every demo
+account's claimable amount equals `codream rewards`; claiming from the page moves the
+balance on chain; the screenshot is kept as a test artefact (test-artifacts/dapp.png)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from codream.chain import Chain, ChainConfig, load_account
+from tests.conftest import REPO, free_port, run_cli
+
+ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.fixture
+def demo_devnet(tmp_path, monkeypatch, reference_task):
+    from codream import devnet
+    from codream.demo import Demo
+
+    if not Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")).exists():
+        pytest.fail("Debian chromium is required for the dapp test: `apt-get install chromium` "
+                    "(make test installs it)")
+    home = tmp_path / "home"
+    monkeypatch.setenv("CODREAM_HOME", str(home))
+    shutil.copytree(Path(reference_task["spec"]).parent, home / "demo" / "task")
+    a, i = free_port(), free_port()
+    Demo(keep_up=True, n=200, anvil_port=a, ipfs_port=i, claim=False).run()
+    yield {"home": home, "rpc": f"http://127.0.0.1:{a}", "gateway": f"http://127.0.0.1:{i}/ipfs/"}
+    devnet.down(a, i)
+
+
+def test_dapp_matches_cli_rewards_and_claims_on_chain(demo_devnet, tmp_path):
+    home, rpc = demo_devnet["home"], demo_devnet["rpc"]
+    env = {"CODREAM_HOME": str(home)}
+    expected = {}
+    for i in range(7):  # owner, 3 miners, 3 verifiers
+        addr = load_account(f"dev:{i}").address
+        res = run_cli("rewards", "--address", addr, "--rpc-url", rpc, env=env)
+        assert res.returncode == 0, res.stderr.decode()
+        expected[addr] = str(json.loads(res.stdout)["claimable_wei"])
+    assert int(expected[load_account("dev:1").address]) > 10**17  # the honest miner has something to claim
+    (tmp_path / "expected.json").write_text(json.dumps(expected))
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "codream.cli", "dapp", "--port", str(port), "--rpc-url", rpc,
+                               "--gateway", demo_devnet["gateway"]], env={**os.environ, **env},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/config.json", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / "dapp.png"
+        honest = Chain(ChainConfig(rpc), load_account("dev:1"))
+        bal_before = honest.w3.eth.get_balance(honest.account.address)
+        res = subprocess.run(["node", str(REPO / "tests" / "dapp" / "check.mjs"), f"http://127.0.0.1:{port}/",
+                              str(tmp_path / "expected.json"), str(shot), "1"],
+                             capture_output=True, text=True, timeout=300, cwd=REPO)
+        assert res.returncode == 0, res.stderr[-3000:]
+        report = json.loads(res.stdout.strip().splitlines()[-1])
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert report["errors"] == [], report["errors"]
+    assert report["shown"] == expected  # the page shows what `codream rewards` says, wei for wei
+    assert report["beforeClaim"] == expected[honest.account.address] and report["afterClaim"] == "0"
+    assert report["withdrawn"] == expected[honest.account.address]  # history shows the withdrawal
+    assert honest.call("claimable", honest.account.address) == 0  # the claim moved it on chain
+    gained = honest.w3.eth.get_balance(honest.account.address) - bal_before
+    assert 0 < int(expected[honest.account.address]) - gained < 10**16  # claimable arrived, less gas
+    assert any("INVALID" in r for r in report["rows"]) and any("accepted" in r for r in report["rows"])
+    assert report["preview"].startswith("64 of 200 dreams")
+    assert shot.exists() and shot.stat().st_size > 10_000

@@ -553,6 +553,7 @@ contract CoDreamMarket is ReentrancyGuardTransient {
     }
 
     // ------------------------------------------------------------------ views
+    /// @notice A task's parameters, windows, escrowed bounty and phase.
     function getTask(uint256 taskId) external view returns (Task memory) {
         return _task(taskId);
     }
@@ -587,6 +588,7 @@ contract CoDreamMarket is ReentrancyGuardTransient {
         }
     }
 
+    /// @notice The drawn committee: verifier, whether it revealed, its score commitment.
     function getCommittee(uint256 taskId) external view returns (Member[] memory) {
         return _committee[taskId];
     }
@@ -600,14 +602,17 @@ contract CoDreamMarket is ReentrancyGuardTransient {
         for (uint256 s; s < ns; ++s) out[s] = _score(taskId, memberIndex, s);
     }
 
+    /// @notice Median score per submission, set by finalize (INVALID = type(int32).min).
     function getMedians(uint256 taskId) external view returns (int32[] memory) {
         return _medians[taskId];
     }
 
+    /// @notice Number of registered verifiers (bounded by MAX_VERIFIERS).
     function verifierCount() external view returns (uint256) {
         return verifierList.length;
     }
 
+    /// @notice A verifier's stake (shown apart from its claimable earnings).
     function stakeOf(address a) external view returns (uint256) {
         return verifiers[a].stake;
     }

@@ -92,6 +92,9 @@ class MinerAgent:
         if st["stage"] == "committed":
             if phase == REVEAL:
                 self._reveal(tid, st)
+            elif phase > REVEAL and self.chain.call("getSubmissions", tid)[1][st["index"]]:
+                st["stage"] = "revealed"  # the reveal landed before a crash could record it
+                self.state.save()
             elif phase > REVEAL:
                 st["stage"] = "missed"
                 self.state.save()
@@ -166,8 +169,6 @@ class MinerAgent:
         event(self.log, "committed", task=tid, index=index)
 
     def _reveal(self, tid: int, st: dict) -> None:
-        if self.chain.block()["number"] <= st.get("commit_block", 0):
-            return
         # the bundle goes public only now: nobody could copy it before the commit window closed
         cid = self.ipfs.add_file(st["bundle"])
         if cid != st["cid"]:

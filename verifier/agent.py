@@ -11,8 +11,6 @@ from __future__ import annotations
 import secrets
 import time
 
-import torch
-
 from codream import content
 from codream.agentstate import AgentState, agent_logger, event
 from codream.bundle import Binding
@@ -92,8 +90,8 @@ class VerifierAgent:
                     st.update(stage="new", round=self.chain.task(tid)["redraws"])
                 if st["stage"] == "new" and phase == SCORE_COMMIT:
                     self._score(tid, st)
-                if st["stage"] == "scored" and phase == SCORE_COMMIT:
-                    self._commit(tid, st, j)
+                if st["stage"] == "scored":  # in the reveal window: only if the commit already landed
+                    self._commit(tid, st, j, phase)
                 if st["stage"] == "committed" and phase == SCORE_REVEAL:
                     self._reveal(tid, st, j)
             if phase == AWAIT_FINAL and self.keeper:  # also: the owner never revealed the eval set
@@ -153,8 +151,7 @@ class VerifierAgent:
                 scores.append(INVALID)
                 continue
             earlier.append(verdict.hashes)
-            with torch.inference_mode(False):
-                r = score_images(spec, teachers, verdict.images, ev, self.threads)
+            r = score_images(spec, teachers, verdict.images, ev, self.threads)
             verdicts[s] = {"verdict": "VALID", "score_bps": r["score_bps"], "miner": miner,
                            "student_accuracy": r["student_accuracy"], "baseline_accuracy": r["baseline_accuracy"]}
             scores.append(r["score_bps"])
@@ -162,8 +159,14 @@ class VerifierAgent:
         self.state.save()  # scores and salt are durable before the commitment leaves
         event(self.log, "scored", task=tid, scores=scores)
 
-    def _commit(self, tid: int, st: dict, j: int) -> None:
+    def _commit(self, tid: int, st: dict, j: int, phase: int) -> None:
+        """Commit the saved scores; if killed after sending, the chain already has them."""
         if not self.chain.committee(tid)[j]["committed"]:
+            if phase != SCORE_COMMIT:
+                st["stage"] = "missed"
+                self.state.save()
+                event(self.log, "missed the score-commit window", task=tid)
+                return
             c = score_commitment(st["scores"], bytes.fromhex(st["salt"][2:]), self.me, tid, self.chain.chain_id,
                                  self.chain.address)
             self.chain.send("commitScores", tid, j, c)

@@ -20,15 +20,14 @@ def bench_cid(size_mb: int = 64) -> dict:
 
 
 def _bench_node_round_trip(data: bytes) -> dict:
-    import socket
     import subprocess
     import sys
 
     from ipfs import IpfsClient
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from .devnet import free_port
+
+    port = free_port()
     with tempfile.TemporaryDirectory() as repo:
         proc = subprocess.Popen([sys.executable, "-m", "codream.cli", "ipfs", "serve", "--repo", repo,
                                  "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

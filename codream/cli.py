@@ -476,18 +476,13 @@ def bench_e2e_cmd(n: int = typer.Option(1000, help="Dreams per bundle.")):
     import contextlib
     import io
     import os
-    import socket
     import tempfile
     import time
 
     from rich.console import Console
 
     from .demo import Demo
-
-    def port():
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
+    from .devnet import free_port as port
 
     with tempfile.TemporaryDirectory() as home:
         os.environ["CODREAM_HOME"] = home

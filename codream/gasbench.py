@@ -6,11 +6,11 @@ Reference size: committee of 5, 16 submissions; finalize also at the maximum siz
 from __future__ import annotations
 
 import os
-import socket
 
 from eth_utils import keccak
 
 from . import config
+from .devnet import free_port
 from .protocol import eval_commitment, miner_commitment, score_commitment
 
 GOALS = {"commit": 70_000, "reveal": 60_000, "commitScores": 60_000, "finalize_5x16": 2_500_000,
@@ -86,9 +86,7 @@ def _bench_gas() -> dict:
 
     os.environ["PATH"] = f"{config.REPO_ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"
     p = project.load(str(config.REPO_ROOT), name="CoDreamBench")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     dev = CONFIG.networks["development"]
     dev["host"] = "http://127.0.0.1"
     dev["cmd_settings"].update(port=port, accounts=60, gas_limit=60_000_000)

@@ -10,13 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from codream.devnet import free_port  # noqa: F401  (re-exported for the tests)
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class NodeProcess:

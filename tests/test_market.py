@@ -84,6 +84,13 @@ class Round:
         cid, s, index = self.cids[miner.address]
         self.m.reveal(self.id, index, cid, s, {"from": miner})
 
+    def one_revealed(self):
+        """miners[0] commits and reveals; the eval-reveal window opens."""
+        self.commit(self.miners[0], "bafyA", 1)
+        self.to_reveal()
+        self.reveal(self.miners[0])
+        self.to_eval()
+
     def to_reveal(self):
         chain.sleep(WINDOWS[0] + 1)
         chain.mine(1)
@@ -185,10 +192,7 @@ def test_owner_who_never_reveals_eval_pays_the_bounty_to_revealed_miners(m):
 
 def test_too_few_revealed_verifiers_redraws_once_then_refunds(m):
     r = Round(m, n_verifiers=4)
-    r.commit(r.miners[0], "bafyA", 1)
-    r.to_reveal()
-    r.reveal(r.miners[0])
-    r.to_eval()
+    r.one_revealed()
     members = r.reveal_eval_and_draw()
     r.scores({members[0]: [5000]})  # 1 of 3 reveals: no quorum
     m.finalize(r.id, {"from": accounts[5]})
@@ -293,10 +297,7 @@ def test_a_verifier_is_never_drawn_for_a_task_it_mined(m):  # 6
 
 def test_stake_changed_after_the_draw_request_does_not_count(m):  # 7
     r = Round(m, n_verifiers=3, k=3)
-    r.commit(r.miners[0], "bafyA", 1)
-    r.to_reveal()
-    r.reveal(r.miners[0])
-    r.to_eval()
+    r.one_revealed()
     m.revealEval(r.id, "bafyeval", salt(0), {"from": r.owner})
     m.requestDraw(r.id, {"from": accounts[0]})
     m.stake({"from": r.verifiers[0], "value": STAKE})  # after the request: excluded
@@ -307,10 +308,7 @@ def test_stake_changed_after_the_draw_request_does_not_count(m):  # 7
 
 def test_RevertWhen_draw_in_the_seed_block(m):  # 7 (same-block prediction)
     r = Round(m)
-    r.commit(r.miners[0], "bafyA", 1)
-    r.to_reveal()
-    r.reveal(r.miners[0])
-    r.to_eval()
+    r.one_revealed()
     m.revealEval(r.id, "bafyeval", salt(0), {"from": r.owner})
     m.requestDraw(r.id, {"from": accounts[0]})
     reverts("seed block not mined", m.drawCommittee, r.id, {"from": accounts[0]})
@@ -318,10 +316,7 @@ def test_RevertWhen_draw_in_the_seed_block(m):  # 7 (same-block prediction)
 
 def test_RevertWhen_unstaking_from_a_committee_or_before_unbonding(m):  # 8, 12
     r = Round(m)
-    r.commit(r.miners[0], "bafyA", 1)
-    r.to_reveal()
-    r.reveal(r.miners[0])
-    r.to_eval()
+    r.one_revealed()
     members = r.reveal_eval_and_draw()
     member = accounts.at(members[0], force=True)
     m.requestUnbond({"from": member})
@@ -364,10 +359,7 @@ def test_a_recipient_that_rejects_eth_hurts_only_itself_and_reentrancy_fails(m, 
 
 def test_score_copying_is_useless_without_the_salt_and_sender(m):  # 14
     r = Round(m)
-    r.commit(r.miners[0], "bafyA", 1)
-    r.to_reveal()
-    r.reveal(r.miners[0])
-    r.to_eval()
+    r.one_revealed()
     members = r.reveal_eval_and_draw()
     a, b = members[0], members[1]
     c = score_commitment([5000], salt(99), a, r.id, chain.id, m.address)

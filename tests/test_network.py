@@ -64,6 +64,15 @@ def wait(cond, what, timeout=240, mine=None):
         time.sleep(0.3)
 
 
+def rewind_stage(ctx, role, address, tid, stage) -> dict:
+    """Simulate a crash between a transaction landing and the agent recording it."""
+    state_file = next((ctx["home"] / "agents" / f"{role}-{address.lower()}").glob("state-*.json"))
+    state = json.loads(state_file.read_text())
+    state["tasks"][str(tid)]["stage"] = stage
+    state_file.write_text(json.dumps(state))
+    return state["tasks"][str(tid)]
+
+
 def new_task(ctx, k=1):
     return create_task(ctx["owner"], ctx["ipfs"], ctx["task_dir"], ETH, BOND, k, [3600] * 5, 1000)["task_id"]
 
@@ -102,16 +111,13 @@ def test_miner_killed_between_commit_and_reveal_still_reveals_once(net):
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
     # worst case: the commit reached the chain but the agent died before recording it
-    state_file = next((net["home"] / "agents" / f"miner-{miner.lower()}").glob("state-*.json"))
-    state = json.loads(state_file.read_text())
-    state["tasks"][str(tid)]["stage"] = "salted"
-    state_file.write_text(json.dumps(state))
+    saved = rewind_stage(net, "miner", miner, tid, "salted")
     owner.increase_time(3601)
     agent(net, "miner2", "miner", "run", "--account", "dev:1", "--strategy", "noise", "--n", "200",
           "--task", str(tid))
     wait(lambda: any(e["miner"] == miner for e in owner.events("Revealed", tid)), "the reveal after restart")
     assert [e["miner"] for e in owner.events("Committed", tid)] == [miner]  # never committed twice
-    assert owner.revealed_cids(tid)[0][1] == state["tasks"][str(tid)]["cid"]
+    assert owner.revealed_cids(tid)[0][1] == saved["cid"]
 
 
 def test_verifier_killed_mid_round_resumes_with_its_salt(net):
@@ -133,10 +139,7 @@ def test_verifier_killed_mid_round_resumes_with_its_salt(net):
     os.killpg(v.pid, signal.SIGKILL)
     v.wait()
     # worst case: the commitment landed but the agent died before recording it
-    state_file = next((net["home"] / "agents" / f"verifier-{load_account('dev:4').address.lower()}").glob("state-*"))
-    state = json.loads(state_file.read_text())
-    state["tasks"][str(tid)]["stage"] = "scored"
-    state_file.write_text(json.dumps(state))
+    rewind_stage(net, "verifier", load_account("dev:4").address, tid, "scored")
     owner.increase_time(3601)
     agent(net, "verifier2", "verifier", "run", "--account", "dev:4", "--stake", "1")
     wait(lambda: len(owner.events("ScoresRevealed", tid)) == 1, "the reveal after restart", mine=owner)

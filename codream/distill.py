@@ -8,6 +8,7 @@ ensemble's soft labels (mean of the teachers' logits) at temperature T with KL·
 from __future__ import annotations
 
 import contextlib
+import copy
 from typing import Sequence
 
 import torch
@@ -22,16 +23,37 @@ from .zoo import build_model
 @contextlib.contextmanager
 def deterministic(threads: int | None = None):
     """Deterministic algorithms and (optionally) a fixed thread count, restored afterwards."""
+    import torch.utils.deterministic as tud
+
     old_det = torch.are_deterministic_algorithms_enabled()
+    old_fill = tud.fill_uninitialized_memory
     old_threads = torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
+    # Filling every fresh tensor with NaN is a debugging aid of deterministic mode (no
+    # kernel we use reads memory it did not write); it cost ~8 % of a score.
+    tud.fill_uninitialized_memory = False
     if threads:
         torch.set_num_threads(threads)
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(old_det)
+        tud.fill_uninitialized_memory = old_fill
         torch.set_num_threads(old_threads)
+
+
+def fast_layout(model: nn.Module) -> nn.Module:
+    """A channels-last copy of ``model`` (the caller's module is left as it is).
+
+    On CPU, oneDNN convolutions and max-pooling over NHWC tensors of these small
+    images run 1.5-15x faster than over NCHW ones; the numbers differ from the NCHW
+    run in the last bits only (well inside a task's tolerance).
+    """
+    return copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+
+def _nhwc(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
 
 def ensemble_logits(teachers: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
@@ -68,12 +90,13 @@ def distill(student_cfg: dict, teachers: Sequence[nn.Module], images: torch.Tens
     Shift/flip batches are relabelled the same way.
     """
     torch.manual_seed(recipe.seed)
-    student = build_model(student_cfg)
+    student = fast_layout(build_model(student_cfg))
     student.train()
+    teachers = [fast_layout(t).eval() for t in teachers]
     gen = torch.Generator().manual_seed(recipe.seed)
     x_all = normalize(images, mean, std)
     n = len(x_all)
-    opt = torch.optim.Adam(student.parameters(), lr=recipe.lr)
+    opt = torch.optim.Adam(student.parameters(), lr=recipe.lr, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, recipe.steps)
     t = recipe.temperature
     mixup = "mixup" in recipe.augment
@@ -93,9 +116,11 @@ def distill(student_cfg: dict, teachers: Sequence[nn.Module], images: torch.Tens
             if mixup:
                 lam = torch.rand(len(xb), generator=gen).view(-1, 1, 1, 1)
                 xb = lam * xb + (1 - lam) * xb[torch.randperm(len(xb), generator=gen)]
+            xb = _nhwc(xb)
             with torch.no_grad():
                 pb = F.softmax(ensemble_logits(teachers, xb) / t, 1)
         else:
+            xb = _nhwc(xb)
             pb = probs_all[idx]
         loss = F.kl_div(F.log_softmax(student(xb) / t, 1), pb, reduction="batchmean") * t * t
         opt.zero_grad(set_to_none=True)

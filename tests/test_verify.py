@@ -128,3 +128,32 @@ def test_cli_score_prints_the_verdict_json(reference_task, scored, tmp_path):
                   "--task-id", str(REF.task_id), "--miner", REF.miner, env={"CODREAM_HOME": str(tmp_path)})
     out = json.loads(res.stdout)
     assert out["verdict"] == "INVALID" and out["reasons"][0]["code"] == "wrong_chain"
+
+
+def test_fast_layout_copies_and_computes_the_same_function(task):
+    from codream.distill import fast_layout
+
+    _, teachers, ev = task
+    t = teachers[0]
+    before = {k: v.clone() for k, v in t.state_dict().items()}
+    fast = fast_layout(t)
+    assert fast is not t and next(fast.parameters()).is_contiguous(memory_format=torch.channels_last)
+    assert all(torch.equal(v, t.state_dict()[k]) for k, v in before.items())
+    assert next(t.parameters()).is_contiguous()  # the caller's module keeps its layout
+    x = (ev[0][:64].float() / 255 - 0.3) / 0.4
+    with torch.no_grad():
+        assert torch.allclose(fast(x.contiguous(memory_format=torch.channels_last)), t(x), atol=1e-4)
+
+
+def test_noise_baseline_is_computed_once_per_task_and_thread_count(task, tmp_path, monkeypatch):
+    import verifier.score as score
+
+    spec, teachers, ev = task
+    monkeypatch.setenv("CODREAM_HOME", str(tmp_path))
+    calls = []
+    real = score._student_accuracy
+    monkeypatch.setattr(score, "_student_accuracy", lambda *a: calls.append(a[-1]) or real(*a))
+    a = score.baseline_accuracy(spec, teachers, ev)
+    b = score.baseline_accuracy(spec, teachers, ev, threads=torch.get_num_threads())  # same count: cached
+    assert a == b and len(calls) == 1
+    assert len(list((tmp_path / "cache" / "baseline").glob("*.json"))) == 1

@@ -73,6 +73,7 @@ def _student_accuracy(spec: TaskSpec, teachers, images, ev, threads: int | None)
 
 def baseline_accuracy(spec: TaskSpec, teachers, ev, threads: int | None = None) -> float:
     """Accuracy of the recipe on the task's seeded noise, computed once per (spec, eval set)."""
+    threads = threads or torch.get_num_threads()  # None and the same explicit count share one entry
     key = hashlib.sha256(json.dumps(spec.raw, sort_keys=True).encode() + ev[0].numpy().tobytes()
                          + ev[1].numpy().tobytes() + str(threads).encode()).hexdigest()[:32]
     cache = config.home() / "cache" / "baseline" / f"{key}.json"

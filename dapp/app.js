@@ -38,7 +38,9 @@ async function boot() {
   $("connect-btn").onclick = connect;
   $("claim-btn").onclick = claim;
   modeChanged();
-  if (!(await checkChain())) return;
+  // A chain that is down, wrong or not deployed yet may be fixed while the page is open:
+  // keep checking (the banner says what is wrong) and start as soon as it is right.
+  while (!(await checkChain())) await new Promise((r) => setTimeout(r, 5000));
   await refresh();
   provider.on("block", () => refresh().catch(() => {}));
   setInterval(() => { checkChain().catch(() => {}); }, 5000);
@@ -60,7 +62,7 @@ async function checkChain() {
     }
     if (code === "0x") {
       banner(`No CoDreamMarket contract at ${cfg.market} on chain ${cfg.chainId}: the devnet was restarted ` +
-        `or the deployment record is for another network. Run \`codream devnet up\` and reload.`);
+        `or the deployment record is for another network. Run \`codream devnet up\`; retrying every 5 s.`);
       return false;
     }
     $("net").textContent = `chain ${cfg.chainId} · ${cfg.rpcUrl}`;

@@ -80,3 +80,83 @@ def test_dapp_matches_cli_rewards_and_claims_on_chain(demo_devnet, tmp_path):
     assert any("INVALID" in r for r in report["rows"]) and any("accepted" in r for r in report["rows"])
     assert report["preview"].startswith("64 of 200 dreams")
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def _serve_dapp(deployment: Path, rpc: str, env: dict) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "codream.cli", "dapp", "--port", str(port), "--rpc-url", rpc,
+                               "--deployment", str(deployment)], env={**os.environ, **env},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/config.json", timeout=1)
+            return server, port
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError("codream dapp did not start")
+
+
+def _banners(port: int, *wanted: str, on_line=None) -> dict:
+    proc = subprocess.Popen(["node", str(REPO / "tests" / "dapp" / "banners.mjs"), f"http://127.0.0.1:{port}/",
+                             "30000", *wanted], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    lines = []
+    for line in proc.stdout:
+        lines.append(json.loads(line))
+        if on_line and "banner" in lines[-1]:
+            on_line(len(lines))
+    proc.wait(120)
+    return lines[-1]
+
+
+def test_dapp_says_what_is_wrong_with_the_chain_and_recovers(tmp_path):
+    """Unreachable RPC, then (once a node answers) no contract at the address; a record
+    for another chain id; no deployment record at all. Each gets its own banner."""
+    from codream import config
+
+    if not Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")).exists():
+        pytest.fail("Debian chromium is required for the dapp test (make test installs it)")
+    env = {"CODREAM_HOME": str(tmp_path / "home")}
+    abi = [{"type": "function", "name": "taskCount", "inputs": [], "outputs": [{"type": "uint256", "name": ""}],
+            "stateMutability": "view"}]
+    record = {"chain_id": 31337, "contracts": {"CoDreamMarket": {"address": "0x" + "42" * 20, "abi": abi,
+                                                                 "block": 0}}}
+    rec = tmp_path / "deployment.json"
+    rec.write_text(json.dumps(record))
+    anvil_port = free_port()
+    rpc = f"http://127.0.0.1:{anvil_port}"
+    anvil = []
+
+    def start_anvil(_):  # after the "cannot reach" banner: the page must notice the node by itself
+        anvil.append(subprocess.Popen([config.anvil_bin(), "--port", str(anvil_port), "--chain-id", "31337"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    server, port = _serve_dapp(rec, rpc, env)
+    try:
+        report = _banners(port, "Cannot reach the chain", "No CoDreamMarket contract at 0x4242",
+                          on_line=start_anvil)
+        assert report["errors"] == [], report
+        assert rpc in report["seen"][0] and "Is the node running?" in report["seen"][0]
+        assert "codream devnet up" in report["seen"][1]
+        assert report["tasksShown"] == 0  # nothing made up while the chain is wrong
+    finally:
+        server.terminate()
+        server.wait(10)
+
+    other = tmp_path / "sepolia.json"
+    other.write_text(json.dumps({**record, "chain_id": 11155111}))
+    missing = tmp_path / "nothing-here.json"
+    try:
+        for path, want in ((other, "is chain 31337, but the deployment record is for chain 11155111"),
+                           (missing, f"no deployment record at {missing}")):
+            server, port = _serve_dapp(path, rpc, env)
+            try:
+                report = _banners(port, want)
+                assert report["errors"] == [] and len(report["seen"]) == 1, report
+            finally:
+                server.terminate()
+                server.wait(10)
+    finally:
+        for p in anvil:
+            p.terminate()
+            p.wait(10)

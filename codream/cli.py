@@ -513,11 +513,12 @@ def bench_all():
 
 
 @bench_app.command("dreams")
-def bench_dreams_cmd(baseline_steps: int = typer.Option(2000, help="DeepInversion steps per batch.")):
+def bench_dreams_cmd(baseline_steps: int = typer.Option(2000, help="DeepInversion steps per batch."),
+                     seeds: int = typer.Option(3, min=1, help="Dream seeds for the gap-closed spread.")):
     """Digits reference: teacher, noise/dreams/real students, gap closed, dreams/s vs DeepInversion."""
     from .bench import bench_dreams_and_verify
 
-    emit(bench_dreams_and_verify(baseline_steps=baseline_steps, verify=False)["dreams"])
+    emit(bench_dreams_and_verify(baseline_steps=baseline_steps, verify=False, seeds=seeds)["dreams"])
 
 
 @bench_app.command("verify")
@@ -525,7 +526,7 @@ def bench_verify_cmd():
     """Score time, score/synthesis ratio, reruns, 1 vs 2 threads."""
     from .bench import bench_dreams_and_verify
 
-    emit(bench_dreams_and_verify(baseline=False)["verify"])
+    emit(bench_dreams_and_verify(baseline=False, seeds=1)["verify"])
 
 
 @app.command("demo")

@@ -9,7 +9,7 @@ Schema ``codream.task-spec/1``::
       "input": {"channels": 1, "height": 8, "width": 8, "mean": [0.3051], "std": [0.3816]},
       "teachers": [{"model": {"arch": "digits_cnn", ...}, "weights_cid": "bafk...", "file": "teacher.safetensors"}],
       "student": {"arch": "digits_cnn", "width": 16},
-      "distill": {"steps": 150, "batch": 128, "lr": 0.02, "temperature": 4.0, "seed": 0, "augment": ["mixup"]},
+      "distill": {"steps": 120, "batch": 128, "lr": 0.02, "temperature": 4.0, "seed": 0, "augment": ["mixup:0.75"]},
       "baseline": {"n": 1000, "seed": 1},
       "bundle": {"min_images": 100, "max_images": 5000, "max_bytes": 16777216},
       "scoring": {"min_gain_bps": 1000, "tolerance_bps": 150, "duplicate_max_hamming": 6,
@@ -29,7 +29,9 @@ from pathlib import Path
 from .zoo import ModelConfigError, check_config
 
 SCHEMA = "codream.task-spec/1"
-AUGMENTS = ("flip", "shift:1", "shift:2", "shift:4", "mixup")
+# "mixup" blends every image of a batch with a partner; "mixup:F" blends the first F of
+# each batch and keeps the rest as they are (their teacher labels are computed once).
+AUGMENTS = ("flip", "shift:1", "shift:2", "shift:4", "mixup", "mixup:0.25", "mixup:0.5", "mixup:0.75")
 
 
 class SpecError(ValueError):
@@ -177,6 +179,8 @@ def validate(raw: dict) -> TaskSpec:
     aug = d.get("augment", [])
     if not isinstance(aug, list) or any(a not in AUGMENTS for a in aug):
         raise SpecError(f"distill.augment: a list of {', '.join(map(repr, AUGMENTS))}, got {aug!r}")
+    if sum(a.startswith("mixup") for a in aug) > 1:
+        raise SpecError(f"distill.augment: at most one mixup entry, got {aug!r}")
     b = _obj(raw, "bundle")
     lo = _int(b, "min_images", "bundle", 1)
     _int(b, "max_images", "bundle", lo, 1_000_000)
@@ -227,7 +231,8 @@ def digits_reference(teacher_cid: str, teacher_cfg: dict, file: str | None = Non
         "input": {"channels": 1, "height": 8, "width": 8, "mean": list(DIGITS_MEAN), "std": list(DIGITS_STD)},
         "teachers": [t],
         "student": {"arch": "digits_cnn", "width": 16},
-        "distill": {"steps": 150, "batch": 128, "lr": 0.02, "temperature": 4.0, "seed": 0, "augment": ["mixup"]},
+        "distill": {"steps": 120, "batch": 128, "lr": 0.02, "temperature": 4.0, "seed": 0,
+                    "augment": ["mixup:0.75"]},
         "baseline": {"n": 1000, "seed": 1},
         "bundle": {"min_images": 100, "max_images": 5000, "max_bytes": 16 << 20},
         "scoring": {"min_gain_bps": 1000, "tolerance_bps": 150, "duplicate_max_hamming": 4,

@@ -74,6 +74,8 @@ def test_the_corpus_reference_bundle_itself_is_valid(task, tmp_path):
     (lambda r: r["input"].update(mean=[0.1, 0.2]), "input.mean"),
     (lambda r: r["distill"].update(steps=0), "distill.steps"),
     (lambda r: r["distill"].update(augment=["rotate"]), "distill.augment"),
+    (lambda r: r["distill"].update(augment=["mixup:0.3"]), "distill.augment"),
+    (lambda r: r["distill"].update(augment=["mixup", "mixup:0.5"]), "distill.augment"),
     (lambda r: r["bundle"].update(max_images=1, min_images=5), "bundle.max_images"),
     (lambda r: r["scoring"].update(tolerance_bps=-1), "scoring.tolerance_bps"),
     (lambda r: r.update(num_classes="ten"), "spec.num_classes"),
@@ -157,3 +159,23 @@ def test_noise_baseline_is_computed_once_per_task_and_thread_count(task, tmp_pat
     b = score.baseline_accuracy(spec, teachers, ev, threads=torch.get_num_threads())  # same count: cached
     assert a == b and len(calls) == 1
     assert len(list((tmp_path / "cache" / "baseline").glob("*.json"))) == 1
+
+
+def test_partial_mixup_blends_only_its_share_of_each_batch(task, monkeypatch):
+    """mixup:0.75 asks the teachers about 96 of every 128 images (the blends); the other 32
+    reuse labels computed once up front, and a student is still trained on all 128."""
+    import dataclasses
+
+    import codream.distill as D
+
+    spec, teachers, _ = task
+    seen = []
+    real = D.ensemble_logits
+    monkeypatch.setattr(D, "ensemble_logits", lambda ts, x: seen.append(len(x)) or real(ts, x))
+    images = noise_images(300, spec.shape, 3)
+    for aug, per_step in ((("mixup:0.75",), 96), (("mixup",), 128), (("shift:1", "mixup:0.5"), 128)):
+        seen.clear()
+        recipe = dataclasses.replace(spec.recipe, steps=4, augment=aug)
+        D.distill(spec.student, teachers, images, recipe, spec.mean, spec.std)
+        up_front = [] if per_step == 128 else [300]
+        assert seen == up_front + [per_step] * 4, (aug, seen)

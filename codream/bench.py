@@ -94,25 +94,28 @@ def bench_dreams_and_verify(baseline: bool = True, verify: bool = True, baseline
 
         acc_noise = student_acc(noise_images(spec.baseline["n"], spec.shape, spec.baseline["seed"]))
         acc_real = student_acc(torch.from_numpy(train.x))
+
+        def gap_closed(acc):  # share of the noise → real gap that dreams close
+            return (acc - acc_noise) / (acc_real - acc_noise)
+
         res = dream(teachers, n, 10, spec.shape, spec.mean, spec.std, DreamConfig())
         acc_dreams = student_acc(res.images)
-        gap = (acc_dreams - acc_noise) / (acc_real - acc_noise)
+        gap = gap_closed(acc_dreams)
         d = out["dreams"]
         d.update({"teacher_accuracy": info["teacher_accuracy"], "student_noise": acc_noise,
                   "student_real": acc_real, "student_dreams": acc_dreams, "n_dreams": n,
                   "gap_closed": round(gap, 4), "synthesis_seconds": round(res.stats["seconds"], 2),
                   "dreams_per_second": round(res.stats["dreams_per_second"], 2)})
         if seeds > 1:  # the spread over dream seeds (the eval set is 540 images: 1 image ≈ 0.2 points)
-            gaps = [gap] + [(student_acc(dream(teachers, n, 10, spec.shape, spec.mean, spec.std,
-                                               DreamConfig(seed=s)).images) - acc_noise) / (acc_real - acc_noise)
-                            for s in range(1, seeds)]
+            gaps = [gap] + [gap_closed(student_acc(dream(teachers, n, 10, spec.shape, spec.mean, spec.std,
+                                                         DreamConfig(seed=s)).images)) for s in range(1, seeds)]
             d.update({"gap_closed_by_seed": [round(g, 4) for g in gaps],
                       "gap_closed_mean": round(sum(gaps) / len(gaps), 4)})
         if baseline:
             base = dream(teachers, n, 10, spec.shape, spec.mean, spec.std, deepinversion_config(steps=baseline_steps))
             acc_b = student_acc(base.images)
             d["deepinversion"] = {"steps": baseline_steps, "batch": 256, "student_dreams": acc_b,
-                                  "gap_closed": round((acc_b - acc_noise) / (acc_real - acc_noise), 4),
+                                  "gap_closed": round(gap_closed(acc_b), 4),
                                   "synthesis_seconds": round(base.stats["seconds"], 2),
                                   "dreams_per_second": round(base.stats["dreams_per_second"], 2)}
             d["speedup_vs_deepinversion"] = round(res.stats["dreams_per_second"] /
@@ -125,7 +128,6 @@ def bench_dreams_and_verify(baseline: bool = True, verify: bool = True, baseline
     return out
 
 
-
 def _bench_scoring(spec_path: str, bundle: str, eval_set: str, synthesis_seconds: float, tolerance: int) -> dict:
     """Score ``bundle`` in a fresh process, as a verifier does (a miner's process that has
     just dreamed carries a heap shaped by synthesis, which measured ~30 % slower scoring)."""
@@ -134,7 +136,7 @@ def _bench_scoring(spec_path: str, bundle: str, eval_set: str, synthesis_seconds
     import sys
 
     cmd = [sys.executable, "-m", "codream.bench", "score-worker", spec_path, bundle, eval_set]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    done = subprocess.run(cmd, capture_output=True, text=True)  # inherits CODREAM_HOME
     if done.returncode != 0:
         raise RuntimeError(f"scoring worker failed: {done.stderr.strip()[-2000:]}")
     r = json.loads(done.stdout)

@@ -47,17 +47,8 @@ def test_dapp_matches_cli_rewards_and_claims_on_chain(demo_devnet, tmp_path):
     assert int(expected[load_account("dev:1").address]) > 10**17  # the honest miner has something to claim
     (tmp_path / "expected.json").write_text(json.dumps(expected))
 
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "codream.cli", "dapp", "--port", str(port), "--rpc-url", rpc,
-                               "--gateway", demo_devnet["gateway"]], env={**os.environ, **env},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server, port = _serve_dapp(rpc, env, "--gateway", demo_devnet["gateway"])
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/config.json", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "dapp.png"
         honest = Chain(ChainConfig(rpc), load_account("dev:1"))
@@ -82,10 +73,11 @@ def test_dapp_matches_cli_rewards_and_claims_on_chain(demo_devnet, tmp_path):
     assert shot.exists() and shot.stat().st_size > 10_000
 
 
-def _serve_dapp(deployment: Path, rpc: str, env: dict) -> tuple[subprocess.Popen, int]:
+def _serve_dapp(rpc: str, env: dict, *args: str) -> tuple[subprocess.Popen, int]:
+    """`codream dapp` on a free port, once it answers /config.json."""
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "codream.cli", "dapp", "--port", str(port), "--rpc-url", rpc,
-                               "--deployment", str(deployment)], env={**os.environ, **env},
+                               *args], env={**os.environ, **env},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
@@ -104,7 +96,7 @@ def _banners(port: int, *wanted: str, on_line=None) -> dict:
     for line in proc.stdout:
         lines.append(json.loads(line))
         if on_line and "banner" in lines[-1]:
-            on_line(len(lines))
+            on_line()
     proc.wait(120)
     return lines[-1]
 
@@ -127,11 +119,11 @@ def test_dapp_says_what_is_wrong_with_the_chain_and_recovers(tmp_path):
     rpc = f"http://127.0.0.1:{anvil_port}"
     anvil = []
 
-    def start_anvil(_):  # after the "cannot reach" banner: the page must notice the node by itself
+    def start_anvil():  # after the "cannot reach" banner: the page must notice the node by itself
         anvil.append(subprocess.Popen([config.anvil_bin(), "--port", str(anvil_port), "--chain-id", "31337"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
-    server, port = _serve_dapp(rec, rpc, env)
+    server, port = _serve_dapp(rpc, env, "--deployment", str(rec))
     try:
         report = _banners(port, "Cannot reach the chain", "No CoDreamMarket contract at 0x4242",
                           on_line=start_anvil)
@@ -149,7 +141,7 @@ def test_dapp_says_what_is_wrong_with_the_chain_and_recovers(tmp_path):
     try:
         for path, want in ((other, "is chain 31337, but the deployment record is for chain 11155111"),
                            (missing, f"no deployment record at {missing}")):
-            server, port = _serve_dapp(path, rpc, env)
+            server, port = _serve_dapp(rpc, env, "--deployment", str(path))
             try:
                 report = _banners(port, want)
                 assert report["errors"] == [] and len(report["seen"]) == 1, report

@@ -111,6 +111,33 @@ def inspect_header(data: bytes) -> Header:
     return Header(tuple(shape), "U8", meta, size)
 
 
+def read_header_file(path: str | Path) -> dict[str, str]:
+    """The metadata a bundle file claims, reading only its (bounded) header; ``{}`` if the
+    file has none or is not a bundle (validation then says what is wrong)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                return {}
+            (n,) = struct.unpack("<Q", head)
+            if n > MAX_HEADER_BYTES:
+                return {}
+            meta = json.loads(fh.read(n)).get("__metadata__") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {k: v for k, v in meta.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(meta, dict) else {}
+
+
+def claimed_binding(path: str | Path) -> Binding:
+    """The binding a bundle claims (offline scoring has no chain to ask)."""
+    m = read_header_file(path)
+    try:
+        return Binding(int(m.get("chain_id", "0")), m.get("contract", ""), int(m.get("task_id", "0")),
+                       m.get("miner", ""))
+    except ValueError:
+        return Binding(0, "", 0, "")
+
+
 def read(data: bytes) -> tuple[torch.Tensor, Header]:
     """Parse and load a bundle (header checked first). Raises BundleError."""
     header = inspect_header(data)

@@ -1,40 +1,55 @@
 """A thin chain client for CoDreamMarket: signed EIP-1559 transactions, decoded reverts,
-retries with backoff while the RPC is unreachable.
+typed errors, and retries configured once on the transport.
 
 Accounts come from an encrypted keystore (password from $CODREAM_KEYSTORE_PASSWORD or a
 prompt) or, on the devnet only, from anvil's public dev accounts (`dev:N`).
+
+Retries: web3's own ``ExceptionRetryConfiguration`` retries connection errors and timeouts
+with exponential backoff for ``retry_seconds`` in all; after that the call raises
+:class:`ChainUnavailable`. Nothing else is retried: a revert, a bad argument or missing
+funds is explained at once (:class:`TxReverted`, :class:`InsufficientFunds`, ...).
 """
 from __future__ import annotations
 
 import getpass
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
+import requests
 from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_utils import keccak
 from web3 import Web3
-from web3.exceptions import ContractCustomError, ContractLogicError
+from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
+from web3.providers.rpc.utils import ExceptionRetryConfiguration
 
-from .deploy import load_record
+from .deployment import load_record
+from .devchain import dev_private_key, is_devnet
 
 log = logging.getLogger("codream.chain")
+WEI = 10**18
 
 
 class ChainError(RuntimeError):
-    """Base class for chain failures."""
+    """Base class for chain failures; the message says what failed and what to do."""
 
 
 class ChainUnavailable(ChainError):
     """The RPC endpoint did not answer (after retries)."""
 
 
+class InsufficientFunds(ChainError):
+    """The account cannot pay for the transaction."""
+
+
 class TxReverted(ChainError):
-    """The contract refused the transaction; ``error`` is the decoded custom error name."""
+    """The contract refused the call; ``error`` is the decoded custom error name."""
 
     def __init__(self, what: str, error: str, args: tuple, hint: str = ""):
         self.error, self.args_ = error, args
@@ -52,28 +67,31 @@ HINTS = {
     "TooFewVerifiers": "not enough eligible staked verifiers for the committee size",
     "NotMember": "this address is not on the task's committee",
     "BadReveal": "the salt or CID does not match the commitment",
-    "UnknownTask": "no such task id on this contract",
+    "UnknownTask": "no such task id on this contract; `codream task list` shows the tasks",
 }
 
 
 def load_account(spec: str):
     """``dev:N`` (devnet dev account N) or a path to an encrypted keystore JSON file."""
     if spec.startswith("dev:"):
-        from .devnet import dev_private_key
-
-        return Account.from_key(dev_private_key(int(spec[4:])))
+        try:
+            return Account.from_key(dev_private_key(int(spec[4:])))
+        except ValueError:
+            raise ChainError(f"account {spec!r}: a devnet account is dev:N with N a number (dev:0 … dev:9)") from None
     path = Path(spec).expanduser()
     try:
         keystore = json.loads(path.read_text())
     except FileNotFoundError:
         raise ChainError(f"keystore {path} not found (create one with `codream account new`)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError):
+        raise ChainError(f"{path} is not a keystore file (JSON)") from None
     password = os.environ.get("CODREAM_KEYSTORE_PASSWORD")
     if password is None:
         password = getpass.getpass(f"password for {path}: ")
     try:
         return Account.from_key(Account.decrypt(keystore, password))
-    except ValueError:
-        raise ChainError(f"wrong password for keystore {path}") from None
+    except (ValueError, KeyError, TypeError):
+        raise ChainError(f"wrong password for keystore {path} (or not an encrypted keystore)") from None
 
 
 def new_keystore(path: str | Path, password: str) -> str:
@@ -83,12 +101,31 @@ def new_keystore(path: str | Path, password: str) -> str:
     return acct.address
 
 
+def check_rpc_url(url: str) -> str:
+    """An http(s) URL with a host, or a ChainError that says what is wrong."""
+    u = urlparse(url)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise ChainError(f"RPC URL {url!r} is not an http(s) URL like http://127.0.0.1:8545")
+    try:
+        u.port
+    except ValueError:
+        raise ChainError(f"RPC URL {url!r} has a bad port") from None
+    return url
+
+
+def retry_configuration(seconds: float, backoff: float = 0.25) -> ExceptionRetryConfiguration:
+    """web3's retry configuration whose backoff (backoff · 2^i) adds up to about ``seconds``."""
+    attempts = max(1, math.ceil(math.log2(max(seconds, backoff) / backoff + 1)) + 1) if seconds > 0 else 1
+    return ExceptionRetryConfiguration(errors=(requests.ConnectionError, requests.Timeout), retries=attempts,
+                                       backoff_factor=backoff)
+
+
 @dataclass
 class ChainConfig:
     rpc_url: str
     deployment: str | None = None  # record path (default: the devnet's)
     confirmations: int = 1
-    retry_seconds: float = 120.0  # keep retrying an unreachable RPC this long
+    retry_seconds: float = 120.0  # keep retrying an unreachable RPC about this long
 
 
 class Chain:
@@ -96,7 +133,9 @@ class Chain:
 
     def __init__(self, cfg: ChainConfig, account=None):
         self.cfg = cfg
-        self.w3 = Web3(Web3.HTTPProvider(cfg.rpc_url, request_kwargs={"timeout": 10}))
+        check_rpc_url(cfg.rpc_url)
+        self.w3 = Web3(Web3.HTTPProvider(cfg.rpc_url, request_kwargs={"timeout": 10},
+                                         exception_retry_configuration=retry_configuration(cfg.retry_seconds)))
         rec = load_record(cfg.deployment)
         c = rec["contracts"]["CoDreamMarket"]
         self.address = Web3.to_checksum_address(c["address"])
@@ -108,28 +147,25 @@ class Chain:
             if item.get("type") == "error":
                 sig = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
                 self._errors[keccak(text=sig)[:4]] = (item["name"], [i["type"] for i in item["inputs"]])
-        self.chain_id = self._retry("chain id", lambda: self.w3.eth.chain_id)
+        self.chain_id = self._rpc("chain id", lambda: self.w3.eth.chain_id)
+        if rec.get("chain_id") not in (None, self.chain_id):
+            raise ChainError(f"the RPC at {cfg.rpc_url} serves chain {self.chain_id}, but the deployment record "
+                             f"is for chain {rec['chain_id']}: use the RPC URL and deployment record of one network")
+
+    @property
+    def devnet(self) -> bool:
+        return is_devnet(self.chain_id)
 
     # -- plumbing -----------------------------------------------------------------
-    def _retry(self, what: str, fn):
-        delay, deadline = 0.5, time.monotonic() + self.cfg.retry_seconds
-        while True:
-            try:
-                return fn()
-            except (ContractLogicError, ContractCustomError):
-                raise
-            except (OSError, ConnectionError, TimeoutError) as exc:
-                err = exc
-            except Exception as exc:  # requests wraps connection failures in its own types
-                if "Connection" not in type(exc).__name__ and "Timeout" not in type(exc).__name__:
-                    raise
-                err = exc
-            if time.monotonic() > deadline:
-                raise ChainUnavailable(f"{what}: the RPC at {self.cfg.rpc_url} did not answer for "
-                                       f"{self.cfg.retry_seconds:g}s ({type(err).__name__}); is the node up?")
-            log.warning("rpc unreachable (%s), retrying in %.1fs", type(err).__name__, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
+    def _rpc(self, what: str, fn):
+        """Run one RPC interaction; the transport has already retried connection errors."""
+        try:
+            return fn()
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise ChainUnavailable(f"{what}: the RPC at {self.cfg.rpc_url} did not answer for "
+                                   f"{self.cfg.retry_seconds:g}s ({type(exc).__name__}); is the node up?") from None
+        except requests.RequestException as exc:
+            raise ChainError(f"{what}: cannot talk to the RPC at {self.cfg.rpc_url}: {exc}") from None
 
     def decode_revert(self, data) -> tuple[str, tuple]:
         if isinstance(data, str):
@@ -143,7 +179,7 @@ class Chain:
             name, types = self._errors[sel]
             try:
                 return name, tuple(abi_decode(types, body))
-            except Exception:
+            except Exception:  # noqa: BLE001 - a malformed payload still has a name
                 return name, ()
         return f"unknown error 0x{sel.hex()}", ()
 
@@ -157,43 +193,76 @@ class Chain:
 
     def call(self, fn_name: str, *args):
         fn = getattr(self.market.functions, fn_name)(*args)
-        return self._retry(fn_name, lambda: fn.call())
-
-    def send(self, fn_name: str, *args, value: int = 0):
-        """Sign and send; wait for ``confirmations``. A revert is explained, never retried."""
-        if self.account is None:
-            raise ChainError("no account configured (use --account dev:N or a keystore path)")
-        fn = getattr(self.market.functions, fn_name)(*args)
-        sender = self.account.address
         try:
-            gas = self._retry(fn_name, lambda: fn.estimate_gas({"from": sender, "value": value}))
+            return self._rpc(fn_name, fn.call)
         except (ContractLogicError, ContractCustomError) as exc:
             name, a = self._revert_of(exc)
             raise TxReverted(fn_name, name, a, HINTS.get(name, "")) from None
 
-        def build_and_send():
-            base = self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0
-            tip = self.w3.to_wei(1, "gwei") if self.chain_id != 31337 else 0
-            tx = fn.build_transaction({"from": sender, "value": value, "gas": int(gas * 1.25) + 10_000,
-                                       "nonce": self.w3.eth.get_transaction_count(sender, "pending"),
-                                       "maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip,
-                                       "chainId": self.chain_id})
-            signed = self.account.sign_transaction(tx)
-            return self.w3.eth.send_raw_transaction(signed.raw_transaction)
+    def balance(self, address: str | None = None) -> int:
+        return self._rpc("balance", lambda: self.w3.eth.get_balance(address or self.account.address))
 
-        h = self._retry(fn_name, build_and_send)
-        receipt = self._retry(fn_name, lambda: self.w3.eth.wait_for_transaction_receipt(h, timeout=120))
+    def send(self, fn_name: str, *args, value: int = 0):
+        """Sign and send; wait for ``confirmations``. A revert is explained, never retried."""
+        if self.account is None:
+            raise ChainError("no account to sign with (a devnet account dev:N or an encrypted keystore)")
+        fn = getattr(self.market.functions, fn_name)(*args)
+        sender = self.account.address
+        try:
+            gas = self._rpc(fn_name, lambda: fn.estimate_gas({"from": sender, "value": value}))
+        except (ContractLogicError, ContractCustomError) as exc:
+            name, a = self._revert_of(exc)
+            raise TxReverted(fn_name, name, a, HINTS.get(name, "")) from None
+        except Web3RPCError as exc:
+            if "insufficient funds" in str(exc).lower():
+                self._insufficient(fn_name, value, 0)
+            raise ChainError(f"{fn_name}: the node refused the transaction: {exc}") from None
+        base = self._rpc(fn_name, lambda: self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+        tip = 0 if self.devnet else self.w3.to_wei(1, "gwei")
+        gas_limit, max_fee = int(gas * 1.25) + 10_000, 2 * base + tip
+        if self.balance(sender) < value + gas_limit * max_fee:
+            self._insufficient(fn_name, value, gas_limit * max_fee)
+        tx = fn.build_transaction({"from": sender, "value": value, "gas": gas_limit,
+                                   "nonce": self._rpc(fn_name, lambda: self.w3.eth.get_transaction_count(sender,
+                                                                                                        "pending")),
+                                   "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip, "chainId": self.chain_id})
+        signed = self.account.sign_transaction(tx)
+        try:
+            h = self._rpc(fn_name, lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
+        except Web3RPCError as exc:
+            # a retried send whose first attempt reached the node: the transaction is known
+            if self._rpc(fn_name, lambda: self._known(signed.hash)):
+                h = signed.hash
+            else:
+                raise ChainError(f"{fn_name}: the node refused the transaction: {exc}") from None
+        try:
+            receipt = self._rpc(fn_name, lambda: self.w3.eth.wait_for_transaction_receipt(h, timeout=120))
+        except TimeExhausted:
+            raise ChainError(f"{fn_name}: transaction 0x{bytes(h).hex()} was not mined within 120 s") from None
         if receipt.status != 1:
             raise TxReverted(fn_name, "reverted on chain", (), "state changed between estimate and inclusion")
         if self.cfg.confirmations > 1:
             target = receipt.blockNumber + self.cfg.confirmations - 1
-            while self._retry("block number", lambda: self.w3.eth.block_number) < target:
+            while self._rpc("block number", lambda: self.w3.eth.block_number) < target:
                 time.sleep(1)
         return receipt
 
+    def _known(self, tx_hash) -> bool:
+        try:
+            self.w3.eth.get_transaction(tx_hash)
+            return True
+        except Exception:  # noqa: BLE001 - TransactionNotFound and friends
+            return False
+
+    def _insufficient(self, what: str, value: int, fees: int):
+        have = self.balance(self.account.address)
+        hint = " (devnet: `codream devnet fund ADDRESS`)" if self.devnet else ""
+        raise InsufficientFunds(f"{what}: {self.account.address} has {have / WEI:.4f} ETH but needs "
+                                f"{value / WEI:.4f} ETH plus about {fees / WEI:.6f} ETH of gas{hint}")
+
     # -- views ------------------------------------------------------------------------
     def block(self):
-        return self._retry("block", lambda: self.w3.eth.get_block("latest"))
+        return self._rpc("block", lambda: self.w3.eth.get_block("latest"))
 
     def task(self, task_id: int) -> dict:
         t = self.call("getTask", task_id)
@@ -209,8 +278,7 @@ class Chain:
     def events(self, name: str, task_id: int | None = None) -> list[dict]:
         ev = getattr(self.market.events, name)
         flt = {"taskId": task_id} if task_id is not None else None
-        logs = self._retry(f"{name} logs", lambda: ev.get_logs(from_block=self.deploy_block,
-                                                                 argument_filters=flt))
+        logs = self._rpc(f"{name} logs", lambda: ev.get_logs(from_block=self.deploy_block, argument_filters=flt))
         return [dict(log_["args"], blockNumber=log_["blockNumber"], tx=log_["transactionHash"].hex())
                 for log_ in logs]
 
@@ -222,6 +290,7 @@ class Chain:
         return [{"verifier": m[0], "revealed": m[1], "committed": m[2] != b"\0" * 32}
                 for m in self.call("getCommittee", task_id)]
 
+    # -- devnet only --------------------------------------------------------------------
     def increase_time(self, seconds: int) -> None:
         """Devnet only: move anvil's clock and mine a block."""
         self.w3.provider.make_request("evm_increaseTime", [int(seconds)])

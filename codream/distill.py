@@ -13,6 +13,7 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+import torch.utils.deterministic as tud
 from torch import nn
 
 from .data import normalize
@@ -23,8 +24,6 @@ from .zoo import build_model
 @contextlib.contextmanager
 def deterministic(threads: int | None = None):
     """Deterministic algorithms and (optionally) a fixed thread count, restored afterwards."""
-    import torch.utils.deterministic as tud
-
     old_det = torch.are_deterministic_algorithms_enabled()
     old_fill = tud.fill_uninitialized_memory
     old_threads = torch.get_num_threads()
@@ -45,9 +44,9 @@ def deterministic(threads: int | None = None):
 def fast_layout(model: nn.Module) -> nn.Module:
     """A channels-last copy of ``model`` (the caller's module is left as it is).
 
-    On CPU, oneDNN convolutions and max-pooling over NHWC tensors of these small
-    images run 1.5-15x faster than over NCHW ones; the numbers differ from the NCHW
-    run in the last bits only (well inside a task's tolerance).
+    On CPU, oneDNN convolutions and max-pooling over NHWC tensors of these small images
+    are much faster than over NCHW ones (README, benchmarks); the numbers differ from the
+    NCHW run in the last bits only (well inside a task's tolerance).
     """
     return copy.deepcopy(model).to(memory_format=torch.channels_last)
 
@@ -95,11 +94,10 @@ def distill(student_cfg: dict, teachers: Sequence[nn.Module], images: torch.Tens
 
     With ``mixup`` the first share F of each batch ("mixup:F", all for plain "mixup") is
     blended with partners from the batch (weight λ ~ U(0,1)) and the teachers label the
-    blends: 1,000 images then teach about the space between them too. (Mixing the two
-    soft labels instead, as plain mixup does, measured 3-5 points worse on dreams.) The
-    rest of the batch keeps the images as they are, labelled once up front; on the digits
-    reference 3/4 blended beat all-blended (gap closed 0.979 vs 0.973, mean over 10 dream
-    seeds) with a quarter less teacher work. Shift/flip batches are relabelled whole.
+    blends: 1,000 images then teach about the space between them too (the teachers label
+    the blend itself, not a mix of the two soft labels). The rest of the batch keeps the
+    images as they are, labelled once up front, which saves teacher work. Shift/flip batches
+    are relabelled whole. README "Dreams, bundles and scores" has the measurements.
     """
     torch.manual_seed(recipe.seed)
     student = fast_layout(build_model(student_cfg))

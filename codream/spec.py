@@ -26,6 +26,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ipfs.cid import CID, InvalidCidError
+
+from .data import DIGITS_MEAN, DIGITS_STD
 from .zoo import ModelConfigError, check_config
 
 SCHEMA = "codream.task-spec/1"
@@ -129,8 +132,6 @@ def _obj(d: dict, key: str, where: str = "spec") -> dict:
 
 def validate(raw: dict) -> TaskSpec:
     """Check every field; return a TaskSpec. Raises SpecError naming the field."""
-    from ipfs.cid import CID, InvalidCidError
-
     if not isinstance(raw, dict):
         raise SpecError("spec: must be a JSON object")
     if raw.get("schema") != SCHEMA:
@@ -219,8 +220,6 @@ def parse_bytes(data: bytes) -> TaskSpec:
 
 def digits_reference(teacher_cid: str, teacher_cfg: dict, file: str | None = None) -> dict:
     """The digits reference task used by the demo, tests and benchmarks."""
-    from .data import DIGITS_MEAN, DIGITS_STD
-
     t = {"model": teacher_cfg, "weights_cid": teacher_cid}
     if file:
         t["file"] = file

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -168,8 +168,6 @@ def load_model(path: str | Path, cfg: dict | None = None) -> tuple[nn.Module, di
     metadata). Every key and shape is checked first; the model comes back in eval mode."""
     path = Path(path)
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), "pt") as fh:
             meta = fh.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:

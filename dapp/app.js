@@ -1,14 +1,43 @@
-// CoDream dapp: reads the market directly from the chain (no backend of its own).
+// CoDream dapp: reads the market directly from the chain (no backend of its own). Protocol facts
+// (phase names, the INVALID score) come from the server's /config.json, never copied here.
+//
+// Every string that comes from the chain or IPFS (CIDs, reasons, addresses) reaches the page as a
+// text node or an encoded URL component, never as HTML: see el() and gatewayUrl().
 import { ethers } from "/vendor/ethers.min.js";
 
-const PHASES = ["none", "commit", "reveal", "eval reveal", "awaiting draw", "score commit", "score reveal",
-  "awaiting finalize", "finalized"];
-const INVALID = -(2 ** 31);
 const $ = (id) => document.getElementById(id);
 const eth = (wei) => ethers.formatEther(wei);
 const short = (a) => a ? `${a.slice(0, 8)}…${a.slice(-4)}` : "–";
 
 let cfg, provider, market, signer = null, account = null, selectedTask = null, busy = false, again = false;
+
+/** Build an element; string/number children become text nodes (never parsed as HTML). */
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k.startsWith("data-")) e.dataset[k.slice(5).replace(/-([a-z])/g, (_, c) => c.toUpperCase())] = String(v);
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c));
+  return e;
+}
+
+/** Replace a table body's rows; an empty list shows one muted row saying so. */
+function fillRows(body, rows, cols, empty) {
+  body.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: cols, class: "muted" }, empty))]));
+}
+
+/** A link into the IPFS gateway for a CID taken from the chain: the CID is one encoded path segment. */
+function gatewayUrl(cid) {
+  return cfg.gateway + encodeURIComponent(cid);
+}
+
+function cidLink(cid) {
+  return cid ? el("a", { href: gatewayUrl(cid), target: "_blank", rel: "noopener", title: cid }, short(cid)) : "–";
+}
 
 function banner(msg, kind = "error") {
   const b = $("banner");
@@ -29,9 +58,7 @@ async function boot() {
   market = new ethers.Contract(cfg.market, cfg.abi, provider);
   $("market").textContent = cfg.market;
   for (const [i, d] of (cfg.devAccounts || []).entries()) {
-    const o = document.createElement("option");
-    o.value = i; o.textContent = `${d.label} ${d.address}`;
-    $("dev-account").appendChild(o);
+    $("dev-account").append(el("option", { value: i }, `${d.label} ${d.address}`));
   }
   if (!cfg.devAccounts?.length) $("mode").querySelector('option[value="dev"]').disabled = true;
   $("mode").onchange = modeChanged;
@@ -134,18 +161,17 @@ async function renderTasks() {
   const n = Number(count), now = block.timestamp;
   const offered = {};
   for (const e of created) offered[Number(e.args.taskId)] = e.args.bounty;
-  const body = $("tasks").querySelector("tbody");
   const rows = [];
   for (let id = n; id >= 1; id--) {
     const [t, ph] = await Promise.all([market.getTask(id), market.phaseOf(id)]);
     const ends = { 1: t.commitEnd, 2: t.revealEnd, 3: t.evalRevealEnd, 5: t.scoreCommitEnd, 6: t.scoreRevealEnd };
     const left = ends[ph] !== undefined ? Math.max(0, Number(ends[ph]) - now) : null;
-    rows.push(`<tr class="clickable" data-task="${id}"><td>${id}</td><td>${PHASES[ph]}</td>` +
-      `<td>${left === null ? "–" : left + " s"}</td><td>${eth(offered[id] ?? t.bounty)}</td><td>${t.submissionCount}</td>` +
-      `<td class="mono"><a href="${cfg.gateway}${t.specCid}" target="_blank">${short(t.specCid)}</a></td></tr>`);
+    rows.push(el("tr", { class: "clickable", "data-task": id, onclick: () => { selectedTask = id; renderTask(id); } },
+      el("td", {}, id), el("td", {}, cfg.protocol.phases[Number(ph)] ?? `phase ${ph}`),
+      el("td", {}, left === null ? "–" : `${left} s`), el("td", {}, eth(offered[id] ?? t.bounty)),
+      el("td", {}, t.submissionCount), el("td", { class: "mono" }, cidLink(t.specCid))));
   }
-  body.innerHTML = rows.join("") || `<tr><td colspan="6" class="muted">no tasks yet</td></tr>`;
-  for (const tr of body.querySelectorAll("tr[data-task]")) tr.onclick = () => { selectedTask = Number(tr.dataset.task); renderTask(selectedTask); };
+  fillRows($("tasks").querySelector("tbody"), rows, 6, "no tasks yet");
 }
 
 async function renderTask(id) {
@@ -156,52 +182,37 @@ async function renderTask(id) {
   const cids = {}, settled = {};
   for (const e of revealedEv) cids[Number(e.args.index)] = e.args.cid;
   for (const e of settledEv) settled[Number(e.args.index)] = e.args;
+  const invalid = cfg.protocol.invalid;
   const rows = [];
   for (let i = 0; i < miners.length; i++) {
     const med = i < medians.length && revealed[i] ? Number(medians[i]) : null;
     const s = settled[i];
     let verdict = revealed[i] ? "revealed" : "not revealed";
-    if (med === INVALID) verdict = '<span class="bad">INVALID</span>';
-    else if (s) verdict = s.accepted ? '<span class="ok">accepted</span>' : "below min gain";
+    if (med === invalid) verdict = el("span", { class: "bad" }, "INVALID");
+    else if (s) verdict = s.accepted ? el("span", { class: "ok" }, "accepted") : "below min gain";
     const cid = cids[i];
-    rows.push(`<tr><td>${i}</td><td class="mono">${short(miners[i] === ethers.ZeroAddress ? null : miners[i])}</td>` +
-      `<td class="mono">${cid ? `<a href="${cfg.gateway}${cid}" target="_blank">${short(cid)}</a>` : "–"}</td>` +
-      `<td>${med === null ? "–" : med === INVALID ? "INVALID" : med}</td><td>${verdict}</td>` +
-      `<td>${s ? eth(s.reward) : "–"}</td><td>${cid ? `<button data-cid="${cid}">preview</button>` : ""}</td></tr>`);
+    rows.push(el("tr", {},
+      el("td", {}, i), el("td", { class: "mono" }, short(miners[i] === ethers.ZeroAddress ? null : miners[i])),
+      el("td", { class: "mono" }, cidLink(cid)),
+      el("td", {}, med === null ? "–" : med === invalid ? "INVALID" : med), el("td", {}, verdict),
+      el("td", {}, s ? eth(s.reward) : "–"),
+      el("td", {}, cid ? el("button", { "data-cid": cid, onclick: () => preview(cid) }, "preview") : "")));
   }
-  const body = $("subs").querySelector("tbody");
-  body.innerHTML = rows.join("") || `<tr><td colspan="7" class="muted">no submissions yet</td></tr>`;
-  for (const b of body.querySelectorAll("button[data-cid]")) b.onclick = () => preview(b.dataset.cid);
+  fillRows($("subs").querySelector("tbody"), rows, 7, "no submissions yet");
 }
 
 async function preview(cid) {
-  // a bundle is safetensors: u64 header length, JSON header, uint8 images [N, C, H, W]
+  // the server fetches the bundle (CID verified), checks its header and renders a labelled grid
+  const img = $("preview");
   try {
-    const buf = new Uint8Array(await (await fetch(cfg.gateway + cid)).arrayBuffer());
-    const n = Number(new DataView(buf.buffer).getBigUint64(0, true));
-    if (n > 65536 || 8 + n > buf.length) throw new Error("not a bundle");
-    const header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + n)));
-    const [N, C, H, W] = header.images.shape;
-    const data = buf.subarray(8 + n);
-    const cols = 16, shown = Math.min(N, 64), scale = Math.max(1, Math.floor(48 / Math.max(H, W)));
-    const cv = $("preview");
-    cv.width = cols * W * scale; cv.height = Math.ceil(shown / cols) * H * scale;
-    const ctx = cv.getContext("2d");
-    const img = ctx.createImageData(cv.width, cv.height);
-    for (let k = 0; k < shown; k++) {
-      const ox = (k % cols) * W * scale, oy = Math.floor(k / cols) * H * scale;
-      for (let y = 0; y < H * scale; y++) for (let x = 0; x < W * scale; x++) {
-        const px = Math.floor(x / scale), py = Math.floor(y / scale), base = k * C * H * W;
-        const o = ((oy + y) * cv.width + ox + x) * 4;
-        for (let c = 0; c < 3; c++) img.data[o + c] = data[base + (C === 1 ? 0 : c) * H * W + py * W + px];
-        img.data[o + 3] = 255;
-      }
-    }
-    ctx.putImageData(img, 0, 0);
-    $("preview-title").textContent = `${shown} of ${N} dreams in ${short(cid)}`;
+    const res = await fetch(`/preview/${encodeURIComponent(cid)}.png`);
+    if (!res.ok) throw new Error(await res.text());
+    const url = URL.createObjectURL(await res.blob());
+    await new Promise((ok, bad) => { img.onload = ok; img.onerror = () => bad(new Error("not an image")); img.src = url; });
+    $("preview-title").textContent = `dreams in ${short(cid)}`;
     $("preview-wrap").classList.remove("hidden");
   } catch (e) {
-    banner(`Preview of ${cid} failed: ${e.message} (is the IPFS gateway at ${cfg.gateway} up?)`);
+    banner(`Preview of ${cid} failed: ${e.message}`);
   }
 }
 
@@ -213,8 +224,9 @@ async function renderAccount() {
   $("claimable").dataset.wei = claimable.toString();
   $("stake").textContent = eth(v[0]);
   let pending = 0n;
+  const finalized = cfg.protocol.phases.length - 1;
   for (const e of committed) {
-    if (Number(await market.phaseOf(e.args.taskId)) !== 8) pending += (await market.getTask(e.args.taskId)).minerBond;
+    if (Number(await market.phaseOf(e.args.taskId)) !== finalized) pending += (await market.getTask(e.args.taskId)).minerBond;
   }
   $("pending").textContent = eth(pending);
   const out = withdrawn.reduce((a, e) => a + e.args.amount, 0n);
@@ -225,9 +237,9 @@ async function renderAccount() {
     ...slashed.map((e) => ({ task: e.args.taskId, amount: "-" + eth(e.args.amount), what: "slashed: " + e.args.reason, block: e.blockNumber })),
     ...withdrawn.map((e) => ({ task: "–", amount: eth(e.args.amount), what: "withdrawn", block: e.blockNumber })),
   ].sort((a, b) => a.block - b.block);
-  $("history").querySelector("tbody").innerHTML = hist.map((h) =>
-    `<tr><td>${h.task}</td><td>${h.amount}</td><td>${h.what}</td><td>${h.block}</td></tr>`).join("") ||
-    `<tr><td colspan="4" class="muted">nothing yet</td></tr>`;
+  fillRows($("history").querySelector("tbody"),
+    hist.map((h) => el("tr", {}, el("td", {}, h.task), el("td", {}, h.amount), el("td", {}, h.what), el("td", {}, h.block))),
+    4, "nothing yet");
   $("claim-btn").disabled = !signer || claimable === 0n;
 }
 

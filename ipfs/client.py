@@ -16,10 +16,8 @@ import ipfshttpclient
 import ipfshttpclient.exceptions as ipfs_exc
 import multiaddr
 
-from .cid import CID, UNIXFS_V1_2025, InvalidCidError, Profile, cid_of_bytes, cid_of_file
-
-# ipfshttpclient passes urllib3 an obsolete 'strict' argument on every request
-warnings.filterwarnings("ignore", message="The 'strict' parameter", category=FutureWarning)
+from .cid import (CID, KUBO_LEGACY_V0, UNIXFS_V1_2025, InvalidCidError, Profile, cid_of_bytes, cid_of_file,
+                  import_stream)
 
 DEFAULT_API = "/ip4/127.0.0.1/tcp/5001/http"
 DEFAULT_MAX_CAT_BYTES = 256 << 20
@@ -93,7 +91,10 @@ class IpfsClient:
     # -- helpers ----------------------------------------------------------------
     def _call(self, what: str, fn, *args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                # ipfshttpclient passes urllib3 an obsolete 'strict' argument on every request
+                warnings.filterwarnings("ignore", message="The 'strict' parameter", category=FutureWarning)
+                return fn(*args, **kwargs)
         except ipfs_exc.ConnectionError:
             raise IpfsUnavailable(
                 f"{what}: cannot connect to the IPFS node at {self.api}. Start one with "
@@ -147,38 +148,46 @@ class IpfsClient:
         return got
 
     def cat(self, cid: str, max_bytes: int = DEFAULT_MAX_CAT_BYTES, verify: bool = True) -> bytes:
-        """Fetch content, refusing more than ``max_bytes``; verify its CID by default."""
-        cid = self._check_cid(cid)
-        buf = bytearray()
-        # length=max_bytes+1 bounds what an honest node sends; the loop bounds a lying one
-        stream = self._call(f"cat {cid}", self._client.cat, cid, length=max_bytes + 1, stream=True)
+        """Fetch small content into memory, refusing more than ``max_bytes``; verified by default."""
+        buf = io.BytesIO()
+        self._cat_into(cid, buf, max_bytes, verify)
+        return buf.getvalue()
+
+    def cat_to_file(self, cid: str, path: str | Path, max_bytes: int = DEFAULT_MAX_CAT_BYTES) -> None:
+        """Stream content to ``path`` while hashing it: memory stays at one chunk, and a failed or
+        mismatching fetch leaves no file behind (it is written atomically)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.part")
         try:
-            for chunk in self._call(f"cat {cid}", iter, stream):
-                buf += chunk
-                if len(buf) > max_bytes:
-                    raise ContentTooLarge(f"{cid} is larger than the limit of {max_bytes} bytes; "
-                                          "nothing was kept")
+            with open(tmp, "wb") as fh:
+                self._cat_into(cid, fh, max_bytes, verify=True)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _cat_into(self, cid: str, sink, max_bytes: int, verify: bool) -> None:
+        cid = self._check_cid(cid)
+        # length=max_bytes+1 bounds what an honest node sends; the reader bounds a lying one
+        stream = self._call(f"cat {cid}", self._client.cat, cid, length=max_bytes + 1, stream=True)
+        reader = _TeeReader(self._call(f"cat {cid}", iter, stream), sink, max_bytes, cid)
+        profile = self.profile if CID.parse(cid).version == 1 else KUBO_LEGACY_V0
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The 'strict' parameter", category=FutureWarning)
+                if verify:
+                    got = str(import_stream(reader, profile))
+                else:
+                    while reader.read(1 << 20):
+                        pass
+                    got = cid
         except (ipfs_exc.Error, OSError) as exc:
             raise IpfsError(f"cat {cid}: transfer failed: {exc}") from None
         finally:
             close = getattr(stream, "close", None)
             if close:
                 close()
-        data = bytes(buf)
-        if verify:
-            got = cid_of_bytes(data, self.profile if CID.parse(cid).version == 1 else
-                               Profile(0, False, 256 * 1024, 174))
-            if got != cid:
-                raise CidMismatch(f"the bytes served for {cid} hash to {got}: refusing them")
-        return data
-
-    def cat_to_file(self, cid: str, path: str | Path, max_bytes: int = DEFAULT_MAX_CAT_BYTES) -> None:
-        """Fetch to ``path`` atomically: a failed fetch leaves no partial file."""
-        data = self.cat(cid, max_bytes=max_bytes)
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.part")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        if got != cid:
+            raise CidMismatch(f"the bytes served for {cid} hash to {got}: refusing them")
 
     def pin(self, cid: str) -> None:
         cid = self._check_cid(cid)
@@ -205,3 +214,28 @@ class IpfsClient:
         cid = self._check_cid(cid)
         res = self._call(f"stat {cid}", self._client.block.stat, cid)
         return {"cid": cid, "block_size": int(res["Size"])}
+
+
+class _TeeReader:
+    """A file-like ``read(n)`` over the node's chunk iterator that copies every byte to ``sink``
+    and refuses to go past ``max_bytes``."""
+
+    def __init__(self, chunks, sink, max_bytes: int, cid: str):
+        self.chunks, self.sink, self.max_bytes, self.cid = chunks, sink, max_bytes, cid
+        self.buf, self.total = bytearray(), 0
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self.buf) < n:
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                break
+            self.total += len(chunk)
+            if self.total > self.max_bytes:
+                raise ContentTooLarge(f"{self.cid} is larger than the limit of {self.max_bytes} bytes; "
+                                      "nothing was kept")
+            self.sink.write(chunk)
+            self.buf += chunk
+        n = len(self.buf) if n < 0 else n
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out

@@ -10,7 +10,7 @@ import os
 
 from brownie import CoDreamMarket, accounts, network
 
-from codream.deploy import write_record
+from codream.deployment import write_record
 
 
 def _account():

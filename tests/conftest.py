@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from codream.devnet import free_port  # noqa: F401  (re-exported for the tests)
+from cli.devnet import free_port  # noqa: F401  (re-exported for the tests)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ class NodeProcess:
 
     def start(self) -> "NodeProcess":
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "codream.cli", "ipfs", "serve", "--repo", str(self.repo),
+            [sys.executable, "-m", "cli", "ipfs", "serve", "--repo", str(self.repo),
              "--port", str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -69,7 +69,7 @@ def run_cli(*args: str, env: dict | None = None, input: bytes | None = None, tim
 @pytest.fixture(scope="session")
 def reference_task(tmp_path_factory):
     """The digits reference task trained once per session: teacher, eval set, spec."""
-    from codream.teacher import train_reference
+    from owner.teacher import train_reference
 
     home = tmp_path_factory.mktemp("ref-home")
     old = os.environ.get("CODREAM_HOME")

@@ -20,8 +20,8 @@ ARTIFACTS = REPO / "test-artifacts"
 
 @pytest.fixture
 def demo_devnet(tmp_path, monkeypatch, reference_task):
-    from codream import devnet
-    from codream.demo import Demo
+    from cli import devnet
+    from cli.demo import Demo
 
     if not Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")).exists():
         pytest.fail("Debian chromium is required for the dapp test: `apt-get install chromium` "
@@ -31,7 +31,8 @@ def demo_devnet(tmp_path, monkeypatch, reference_task):
     shutil.copytree(Path(reference_task["spec"]).parent, home / "demo" / "task")
     a, i = free_port(), free_port()
     Demo(keep_up=True, n=200, anvil_port=a, ipfs_port=i, claim=False).run()
-    yield {"home": home, "rpc": f"http://127.0.0.1:{a}", "gateway": f"http://127.0.0.1:{i}/ipfs/"}
+    yield {"home": home, "rpc": f"http://127.0.0.1:{a}", "gateway": f"http://127.0.0.1:{i}/ipfs/",
+           "api": f"/ip4/127.0.0.1/tcp/{i}/http"}
     devnet.down(a, i)
 
 
@@ -47,7 +48,7 @@ def test_dapp_matches_cli_rewards_and_claims_on_chain(demo_devnet, tmp_path):
     assert int(expected[load_account("dev:1").address]) > 10**17  # the honest miner has something to claim
     (tmp_path / "expected.json").write_text(json.dumps(expected))
 
-    server, port = _serve_dapp(rpc, env, "--gateway", demo_devnet["gateway"])
+    server, port = _serve_dapp(rpc, env, "--gateway", demo_devnet["gateway"], "--ipfs-api", demo_devnet["api"])
     try:
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "dapp.png"
@@ -69,14 +70,14 @@ def test_dapp_matches_cli_rewards_and_claims_on_chain(demo_devnet, tmp_path):
     gained = honest.w3.eth.get_balance(honest.account.address) - bal_before
     assert 0 < int(expected[honest.account.address]) - gained < 10**16  # claimable arrived, less gas
     assert any("INVALID" in r for r in report["rows"]) and any("accepted" in r for r in report["rows"])
-    assert report["preview"].startswith("64 of 200 dreams")
+    assert report["preview"].startswith("dreams in ")
     assert shot.exists() and shot.stat().st_size > 10_000
 
 
 def _serve_dapp(rpc: str, env: dict, *args: str) -> tuple[subprocess.Popen, int]:
     """`codream dapp` on a free port, once it answers /config.json."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "codream.cli", "dapp", "--port", str(port), "--rpc-url", rpc,
+    server = subprocess.Popen([sys.executable, "-m", "cli", "dapp", "--port", str(port), "--rpc-url", rpc,
                                *args], env={**os.environ, **env},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
@@ -152,3 +153,45 @@ def test_dapp_says_what_is_wrong_with_the_chain_and_recovers(tmp_path):
         for p in anvil:
             p.terminate()
             p.wait(10)
+
+
+HOSTILE = '"><img src=x onerror="window.__pwned=true;alert(1)"><script>window.__pwned=true</script>'
+
+
+def test_hostile_cids_from_the_chain_render_as_text(tmp_path, monkeypatch):
+    """Anyone can create a task or reveal a CID (the contract checks only their length): a page
+    that put them into HTML would run their script in every visitor's page, which on the devnet
+    holds dev private keys. They must show as text and as one encoded URL path segment."""
+    from cli import devnet
+    from codream.protocol import eval_commitment, miner_commitment
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("CODREAM_HOME", str(home))
+    a, i = free_port(), free_port()
+    st = devnet.up(a, i)
+    try:
+        rpc = st["anvil"]["rpc_url"]
+        owner, miner = Chain(ChainConfig(rpc), load_account("dev:0")), Chain(ChainConfig(rpc), load_account("dev:1"))
+        spec_cid, cid, s = HOSTILE[:120], HOSTILE[::-1][:120], b"\x01" * 32
+        receipt = owner.send("createTask", spec_cid, eval_commitment("e", s), 10**16, 1, 0, 0, 0, [3600] * 5,
+                             value=10**18)
+        tid = owner.market.events.TaskCreated().process_receipt(receipt)[0]["args"]["taskId"]
+        miner.send("commit", tid, miner_commitment(cid, s, miner.account.address, tid, miner.chain_id,
+                                                   miner.address), value=10**16)
+        miner.increase_time(3601)
+        miner.send("reveal", tid, 0, cid, s)
+        server, port = _serve_dapp(rpc, {"CODREAM_HOME": str(home)}, "--ipfs-api", st["ipfs"]["api"])
+        try:
+            res = subprocess.run(["node", str(REPO / "tests" / "dapp" / "hostile.mjs"), f"http://127.0.0.1:{port}/",
+                                  "onerror"], capture_output=True, text=True, timeout=180, cwd=REPO)
+        finally:
+            server.terminate()
+            server.wait(10)
+        report = json.loads(res.stdout.strip().splitlines()[-1])
+        assert report["errors"] == [], report
+        assert report["pwned"] is False and report["dialogs"] == [] and report["injectedElements"] == 0, report
+        assert report["hostileInTitles"], report  # shown as text (the full CID is the link's title)
+        for link in report["taskLinks"] + report["subLinks"]:  # one encoded segment under the gateway
+            assert link["href"].startswith("http://127.0.0.1:5001/ipfs/") and "<" not in link["href"], link
+    finally:
+        devnet.down(a, i)

@@ -9,7 +9,7 @@ from codream.bundle import Binding
 from ipfs import IpfsClient, cid_of_file
 from miner.synthesis import BNStatsHook, DreamConfig, dream, mixed_targets
 from tests.conftest import run_cli
-from verifier.score import load_teachers
+from codream.teachers import load_teachers
 
 B = Binding(31337, "0x" + "12" * 20, 3, "0x" + "34" * 20)
 

@@ -10,7 +10,7 @@ import time
 
 from web3 import Web3
 
-from codream import devnet
+from cli import devnet
 from codream.chain import load_account
 from tests.conftest import free_port
 
@@ -20,14 +20,14 @@ WINDOW = 30  # seconds; real time
 def cli(home, *args, env=None, **kw):
     e = {**os.environ, "CODREAM_HOME": str(home), "CODREAM_KEYSTORE_PASSWORD": "rehearsal-pw",
          "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "codream.cli", *args], capture_output=True, text=True, env=e,
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=e,
                           timeout=600, **kw)
 
 
 def spawn(home, log, *args):
     e = {**os.environ, "CODREAM_HOME": str(home), "CODREAM_KEYSTORE_PASSWORD": "rehearsal-pw",
          "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "codream.cli", *args], stdout=open(log, "w"),
+    return subprocess.Popen([sys.executable, "-m", "cli", *args], stdout=open(log, "w"),
                             stderr=subprocess.STDOUT, env=e, start_new_session=True)
 
 

@@ -13,7 +13,9 @@ from codream.data import digits
 from codream.distill import noise_images
 from miner.synthesis import DreamConfig, dream
 from tests.conftest import run_cli
-from verifier.score import load_eval_set, load_teachers, score_bundle
+from codream.evalset import load_eval_set
+from codream.teachers import load_teachers
+from verifier.score import score_bundle
 from verifier.validate import average_hash, validate_file
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -8,58 +8,30 @@ new → scored → committed → revealed → done, each saved before its transa
 """
 from __future__ import annotations
 
-import secrets
-import time
-
 from codream import content
-from codream.agentstate import AgentState, agent_logger, event
+from codream.agent import Agent, event
 from codream.bundle import Binding
-from codream.chain import Chain, ChainError, TxReverted
-from codream.protocol import INVALID, score_commitment
+from codream.chain import TxReverted
+from codream.evalset import load_eval_set
+from codream.protocol import INVALID, Phase, new_salt, salt_bytes, score_commitment
 from codream.spec import parse_bytes
-from ipfs import IpfsClient, IpfsError
+from codream.teachers import load_teachers
+from ipfs import ContentTooLarge
 
-AWAIT_DRAW, SCORE_COMMIT, SCORE_REVEAL, AWAIT_FINAL, FINAL = 4, 5, 6, 7, 8
+from .score import score_images
+from .validate import validate_file
 
 
-class VerifierAgent:
-    def __init__(self, chain: Chain, ipfs: IpfsClient, stake_wei: int, threads: int | None = 1,
-                 claim: bool = True, keeper: bool = True, verbose: bool = True):
-        self.chain, self.ipfs = chain, ipfs
-        self.me = chain.account.address
-        self.stake_wei, self.threads, self.claim, self.keeper = stake_wei, threads, claim, keeper
-        self.state = AgentState("verifier", self.me, chain.address)
-        self.log = agent_logger(f"verifier-{self.me[:8]}", self.state.dir, verbose)
+class VerifierAgent(Agent):
+    role = "verifier"
+    DONE_STAGES = ("done",)
 
-    def run(self, poll: float = 2.0, until_idle: bool = False) -> None:
-        event(self.log, "started", address=self.me, market=self.chain.address)
-        while True:
-            try:
-                busy = self.step()
-            except (ChainError, IpfsError) as exc:
-                event(self.log, "retrying after error", error=str(exc))
-                busy = True
-            if until_idle and not busy and self.state.data["tasks"]:
-                event(self.log, "idle: every task settled")  # (and at least one task was seen)
-                return
-            time.sleep(poll)
+    def __init__(self, chain, ipfs, stake_wei: int, threads: int | None = 1, claim: bool = True,
+                 keeper: bool = True, verbose: bool = True):
+        super().__init__(chain, ipfs, claim, verbose)
+        self.stake_wei, self.threads, self.keeper = stake_wei, threads, keeper
 
-    def step(self) -> bool:
-        self._ensure_stake()
-        busy = False
-        for tid in range(1, self.chain.call("taskCount") + 1):
-            st = self.state.task(tid)
-            if st["stage"] == "done":
-                continue
-            busy |= self._advance(tid, st, self.chain.phase(tid))
-        if self.claim:
-            owed = self.chain.call("claimable", self.me)
-            if owed:
-                self.chain.send("withdraw")
-                event(self.log, "claimed", wei=owed)
-        return busy
-
-    def _ensure_stake(self) -> None:
+    def prepare(self) -> None:
         if self.state.data.get("staked"):
             return
         if self.chain.call("stakeOf", self.me) == 0:
@@ -74,30 +46,29 @@ class VerifierAgent:
                 return j
         return None
 
-    def _advance(self, tid: int, st: dict, phase: int) -> bool:
-        if phase == FINAL:
-            st["stage"] = "done"
-            self.state.save()
+    def advance(self, tid: int, st: dict, phase: int) -> bool:
+        if phase == Phase.FINALIZED:
+            self.save_stage(st, "done")
             return False
-        if phase == AWAIT_DRAW and self.keeper:
+        if phase == Phase.AWAITING_DRAW and self.keeper:
             self._keep_draw(tid)
             return True
-        if phase in (SCORE_COMMIT, SCORE_REVEAL, AWAIT_FINAL):
+        if phase in (Phase.SCORE_COMMIT, Phase.SCORE_REVEAL, Phase.AWAITING_FINALIZE):
             j = self._member_index(tid)
             if j is not None:
                 if st.get("round") != self.chain.task(tid)["redraws"]:  # a redraw starts afresh
                     st.clear()
                     st.update(stage="new", round=self.chain.task(tid)["redraws"])
-                if st["stage"] == "new" and phase == SCORE_COMMIT:
+                if st["stage"] == "new" and phase == Phase.SCORE_COMMIT:
                     self._score(tid, st)
                 if st["stage"] == "scored":  # in the reveal window: only if the commit already landed
                     self._commit(tid, st, j, phase)
-                if st["stage"] == "committed" and phase == SCORE_REVEAL:
+                if st["stage"] == "committed" and phase == Phase.SCORE_REVEAL:
                     self._reveal(tid, st, j)
-            if phase == AWAIT_FINAL and self.keeper:  # also: the owner never revealed the eval set
+            if phase == Phase.AWAITING_FINALIZE and self.keeper:  # also: the owner never revealed the eval set
                 self._finalize(tid)
             return True
-        return phase != 0
+        return phase != Phase.NONE
 
     # -- keeper duties -------------------------------------------------------------
     def _keep_draw(self, tid: int) -> None:
@@ -122,9 +93,6 @@ class VerifierAgent:
 
     # -- scoring ---------------------------------------------------------------------
     def _score(self, tid: int, st: dict) -> None:
-        from verifier.score import load_eval_set, load_teachers, score_images
-        from verifier.validate import validate_file
-
         t = self.chain.task(tid)
         spec = parse_bytes(self.ipfs.cat(t["specCid"], max_bytes=1 << 20))
         teachers = load_teachers(spec, client=self.ipfs)
@@ -139,13 +107,11 @@ class VerifierAgent:
             binding = Binding(self.chain.chain_id, self.chain.address, tid, miner)
             try:
                 path = content.fetch(cid, client=self.ipfs, max_bytes=spec.bundle["max_bytes"])
-                verdict = validate_file(path, spec, binding, earlier)
-            except IpfsError as exc:
-                if "larger than the limit" not in str(exc):
-                    raise  # an outage: try again on the next pass
+            except ContentTooLarge as exc:
                 verdicts[s] = {"verdict": "INVALID", "reasons": [{"code": "too_large", "detail": str(exc)}]}
                 scores.append(INVALID)
                 continue
+            verdict = validate_file(path, spec, binding, earlier)
             if not verdict.valid:
                 verdicts[s] = {"verdict": "INVALID", "reasons": verdict.reasons, "miner": miner}
                 scores.append(INVALID)
@@ -155,28 +121,25 @@ class VerifierAgent:
             verdicts[s] = {"verdict": "VALID", "score_bps": r["score_bps"], "miner": miner,
                            "student_accuracy": r["student_accuracy"], "baseline_accuracy": r["baseline_accuracy"]}
             scores.append(r["score_bps"])
-        st.update(stage="scored", scores=scores, verdicts=verdicts, salt="0x" + secrets.token_hex(32))
-        self.state.save()  # scores and salt are durable before the commitment leaves
+        # scores and salt are durable before the commitment leaves
+        self.save_stage(st, "scored", scores=scores, verdicts=verdicts, salt=new_salt())
         event(self.log, "scored", task=tid, scores=scores)
 
     def _commit(self, tid: int, st: dict, j: int, phase: int) -> None:
         """Commit the saved scores; if killed after sending, the chain already has them."""
         if not self.chain.committee(tid)[j]["committed"]:
-            if phase != SCORE_COMMIT:
-                st["stage"] = "missed"
-                self.state.save()
+            if phase != Phase.SCORE_COMMIT:
+                self.save_stage(st, "missed")
                 event(self.log, "missed the score-commit window", task=tid)
                 return
-            c = score_commitment(st["scores"], bytes.fromhex(st["salt"][2:]), self.me, tid, self.chain.chain_id,
+            c = score_commitment(st["scores"], salt_bytes(st["salt"]), self.me, tid, self.chain.chain_id,
                                  self.chain.address)
             self.chain.send("commitScores", tid, j, c)
-        st["stage"] = "committed"
-        self.state.save()
+        self.save_stage(st, "committed")
         event(self.log, "scores committed", task=tid)
 
     def _reveal(self, tid: int, st: dict, j: int) -> None:
         if not self.chain.committee(tid)[j]["revealed"]:
-            self.chain.send("revealScores", tid, j, st["scores"], bytes.fromhex(st["salt"][2:]))
-        st["stage"] = "revealed"
-        self.state.save()
+            self.chain.send("revealScores", tid, j, st["scores"], salt_bytes(st["salt"]))
+        self.save_stage(st, "revealed")
         event(self.log, "scores revealed", task=tid)

@@ -15,54 +15,13 @@ import time
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from torch import nn
 
-from codream import config, content
-from codream.bundle import Binding
+from codream import config
+from codream.bundle import Binding, claimed_binding
 from codream.distill import accuracy, deterministic, distill, noise_images
 from codream.spec import TaskSpec
-from codream.zoo import ModelConfigError, freeze, load_model
 
 from .validate import Verdict, validate_file
-
-
-class ScoringError(RuntimeError):
-    """A task-side input (teacher weights, eval set) is unusable: not the bundle's fault."""
-
-
-def load_teachers(spec: TaskSpec, client=None) -> list[nn.Module]:
-    teachers = []
-    for i, t in enumerate(spec.teachers):
-        hint = spec.path.parent / t["file"] if spec.path is not None and t.get("file") else None
-        path = content.fetch(t["weights_cid"], hint=hint, client=client)
-        try:
-            model, _ = load_model(path, t["model"])
-        except ModelConfigError as exc:
-            raise ScoringError(f"teachers[{i}]: {exc}") from None
-        teachers.append(freeze(model))
-    return teachers
-
-
-def save_eval_set(path: str | Path, images: torch.Tensor, labels: torch.Tensor) -> Path:
-    save_file({"images": images.contiguous(), "labels": labels.to(torch.int64).contiguous()}, str(path),
-              metadata={"format": "codream.eval/1"})
-    return Path(path)
-
-
-def load_eval_set(path: str | Path, spec: TaskSpec) -> tuple[torch.Tensor, torch.Tensor]:
-    try:
-        t = load_file(str(path))
-    except (SafetensorError, OSError) as exc:
-        raise ScoringError(f"{path}: not a readable safetensors eval set ({exc})") from None
-    x, y = t.get("images"), t.get("labels")
-    if x is None or y is None or x.dtype != torch.uint8 or tuple(x.shape[1:]) != spec.shape or len(x) != len(y):
-        raise ScoringError(f"{path}: eval set must hold uint8 images [N,{','.join(map(str, spec.shape))}] "
-                           "and N int64 labels")
-    if int(y.min()) < 0 or int(y.max()) >= spec.num_classes:
-        raise ScoringError(f"{path}: labels outside 0..{spec.num_classes - 1}")
-    return x, y
 
 
 def _student_accuracy(spec: TaskSpec, teachers, images, ev, threads: int | None) -> float:
@@ -104,7 +63,7 @@ def score_bundle(spec: TaskSpec, bundle_path: str | Path, ev, teachers, binding:
     """Validate then score one bundle. Returns the verifier's JSON verdict."""
     t0 = time.perf_counter()
     if binding is None:  # offline scoring: take the binding from the bundle itself
-        binding = _self_binding(bundle_path)
+        binding = claimed_binding(bundle_path)
     verdict: Verdict = validate_file(bundle_path, spec, binding, earlier)
     out = {"verdict": "VALID" if verdict.valid else "INVALID", "reasons": verdict.reasons, "score_bps": None,
            "student_accuracy": None, "baseline_accuracy": None}
@@ -112,19 +71,3 @@ def score_bundle(spec: TaskSpec, bundle_path: str | Path, ev, teachers, binding:
         out.update(score_images(spec, teachers, verdict.images, ev, threads))
     out["seconds"] = round(time.perf_counter() - t0, 3)
     return out
-
-
-def _self_binding(path) -> Binding:
-    """The binding a bundle claims (header only, bounded read). Offline use: no chain to ask."""
-    from codream.bundle import MAX_HEADER_BYTES
-
-    try:
-        with open(path, "rb") as fh:
-            n = int.from_bytes(fh.read(8), "little")
-            if n > MAX_HEADER_BYTES:
-                raise ValueError("header too large")
-            m = json.loads(fh.read(n)).get("__metadata__", {})
-        return Binding(int(m.get("chain_id", "0")), m.get("contract", ""), int(m.get("task_id", "0")),
-                       m.get("miner", ""))
-    except (ValueError, OSError, AttributeError, TypeError):
-        return Binding(0, "", 0, "")  # validation then reports what is wrong

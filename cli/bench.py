@@ -1,15 +1,34 @@
 """Benchmarks. Each returns a JSON-able dict; `codream bench NAME` prints it."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
+
+import torch
+
+from codream import data as D
+from codream.bundle import Binding, write
+from codream.devchain import DEVNET_CHAIN_ID
+from codream.distill import accuracy, deterministic, distill, noise_images
+from codream.evalset import load_eval_set
+from codream.spec import load as load_spec
+from codream.teachers import load_teachers
+from ipfs import IpfsClient, cid_of_bytes
+from miner.synthesis import DreamConfig, deepinversion_config, dream
+from owner.teacher import train_reference
+from verifier.score import baseline_accuracy, score_bundle
+
+from .common import cli_argv
+from .devnet import free_port
 
 
 def bench_cid(size_mb: int = 64) -> dict:
     """CID computation throughput (unixfs-v1-2025) and a local node add/cat round trip."""
-    from ipfs import cid_of_bytes
-
     data = os.urandom(size_mb << 20)
     t = time.perf_counter()
     cid_of_bytes(data)
@@ -20,17 +39,10 @@ def bench_cid(size_mb: int = 64) -> dict:
 
 
 def _bench_node_round_trip(data: bytes) -> dict:
-    import subprocess
-    import sys
-
-    from ipfs import IpfsClient
-
-    from .devnet import free_port
-
     port = free_port()
     with tempfile.TemporaryDirectory() as repo:
-        proc = subprocess.Popen([sys.executable, "-m", "codream.cli", "ipfs", "serve", "--repo", repo,
-                                 "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(cli_argv("ipfs", "serve", "--repo", repo, "--port", str(port)),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             client = IpfsClient(f"/ip4/127.0.0.1/tcp/{port}/http")
             for _ in range(100):
@@ -64,23 +76,11 @@ def bench_dreams_and_verify(baseline: bool = True, verify: bool = True, baseline
     same for a faithful DeepInversion run (seed 0).
     verify: seconds to score the bundle, score/synthesis ratio, 3 reruns, 1 vs 2 threads.
     """
-    import torch
-
-    from . import data as D
-    from .bundle import Binding, write
-    from .distill import accuracy, deterministic, distill
-    from .spec import validate
-    from miner.synthesis import DreamConfig, deepinversion_config, dream
-    from verifier.score import load_teachers
-
     out: dict = {"dreams": {}, "verify": {}}
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("CODREAM_HOME", os.path.join(tmp, "home"))
-        from .teacher import train_reference
-
         info = train_reference("digits", tmp, progress=False)
-        spec = validate(__import__("json").load(open(info["spec"])))
-        spec.path = __import__("pathlib").Path(info["spec"])
+        spec = load_spec(Path(info["spec"]))
         teachers = load_teachers(spec)
         train, ev = D.digits()
         evt = (torch.from_numpy(ev.x), torch.from_numpy(ev.y))
@@ -89,8 +89,6 @@ def bench_dreams_and_verify(baseline: bool = True, verify: bool = True, baseline
             with deterministic():
                 st = distill(spec.student, teachers, images, spec.recipe, spec.mean, spec.std)
             return accuracy(st, evt[0], evt[1], spec.mean, spec.std)
-
-        from .distill import noise_images
 
         acc_noise = student_acc(noise_images(spec.baseline["n"], spec.shape, spec.baseline["seed"]))
         acc_real = student_acc(torch.from_numpy(train.x))
@@ -122,7 +120,7 @@ def bench_dreams_and_verify(baseline: bool = True, verify: bool = True, baseline
                                                   base.stats["dreams_per_second"], 2)
         if verify:
             bundle = os.path.join(tmp, "bundle.safetensors")
-            write(bundle, res.images, Binding(31337, "0x" + "0" * 40, 0, "0x" + "0" * 40))
+            write(bundle, res.images, Binding(DEVNET_CHAIN_ID, "0x" + "0" * 40, 0, "0x" + "0" * 40))
             out["verify"] = _bench_scoring(info["spec"], bundle, info["eval_set"], res.stats["seconds"],
                                            spec.scoring["tolerance_bps"])
     return out
@@ -131,11 +129,7 @@ def bench_dreams_and_verify(baseline: bool = True, verify: bool = True, baseline
 def _bench_scoring(spec_path: str, bundle: str, eval_set: str, synthesis_seconds: float, tolerance: int) -> dict:
     """Score ``bundle`` in a fresh process, as a verifier does (a miner's process that has
     just dreamed carries a heap shaped by synthesis, which measured ~30 % slower scoring)."""
-    import json
-    import subprocess
-    import sys
-
-    cmd = [sys.executable, "-m", "codream.bench", "score-worker", spec_path, bundle, eval_set]
+    cmd = [sys.executable, "-m", "cli.bench", "score-worker", spec_path, bundle, eval_set]
     done = subprocess.run(cmd, capture_output=True, text=True)  # inherits CODREAM_HOME
     if done.returncode != 0:
         raise RuntimeError(f"scoring worker failed: {done.stderr.strip()[-2000:]}")
@@ -155,10 +149,7 @@ def _score_worker(spec_path: str, bundle: str, eval_set: str) -> dict:
     """A verifier's process: load the task, score the bundle once (that first score also
     computes the task's noise baseline and pays torch's one-time warm-up, ~1 s of lazy
     imports), then time three more scores with 2 threads and one with 1 thread."""
-    from . import spec as specmod
-    from verifier.score import baseline_accuracy, load_eval_set, load_teachers, score_bundle
-
-    spec = specmod.load(spec_path)
+    spec = load_spec(spec_path)
     teachers = load_teachers(spec)
     ev = load_eval_set(eval_set, spec)
     first = score_bundle(spec, bundle, ev, teachers, threads=2)
@@ -169,10 +160,7 @@ def _score_worker(spec_path: str, bundle: str, eval_set: str) -> dict:
 
 
 if __name__ == "__main__":
-    import json
-    import sys
-
     if len(sys.argv) == 5 and sys.argv[1] == "score-worker":
         print(json.dumps(_score_worker(*sys.argv[2:])))
     else:
-        sys.exit("usage: python -m codream.bench score-worker SPEC BUNDLE EVAL")
+        sys.exit("usage: python -m cli.bench score-worker SPEC BUNDLE EVAL")

@@ -1,4 +1,4 @@
-"""A local devnet: anvil (chain id 31337) and the local IPFS node, in the background.
+"""A local devnet: anvil (the devnet chain id) and the local IPFS node, in the background.
 
 State lives in ``$CODREAM_HOME/devnet``: ``anvil.log``, ``ipfs.log``, one pid file
 per service, the IPFS repo, and (once contracts are deployed) ``deployment.json``.
@@ -10,17 +10,20 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import config
+from eth_account import Account
+from web3 import Web3
 
-CHAIN_ID = 31337
-# anvil's well-known deterministic mnemonic: these accounts are public test keys.
-DEV_MNEMONIC = "test test test test test test test test test test test junk"
+from codream import config
+from codream.deployment import DeploymentError, load_record
+from codream.devchain import DEV_ACCOUNTS, DEV_MNEMONIC, DEVNET_CHAIN_ID, dev_private_key
+
+from .common import cli_argv
+from .deploy import deploy
 
 
 class DevnetError(RuntimeError):
@@ -115,28 +118,16 @@ def _spawn(svc: Service, root: Path, argv: list[str]) -> int:
     return proc.pid
 
 
-def dev_private_key(index: int = 0) -> str:
-    """Private key of anvil's dev account ``index`` (derived from the public test mnemonic)."""
-    from eth_account import Account
-
-    Account.enable_unaudited_hdwallet_features()
-    return Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").key.hex()
-
-
 def _deploy_if_needed(url: str) -> None:
     """Deploy the market unless the record points at code on this very chain."""
-    from web3 import Web3
-
-    from .deploy import deploy_devnet, load_record, DeployError
-
     try:
         rec = load_record(network="devnet")
         addr = rec["contracts"]["CoDreamMarket"]["address"]
         if rec["rpc_url"] == url and len(Web3(Web3.HTTPProvider(url)).eth.get_code(addr)) > 0:
             return
-    except (DeployError, KeyError):
+    except (DeploymentError, KeyError):
         pass
-    deploy_devnet(url, dev_private_key(0))
+    deploy(url, Account.from_key(dev_private_key(0)), "devnet")
 
 
 def up(anvil_port: int = 8545, ipfs_port: int = 5001, block_time: float | None = None,
@@ -146,14 +137,13 @@ def up(anvil_port: int = 8545, ipfs_port: int = 5001, block_time: float | None =
     anvil, ipfs = Service("anvil", anvil_port), Service("ipfs", ipfs_port)
     if _read_pid(anvil.pid_file(root)) is None:
         argv = [config.anvil_bin(), "--host", "127.0.0.1", "--port", str(anvil_port),
-                "--chain-id", str(CHAIN_ID), "--accounts", "10", "--balance", "10000",
+                "--chain-id", str(DEVNET_CHAIN_ID), "--accounts", str(DEV_ACCOUNTS), "--balance", "10000",
                 "--mnemonic", DEV_MNEMONIC]
         if block_time:
             argv += ["--block-time", str(block_time)]
         _spawn(anvil, root, argv)
     if _read_pid(ipfs.pid_file(root)) is None:
-        _spawn(ipfs, root, [sys.executable, "-m", "codream.cli", "ipfs", "serve",
-                            "--repo", str(root / "ipfs-repo"), "--port", str(ipfs_port)])
+        _spawn(ipfs, root, cli_argv("ipfs", "serve", "--repo", str(root / "ipfs-repo"), "--port", str(ipfs_port)))
     deadline = time.monotonic() + timeout
     url = f"http://127.0.0.1:{anvil_port}"
     while time.monotonic() < deadline:

@@ -8,15 +8,21 @@ finalize → a table of who earned or lost what and why → devnet down (or --ke
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 
 from rich.console import Console
 from rich.table import Table
 
-from . import config, devnet
+from codream import config
+from codream.chain import Chain, ChainConfig, load_account
+from codream.market import rewards, show_task
+from ipfs import IpfsClient
+from owner.tasks import create_task, reveal_eval
+from owner.teacher import train_reference
+
+from . import devnet
+from .common import spawn_cli
 
 ETH = 10**18
 WINDOW = 3600  # seconds per window; the demo jumps devnet time instead of waiting
@@ -41,10 +47,9 @@ class Demo:
 
     # -- processes -----------------------------------------------------------------
     def spawn(self, name: str, *args: str) -> None:
-        log = open(self.logs / f"{name}.log", "w")
-        env = {**os.environ, "CODREAM_HOME": str(self.home), "PYTHONUNBUFFERED": "1"}
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", "codream.cli", *args], stdout=log,
-                                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        log = self.logs / f"{name}.log"
+        log.unlink(missing_ok=True)
+        self.procs[name] = spawn_cli(list(args), log, env={"CODREAM_HOME": str(self.home)})
 
     def check_procs(self) -> None:
         for name, p in self.procs.items():
@@ -76,12 +81,6 @@ class Demo:
 
     # -- the round -------------------------------------------------------------------
     def run(self) -> dict:
-        from ipfs import IpfsClient
-
-        from .chain import Chain, ChainConfig, load_account
-        from .owner import create_task, reveal_eval
-        from .teacher import train_reference
-
         t0 = time.monotonic()
         devnet.down(*self.ports)
         st = devnet.up(*self.ports)
@@ -150,9 +149,6 @@ class Demo:
                 self.say("devnet down")
 
     def report(self, chain, tid: int) -> dict:
-        from .chain import load_account
-        from .owner import rewards, show_task
-
         shown = show_task(chain, tid)
         verdicts = {}
         vdir = self.home / "agents"

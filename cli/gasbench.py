@@ -1,17 +1,27 @@
 """`codream bench gas`: gas of every external function of CoDreamMarket on anvil.
 
+Runs in its own process (`python -m cli.gasbench`): importing brownie loads its global
+configuration, which the rest of the CLI has no business with.
+
 Reference size: committee of 5, 16 submissions; finalize also at the maximum sizes
 (MAX_COMMITTEE × MAX_SUBMISSIONS). Goals from the market issue are reported beside.
 """
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
+import warnings
 
+from brownie import accounts, chain, network, project
+from brownie._config import CONFIG
 from eth_utils import keccak
 
-from . import config
+from codream import config
+from codream.protocol import eval_commitment, miner_commitment, score_commitment
+
 from .devnet import free_port
-from .protocol import eval_commitment, miner_commitment, score_commitment
 
 GOALS = {"commit": 70_000, "reveal": 60_000, "commitScores": 60_000, "finalize_5x16": 2_500_000,
          "finalize_max": 15_000_000, "withdraw": 35_000}
@@ -70,20 +80,12 @@ def _round(p, accounts, chain, k: int, ns: int, miners_from: int, verifiers_from
 
 
 def bench_gas() -> dict:
-    import contextlib
-    import io
-
-    import warnings
-
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # brownie narrates every transaction and warns about rpc.*
         return _bench_gas()
 
 
 def _bench_gas() -> dict:
-    from brownie import accounts, chain, network, project
-    from brownie._config import CONFIG
-
     os.environ["PATH"] = f"{config.REPO_ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"
     p = project.load(str(config.REPO_ROOT), name="CoDreamBench")
     port = free_port()
@@ -111,3 +113,7 @@ def _bench_gas() -> dict:
         goals[name] = {"gas": got, "goal": goal, "met": got <= goal}
     out["goals"] = goals
     return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(bench_gas()))

@@ -1,0 +1,33 @@
+"""`codream account ...`: encrypted keystores."""
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from pathlib import Path
+
+import typer
+
+from codream.chain import new_keystore
+
+from .common import emit, fail
+
+app = typer.Typer(help="Encrypted keystores.", no_args_is_help=True)
+
+
+@app.command("new")
+def account_new(path: Path = typer.Argument(..., help="Keystore file to create.")):
+    """Create an encrypted keystore (password from $CODREAM_KEYSTORE_PASSWORD or a prompt)."""
+    if path.exists():
+        fail(f"{path} exists; refusing to overwrite a keystore")
+    pw = os.environ.get("CODREAM_KEYSTORE_PASSWORD") or getpass.getpass("new keystore password: ")
+    emit({"address": new_keystore(path, pw), "keystore": str(path)})
+
+
+@app.command("address")
+def account_address(path: Path = typer.Argument(..., exists=True, dir_okay=False, help="A keystore file.")):
+    """Print the address of a keystore (no password needed)."""
+    try:
+        emit({"address": "0x" + json.loads(path.read_text())["address"].removeprefix("0x")})
+    except (ValueError, KeyError):
+        fail(f"{path} is not a keystore file")

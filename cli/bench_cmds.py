@@ -1,0 +1,78 @@
+"""`codream bench ...`: benchmarks; each prints JSON."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import typer
+from rich.console import Console
+
+from .bench import bench_cid, bench_dreams_and_verify
+from .common import cli_argv, emit, fail
+from .demo import Demo
+from .devnet import free_port
+
+app = typer.Typer(help="Benchmarks; each prints JSON.", no_args_is_help=True)
+
+
+def _json_of(argv: list[str]) -> dict:
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"error": done.stderr[-2000:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@app.command("cid")
+def bench_cid_cmd(size_mb: int = typer.Option(64, help="Payload size for the CID throughput.")):
+    """CID throughput and a local-node add/cat round trip."""
+    emit(bench_cid(size_mb))
+
+
+@app.command("gas")
+def bench_gas_cmd():
+    """Gas of every CoDreamMarket function (reference sizes and maximum sizes)."""
+    out = _json_of([sys.executable, "-m", "cli.gasbench"])
+    if "error" in out:
+        fail(f"gas benchmark failed:\n{out['error']}")
+    emit(out)
+
+
+@app.command("e2e")
+def bench_e2e_cmd(n: int = typer.Option(1000, help="Dreams per bundle.")):
+    """Time a full `make demo` round (devnet, teacher, 3 miners, 3 verifiers, settlement)."""
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["CODREAM_HOME"] = home
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            result = Demo(n=n, anvil_port=free_port(), ipfs_port=free_port(), con=Console(file=io.StringIO())).run()
+        total = time.perf_counter() - t0
+    rows = {r["role"]: r["net_wei"] for r in result["rows"]}
+    emit({"e2e_seconds": round(total, 1), "round_seconds": result["seconds"], "n_dreams": n,
+          "goal_seconds": 300, "met": total < 300, "net_wei": rows})
+
+
+@app.command("dreams")
+def bench_dreams_cmd(baseline_steps: int = typer.Option(2000, help="DeepInversion steps per batch."),
+                     seeds: int = typer.Option(3, min=1, help="Dream seeds for the gap-closed spread.")):
+    """Digits reference: teacher, noise/dreams/real students, gap closed, dreams/s vs DeepInversion."""
+    emit(bench_dreams_and_verify(baseline_steps=baseline_steps, verify=False, seeds=seeds)["dreams"])
+
+
+@app.command("verify")
+def bench_verify_cmd():
+    """Score time, score/synthesis ratio, reruns, 1 vs 2 threads."""
+    emit(bench_dreams_and_verify(baseline=False, seeds=1)["verify"])
+
+
+@app.command("all")
+def bench_all():
+    """Every benchmark, one JSON object keyed by name."""
+    dv = bench_dreams_and_verify()
+    emit({"cid": bench_cid(), "gas": _json_of([sys.executable, "-m", "cli.gasbench"]), "dreams": dv["dreams"],
+          "verify": dv["verify"], "e2e": _json_of(cli_argv("bench", "e2e"))})

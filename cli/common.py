@@ -1,0 +1,95 @@
+"""What every command group shares: output, errors, the chain/IPFS options and clients,
+and how to run the CLI as a child process."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+
+from codream import config
+from codream.chain import Chain, ChainConfig, ChainError, load_account
+from codream.deployment import DeploymentError, load_record
+from ipfs import IpfsClient, IpfsError
+
+ETH = 10**18
+
+RPC = typer.Option(None, "--rpc-url", help="JSON-RPC endpoint (default $CODREAM_RPC_URL or the devnet).")
+DEPLOYMENT = typer.Option(None, "--deployment", help="Deployment record (default: the devnet's).")
+ACCOUNT = typer.Option(None, "--account", help="dev:N (devnet dev account) or a keystore file "
+                       "(password: $CODREAM_KEYSTORE_PASSWORD or prompt). Default $CODREAM_ACCOUNT.")
+CONFS = typer.Option(1, "--confirmations", min=1, help="Blocks to wait after each transaction.")
+IPFS_API = typer.Option(None, "--ipfs-api", help="Kubo RPC API (default $CODREAM_IPFS_API).")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def emit(obj) -> None:
+    typer.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def wei(eth: float) -> int:
+    return int(round(eth * ETH))
+
+
+def open_chain(rpc_url: str | None, deployment: str | None, account: str | None, confirmations: int = 1,
+               need_account: bool = True, retry_seconds: float = 120.0) -> Chain:
+    """The chain client for a command, or a one-line error and exit 1."""
+    account = account or os.environ.get("CODREAM_ACCOUNT")
+    try:
+        acct = load_account(account) if account else None
+        if need_account and acct is None:
+            fail("no account: pass --account dev:N (devnet) or --account path/to/keystore.json")
+        rpc = rpc_url or os.environ.get("CODREAM_RPC_URL")
+        if rpc is None and deployment is None:
+            rpc = load_record().get("rpc_url")
+        return Chain(ChainConfig(rpc or config.rpc_url(), deployment, confirmations, retry_seconds), acct)
+    except (ChainError, DeploymentError) as exc:
+        fail(str(exc))
+
+
+def open_ipfs(api: str | None) -> IpfsClient:
+    try:
+        return IpfsClient(api, timeout=60)
+    except IpfsError as exc:
+        fail(str(exc))
+
+
+def pick_device(name: str) -> str:
+    import torch  # heavy (≈2 s): only the commands that compute pay for it
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        fail("--device cuda: no CUDA GPU is visible to torch (is a CUDA build of torch installed? "
+             "see README, GPU miners). Use --device cpu or auto.")
+    if name not in ("cpu", "cuda"):
+        fail(f"--device must be auto, cpu or cuda, got {name!r}")
+    return name
+
+
+def set_threads(threads: int | None) -> None:
+    import torch  # heavy (≈2 s): only the commands that compute pay for it
+
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def cli_argv(*args: str) -> list[str]:
+    """The command line that runs this CLI in a child process (the same interpreter)."""
+    return [sys.executable, "-m", "cli", *args]
+
+
+def spawn_cli(args: list[str], log: Path, env: dict | None = None, **kw) -> subprocess.Popen:
+    """Start ``codream ARGS`` in the background, output to ``log``, in its own session."""
+    full_env = {**os.environ, "CODREAM_HOME": str(config.home()), "PYTHONUNBUFFERED": "1", **(env or {})}
+    out = open(log, "ab")
+    return subprocess.Popen(cli_argv(*args), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env=full_env, start_new_session=True, **kw)

@@ -1,0 +1,24 @@
+"""`codream demo`: one full network round on a local devnet."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import fail
+from .demo import run
+from .devnet import DevnetError
+
+
+def demo(keep_up: bool = typer.Option(False, "--keep-up", help="Leave the devnet running afterwards."),
+         n: int = typer.Option(1000, help="Dreams per bundle."),
+         json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the result as JSON here.")):
+    """Run a full network round on a local devnet (3 miners, 3 verifiers, settlement)."""
+    try:
+        result = run(keep_up, n)
+    except (DevnetError, RuntimeError) as exc:
+        fail(str(exc))
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2, default=str))

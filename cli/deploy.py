@@ -1,0 +1,49 @@
+"""The deployer: compile CoDreamMarket (brownie, through the solc shim) and deploy it with
+a signed transaction, then write the deployment record agents and the dapp read."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from web3 import Web3
+
+from codream import config
+from codream.deployment import DeploymentError, write_record
+
+ARTIFACT = config.REPO_ROOT / "build" / "contracts" / "CoDreamMarket.json"
+
+
+def tool_env() -> dict:
+    """The environment with the project's npm binaries (anvil, forge, solc shim) on PATH."""
+    return {**os.environ, "PATH": f"{config.REPO_ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"}
+
+
+def artifact() -> dict:
+    """The compiled contract (brownie's build artifact), compiling on first use."""
+    if not ARTIFACT.exists():
+        res = subprocess.run(["brownie", "compile"], cwd=config.REPO_ROOT, capture_output=True, text=True,
+                             env=tool_env())
+        if res.returncode != 0 or not ARTIFACT.exists():
+            raise DeploymentError(f"`brownie compile` failed:\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
+    return json.loads(ARTIFACT.read_text())
+
+
+def deploy(rpc_url: str, account, network: str = "devnet", confirmations: int = 1) -> Path:
+    """Deploy CoDreamMarket with a signed transaction and write the record."""
+    art = artifact()
+    w3 = Web3(Web3.HTTPProvider(rpc_url))
+    contract = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+    tx = contract.constructor().build_transaction({"from": account.address, "nonce": w3.eth.get_transaction_count(
+        account.address), "chainId": w3.eth.chain_id})
+    signed = account.sign_transaction(tx)
+    h = w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(h, timeout=180)
+    if receipt.status != 1:
+        raise DeploymentError(f"deployment transaction {h.hex()} reverted")
+    while w3.eth.block_number < receipt.blockNumber + confirmations - 1:
+        time.sleep(0.5)
+    return write_record(network, w3.eth.chain_id, receipt.contractAddress, art["abi"], account.address,
+                        receipt.blockNumber, h.hex(), rpc_url)

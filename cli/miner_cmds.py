@@ -1,0 +1,94 @@
+"""`codream miner ...`: dream bundles offline, or run the mining agent."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from codream import spec as specmod
+from codream.bundle import Binding, write
+from codream.devchain import DEVNET_CHAIN_ID
+from codream.preview import write_grid
+from codream.teachers import TeacherError, load_teachers
+from ipfs import IpfsError, cid_of_file
+from miner.agent import MinerAgent
+from miner.strategies import STRATEGIES, Copy, Honest
+from miner.synthesis import DreamConfig, dream
+
+from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, RPC, emit, fail, open_chain, open_ipfs, pick_device, \
+    set_threads
+
+app = typer.Typer(help="Mine dreams.", no_args_is_help=True)
+ZERO = "0x" + "0" * 40
+
+
+@app.command("dream")
+def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
+                n: int = typer.Option(1000, help="Number of dreams."),
+                out: Path = typer.Option(..., help="Bundle file to write (safetensors)."),
+                steps: Optional[int] = typer.Option(None, help="Optimisation steps per batch."),
+                batch: Optional[int] = typer.Option(None, help="Dreams optimised at once (bounds memory)."),
+                seed: int = typer.Option(0, help="Seed: the same seed gives the same bundle on CPU."),
+                device: str = typer.Option("auto", help="auto, cpu or cuda."),
+                amp: bool = typer.Option(False, help="bf16 mixed precision (CUDA only)."),
+                threads: Optional[int] = typer.Option(None, help="CPU threads."),
+                preview: Optional[Path] = typer.Option(None, help="Also write a labelled PNG grid."),
+                chain_id: int = typer.Option(DEVNET_CHAIN_ID, help="Binding: chain id."),
+                contract: str = typer.Option(ZERO, help="Binding: market address."),
+                task_id: int = typer.Option(0, help="Binding: task id."),
+                miner: str = typer.Option(ZERO, help="Binding: the miner's address.")):
+    """Dream a bundle for a task, offline."""
+    dev = pick_device(device)
+    set_threads(threads)
+    try:
+        spec = specmod.load(task_spec)
+        if not spec.bundle["min_images"] <= n <= spec.bundle["max_images"]:
+            fail(f"--n {n}: the task accepts {spec.bundle['min_images']}..{spec.bundle['max_images']} dreams")
+        teachers = load_teachers(spec)
+    except (specmod.SpecError, TeacherError) as exc:
+        fail(str(exc))
+    except IpfsError as exc:
+        fail(f"cannot fetch the task's teachers: {exc}")
+    cfg = DreamConfig(seed=seed, amp=amp)
+    if steps:
+        cfg.steps = steps
+    if batch:
+        cfg.batch = batch
+    res = dream(teachers, n, spec.num_classes, spec.shape, spec.mean, spec.std, cfg, dev, progress=True)
+    write(out, res.images, Binding(chain_id, contract, task_id, miner))
+    if preview:
+        write_grid(res.images, res.labels, preview)
+    emit({"bundle": str(out), "cid": cid_of_file(out), "n": n, "device": dev,
+          "seconds": round(res.stats["seconds"], 2), "dreams_per_second": round(res.stats["dreams_per_second"], 1)})
+
+
+@app.command("run")
+def miner_run(task: Optional[int] = typer.Option(None, "--task", help="Only this task id."),
+              n: int = typer.Option(1000, help="Dreams per bundle."),
+              strategy: str = typer.Option("honest", hidden=True, help="Test/demo adversaries: " +
+                                           ", ".join(STRATEGIES) + "."),
+              copy_from: Optional[str] = typer.Option(None, hidden=True, help="copy: the bundle file to copy."),
+              steps: Optional[int] = typer.Option(None, help="Optimisation steps per batch."),
+              device: str = typer.Option("auto", help="auto, cpu or cuda."),
+              threads: Optional[int] = typer.Option(None, help="CPU threads."),
+              poll: float = typer.Option(2.0, help="Seconds between passes over the tasks."),
+              until_idle: bool = typer.Option(False, help="Exit once every task it joined is settled."),
+              claim: bool = typer.Option(True, "--claim/--no-claim", help="Withdraw rewards automatically."),
+              rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
+              account: Optional[str] = ACCOUNT, confirmations: int = CONFS, ipfs_api: Optional[str] = IPFS_API):
+    """Find open tasks, dream, commit, reveal, claim. Resumes safely after being killed."""
+    if strategy not in STRATEGIES:
+        fail(f"--strategy must be one of {', '.join(STRATEGIES)}")
+    dev = pick_device(device)
+    set_threads(threads)
+    if strategy == "honest":
+        chosen = Honest(steps, dev)
+    elif strategy == "copy":
+        if not copy_from:
+            fail("--strategy copy needs --copy-from BUNDLE")
+        chosen = Copy(copy_from)
+    else:
+        chosen = STRATEGIES[strategy]()
+    chain = open_chain(rpc_url, deployment, account, confirmations)
+    MinerAgent(chain, open_ipfs(ipfs_api), n, chosen, task, claim).run(poll, until_idle)

@@ -1,0 +1,103 @@
+"""The layering rule, checked on the source: the core library (`codream/`) imports only `ipfs/`
+and third-party packages; the roles (`miner/`, `verifier/`, `owner/`) import only the core and
+`ipfs/`; the application layer (`cli/`) may import anything and nothing imports it. Every
+import of project code sits at the top of its module, so readers and tools see every edge.
+And protocol facts have one home each."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from cli.app import COMMANDS
+from tests.conftest import REPO
+
+PROJECT = ("ipfs", "codream", "miner", "verifier", "owner", "cli")
+ALLOWED = {
+    "ipfs": {"ipfs"},
+    "codream": {"codream", "ipfs"},
+    "miner": {"miner", "codream", "ipfs"},
+    "verifier": {"verifier", "codream", "ipfs"},
+    "owner": {"owner", "codream", "ipfs"},
+    "cli": set(PROJECT),
+}
+
+
+def modules():
+    for pkg in PROJECT:
+        for path in sorted((REPO / pkg).rglob("*.py")):
+            yield pkg, path
+
+
+def project_imports(path: Path, pkg: str):
+    """(imported top-level package, line, at module level?) for every project import."""
+    tree = ast.parse(path.read_text(), str(path))
+    top_level = {id(n) for n in tree.body}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [pkg if node.level else (node.module or "")]
+        else:
+            continue
+        for name in names:
+            root = name.split(".")[0]
+            if root in PROJECT:
+                yield root, node.lineno, id(node) in top_level
+
+
+@pytest.mark.parametrize("pkg,path", list(modules()), ids=lambda v: str(v).replace(str(REPO) + "/", ""))
+def test_imports_follow_the_layers(pkg, path):
+    for root, line, at_top in project_imports(path, pkg):
+        where = f"{path.relative_to(REPO)}:{line}"
+        assert root in ALLOWED[pkg], f"{where}: {pkg}/ may not import {root}/ (allowed: {sorted(ALLOWED[pkg])})"
+        assert at_top, f"{where}: import of project code inside a function or block; move it to the top"
+
+
+def test_nothing_outside_the_app_layer_imports_it():
+    for pkg, path in modules():
+        if pkg != "cli":
+            assert all(root != "cli" for root, _, _ in project_imports(path, pkg)), path
+
+
+def test_every_lazy_command_module_is_in_the_app_layer_and_exists():
+    for name, (module, attr, help_) in COMMANDS.items():
+        assert module.startswith("cli."), name
+        assert (REPO / (module.replace(".", "/") + ".py")).exists(), module
+        assert help_, name
+
+
+# one home per protocol fact: (pattern, the only file allowed to contain it)
+FACTS = [
+    (r"\b31337\b", {"codream/devchain.py"}),
+    (r"test test test test", {"codream/devchain.py"}),
+    (r"-\(?2\s*\*\*\s*31", {"codream/protocol.py"}),  # INVALID
+    (r"token_hex\(32\)", {"codream/protocol.py"}),
+    (r"fromhex\([^)]*salt", {"codream/protocol.py"}),
+    (r"\"-m\",\s*\"cli\"", {"cli/common.py"}),
+    (r"codream\.cli\b", set()),
+    (r"__metadata__", {"codream/bundle.py"}),
+]
+
+
+@pytest.mark.parametrize("pattern,homes", FACTS, ids=[f[0] for f in FACTS])
+def test_protocol_facts_have_one_home(pattern, homes):
+    found = set()
+    for pkg, path in modules():
+        if re.search(pattern, path.read_text()):
+            found.add(str(path.relative_to(REPO)))
+    for path in (REPO / "dapp").glob("*.js"):
+        if re.search(pattern, path.read_text()):
+            found.add(str(path.relative_to(REPO)))
+    assert found <= homes, f"{pattern!r} written outside its home {sorted(homes)}: {sorted(found - homes)}"
+
+
+def test_the_dapp_builds_no_html_from_strings():
+    """Chain- and IPFS-controlled strings must reach the page as text: no innerHTML/outerHTML/
+    insertAdjacentHTML/document.write in the dapp (tests/test_dapp.py proves a hostile CID renders as text)."""
+    for path in (REPO / "dapp").glob("*.js"):
+        text = path.read_text()
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"):
+            assert sink not in text, f"{path.name} uses {sink}"

@@ -20,8 +20,15 @@ def account_new(path: Path = typer.Argument(..., help="Keystore file to create."
     """Create an encrypted keystore (password from $CODREAM_KEYSTORE_PASSWORD or a prompt)."""
     if path.exists():
         fail(f"{path} exists; refusing to overwrite a keystore")
-    pw = os.environ.get("CODREAM_KEYSTORE_PASSWORD") or getpass.getpass("new keystore password: ")
-    emit({"address": new_keystore(path, pw), "keystore": str(path)})
+    pw = os.environ.get("CODREAM_KEYSTORE_PASSWORD")
+    if pw is None:
+        pw = getpass.getpass("new keystore password: ")
+        if pw != getpass.getpass("repeat the password: "):
+            fail("the two passwords differ; nothing was written", 2)
+    if not pw:
+        fail("an empty password would leave the key unprotected; choose one", 2)
+    emit({"address": new_keystore(path, pw), "keystore": str(path),
+          "next": f"fund it (devnet: `codream devnet fund <address>`) and use it with --account {path}"})
 
 
 @app.command("address")

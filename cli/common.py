@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import typer
+from web3 import Web3
 
 from codream import config
 from codream.chain import Chain, ChainConfig, ChainError, load_account
@@ -17,6 +18,7 @@ from codream.deployment import DeploymentError, load_record
 from ipfs import IpfsClient, IpfsError
 
 ETH = 10**18
+ONE_SHOT_RETRY = 10.0  # seconds a one-shot command keeps retrying an unreachable RPC (agents: 120)
 
 RPC = typer.Option(None, "--rpc-url", help="JSON-RPC endpoint (default $CODREAM_RPC_URL or the devnet).")
 DEPLOYMENT = typer.Option(None, "--deployment", help="Deployment record (default: the devnet's).")
@@ -53,6 +55,13 @@ def open_chain(rpc_url: str | None, deployment: str | None, account: str | None,
         return Chain(ChainConfig(rpc or config.rpc_url(), deployment, confirmations, retry_seconds), acct)
     except (ChainError, DeploymentError) as exc:
         fail(str(exc))
+
+
+def checked_address(address: str) -> str:
+    """A checksummed address, or a one-line error (exit 2)."""
+    if not Web3.is_address(address):
+        fail(f"{address!r} is not an Ethereum address (0x followed by 40 hex digits)", 2)
+    return Web3.to_checksum_address(address)
 
 
 def open_ipfs(api: str | None) -> IpfsClient:

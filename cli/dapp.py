@@ -4,6 +4,7 @@ talks to the chain itself). The configuration carries the protocol facts the pag
 anvil's public dev accounts, so the page can act as one of them."""
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from aiohttp import web
@@ -13,12 +14,16 @@ from codream.bundle import BundleError, read as read_bundle
 from codream.deployment import DeploymentError, load_record
 from codream.devchain import DEV_ACCOUNTS, dev_address, dev_private_key, is_devnet
 from codream.preview import grid_png
-from codream.protocol import INVALID, Phase
+from codream.protocol import INVALID, NO_EVAL, Phase, Status
 from ipfs import CID, InvalidCidError, IpfsClient, IpfsError
 
 DAPP = config.REPO_ROOT / "dapp"
 ETHERS = config.REPO_ROOT / "node_modules" / "ethers" / "dist" / "ethers.min.js"
 MAX_PREVIEW_BYTES = 64 << 20
+
+
+class DappError(RuntimeError):
+    """The dapp server cannot start; the message says why."""
 DEV_LABELS = {0: "owner", 1: "miner honest", 2: "miner noise", 3: "miner copier", 4: "verifier 1",
               5: "verifier 2", 6: "verifier 3"}
 
@@ -28,10 +33,12 @@ def page_config(deployment: str | None, rpc_url: str | None, gateway: str) -> di
         rec = load_record(deployment)
     except DeploymentError as exc:
         return {"error": str(exc)}
-    c = rec["contracts"]["CoDreamMarket"]
+    c, r = rec["contracts"]["CoDreamMarket"], rec["contracts"]["StakeRegistry"]
     out = {"chainId": rec["chain_id"], "market": c["address"], "abi": c["abi"], "deployBlock": c.get("block", 0),
+           "registry": r["address"], "registryAbi": r["abi"],
            "rpcUrl": rpc_url or rec.get("rpc_url") or config.rpc_url(), "gateway": gateway, "devAccounts": [],
-           "protocol": {"phases": [p.label for p in Phase], "invalid": INVALID}}
+           "protocol": {"phases": [p.human for p in Phase], "statuses": [s.human for s in Status],
+                        "invalid": INVALID, "noEval": NO_EVAL, "finalized": int(Phase.FINALIZED)}}
     if is_devnet(rec["chain_id"]):
         for i in range(DEV_ACCOUNTS):
             out["devAccounts"].append({"label": DEV_LABELS.get(i, f"dev:{i}"), "address": dev_address(i),
@@ -83,5 +90,12 @@ def make_app(deployment: str | None = None, rpc_url: str | None = None,
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080, **kw) -> None:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise DappError(f"cannot serve on {host}:{port} ({exc.strerror}): another program uses the port; "
+                            f"pick another with --port") from None
     print(f"CoDream dapp on http://{host}:{port}/", flush=True)
     web.run_app(make_app(**kw), host=host, port=port, print=None, access_log=None)

@@ -1,22 +1,29 @@
-"""`codream demo` / `make demo`: one full network round on a local devnet.
+"""`codream demo` / `make demo`: one full network round on a local devnet (protocol v2).
 
-devnet up (anvil + IPFS node + market) → train the digits teacher → create a task with
-a bounty → three miners (honest, noise, copier) and three verifiers run as separate
-processes → devnet time moves through the windows as soon as every agent has acted →
-finalize → a table of who earned or lost what and why → devnet down (or --keep-up).
+devnet up (anvil + IPFS node + market + stake registry) → train the digits teacher → create a
+task with a bounty → three miners (honest, noise, copier) and three verifiers run as separate
+processes → devnet time moves through the windows as soon as every agent has acted → the
+keepers draw the committee and settle → a table of who earned or lost what and why → devnet
+down (or --keep-up).
+
+The demo waits on chain events, never on fixed timeouts: it keeps waiting while the agents are
+alive and making progress (their logs grow), and stops with the agent's last lines if one dies
+or all of them stall.
 """
 from __future__ import annotations
 
 import json
 import subprocess
 import time
+from dataclasses import dataclass, field
 
 from rich.console import Console
 from rich.table import Table
 
 from codream import config
 from codream.chain import Chain, ChainConfig, load_account
-from codream.market import rewards, show_task
+from codream.market import committee, eth, submissions, verdict
+from codream.protocol import Phase, Status
 from ipfs import IpfsClient
 from owner.tasks import create_task, reveal_eval
 from owner.teacher import train_reference
@@ -26,14 +33,36 @@ from .common import spawn_cli
 
 ETH = 10**18
 WINDOW = 3600  # seconds per window; the demo jumps devnet time instead of waiting
-MINERS = {"honest": 1, "noise": 2, "copier": 3}
-VERIFIERS = [4, 5, 6]
+STALL_SECONDS = 900  # no agent wrote a log line for this long: something is stuck
+
+
+@dataclass
+class Party:
+    """One participant of a demo round: a role, a strategy, a devnet account."""
+
+    role: str  # "owner" | "miner" | "verifier"
+    name: str  # shown in the table
+    dev: int  # devnet account index
+    args: list[str] = field(default_factory=list)  # extra CLI arguments of its agent
+    why: str = ""  # for the table: what this party does
+
+    @property
+    def address(self) -> str:
+        return load_account(f"dev:{self.dev}").address
+
+
+def default_parties(n: int) -> list[Party]:
+    return [Party("owner", "owner", 0, why="paid the bounty; gets back what no accepted dream earned"),
+            Party("miner", "miner honest", 1, ["--n", str(n)]),
+            Party("miner", "miner noise", 2, ["--n", str(n), "--strategy", "noise"]),
+            Party("miner", "miner copier", 3, ["--strategy", "copy"]),
+            *[Party("verifier", f"verifier {j + 1}", 4 + j, ["--stake", "1"]) for j in range(3)]]
 
 
 class Demo:
     def __init__(self, keep_up: bool = False, n: int = 1000, con: Console | None = None,
-                 anvil_port: int = 8545, ipfs_port: int = 5001, claim: bool = True):
-        self.keep_up, self.n, self.claim = keep_up, n, claim
+                 anvil_port: int = 8545, ipfs_port: int = 5001, claim: bool = True, dataset: str = "digits"):
+        self.keep_up, self.n, self.claim, self.dataset = keep_up, n, claim, dataset
         self.ports = (anvil_port, ipfs_port)
         self.con = con or Console(width=max(130, Console().width))
         self.home = config.home()
@@ -41,20 +70,22 @@ class Demo:
         self.logs = self.dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
+        self.parties = default_parties(n)
+        self.seats, self.seats_per_submission = 3, 3
 
     def say(self, msg: str) -> None:
         self.con.print(f"[bold cyan]▶[/] {msg}")
 
     # -- processes -----------------------------------------------------------------
     def spawn(self, name: str, *args: str) -> None:
-        log = self.logs / f"{name}.log"
+        log = self.logs / f"{name.replace(' ', '-')}.log"
         log.unlink(missing_ok=True)
         self.procs[name] = spawn_cli(list(args), log, env={"CODREAM_HOME": str(self.home)})
 
     def check_procs(self) -> None:
         for name, p in self.procs.items():
             if p.poll() not in (None, 0):
-                tail = (self.logs / f"{name}.log").read_text()[-2000:]
+                tail = (self.logs / f"{name.replace(' ', '-')}.log").read_text()[-2000:]
                 raise RuntimeError(f"agent {name} exited with {p.returncode}; last log lines:\n{tail}")
 
     def stop_procs(self) -> None:
@@ -67,17 +98,26 @@ class Demo:
             except subprocess.TimeoutExpired:
                 p.kill()
 
-    def wait_for(self, what: str, cond, timeout: float = 600) -> None:
-        """Poll ``cond``; meanwhile mine a block per poll, as a live chain would produce them
-        (anvil on demand mines only on transactions, and the committee draw waits for blocks)."""
-        deadline = time.monotonic() + timeout
-        with self.con.status(f"waiting: {what}"):
+    def _activity(self) -> float:
+        return max((f.stat().st_mtime for f in self.logs.glob("*.log")), default=time.time())
+
+    def wait_for(self, what: str, cond, progress=None) -> None:
+        """Poll ``cond`` until true; mine a block per poll, as a live chain would produce them
+        (anvil on demand mines only on transactions, and the committee draw waits for blocks).
+        Fails only if an agent dies, or no agent logged anything for STALL_SECONDS."""
+        t0 = time.monotonic()
+        with self.con.status(f"waiting: {what}") as status:
             while not cond():
                 self.check_procs()
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"timed out waiting for {what}; agent logs in {self.logs}")
+                if time.time() - self._activity() > STALL_SECONDS:
+                    raise RuntimeError(f"stalled waiting for {what}: no agent logged anything for "
+                                       f"{STALL_SECONDS} s; agent logs in {self.logs}")
+                status.update(f"waiting: {what} ({progress() if progress else ''}{time.monotonic() - t0:.0f} s)")
                 self.chain.mine()
                 time.sleep(0.5)
+
+    def count(self, event: str, tid: int) -> int:
+        return len(self.chain.events(event, tid))
 
     # -- the round -------------------------------------------------------------------
     def run(self) -> dict:
@@ -85,56 +125,24 @@ class Demo:
         devnet.down(*self.ports)
         st = devnet.up(*self.ports)
         self.say(f"devnet up: anvil chain {st['anvil']['chain_id']} at {st['anvil']['rpc_url']}, "
-                 f"IPFS node at {st['ipfs']['api']}, market deployed ({st['deployment']})")
+                 f"IPFS node at {st['ipfs']['api']}, market and stake registry deployed ({st['deployment']})")
         try:
-            task_dir = self.dir / "task"
+            task_dir = self.dir / f"task-{self.dataset}"
             if not (task_dir / "spec.json").exists():
-                self.say("training the digits teacher (scikit-learn digits, held-out eval set)")
-                info = train_reference("digits", task_dir, progress=False)
+                self.say(f"training the {self.dataset} teacher (held-out eval set kept secret)")
+                info = train_reference(self.dataset, task_dir, progress=False)
                 self.say(f"teacher accuracy {info['teacher_accuracy']:.1%}")
             rpc = st["anvil"]["rpc_url"]
             owner = self.chain = Chain(ChainConfig(rpc), load_account("dev:0"))
             ipfs = IpfsClient(st["ipfs"]["api"])
-            created = create_task(owner, ipfs, task_dir, 1 * ETH, ETH // 100, 3, [WINDOW] * 5, 1000)
+            bounty = 1 * ETH
+            created = create_task(owner, ipfs, task_dir, bounty, ETH // 100, self.seats, self.seats_per_submission,
+                                  [WINDOW] * 5, 1000)
             tid = created["task_id"]
+            self.bounty = bounty
             self.say(f"task {tid} created by the owner (dev:0): bounty 1 ETH, miner bond 0.01 ETH, "
-                     f"committee 3, spec {created['spec_cid']}")
-
-            net = ["--rpc-url", rpc, "--ipfs-api", st["ipfs"]["api"], *([] if self.claim else ["--no-claim"])]
-            common = ["--task", str(tid), "--until-idle", "--poll", "0.5", "--threads", "1", *net]
-            for v in VERIFIERS:
-                self.spawn(f"verifier-dev{v}", "verifier", "run", "--account", f"dev:{v}", "--stake", "1",
-                           "--poll", "0.5", "--until-idle", *net)
-            self.spawn("miner-honest", "miner", "run", "--account", "dev:1", "--n", str(self.n), *common)
-            self.spawn("miner-noise", "miner", "run", "--account", "dev:2", "--strategy", "noise",
-                       "--n", str(self.n), *common)
-            honest = load_account("dev:1").address
-            leaked = self.home / "agents" / f"miner-{honest.lower()}" / f"task-{tid}.safetensors"
-            # the copier got the honest bundle off-chain (a leak) once the honest miner committed
-            self.wait_for("the honest miner commits",
-                          lambda: any(e["miner"] == honest for e in owner.events("Committed", tid)))
-            self.spawn("miner-copier", "miner", "run", "--account", "dev:3", "--strategy", "copy",
-                       "--copy-from", str(leaked), *common)
-            self.say("3 verifiers and 3 miners (honest, noise, copier) started as separate processes")
-
-            self.wait_for("3 miners commit", lambda: len(owner.events("Committed", tid)) == 3)
-            self.wait_for("verifiers stake", lambda: owner.call("verifierCount") == 3)
-            owner.increase_time(WINDOW + 1)
-            self.say("commit window closed (devnet time moved forward)")
-            self.wait_for("3 miners reveal", lambda: len(owner.events("Revealed", tid)) == 3)
-            owner.increase_time(WINDOW + 1)
-            reveal_eval(owner, ipfs, tid)
-            self.say("reveal window closed; the owner revealed the eval set")
-            self.wait_for("committee drawn", lambda: owner.phase(tid) >= 5)
-            self.wait_for("3 score commitments", lambda: len(owner.events("ScoresCommitted", tid)) == 3)
-            owner.increase_time(WINDOW + 1)
-            self.wait_for("3 score reveals", lambda: len(owner.events("ScoresRevealed", tid)) == 3)
-            owner.increase_time(WINDOW + 1)
-            self.say("score windows closed")
-            self.wait_for("finalize", lambda: owner.phase(tid) == 8)
-            self.wait_for("agents claim and exit" if self.claim else "agents exit", lambda: all(p.poll() is not None for p in self.procs.values()))
-            self.check_procs()
-            result = self.report(owner, tid)
+                     f"{self.seats} seats × {self.seats_per_submission} per submission, spec {created['spec_cid']}")
+            result = self._round(owner, ipfs, rpc, st, tid, task_dir)
             result["seconds"] = round(time.monotonic() - t0, 1)
             self.say(f"round complete in {result['seconds']} s")
             self.con.print(f"Open the dapp: [bold]codream dapp[/] (serves the page for this devnet), "
@@ -148,59 +156,95 @@ class Demo:
                 devnet.down(*self.ports)
                 self.say("devnet down")
 
-    def report(self, chain, tid: int) -> dict:
-        shown = show_task(chain, tid)
-        verdicts = {}
-        vdir = self.home / "agents"
-        for v in VERIFIERS:
-            addr = load_account(f"dev:{v}").address.lower()
-            for f in (vdir / f"verifier-{addr}").glob("state-*.json"):
-                data = json.loads(f.read_text())["tasks"].get(str(tid), {})
-                verdicts = verdicts or data.get("verdicts", {})
-        roles = {"owner": 0, **{f"miner {k}": i for k, i in MINERS.items()},
-                 **{f"verifier {j + 1}": v for j, v in enumerate(VERIFIERS)}}
+    def _round(self, owner: Chain, ipfs: IpfsClient, rpc: str, st: dict, tid: int, task_dir) -> dict:
+        net = ["--rpc-url", rpc, "--ipfs-api", st["ipfs"]["api"], *([] if self.claim else ["--no-claim"])]
+        miners = [p for p in self.parties if p.role == "miner"]
+        verifiers = [p for p in self.parties if p.role == "verifier"]
+        for v in verifiers:
+            self.spawn(v.name, "verifier", "run", "--account", f"dev:{v.dev}", "--poll", "0.5", "--until-idle",
+                       *v.args, *net)
+        honest = next(p for p in miners if "--strategy" not in p.args)
+        leaked = self.home / "agents" / f"miner-{honest.address.lower()}"
+        common = ["--task", str(tid), "--until-idle", "--poll", "0.5", "--threads", "1", *net]
+        for m in miners:
+            if "copy" not in m.args:
+                self.spawn(m.name, "miner", "run", "--account", f"dev:{m.dev}", *m.args, *common)
+        # the copier got the honest bundle off-chain (a leak) once the honest miner committed
+        self.wait_for("the honest miner commits",
+                      lambda: any(e["miner"] == honest.address for e in owner.events("Committed", tid)))
+        for m in miners:
+            if "copy" in m.args:
+                bundle = next(leaked.glob(f"task-{tid}.safetensors"))
+                self.spawn(m.name, "miner", "run", "--account", f"dev:{m.dev}", *m.args, "--copy-from", str(bundle),
+                           *common)
+        self.say(f"{len(verifiers)} verifiers and {len(miners)} miners "
+                 f"({', '.join(m.name.removeprefix('miner ') for m in miners)}) started as separate processes")
+        self.wait_for(f"{len(miners)} miners commit", lambda: self.count("Committed", tid) >= len(miners),
+                      lambda: f"{self.count('Committed', tid)}/{len(miners)} ")
+        self.wait_for("verifiers stake", lambda: owner.call("verifierCount", on="registry") >= len(verifiers))
+        owner.increase_time(WINDOW + 1)
+        self.say("commit window closed (devnet time moved forward)")
+        self.wait_for(f"{len(miners)} miners reveal", lambda: self.count("Revealed", tid) >= len(miners),
+                      lambda: f"{self.count('Revealed', tid)}/{len(miners)} ")
+        owner.increase_time(WINDOW + 1)
+        reveal_eval(owner, ipfs, tid)
+        self.say("reveal window closed; the owner revealed the eval set")
+        self.wait_for("the keepers draw the committee", lambda: Phase(owner.phase(tid)) >= Phase.SCORE_COMMIT)
+        self.wait_for(f"{self.seats} seats commit scores", lambda: self.count("ScoresCommitted", tid) >= self.seats,
+                      lambda: f"{self.count('ScoresCommitted', tid)}/{self.seats} ")
+        owner.increase_time(WINDOW + 1)
+        self.wait_for(f"{self.seats} seats reveal scores", lambda: self.count("ScoresRevealed", tid) >= self.seats,
+                      lambda: f"{self.count('ScoresRevealed', tid)}/{self.seats} ")
+        owner.increase_time(WINDOW + 1)
+        self.say("score windows closed")
+        self.wait_for("the keepers settle", lambda: Phase(owner.phase(tid)) == Phase.FINALIZED)
+        self.wait_for("agents claim and exit" if self.claim else "agents exit",
+                      lambda: all(p.poll() is not None for p in self.procs.values()))
+        self.check_procs()
+        return self.report(owner, tid)
+
+    # -- the table ---------------------------------------------------------------------
+    def report(self, chain: Chain, tid: int) -> dict:
+        t = chain.view("getTask", tid)
+        subs = submissions(chain, tid, t["submissionCount"])
+        seats = committee(chain, tid)
+        credited: dict[str, int] = {}
+        for e in chain.events("Credited", tid):
+            credited[e["account"]] = credited.get(e["account"], 0) + e["amount"]
         table = Table(title=f"Task {tid}: who earned or lost what, and why")
         for col in ("role", "address", "paid in", "credited", "slashed", "net", "why"):
             table.add_column(col, justify="right" if col in ("paid in", "credited", "slashed", "net") else "left")
         rows = []
-        by_miner = {s["miner"]: s for s in shown["submissions"] if s["miner"]}
-        for role, idx in roles.items():
-            addr = load_account(f"dev:{idx}").address
-            r = rewards(chain, addr)
-            credited = sum(h["wei"] for h in r["history"] if h["task"] == tid and h["wei"] > 0)
-            slashed = -sum(h["wei"] for h in r["history"] if h["task"] == tid and h["wei"] < 0)
-            paid = 0
-            why = ""
-            if role == "owner":
-                paid = 1 * ETH
-                why = "paid the bounty; gets back any unaccepted share and rounding dust"
-            elif role.startswith("miner"):
-                paid = shown["miner_bond_wei"]
-                s = by_miner.get(addr, {})
-                idx_s = s.get("index")
-                v = verdicts.get(str(idx_s), {})
-                med = s.get("median_bps")
-                if v.get("verdict") == "INVALID":
-                    why = f"INVALID ({', '.join(x['code'] for x in v['reasons'])}): bond forfeited"
-                elif s.get("accepted"):
-                    why = f"median gain {med} bps ≥ min gain: reward + bond"
-                else:
-                    why = f"median gain {med} bps < min gain: bond back, no reward"
+        for p in self.parties:
+            addr = p.address
+            got, slashed, paid = credited.get(addr, 0), 0, 0
+            if p.role == "owner":
+                paid, why = self.bounty, p.why
+            elif p.role == "miner":
+                mine = [r for r in subs if r["miner"] == addr]
+                paid = t["minerBond"] * len(mine)
+                why = "; ".join(verdict(r, t["minGainBps"]) for r in mine) or "did not submit"
             else:
-                why = "agreed with the median: fee share" if credited else "outside tolerance or silent"
-            net = credited - paid - slashed if role != "owner" else credited - paid
-            rows.append({"role": role, "address": addr, "paid_in_wei": paid, "credited_wei": credited,
-                         "slashed_wei": slashed, "net_wei": net, "why": why, "stake_wei": r["stake_wei"]})
-            table.add_row(role, addr[:10] + "…", _eth(paid), _eth(credited), _eth(slashed), _eth(net, True), why)
+                mine = [s for s in seats if s["verifier"] == addr]
+                slashed = sum(s.get("slashed", 0) for s in mine)
+                faulty = [s["seat"] for s in mine if s.get("faulty")]
+                why = ("not drawn" if not mine else
+                       f"seats {faulty}: silent or outside tolerance: slashed" if faulty else
+                       f"{len(mine)} seat(s) agreed with the majority: fee share")
+            net = got - paid - slashed
+            rows.append({"role": p.name, "address": addr, "paid_in_wei": paid, "credited_wei": got,
+                         "slashed_wei": slashed, "net_wei": net, "why": why})
+            table.add_row(p.name, addr[:10] + "…", eth(paid), eth(got), eth(slashed), eth(net, True), why)
         self.con.print(table)
-        return {"task_id": tid, "rows": rows, "submissions": shown["submissions"], "verdicts": verdicts}
+        return {"task_id": tid, "rows": rows,
+                "submissions": [{**r, "status": r["status"].human} for r in subs],
+                "committee": seats, "statuses": {r["index"]: Status(r["status"]).human for r in subs}}
 
 
-def _eth(wei: int, signed: bool = False) -> str:
-    if not wei:
-        return "0"
-    return f"{wei / ETH:+.4f}" if signed else f"{wei / ETH:.4f}"
+def run(keep_up: bool = False, n: int = 1000, anvil_port: int = 8545, ipfs_port: int = 5001,
+        dataset: str = "digits") -> dict:
+    return Demo(keep_up, n, anvil_port=anvil_port, ipfs_port=ipfs_port, dataset=dataset).run()
 
 
-def run(keep_up: bool = False, n: int = 1000, anvil_port: int = 8545, ipfs_port: int = 5001) -> dict:
-    return Demo(keep_up, n, anvil_port=anvil_port, ipfs_port=ipfs_port).run()
+def write_json(result: dict, path) -> None:
+    path.write_text(json.dumps(result, indent=2, default=str))

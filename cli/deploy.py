@@ -13,7 +13,8 @@ from web3 import Web3
 from codream import config
 from codream.deployment import DeploymentError, write_record
 
-ARTIFACT = config.REPO_ROOT / "build" / "contracts" / "CoDreamMarket.json"
+BUILD = config.REPO_ROOT / "build" / "contracts"
+SOURCES = config.REPO_ROOT / "contracts"
 
 
 def tool_env() -> dict:
@@ -21,19 +22,22 @@ def tool_env() -> dict:
     return {**os.environ, "PATH": f"{config.REPO_ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"}
 
 
-def artifact() -> dict:
-    """The compiled contract (brownie's build artifact), compiling on first use."""
-    if not ARTIFACT.exists():
+def artifact(name: str = "CoDreamMarket") -> dict:
+    """A compiled contract (brownie's build artifact), compiling when a source is newer."""
+    path = BUILD / f"{name}.json"
+    newest = max(p.stat().st_mtime for p in SOURCES.rglob("*.sol"))
+    if not path.exists() or path.stat().st_mtime < newest:
         res = subprocess.run(["brownie", "compile"], cwd=config.REPO_ROOT, capture_output=True, text=True,
                              env=tool_env())
-        if res.returncode != 0 or not ARTIFACT.exists():
+        if res.returncode != 0 or not path.exists():
             raise DeploymentError(f"`brownie compile` failed:\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
-    return json.loads(ARTIFACT.read_text())
+    return json.loads(path.read_text())
 
 
 def deploy(rpc_url: str, account, network: str = "devnet", confirmations: int = 1) -> Path:
-    """Deploy CoDreamMarket with a signed transaction and write the record."""
-    art = artifact()
+    """Deploy CoDreamMarket (which deploys its StakeRegistry) with a signed transaction and
+    write the record."""
+    art, reg = artifact("CoDreamMarket"), artifact("StakeRegistry")
     w3 = Web3(Web3.HTTPProvider(rpc_url))
     contract = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
     tx = contract.constructor().build_transaction({"from": account.address, "nonce": w3.eth.get_transaction_count(
@@ -45,5 +49,9 @@ def deploy(rpc_url: str, account, network: str = "devnet", confirmations: int = 
         raise DeploymentError(f"deployment transaction {h.hex()} reverted")
     while w3.eth.block_number < receipt.blockNumber + confirmations - 1:
         time.sleep(0.5)
-    return write_record(network, w3.eth.chain_id, receipt.contractAddress, art["abi"], account.address,
-                        receipt.blockNumber, h.hex(), rpc_url)
+    market = w3.eth.contract(address=receipt.contractAddress, abi=art["abi"])
+    registry = market.functions.registry().call()
+    return write_record(network, w3.eth.chain_id,
+                        {"address": receipt.contractAddress, "abi": art["abi"], "block": receipt.blockNumber,
+                         "tx": "0x" + bytes(h).hex()},
+                        {"address": registry, "abi": reg["abi"]}, account.address, rpc_url)

@@ -194,3 +194,56 @@ def down(anvil_port: int = 8545, ipfs_port: int = 5001, timeout: float = 10.0) -
             stopped.append(name)
         pid_file.unlink(missing_ok=True)
     return stopped
+
+
+# ----------------------------------------------------------------------------- devnet verbs
+FAUCET = DEV_ACCOUNTS - 1  # the last dev account pays for `devnet fund`
+
+
+def _w3(rpc_url: str) -> Web3:
+    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10}))
+    cid = chain_answers(rpc_url)
+    if cid is None:
+        raise DevnetError(f"no chain answers at {rpc_url}: start the devnet with `codream devnet up`")
+    if cid != DEVNET_CHAIN_ID:
+        raise DevnetError(f"{rpc_url} is chain {cid}, not the devnet ({DEVNET_CHAIN_ID}): devnet verbs only move "
+                          "a local devnet")
+    return w3
+
+
+def fund(rpc_url: str, address: str, wei: int) -> dict:
+    """Send ``wei`` from the devnet faucet (dev account 9) to ``address`` in a signed transaction."""
+    if not Web3.is_address(address):
+        raise DevnetError(f"{address!r} is not an Ethereum address (0x followed by 40 hex digits)")
+    w3 = _w3(rpc_url)
+    faucet = Account.from_key(dev_private_key(FAUCET))
+    to = Web3.to_checksum_address(address)
+    base = w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0
+    tx = faucet.sign_transaction({"to": to, "value": wei, "gas": 21000, "chainId": DEVNET_CHAIN_ID, "type": 2,
+                                  "nonce": w3.eth.get_transaction_count(faucet.address, "pending"),
+                                  "maxFeePerGas": 2 * base + 10**9, "maxPriorityFeePerGas": 10**9})
+    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(tx.raw_transaction), timeout=60)
+    return {"address": to, "funded_wei": wei, "balance_wei": w3.eth.get_balance(to),
+            "tx": "0x" + bytes(receipt.transactionHash).hex()}
+
+
+def warp(rpc_url: str, seconds: int) -> dict:
+    """Move devnet time forward by ``seconds`` and mine a block at the new time."""
+    if seconds <= 0:
+        raise DevnetError(f"warp needs a positive number of seconds, got {seconds}")
+    w3 = _w3(rpc_url)
+    w3.provider.make_request("evm_increaseTime", [int(seconds)])
+    w3.provider.make_request("evm_mine", [])
+    block = w3.eth.get_block("latest")
+    return {"block": block["number"], "timestamp": block["timestamp"]}
+
+
+def mine(rpc_url: str, blocks: int) -> dict:
+    """Mine ``blocks`` empty blocks (a live chain makes them on its own; anvil on demand does not)."""
+    if blocks <= 0:
+        raise DevnetError(f"mine needs a positive number of blocks, got {blocks}")
+    w3 = _w3(rpc_url)
+    for _ in range(blocks):
+        w3.provider.make_request("evm_mine", [])
+    block = w3.eth.get_block("latest")
+    return {"block": block["number"], "timestamp": block["timestamp"]}

@@ -18,7 +18,7 @@ IPFS_PORT = typer.Option(5001, help="The IPFS node's RPC/gateway port.")
 @app.command("up")
 def devnet_up(anvil_port: int = ANVIL_PORT, ipfs_port: int = IPFS_PORT,
               block_time: Optional[float] = typer.Option(None, help="Seconds per block (default: on demand)."),
-              deploy: bool = typer.Option(True, help="Deploy CoDreamMarket and write the deployment record.")):
+              deploy: bool = typer.Option(True, "--deploy/--no-deploy", help="Deploy CoDreamMarket and write the deployment record.")):
     """Start anvil and the IPFS node in the background, wait until both answer, deploy."""
     try:
         emit(devnet.up(anvil_port, ipfs_port, block_time, deploy=deploy))
@@ -28,8 +28,11 @@ def devnet_up(anvil_port: int = ANVIL_PORT, ipfs_port: int = IPFS_PORT,
 
 @app.command("status")
 def devnet_status(anvil_port: int = ANVIL_PORT, ipfs_port: int = IPFS_PORT):
-    """Show what runs, where, and whether it answers."""
-    emit(devnet.status(anvil_port, ipfs_port))
+    """Show what runs, where, and whether it answers (exit code 1 when something is down)."""
+    st = devnet.status(anvil_port, ipfs_port)
+    emit(st)
+    if st["anvil"]["chain_id"] is None or st["ipfs"]["version"] is None:
+        raise typer.Exit(1)
 
 
 @app.command("down")
@@ -37,3 +40,39 @@ def devnet_down(anvil_port: int = ANVIL_PORT, ipfs_port: int = IPFS_PORT):
     """Stop the devnet's services."""
     stopped = devnet.down(anvil_port, ipfs_port)
     typer.echo(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+def _rpc(anvil_port: int) -> str:
+    return f"http://127.0.0.1:{anvil_port}"
+
+
+@app.command("fund")
+def devnet_fund(address: str = typer.Argument(..., help="The address to fund (e.g. a new keystore's)."),
+                amount: float = typer.Argument(10.0, help="ETH to send."),
+                anvil_port: int = ANVIL_PORT):
+    """Send devnet ETH from the faucet (dev account 9) to ADDRESS."""
+    if amount <= 0:
+        fail(f"the amount must be positive, got {amount}", 2)
+    try:
+        emit(devnet.fund(_rpc(anvil_port), address, int(round(amount * 10**18))))
+    except devnet.DevnetError as exc:
+        fail(str(exc))
+
+
+@app.command("warp")
+def devnet_warp(seconds: int = typer.Argument(..., help="How far to move devnet time forward."),
+                anvil_port: int = ANVIL_PORT):
+    """Move devnet time forward (and mine a block), e.g. past a task's window."""
+    try:
+        emit(devnet.warp(_rpc(anvil_port), seconds))
+    except devnet.DevnetError as exc:
+        fail(str(exc))
+
+
+@app.command("mine")
+def devnet_mine(blocks: int = typer.Argument(1, help="How many blocks."), anvil_port: int = ANVIL_PORT):
+    """Mine empty blocks (the committee draw waits for its seed block)."""
+    try:
+        emit(devnet.mine(_rpc(anvil_port), blocks))
+    except devnet.DevnetError as exc:
+        fail(str(exc))

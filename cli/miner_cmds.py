@@ -8,16 +8,18 @@ import typer
 
 from codream import spec as specmod
 from codream.bundle import Binding, write
+from codream.chain import ChainError
 from codream.devchain import DEVNET_CHAIN_ID
 from codream.preview import write_grid
 from codream.teachers import TeacherError, load_teachers
 from ipfs import IpfsError, cid_of_file
 from miner.agent import MinerAgent
-from miner.strategies import STRATEGIES, Copy, Honest
+from miner.strategies import STRATEGIES, Copy, Honest, LeakedEval, LowEffort, Noise, Spam, TransformedCopy
 from miner.synthesis import DreamConfig, dream
 
-from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, RPC, emit, fail, open_chain, open_ipfs, pick_device, \
-    set_threads
+from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, checked_address, emit, fail, \
+    open_chain, open_ipfs, pick_device, set_threads
+from .views import JSON, miner_rows, render_miner, show
 
 app = typer.Typer(help="Mine dreams.", no_args_is_help=True)
 ZERO = "0x" + "0" * 40
@@ -31,7 +33,7 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                 batch: Optional[int] = typer.Option(None, help="Dreams optimised at once (bounds memory)."),
                 seed: int = typer.Option(0, help="Seed: the same seed gives the same bundle on CPU."),
                 device: str = typer.Option("auto", help="auto, cpu or cuda."),
-                amp: bool = typer.Option(False, help="bf16 mixed precision (CUDA only)."),
+                amp: bool = typer.Option(False, "--amp", help="bf16 mixed precision (CUDA only)."),
                 threads: Optional[int] = typer.Option(None, help="CPU threads."),
                 preview: Optional[Path] = typer.Option(None, help="Also write a labelled PNG grid."),
                 chain_id: int = typer.Option(DEVNET_CHAIN_ID, help="Binding: chain id."),
@@ -63,32 +65,67 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
           "seconds": round(res.stats["seconds"], 2), "dreams_per_second": round(res.stats["dreams_per_second"], 1)})
 
 
+def _strategy(name: str, steps: Optional[int], device: str, copy_from: Optional[str], copy_cid: Optional[str],
+              transform_how: Optional[str], copies: int):
+    """The strategy object for `miner run --strategy NAME` (every one but honest is a demo adversary)."""
+    if name not in STRATEGIES:
+        fail(f"--strategy must be one of {', '.join(STRATEGIES)}", 2)
+    if name in ("copy", "transformed-copy") and not (copy_from or copy_cid):
+        fail(f"--strategy {name} needs --copy-from BUNDLE or --copy-cid CID", 2)
+    if name == "transformed-copy" and not transform_how:
+        fail("--strategy transformed-copy needs --transform shift|flip|noise|partial", 2)
+    try:
+        return {"honest": lambda: Honest(steps, device), "low-effort": lambda: LowEffort(steps or 3, device),
+                "noise": Noise, "spam": lambda: Spam(copies), "eval-images": LeakedEval,
+                "copy": lambda: Copy(copy_from, copy_cid),
+                "transformed-copy": lambda: TransformedCopy(transform_how, copy_from, copy_cid)}[name]()
+    except ValueError as exc:
+        fail(str(exc), 2)
+
+
 @app.command("run")
 def miner_run(task: Optional[int] = typer.Option(None, "--task", help="Only this task id."),
               n: int = typer.Option(1000, help="Dreams per bundle."),
-              strategy: str = typer.Option("honest", hidden=True, help="Test/demo adversaries: " +
-                                           ", ".join(STRATEGIES) + "."),
-              copy_from: Optional[str] = typer.Option(None, hidden=True, help="copy: the bundle file to copy."),
               steps: Optional[int] = typer.Option(None, help="Optimisation steps per batch."),
               device: str = typer.Option("auto", help="auto, cpu or cuda."),
               threads: Optional[int] = typer.Option(None, help="CPU threads."),
               poll: float = typer.Option(2.0, help="Seconds between passes over the tasks."),
-              until_idle: bool = typer.Option(False, help="Exit once every task it joined is settled."),
+              until_idle: bool = typer.Option(False, "--until-idle", help="Exit once every task it joined is settled."),
               claim: bool = typer.Option(True, "--claim/--no-claim", help="Withdraw rewards automatically."),
+              strategy: str = typer.Option("honest", hidden=True, help="TEST/DEMO ADVERSARIES ONLY: " +
+                                           ", ".join(STRATEGIES) + "."),
+              copy_from: Optional[str] = typer.Option(None, hidden=True, help="copy: a leaked bundle file."),
+              copy_cid: Optional[str] = typer.Option(None, hidden=True, help="copy: a revealed bundle's CID."),
+              transform_how: Optional[str] = typer.Option(None, "--transform", hidden=True,
+                                                          help="transformed-copy: shift, flip, noise or partial."),
+              copies: int = typer.Option(5, hidden=True, help="spam: submissions per task."),
               rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
               account: Optional[str] = ACCOUNT, confirmations: int = CONFS, ipfs_api: Optional[str] = IPFS_API):
     """Find open tasks, dream, commit, reveal, claim. Resumes safely after being killed."""
-    if strategy not in STRATEGIES:
-        fail(f"--strategy must be one of {', '.join(STRATEGIES)}")
     dev = pick_device(device)
     set_threads(threads)
-    if strategy == "honest":
-        chosen = Honest(steps, dev)
-    elif strategy == "copy":
-        if not copy_from:
-            fail("--strategy copy needs --copy-from BUNDLE")
-        chosen = Copy(copy_from)
-    else:
-        chosen = STRATEGIES[strategy]()
+    chosen = _strategy(strategy, steps, dev, copy_from, copy_cid, transform_how, copies)
     chain = open_chain(rpc_url, deployment, account, confirmations)
-    MinerAgent(chain, open_ipfs(ipfs_api), n, chosen, task, claim).run(poll, until_idle)
+    if task is not None and not 1 <= task <= chain.call("taskCount"):
+        fail(f"--task {task}: there is no task {task} on this market ({chain.call('taskCount')} tasks; "
+             "`codream task list`)")
+    agent = MinerAgent(chain, open_ipfs(ipfs_api), n, chosen, task, claim)
+    typer.echo(f"miner {chain.account.address}: log in {agent.state.dir / 'agent.log'}", err=True)
+    try:
+        agent.run(poll, until_idle)
+    except ChainError as exc:
+        fail(str(exc))
+
+
+@app.command("status")
+def miner_status(address: Optional[str] = typer.Option(None, help="Default: the --account's address."),
+                 as_json: bool = JSON, rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
+                 account: Optional[str] = ACCOUNT):
+    """Your submissions: phase, time left, median, verdict and why, reward, bond, net, in ETH."""
+    chain = open_chain(rpc_url, deployment, account, need_account=address is None, retry_seconds=ONE_SHOT_RETRY)
+    who = checked_address(address) if address else chain.account.address
+    try:
+        show({"address": who, "claimable_wei": chain.call("claimable", who), "submissions": miner_rows(chain, who)},
+             as_json, render_miner)
+    except ChainError as exc:
+        fail(str(exc))

@@ -9,21 +9,24 @@ import typer
 
 from codream.chain import ChainError, load_account
 from codream.deployment import DeploymentError
-from codream.market import rewards as rewards_of
+from codream.market import eth, rewards as rewards_of
 from ipfs import IpfsError
 
 from . import dapp as dapp_server
-from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, RPC, emit, fail, open_chain
+from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, checked_address, emit, fail, open_chain
+from .views import JSON, render_rewards, show
 from .deploy import deploy as deploy_market
 
 
 def rewards(address: Optional[str] = typer.Option(None, help="Default: the --account's address."),
-            rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
+            as_json: bool = JSON, rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
             account: Optional[str] = ACCOUNT):
-    """Claimable balance, stake (apart from earnings), pending bonds, history."""
-    chain = open_chain(rpc_url, deployment, account, need_account=address is None)
+    """Claimable balance, stake (apart from earnings), bonds in open tasks, and the history of every
+    credit, forfeited bond, slash, bounty paid and withdrawal."""
+    chain = open_chain(rpc_url, deployment, account, need_account=address is None, retry_seconds=ONE_SHOT_RETRY)
     try:
-        emit(rewards_of(chain, address or chain.account.address))
+        show(rewards_of(chain, checked_address(address) if address else chain.account.address), as_json,
+             render_rewards)
     except ChainError as exc:
         fail(str(exc))
 
@@ -31,7 +34,7 @@ def rewards(address: Optional[str] = typer.Option(None, help="Default: the --acc
 def claim(rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
           account: Optional[str] = ACCOUNT, confirmations: int = CONFS):
     """Withdraw everything claimable for the account."""
-    chain = open_chain(rpc_url, deployment, account, confirmations)
+    chain = open_chain(rpc_url, deployment, account, confirmations, retry_seconds=ONE_SHOT_RETRY)
     try:
         owed = chain.call("claimable", chain.account.address)
         if not owed:
@@ -39,7 +42,8 @@ def claim(rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
         receipt = chain.send("withdraw")
     except ChainError as exc:
         fail(str(exc))
-    emit({"address": chain.account.address, "withdrawn_wei": owed, "tx": "0x" + receipt.transactionHash.hex()})
+    emit({"address": chain.account.address, "withdrawn_wei": owed, "withdrawn": eth(owed),
+          "tx": "0x" + bytes(receipt.transactionHash).hex()})
 
 
 def deploy(network: str = typer.Option(..., help="Name for the record, e.g. sepolia or rehearsal."),
@@ -66,5 +70,5 @@ def dapp(port: int = typer.Option(8080, help="TCP port to serve on."),
     """Serve the dapp (static page + the deployment record) on http://HOST:PORT/."""
     try:
         dapp_server.serve(host, port, deployment=deployment, rpc_url=rpc_url, gateway=gateway, ipfs_api=ipfs_api)
-    except (FileNotFoundError, IpfsError) as exc:
+    except (FileNotFoundError, IpfsError, dapp_server.DappError) as exc:
         fail(str(exc))

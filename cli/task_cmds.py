@@ -10,9 +10,10 @@ from codream.chain import ChainError
 from codream.market import show_task
 from codream.spec import SpecError
 from ipfs import IpfsError
-from owner.tasks import OwnerError, auto_reveal, create_task, reveal_eval
+from owner.tasks import OwnerError, auto_reveal, create_task, join_task, reveal_eval
 
-from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, RPC, emit, fail, open_chain, open_ipfs, wei
+from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, emit, fail, open_chain, open_ipfs, wei
+from .views import JSON, render_task, render_task_list, show, task_rows
 
 app = typer.Typer(help="Task owners: create tasks, reveal eval sets, inspect tasks.", no_args_is_help=True)
 
@@ -31,8 +32,13 @@ def parse_windows(text: str) -> list[int]:
 def task_create(task_dir: Path = typer.Option(..., help="Folder from `codream teacher train`."),
                 bounty: float = typer.Option(1.0, help="Bounty in ETH."),
                 bond: float = typer.Option(0.01, help="Miner bond in ETH."),
-                committee: int = typer.Option(3, help="Committee seats."),
+                seats: int = typer.Option(3, "--seats", "--committee", min=1,
+                                          help="Committee seats (drawn by stake, with replacement)."),
+                per_submission: int = typer.Option(3, "--seats-per-submission", min=1,
+                                                   help="Seats that score each submission (≤ seats)."),
                 fee_bps: int = typer.Option(1000, help="Verifiers' share of the bounty, bps."),
+                eval_set: Optional[Path] = typer.Option(None, "--eval", help="This owner's eval set "
+                                                        "(default TASK_DIR/eval.safetensors)."),
                 windows: str = typer.Option("600,600,600,600,600",
                                             help="Seconds: commit,reveal,evalReveal,scoreCommit,scoreReveal."),
                 auto_reveal_eval: bool = typer.Option(False, "--auto-reveal", help="Wait and reveal the eval set."),
@@ -40,13 +46,31 @@ def task_create(task_dir: Path = typer.Option(..., help="Folder from `codream te
                 account: Optional[str] = ACCOUNT, confirmations: int = CONFS, ipfs_api: Optional[str] = IPFS_API):
     """Publish teacher and spec, commit to the eval set, fund the bounty."""
     w = parse_windows(windows)
+    if per_submission > seats:
+        fail(f"--seats-per-submission {per_submission} must not exceed --seats {seats}", 2)
     chain, ipfs = open_chain(rpc_url, deployment, account, confirmations), open_ipfs(ipfs_api)
     try:
-        out = create_task(chain, ipfs, task_dir, wei(bounty), wei(bond), committee, w, fee_bps)
+        out = create_task(chain, ipfs, task_dir, wei(bounty), wei(bond), seats, per_submission, w, fee_bps,
+                          eval_set)
         emit(out)
         if auto_reveal_eval:
             emit({"eval_cid": auto_reveal(chain, ipfs, out["task_id"])})
     except (ChainError, IpfsError, OwnerError, SpecError) as exc:
+        fail(str(exc))
+
+
+@app.command("join")
+def task_join(task_id: int = typer.Argument(..., help="The task to co-own."),
+              eval_set: Path = typer.Option(..., "--eval", exists=True, dir_okay=False,
+                                            help="Your own eval set (safetensors); it stays private until you "
+                                                 "reveal it."),
+              contribution: float = typer.Option(..., help="ETH you add to the bounty."),
+              rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
+              account: Optional[str] = ACCOUNT, confirmations: int = CONFS):
+    """Co-own a task during its commit window: add to the bounty and commit to your eval set."""
+    try:
+        emit(join_task(open_chain(rpc_url, deployment, account, confirmations), task_id, eval_set, wei(contribution)))
+    except (ChainError, OwnerError) as exc:
         fail(str(exc))
 
 
@@ -63,11 +87,25 @@ def task_reveal_eval(task_id: int = typer.Argument(..., help="The task id."),
         fail(str(exc))
 
 
-@app.command("show")
-def task_show(task_id: int = typer.Argument(..., help="The task id."),
-              rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT):
-    """Phase, time left, submissions, committee, scores and results of a task."""
+@app.command("list")
+def task_list(as_json: bool = JSON, rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT):
+    """Every task on the market: phase, time left, bounty, submissions, seats."""
+    chain = open_chain(rpc_url, deployment, None, need_account=False, retry_seconds=ONE_SHOT_RETRY)
     try:
-        emit(show_task(open_chain(rpc_url, deployment, None, need_account=False), task_id))
+        show(task_rows(chain), as_json, render_task_list)
     except ChainError as exc:
         fail(str(exc))
+
+
+@app.command("show")
+def task_show(task_id: int = typer.Argument(..., help="The task id."), as_json: bool = JSON,
+              rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT):
+    """Phase, time left, owners, submissions (median, verdict, why, reward, bond), committee."""
+    chain = open_chain(rpc_url, deployment, None, need_account=False, retry_seconds=ONE_SHOT_RETRY)
+    try:
+        show(show_task(chain, task_id), as_json, render_task)
+    except ChainError as exc:
+        fail(str(exc))
+
+
+app.command("status", help="The same as `task show`.")(task_show)

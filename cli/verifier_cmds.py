@@ -8,12 +8,17 @@ import typer
 
 from codream import spec as specmod
 from codream.bundle import Binding
+from codream.chain import ChainError
+from codream.market import eth
 from codream.evalset import EvalSetError, load_eval_set
 from codream.teachers import TeacherError, load_teachers
 from verifier.agent import VerifierAgent
+from verifier.strategies import STRATEGIES, Colluder, Lazy
 from verifier.score import score_bundle
 
-from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, RPC, emit, fail, open_chain, open_ipfs, wei
+from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, checked_address, emit, fail, \
+    open_chain, open_ipfs, wei
+from .views import JSON, render_verifier, show, verifier_rows
 
 app = typer.Typer(help="Validate and score bundles.", no_args_is_help=True)
 
@@ -47,13 +52,84 @@ def verifier_score(task_spec: Path = typer.Option(..., help="Task spec JSON."),
 def verifier_run(stake: float = typer.Option(1.0, help="ETH to stake on first start."),
                  threads: int = typer.Option(1, help="Scoring threads (keep equal across verifiers)."),
                  poll: float = typer.Option(2.0, help="Seconds between passes over the tasks."),
-                 until_idle: bool = typer.Option(False, help="Exit once every task it joined is settled."),
+                 until_idle: bool = typer.Option(False, "--until-idle", help="Exit once every task it joined is settled."),
                  claim: bool = typer.Option(True, "--claim/--no-claim", help="Withdraw rewards automatically."),
                  keeper: bool = typer.Option(True, "--keeper/--no-keeper",
                                              help="Request draws and finalize tasks (anyone may)."),
+                 strategy: str = typer.Option("honest", hidden=True, help="TEST/DEMO ADVERSARIES ONLY: " +
+                                              ", ".join(STRATEGIES) + "."),
+                 constant: int = typer.Option(5000, hidden=True, help="lazy: the score it reveals."),
+                 rival: Optional[str] = typer.Option(None, hidden=True, help="colluder: the miner it targets."),
+                 mode: str = typer.Option("invalid", hidden=True, help="colluder: invalid or zero."),
                  rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
                  account: Optional[str] = ACCOUNT, confirmations: int = CONFS,
                  ipfs_api: Optional[str] = IPFS_API):
-    """Stake, get drawn, score bundles, commit and reveal scores, finalize, claim."""
+    """Stake, get drawn, score bundles, commit and reveal scores, settle, claim."""
+    if strategy not in STRATEGIES:
+        fail(f"--strategy must be one of {', '.join(STRATEGIES)}", 2)
+    if strategy == "colluder" and not rival:
+        fail("--strategy colluder needs --rival MINER_ADDRESS", 2)
+    try:
+        chosen = {"lazy": lambda: Lazy(constant), "colluder": lambda: Colluder(rival, mode)}.get(
+            strategy, STRATEGIES[strategy])()
+    except ValueError as exc:
+        fail(str(exc), 2)
     chain = open_chain(rpc_url, deployment, account, confirmations)
-    VerifierAgent(chain, open_ipfs(ipfs_api), wei(stake), threads, claim, keeper).run(poll, until_idle)
+    staked = chain.call("stakeOf", chain.account.address, on="registry")
+    if staked == 0:  # say what is wrong before starting, not every 2 s after
+        minimum = chain.call("MIN_STAKE", on="registry")
+        if wei(stake) < minimum:
+            fail(f"--stake {stake}: a verifier stakes at least {eth(minimum)}")
+        if chain.balance() < wei(stake):
+            fail(f"--stake {stake}: {chain.account.address} has only {eth(chain.balance())}"
+                 + (" (devnet: `codream devnet fund ADDRESS`)" if chain.devnet else ""))
+    agent = VerifierAgent(chain, open_ipfs(ipfs_api), wei(stake), threads, claim, keeper, strategy=chosen)
+    typer.echo(f"verifier {chain.account.address}: log in {agent.state.dir / 'agent.log'}", err=True)
+    try:
+        agent.run(poll, until_idle)
+    except ChainError as exc:
+        fail(str(exc))
+
+
+@app.command("status")
+def verifier_status(address: Optional[str] = typer.Option(None, help="Default: the --account's address."),
+                    as_json: bool = JSON, rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
+                    account: Optional[str] = ACCOUNT):
+    """Your stake (apart from earnings), locked seats, and per task: seats, reveals, agreements, fee, slash."""
+    chain = open_chain(rpc_url, deployment, account, need_account=address is None, retry_seconds=ONE_SHOT_RETRY)
+    who = checked_address(address) if address else chain.account.address
+    try:
+        info = chain.view("info", who, on="registry")
+        show({"address": who, "stake_wei": info["stake"], "locked_seats": info["lockedSeats"],
+              "unbonding_at": info["unbondAt"] or None, "claimable_wei": chain.call("claimable", who),
+              "tasks": verifier_rows(chain, who)}, as_json, render_verifier)
+    except ChainError as exc:
+        fail(str(exc))
+
+
+@app.command("unbond")
+def verifier_unbond(rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
+                    account: Optional[str] = ACCOUNT, confirmations: int = CONFS):
+    """Start unbonding: no new committees; the stake can leave after the unbonding delay, once no
+    committee seat locks it (`codream verifier withdraw-stake`). It cannot be cancelled."""
+    chain = open_chain(rpc_url, deployment, account, confirmations, retry_seconds=ONE_SHOT_RETRY)
+    try:
+        receipt = chain.send("requestUnbond", on="registry")
+        info = chain.view("info", chain.account.address, on="registry")
+    except ChainError as exc:
+        fail(str(exc))
+    emit({"address": chain.account.address, "unbonding_until": info["unbondAt"],
+          "tx": "0x" + bytes(receipt.transactionHash).hex()})
+
+
+@app.command("withdraw-stake")
+def verifier_withdraw_stake(rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
+                            account: Optional[str] = ACCOUNT, confirmations: int = CONFS):
+    """Send the whole stake back after unbonding (when no committee seat locks it)."""
+    chain = open_chain(rpc_url, deployment, account, confirmations, retry_seconds=ONE_SHOT_RETRY)
+    try:
+        stake = chain.call("stakeOf", chain.account.address, on="registry")
+        receipt = chain.send("withdrawStake", on="registry")
+    except ChainError as exc:
+        fail(str(exc))
+    emit({"address": chain.account.address, "withdrawn": eth(stake), "tx": "0x" + bytes(receipt.transactionHash).hex()})

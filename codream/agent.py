@@ -97,6 +97,7 @@ class Agent:
         self.me = chain.account.address
         self.state = AgentState(self.role, self.me, chain_key(chain))
         self.log = agent_logger(f"{self.role}-{self.me[:8]}", self.state.dir, verbose)
+        self._retry: dict[int, tuple[float, float]] = {}  # task -> (next try, current backoff)
 
     # -- what subclasses provide ----------------------------------------------------
     def tasks(self) -> list[int]:
@@ -104,6 +105,11 @@ class Agent:
 
     def prepare(self) -> None:
         """Once per pass, before the tasks (e.g. stake)."""
+
+    def background(self) -> bool:
+        """Once per pass, after every task had its quick step: a slice of long work (scoring).
+        True while there is more of it."""
+        return False
 
     def advance(self, tid: int, st: dict, phase: int) -> bool:
         raise NotImplementedError
@@ -113,19 +119,28 @@ class Agent:
 
     # -- the loop -------------------------------------------------------------------------
     def run(self, poll: float = 2.0, until_idle: bool = False) -> None:
+        """Pass over the tasks every ``poll`` seconds until stopped (or, with ``until_idle``, until
+        every task it joined is settled). Outages are retried with backoff; an error no retry can
+        heal (e.g. a stake below the minimum) is logged and raised."""
         event(self.log, "started", address=self.me, market=self.chain.address, log_file=self.state.dir / "agent.log")
-        delay = poll
+        delay, idle_said = poll, False
         while True:
             try:
                 busy = self.step()
                 delay = poll
             except (ChainUnavailable, IpfsUnavailable) as exc:  # outages: report, back off, carry on
-                event(self.log, "retrying after error", logging.WARNING, error=str(exc), retry_in=delay)
+                event(self.log, "retrying after error", logging.WARNING, error=str(exc), retry_in=f"{delay:.0f} s")
                 busy = True
                 delay = min(delay * 2, MAX_BACKOFF)
+            except ChainError as exc:  # not a task's trouble and not an outage: retrying cannot help
+                event(self.log, f"stopped: {exc}", logging.ERROR)
+                raise
             if until_idle and not busy and self.joined_any():
                 event(self.log, "idle: every task settled")
                 return
+            if not busy and not idle_said:
+                event(self.log, f"no open task needs this {self.role}; polling every {poll:g} s")
+            idle_said = not busy
             time.sleep(delay)
 
     def step(self) -> bool:
@@ -138,13 +153,27 @@ class Agent:
             st = self.state.task(tid)
             if st["stage"] in self.DONE_STAGES:
                 continue
+            if time.monotonic() < self._retry.get(tid, (0, 0))[0]:
+                busy = True
+                continue
             try:
                 busy |= self.advance(tid, st, self.chain.phase(tid))
+                self._retry.pop(tid, None)
             except (ChainUnavailable, IpfsUnavailable):
                 raise
-            except (ChainError, IpfsError, TaskError) as exc:
-                event(self.log, "retrying after error", logging.WARNING, task=tid, error=str(exc))
+            except (ChainError, IpfsError, TaskError) as exc:  # this task's own trouble: back off, go on
+                wait = min(MAX_BACKOFF, 2 * self._retry.get(tid, (0, 1.0))[1])
+                self._retry[tid] = (time.monotonic() + wait, wait)
+                event(self.log, "retrying after error", logging.WARNING, task=tid, error=str(exc),
+                      retry_in=f"{wait:.0f} s")
                 busy = True
+        try:
+            busy |= self.background()
+        except (ChainUnavailable, IpfsUnavailable):
+            raise
+        except (ChainError, IpfsError, TaskError) as exc:
+            event(self.log, "retrying after error", logging.WARNING, error=str(exc))
+            busy = True
         if self.claim:
             self.claim_rewards()
         return busy

@@ -31,6 +31,7 @@ from web3.providers.rpc.utils import ExceptionRetryConfiguration
 
 from .deployment import load_record
 from .devchain import dev_private_key, is_devnet
+from .protocol import Phase
 
 log = logging.getLogger("codream.chain")
 WEI = 10**18
@@ -49,26 +50,56 @@ class InsufficientFunds(ChainError):
 
 
 class TxReverted(ChainError):
-    """The contract refused the call; ``error`` is the decoded custom error name."""
+    """The contract refused the call; ``error`` is the decoded custom error name, ``args`` its
+    arguments by name."""
 
-    def __init__(self, what: str, error: str, args: tuple, hint: str = ""):
+    def __init__(self, what: str, error: str, args: dict):
         self.error, self.args_ = error, args
-        msg = f"{what} reverted: {error}{args if args else ''}"
-        super().__init__(msg + (f" — {hint}" if hint else ""))
+        shown = ", ".join(f"{k}={v}" for k, v in args.items())
+        hint = _describe(error, args)
+        super().__init__(f"{what} reverted: {error}({shown})" + (f" — {hint}" if hint else ""))
 
 
-# what to do about each revert, for humans
+def _eth(wei: int) -> str:
+    return f"{wei / WEI:.4g} ETH"
+
+
+def _phase(v: int) -> str:
+    return Phase(v).human if v in iter(Phase) else str(v)
+
+
+# what a revert means and what to do, for humans (custom errors are decoded with their arguments)
 HINTS = {
-    "WindowClosed": "the window for this step has passed; see `codream task show`",
-    "WindowNotOpen": "too early for this step; wait for the window to open",
-    "WrongValue": "send exactly the amount the task asks (miner bond) or at least MIN_STAKE",
-    "NothingToWithdraw": "nothing is claimable for this address yet",
-    "StakeFrozen": "the stake is unbonding or sits on an open committee",
-    "TooFewVerifiers": "not enough eligible staked verifiers for the committee size",
-    "NotMember": "this address is not on the task's committee",
-    "BadReveal": "the salt or CID does not match the commitment",
-    "UnknownTask": "no such task id on this contract; `codream task list` shows the tasks",
+    "UnknownTask": lambda a: f"there is no task {a['taskId']} on this market (`codream task list`)",
+    "WrongPhase": lambda a: (f"task {a['taskId']} is in phase '{_phase(a['actual'])}', this step needs "
+                             f"'{_phase(a['expected'])}' (`codream task show {a['taskId']}`)"),
+    "MinBond": lambda a: f"the miner bond must be at least {_eth(a['required'])}",
+    "WrongBond": lambda a: f"send exactly the task's miner bond, {_eth(a['required'])}",
+    "BelowMinStake": lambda a: f"a stake must total at least {_eth(a['required'])} (it would be {_eth(a['total'])})",
+    "Unbonding": lambda a: "this stake is unbonding; an unbonding cannot be cancelled: withdraw it, then stake again",
+    "UnbondingNotOver": lambda a: "the unbonding delay has not passed yet",
+    "StakeLocked": lambda a: f"the stake holds {a['lockedSeats']} committee seat(s) in unsettled tasks",
+    "ToleranceTooHigh": lambda a: f"tolerance can be at most {a['max']} bps",
+    "FeeTooHigh": lambda a: f"the verifiers' fee can be at most {a['max']} bps",
+    "BadSeats": lambda a: f"need 1 ≤ seats per submission ≤ seats ≤ {a['maxSeats']}",
+    "BadWindow": lambda a: f"window {a['index']} must be between 1 s and 30 days",
+    "NoEligibleStake": lambda a: "no verifier has stake right now; the draw needs at least one staked verifier",
+    "DrawPending": lambda a: "a draw is already pending; draw the committee once its seed block is mined",
+    "SeedNotMined": lambda a: "wait for the seed block to be mined (`codream devnet mine 2` on a devnet)",
+    "SeedExpired": lambda a: "the seed block is older than 256 blocks: request the draw again",
+    "NotSeatHolder": lambda a: "this address does not hold that committee seat",
+    "BadReveal": lambda a: "the salt or CID does not match the commitment",
+    "NothingToWithdraw": lambda a: "nothing is claimable for this address yet",
+    "TooManySubmissions": lambda a: f"the task is full ({a['max']} submissions)",
 }
+
+
+def _describe(error: str, args: dict) -> str:
+    hint = HINTS.get(error)
+    try:
+        return hint(args) if hint else ""
+    except (KeyError, ValueError, TypeError):
+        return ""
 
 
 def load_account(spec: str):
@@ -129,7 +160,8 @@ class ChainConfig:
 
 
 class Chain:
-    """One market, one account. Views are methods; writes go through ``send``."""
+    """One market (and its stake registry), one account. Views are methods; writes go through
+    ``send``. ``on="registry"`` addresses the registry instead of the market."""
 
     def __init__(self, cfg: ChainConfig, account=None):
         self.cfg = cfg
@@ -137,16 +169,19 @@ class Chain:
         self.w3 = Web3(Web3.HTTPProvider(cfg.rpc_url, request_kwargs={"timeout": 10},
                                          exception_retry_configuration=retry_configuration(cfg.retry_seconds)))
         rec = load_record(cfg.deployment)
-        c = rec["contracts"]["CoDreamMarket"]
-        self.address = Web3.to_checksum_address(c["address"])
-        self.deploy_block = c.get("block", 0)
-        self.market = self.w3.eth.contract(address=self.address, abi=c["abi"])
+        m, r = rec["contracts"]["CoDreamMarket"], rec["contracts"]["StakeRegistry"]
+        self.address = Web3.to_checksum_address(m["address"])
+        self.deploy_block = m.get("block", 0)
+        self.market = self.w3.eth.contract(address=self.address, abi=m["abi"])
+        self.registry = self.w3.eth.contract(address=Web3.to_checksum_address(r["address"]), abi=r["abi"])
+        self._contracts = {"market": self.market, "registry": self.registry}
         self.account = account
         self._errors = {}
-        for item in c["abi"]:
+        for item in m["abi"] + r["abi"]:
             if item.get("type") == "error":
                 sig = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
-                self._errors[keccak(text=sig)[:4]] = (item["name"], [i["type"] for i in item["inputs"]])
+                self._errors[keccak(text=sig)[:4]] = (item["name"], [i["type"] for i in item["inputs"]],
+                                                      [i["name"] for i in item["inputs"]])
         self.chain_id = self._rpc("chain id", lambda: self.w3.eth.chain_id)
         if rec.get("chain_id") not in (None, self.chain_id):
             raise ChainError(f"the RPC at {cfg.rpc_url} serves chain {self.chain_id}, but the deployment record "
@@ -167,52 +202,55 @@ class Chain:
         except requests.RequestException as exc:
             raise ChainError(f"{what}: cannot talk to the RPC at {self.cfg.rpc_url}: {exc}") from None
 
-    def decode_revert(self, data) -> tuple[str, tuple]:
+    def decode_revert(self, data) -> tuple[str, dict]:
         if isinstance(data, str):
             data = bytes.fromhex(data[2:] if data.startswith("0x") else data)
         if not data or len(data) < 4:
-            return "reverted without a reason", ()
+            return "reverted without a reason", {}
         sel, body = bytes(data[:4]), bytes(data[4:])
         if sel == keccak(text="Error(string)")[:4]:
-            return abi_decode(["string"], body)[0], ()
+            return abi_decode(["string"], body)[0], {}
         if sel in self._errors:
-            name, types = self._errors[sel]
+            name, types, names = self._errors[sel]
             try:
-                return name, tuple(abi_decode(types, body))
+                return name, dict(zip(names, abi_decode(types, body)))
             except Exception:  # noqa: BLE001 - a malformed payload still has a name
-                return name, ()
-        return f"unknown error 0x{sel.hex()}", ()
+                return name, {}
+        return f"unknown error 0x{sel.hex()}", {}
 
-    def _revert_of(self, exc) -> tuple[str, tuple]:
+    def _revert_of(self, exc) -> tuple[str, dict]:
         data = getattr(exc, "data", None)
         if isinstance(data, dict):
             data = data.get("data")
         if isinstance(data, (str, bytes)) and data:
             return self.decode_revert(data)
-        return str(exc), ()
+        return str(exc), {}
 
-    def call(self, fn_name: str, *args):
-        fn = getattr(self.market.functions, fn_name)(*args)
+    def _fn(self, on: str, fn_name: str, args):
+        return getattr(self._contracts[on].functions, fn_name)(*args)
+
+    def call(self, fn_name: str, *args, on: str = "market"):
+        fn = self._fn(on, fn_name, args)
         try:
             return self._rpc(fn_name, fn.call)
         except (ContractLogicError, ContractCustomError) as exc:
             name, a = self._revert_of(exc)
-            raise TxReverted(fn_name, name, a, HINTS.get(name, "")) from None
+            raise TxReverted(fn_name, name, a) from None
 
     def balance(self, address: str | None = None) -> int:
         return self._rpc("balance", lambda: self.w3.eth.get_balance(address or self.account.address))
 
-    def send(self, fn_name: str, *args, value: int = 0):
+    def send(self, fn_name: str, *args, value: int = 0, on: str = "market"):
         """Sign and send; wait for ``confirmations``. A revert is explained, never retried."""
         if self.account is None:
             raise ChainError("no account to sign with (a devnet account dev:N or an encrypted keystore)")
-        fn = getattr(self.market.functions, fn_name)(*args)
+        fn = self._fn(on, fn_name, args)
         sender = self.account.address
         try:
             gas = self._rpc(fn_name, lambda: fn.estimate_gas({"from": sender, "value": value}))
         except (ContractLogicError, ContractCustomError) as exc:
             name, a = self._revert_of(exc)
-            raise TxReverted(fn_name, name, a, HINTS.get(name, "")) from None
+            raise TxReverted(fn_name, name, a) from None
         except Web3RPCError as exc:
             if "insufficient funds" in str(exc).lower():
                 self._insufficient(fn_name, value, 0)
@@ -240,7 +278,7 @@ class Chain:
         except TimeExhausted:
             raise ChainError(f"{fn_name}: transaction 0x{bytes(h).hex()} was not mined within 120 s") from None
         if receipt.status != 1:
-            raise TxReverted(fn_name, "reverted on chain", (), "state changed between estimate and inclusion")
+            raise TxReverted(fn_name, "reverted on chain (the state changed between estimate and inclusion)", {})
         if self.cfg.confirmations > 1:
             target = receipt.blockNumber + self.cfg.confirmations - 1
             while self._rpc("block number", lambda: self.w3.eth.block_number) < target:
@@ -261,34 +299,30 @@ class Chain:
                                 f"{value / WEI:.4f} ETH plus about {fees / WEI:.6f} ETH of gas{hint}")
 
     # -- views ------------------------------------------------------------------------
-    def block(self):
-        return self._rpc("block", lambda: self.w3.eth.get_block("latest"))
+    def block(self, which="latest"):
+        return self._rpc("block", lambda: self.w3.eth.get_block(which))
 
-    def task(self, task_id: int) -> dict:
-        t = self.call("getTask", task_id)
-        keys = ["owner", "bounty", "minerBond", "commitEnd", "revealEnd", "submissionCount", "committeeSize",
-                "phase", "redraws", "evalRevealEnd", "scoreCommitEnd", "scoreRevealEnd", "scoreCommitWindow",
-                "scoreRevealWindow", "seedBlock", "minGainBps", "toleranceBps", "verifierFeeBps",
-                "evalCommitment", "specCid", "evalCid"]
-        return dict(zip(keys, t))
+    def view(self, fn_name: str, *args, on: str = "market") -> dict:
+        """A view returning one struct, as a dict keyed by the ABI's field names."""
+        value = self.call(fn_name, *args, on=on)
+        abi = next(i for i in self._contracts[on].abi if i.get("type") == "function" and i["name"] == fn_name)
+        return _named(abi["outputs"][0], value)
 
-    def phase(self, task_id: int) -> int:
-        return self.call("phaseOf", task_id)
+    def view_list(self, fn_name: str, *args, on: str = "market") -> list[dict]:
+        """A view returning an array of structs, as a list of dicts."""
+        values = self.call(fn_name, *args, on=on)
+        abi = next(i for i in self._contracts[on].abi if i.get("type") == "function" and i["name"] == fn_name)
+        item = dict(abi["outputs"][0], type=abi["outputs"][0]["type"][:-2])
+        return [_named(item, v) for v in values]
 
-    def events(self, name: str, task_id: int | None = None) -> list[dict]:
-        ev = getattr(self.market.events, name)
-        flt = {"taskId": task_id} if task_id is not None else None
-        logs = self._rpc(f"{name} logs", lambda: ev.get_logs(from_block=self.deploy_block, argument_filters=flt))
-        return [dict(log_["args"], blockNumber=log_["blockNumber"], tx=log_["transactionHash"].hex())
+    def events(self, name: str, task_id: int | None = None, on: str = "market", **filters) -> list[dict]:
+        ev = getattr(self._contracts[on].events, name)
+        if task_id is not None:
+            filters["taskId"] = task_id
+        logs = self._rpc(f"{name} logs", lambda: ev.get_logs(from_block=self.deploy_block,
+                                                             argument_filters=filters or None))
+        return [dict(log_["args"], blockNumber=log_["blockNumber"], tx="0x" + bytes(log_["transactionHash"]).hex())
                 for log_ in logs]
-
-    def revealed_cids(self, task_id: int) -> dict[int, tuple[str, str]]:
-        """submission index -> (miner, cid), from the Revealed events."""
-        return {e["index"]: (e["miner"], e["cid"]) for e in self.events("Revealed", task_id)}
-
-    def committee(self, task_id: int) -> list[dict]:
-        return [{"verifier": m[0], "revealed": m[1], "committed": m[2] != b"\0" * 32}
-                for m in self.call("getCommittee", task_id)]
 
     # -- devnet only --------------------------------------------------------------------
     def increase_time(self, seconds: int) -> None:
@@ -299,3 +333,13 @@ class Chain:
     def mine(self, blocks: int = 1) -> None:
         for _ in range(blocks):
             self.w3.provider.make_request("evm_mine", [])
+
+
+def _named(abi_item: dict, value):
+    """A decoded ABI value with struct fields named (recursively)."""
+    if abi_item["type"] == "tuple":
+        return {c["name"]: _named(c, v) for c, v in zip(abi_item["components"], value)}
+    if abi_item["type"] == "tuple[]":
+        inner = dict(abi_item, type="tuple")
+        return [_named(inner, v) for v in value]
+    return value

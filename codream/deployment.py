@@ -1,8 +1,9 @@
 """Deployment records: the JSON that agents and the dapp read to find the market.
 
-``{"network", "chain_id", "contracts": {"CoDreamMarket": {"address", "abi", "block", "tx"}},
-"deployer", "rpc_url"}``. brownie (`brownie run scripts/deploy.py`), `codream deploy` and
-`codream devnet up` all write it through :func:`write_record`.
+``{"network", "chain_id", "deployer", "rpc_url", "contracts": {"CoDreamMarket": {"address", "abi",
+"block", "tx"}, "StakeRegistry": {"address", "abi"}}}`` (the market deploys its stake registry).
+brownie (`brownie run scripts/deploy.py`), `codream deploy` and `codream devnet up` all write it
+through :func:`write_record`.
 """
 from __future__ import annotations
 
@@ -24,12 +25,13 @@ def record_path(network: str) -> Path:
     return d / f"{network}.json"
 
 
-def write_record(network: str, chain_id: int, address: str, abi: list, deployer: str, block: int, tx: str,
+def write_record(network: str, chain_id: int, market: dict, registry: dict, deployer: str,
                  rpc_url: str | None = None, path: Path | None = None) -> Path:
+    """``market``: {address, abi, block, tx}; ``registry``: {address, abi}."""
     path = path or record_path(network)
     path.parent.mkdir(parents=True, exist_ok=True)
     rec = {"network": network, "chain_id": chain_id, "deployer": deployer, "rpc_url": rpc_url,
-           "contracts": {"CoDreamMarket": {"address": address, "abi": abi, "block": block, "tx": tx}}}
+           "contracts": {"CoDreamMarket": market, "StakeRegistry": registry}}
     tmp = path.with_suffix(".part")
     tmp.write_text(json.dumps(rec, indent=2))
     tmp.replace(path)
@@ -45,6 +47,7 @@ def load_record(path: str | Path | None = None, network: str = "devnet") -> dict
                               "`codream deploy --network NAME` (brownie: `brownie run scripts/deploy.py`)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DeploymentError(f"{path} is not a deployment record ({exc})") from None
-    if not isinstance(rec, dict) or "CoDreamMarket" not in rec.get("contracts", {}):
-        raise DeploymentError(f"{path} is not a deployment record (no contracts.CoDreamMarket)")
+    if not isinstance(rec, dict) or not {"CoDreamMarket", "StakeRegistry"} <= set(rec.get("contracts", {})):
+        raise DeploymentError(f"{path} is not a protocol-v2 deployment record (needs contracts.CoDreamMarket "
+                              "and contracts.StakeRegistry): deploy again")
     return rec

@@ -6,10 +6,31 @@
 import { ethers } from "/vendor/ethers.min.js";
 
 const $ = (id) => document.getElementById(id);
-const eth = (wei) => ethers.formatEther(wei);
 const short = (a) => a ? `${a.slice(0, 8)}…${a.slice(-4)}` : "–";
 
-let cfg, provider, market, signer = null, account = null, selectedTask = null, busy = false, again = false;
+/** Wei as people read it: "0.4486 ETH" (at most 4 decimals), "−0.01 ETH" for losses. */
+function eth(wei, signed = false) {
+  const v = BigInt(wei);
+  if (v === 0n) return "0 ETH";
+  const abs = v < 0n ? -v : v;
+  let text = Number(ethers.formatEther(abs)).toFixed(4).replace(/\.?0+$/, "");
+  if (text === "0") text = Number(ethers.formatEther(abs)).toPrecision(2);
+  return `${v < 0n ? "−" : signed ? "+" : ""}${text} ETH`;
+}
+
+/** Seconds as people read them: "45 s", "57 min", "2 h 5 min", "3 d 4 h". */
+function duration(s) {
+  s = Math.max(0, Math.round(s));
+  if (s < 90) return `${s} s`;
+  if (s < 3600) return `${Math.round(s / 60)} min`;
+  if (s < 86400) { const m = Math.round(s / 60), h = Math.floor(m / 60); return m % 60 ? `${h} h ${m % 60} min` : `${h} h`; }
+  const h = Math.round(s / 3600), d = Math.floor(h / 24);
+  return h % 24 ? `${d} d ${h % 24} h` : `${d} d`;
+}
+
+const same = (a, b) => !!a && !!b && a.toLowerCase() === b.toLowerCase();
+
+let cfg, provider, market, registry, signer = null, account = null, selectedTask = null, busy = false, again = false;
 
 /** Build an element; string/number children become text nodes (never parsed as HTML). */
 function el(tag, attrs = {}, ...children) {
@@ -56,6 +77,7 @@ async function boot() {
   provider = new ethers.JsonRpcProvider(cfg.rpcUrl, undefined, { staticNetwork: true, polling: true });
   provider.pollingInterval = 1000;
   market = new ethers.Contract(cfg.market, cfg.abi, provider);
+  registry = new ethers.Contract(cfg.registry, cfg.registryAbi, provider);
   $("market").textContent = cfg.market;
   for (const [i, d] of (cfg.devAccounts || []).entries()) {
     $("dev-account").append(el("option", { value: i }, `${d.label} ${d.address}`));
@@ -155,50 +177,72 @@ async function logs(name, ...args) {
   return market.queryFilter(market.filters[name](...args), cfg.deployBlock);
 }
 
+function scoreText(v) {
+  return v === cfg.protocol.invalid ? "INVALID" : v === cfg.protocol.noEval ? "NO_EVAL" : `${v} bps`;
+}
+
 async function renderTasks() {
-  const [count, block, created] = await Promise.all([market.taskCount(), provider.getBlock("latest"),
-    logs("TaskCreated")]);
+  const [count, block] = await Promise.all([market.taskCount(), provider.getBlock("latest")]);
   const n = Number(count), now = block.timestamp;
-  const offered = {};
-  for (const e of created) offered[Number(e.args.taskId)] = e.args.bounty;
   const rows = [];
   for (let id = n; id >= 1; id--) {
     const [t, ph] = await Promise.all([market.getTask(id), market.phaseOf(id)]);
     const ends = { 1: t.commitEnd, 2: t.revealEnd, 3: t.evalRevealEnd, 5: t.scoreCommitEnd, 6: t.scoreRevealEnd };
-    const left = ends[ph] !== undefined ? Math.max(0, Number(ends[ph]) - now) : null;
-    rows.push(el("tr", { class: "clickable", "data-task": id, onclick: () => { selectedTask = id; renderTask(id); } },
-      el("td", {}, id), el("td", {}, cfg.protocol.phases[Number(ph)] ?? `phase ${ph}`),
-      el("td", {}, left === null ? "–" : `${left} s`), el("td", {}, eth(offered[id] ?? t.bounty)),
-      el("td", {}, t.submissionCount), el("td", { class: "mono" }, cidLink(t.specCid))));
+    const left = ends[ph] !== undefined ? Number(ends[ph]) - now : null;
+    rows.push(el("tr", { class: `clickable${selectedTask === id ? " selected" : ""}`, "data-task": id,
+      title: "show this task's submissions and committee",
+      onclick: () => { selectedTask = id; refresh(); } },
+    el("td", {}, id), el("td", {}, cfg.protocol.phases[Number(ph)] ?? `phase ${ph}`),
+    el("td", {}, left === null ? "–" : duration(left)), el("td", {}, eth(t.bounty)),
+    el("td", {}, t.submissionCount), el("td", {}, `${t.seats} × ${t.seatsPerSubmission}`),
+    el("td", { class: "mono" }, cidLink(t.specCid)), el("td", {}, el("span", { class: "link" }, "details ›"))));
   }
-  fillRows($("tasks").querySelector("tbody"), rows, 6, "no tasks yet");
+  fillRows($("tasks").querySelector("tbody"), rows, 8, "no tasks yet");
 }
 
 async function renderTask(id) {
   $("task").classList.remove("hidden");
   $("task-id").textContent = id;
-  const [[miners, revealed], medians, revealedEv, settledEv] = await Promise.all([
-    market.getSubmissions(id), market.getMedians(id), logs("Revealed", id), logs("SubmissionSettled", id)]);
+  const t = await market.getTask(id);
+  const n = Number(t.submissionCount);
+  const [[miners, revealed], [result, status], revealedEv, settledEv, seatsView, seatEv, owners] = await Promise.all([
+    market.getSubmissions(id, 0, n), market.results(id, 0, n), logs("Revealed", id), logs("SubmissionSettled", id),
+    market.getSeats(id), logs("SeatSettled", id), market.owners(id)]);
   const cids = {}, settled = {};
   for (const e of revealedEv) cids[Number(e.args.index)] = e.args.cid;
   for (const e of settledEv) settled[Number(e.args.index)] = e.args;
-  const invalid = cfg.protocol.invalid;
+  $("task-params").textContent = `bounty ${eth(t.bounty)} from ${owners.length} owner(s) · miner bond ${eth(t.minerBond)}` +
+    ` · min gain ${t.minGainBps} bps · tolerance ${t.toleranceBps} bps · ${t.seats} seats, ${t.seatsPerSubmission} score each submission`;
+  const statuses = cfg.protocol.statuses;
   const rows = [];
   for (let i = 0; i < miners.length; i++) {
-    const med = i < medians.length && revealed[i] ? Number(medians[i]) : null;
-    const s = settled[i];
-    let verdict = revealed[i] ? "revealed" : "not revealed";
-    if (med === invalid) verdict = el("span", { class: "bad" }, "INVALID");
-    else if (s) verdict = s.accepted ? el("span", { class: "ok" }, "accepted") : "below min gain";
-    const cid = cids[i];
-    rows.push(el("tr", {},
-      el("td", {}, i), el("td", { class: "mono" }, short(miners[i] === ethers.ZeroAddress ? null : miners[i])),
+    const st = statuses[Number(status[i])], s = settled[i], cid = cids[i];
+    const miner = miners[i] === ethers.ZeroAddress ? null : miners[i];
+    const settledRes = ["accepted", "rejected", "invalid", "unresolved"].includes(st);
+    const cls = { accepted: "ok", rejected: "warn", invalid: "bad", unresolved: "warn", unrevealed: "bad" }[st] || "";
+    const why = { accepted: "median ≥ min gain: reward + bond", rejected: "median < min gain: half the bond forfeited",
+      invalid: "majority: INVALID bundle: bond forfeited", unresolved: "no majority (or no eval set): equal share + bond",
+      unrevealed: "never revealed: bond forfeited" }[st] || "";
+    rows.push(el("tr", { class: same(miner, account) ? "mine" : "" },
+      el("td", {}, i), el("td", { class: "mono", title: miner || "" }, short(miner)),
       el("td", { class: "mono" }, cidLink(cid)),
-      el("td", {}, med === null ? "–" : med === invalid ? "INVALID" : med), el("td", {}, verdict),
-      el("td", {}, s ? eth(s.reward) : "–"),
+      el("td", {}, settledRes ? scoreText(Number(result[i])) : "–"),
+      el("td", {}, el("span", { class: cls }, st), why ? el("div", { class: "muted small" }, why) : null),
+      el("td", {}, s ? eth(s.reward) : "–"), el("td", {}, s ? eth(s.bondReturned) : "–"),
       el("td", {}, cid ? el("button", { "data-cid": cid, onclick: () => preview(cid) }, "preview") : "")));
   }
-  fillRows($("subs").querySelector("tbody"), rows, 7, "no submissions yet");
+  fillRows($("subs").querySelector("tbody"), rows, 8, "no submissions yet");
+  const [verifiers, committed, revealedSeats] = seatsView;
+  const bySeat = {};
+  for (const e of seatEv) bySeat[Number(e.args.seat)] = e.args;
+  fillRows($("seats").querySelector("tbody"), verifiers.map((v, j) => {
+    const e = bySeat[j];
+    const outcome = !e ? "–" : e.faulty ? el("span", { class: "bad" }, `faulty: slashed ${eth(e.slashed)}`)
+      : el("span", { class: "ok" }, `agreed ${e.agree}×`);
+    return el("tr", { class: same(v, account) ? "mine" : "" }, el("td", {}, j),
+      el("td", { class: "mono", title: v }, short(v)), el("td", {}, committed[j] ? "yes" : "no"),
+      el("td", {}, revealedSeats[j] ? "yes" : "no"), el("td", {}, outcome));
+  }), 5, "no committee drawn yet");
 }
 
 async function preview(cid) {
@@ -217,29 +261,43 @@ async function preview(cid) {
 }
 
 async function renderAccount() {
-  const [claimable, v, credited, slashed, withdrawn, committed] = await Promise.all([
-    market.claimable(account), market.verifiers(account), logs("Credited", account), logs("Slashed", account),
-    logs("Withdrawn", account), logs("Committed", null, account)]);
+  const [claimable, info, credited, withdrawn, committed, settledMine, seatsMine, created, joined] = await Promise.all([
+    market.claimable(account), registry.info(account), logs("Credited", account), logs("Withdrawn", account),
+    logs("Committed", null, account), logs("SubmissionSettled", null, null, account), logs("SeatSettled", null, null, account),
+    logs("TaskCreated", null, account), logs("TaskJoined", null, account)]);
   $("claimable").textContent = eth(claimable);
   $("claimable").dataset.wei = claimable.toString();
-  $("stake").textContent = eth(v[0]);
+  $("stake").textContent = eth(info.stake);
+  $("locked").textContent = `${info.lockedSeats} seat(s) in open committees` +
+    (Number(info.unbondAt) ? ` · unbonding until ${new Date(Number(info.unbondAt) * 1000).toLocaleString()}` : "");
   let pending = 0n;
-  const finalized = cfg.protocol.phases.length - 1;
+  const bonds = {};
   for (const e of committed) {
-    if (Number(await market.phaseOf(e.args.taskId)) !== finalized) pending += (await market.getTask(e.args.taskId)).minerBond;
+    const t = await market.getTask(e.args.taskId);
+    bonds[Number(e.args.taskId)] = t.minerBond;
+    if (Number(await market.phaseOf(e.args.taskId)) !== cfg.protocol.finalized) pending += t.minerBond;
   }
   $("pending").textContent = eth(pending);
   const out = withdrawn.reduce((a, e) => a + e.args.amount, 0n);
   $("withdrawn").textContent = eth(out);
   $("withdrawn").dataset.wei = out.toString();
+  const settledTx = new Set(settledMine.map((e) => e.transactionHash)), seatTx = new Set(seatsMine.map((e) => e.transactionHash));
   const hist = [
-    ...credited.map((e) => ({ task: e.args.taskId, amount: eth(e.args.amount), what: e.args.reason, block: e.blockNumber })),
-    ...slashed.map((e) => ({ task: e.args.taskId, amount: "-" + eth(e.args.amount), what: "slashed: " + e.args.reason, block: e.blockNumber })),
-    ...withdrawn.map((e) => ({ task: "–", amount: eth(e.args.amount), what: "withdrawn", block: e.blockNumber })),
+    ...credited.map((e) => ({ task: e.args.taskId, amount: e.args.amount, block: e.blockNumber,
+      what: settledTx.has(e.transactionHash) ? "reward + bond back" : seatTx.has(e.transactionHash) ? "verifier fee" : "credited" })),
+    ...settledMine.filter((e) => bonds[Number(e.args.taskId)] > e.args.bondReturned).map((e) => ({ task: e.args.taskId,
+      amount: -(bonds[Number(e.args.taskId)] - e.args.bondReturned), block: e.blockNumber,
+      what: `bond forfeited (${cfg.protocol.statuses[Number(e.args.status)]})` })),
+    ...seatsMine.filter((e) => e.args.slashed > 0n).map((e) => ({ task: e.args.taskId, amount: -e.args.slashed,
+      block: e.blockNumber, what: `slashed (seat ${e.args.seat})` })),
+    ...created.map((e) => ({ task: e.args.taskId, amount: -e.args.bounty, block: e.blockNumber, what: "bounty paid" })),
+    ...joined.filter((e) => Number(e.args.ownerIndex) > 0).map((e) => ({ task: e.args.taskId, amount: -e.args.contribution,
+      block: e.blockNumber, what: "bounty paid (co-owner)" })),
+    ...withdrawn.map((e) => ({ task: "–", amount: e.args.amount, block: e.blockNumber, what: "withdrawn" })),
   ].sort((a, b) => a.block - b.block);
   fillRows($("history").querySelector("tbody"),
-    hist.map((h) => el("tr", {}, el("td", {}, h.task), el("td", {}, h.amount), el("td", {}, h.what), el("td", {}, h.block))),
-    4, "nothing yet");
+    hist.map((h) => el("tr", {}, el("td", {}, h.task), el("td", { class: h.amount < 0n ? "bad" : "" }, eth(h.amount, true)),
+      el("td", {}, h.what), el("td", {}, h.block))), 4, "nothing yet");
   $("claim-btn").disabled = !signer || claimable === 0n;
 }
 

@@ -1,6 +1,10 @@
-"""How a miner produces the images it submits. ``honest`` dreams from the task's teachers;
-the others are **test/demo adversaries** (the demo and the adversarial suite run them to
-show that cheating loses money): never run them for real."""
+"""How a miner produces the images it submits.
+
+``honest`` dreams from the task's teachers. Every other strategy is a **test/demo adversary**:
+the demo and the adversarial round (`codream demo --adversarial`) run them to show that each
+way of cheating loses money or earns nothing. They are hidden from `codream miner run --help`;
+never run them for real.
+"""
 from __future__ import annotations
 
 import time
@@ -9,6 +13,7 @@ from pathlib import Path
 import torch
 
 from codream import bundle as bundlemod
+from codream import data as D
 from codream.agent import TaskError
 from codream.distill import noise_images
 from codream.spec import TaskSpec
@@ -24,8 +29,16 @@ class StrategyError(TaskError):
 class Strategy:
     name = "strategy"
     demo_only = True
+    copies = 1  # bundles per task (each its own submission and bond)
+    last_seconds = 0.0  # wall time of the last images() call: the "work done"
 
     def images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
+        t0 = time.perf_counter()
+        out = self._images(spec, n, seed, ipfs)
+        self.last_seconds = time.perf_counter() - t0
+        return out
+
+    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -37,7 +50,7 @@ class Honest(Strategy):
     def __init__(self, steps: int | None = None, device: str = "cpu"):
         self.steps, self.device = steps, device
 
-    def images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
+    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
         teachers = load_teachers(spec, client=ipfs)
         cfg = DreamConfig(seed=seed)
         if self.steps:
@@ -45,32 +58,107 @@ class Honest(Strategy):
         return dream(teachers, n, spec.num_classes, spec.shape, spec.mean, spec.std, cfg, self.device).images
 
 
+class LowEffort(Honest):
+    """Demo adversary: dreams with a handful of optimisation steps (cheap, poor dreams)."""
+
+    name, demo_only = "low-effort", True
+
+    def __init__(self, steps: int = 3, device: str = "cpu"):
+        super().__init__(steps, device)
+
+
 class Noise(Strategy):
     """Demo adversary: seeded uniform noise, no work at all."""
 
     name = "noise"
 
-    def images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
+    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
         return noise_images(n, spec.shape, seed)
 
 
+class Spam(Noise):
+    """Demo adversary: fills the task with ``copies`` noise submissions from one address."""
+
+    name = "spam"
+
+    def __init__(self, copies: int = 5):
+        self.copies = copies
+
+
+def _wait_for(path: Path, wait: float) -> Path:
+    deadline = time.monotonic() + wait
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise StrategyError(f"the bundle to copy ({path}) never appeared")
+        time.sleep(1)
+    return path
+
+
 class Copy(Strategy):
-    """Demo adversary: someone else's bundle (leaked off-chain), re-ordered and re-bound to
-    this miner. Waits up to ``wait`` seconds for the file to appear."""
+    """Demo adversary: someone else's bundle (leaked off-chain, or fetched by CID after it was
+    revealed, e.g. from an earlier task: a replay), re-ordered and re-bound to this miner.
+    Waits up to ``wait`` seconds for a leaked file to appear."""
 
     name = "copy"
 
-    def __init__(self, source: str | Path, wait: float = 600):
-        self.source, self.wait = Path(source), wait
+    def __init__(self, source: str | Path | None = None, cid: str | None = None, wait: float = 600):
+        if (source is None) == (cid is None):
+            raise ValueError("copy: give exactly one of a bundle file or a CID")
+        self.source, self.cid, self.wait = Path(source) if source else None, cid, wait
 
-    def images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
-        deadline = time.monotonic() + self.wait
-        while not self.source.exists():
-            if time.monotonic() > deadline:
-                raise StrategyError(f"copy: the bundle to copy ({self.source}) never appeared")
-            time.sleep(1)
-        images, _ = bundlemod.read(self.source.read_bytes())
+    def _original(self, ipfs) -> torch.Tensor:
+        data = ipfs.cat(self.cid, max_bytes=1 << 30) if self.cid else _wait_for(self.source, self.wait).read_bytes()
+        images, _ = bundlemod.read(data)
+        return images
+
+    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
+        images = self._original(ipfs)
         return images[torch.randperm(len(images), generator=torch.Generator().manual_seed(7))]
 
 
-STRATEGIES = {cls.name: cls for cls in (Honest, Noise, Copy)}
+def transform(images: torch.Tensor, how: str, seed: int) -> torch.Tensor:
+    """A copier's disguise: ``shift`` (roll 1 px), ``flip`` (left-right), ``noise`` (±8 per pixel),
+    ``partial`` (the first half copied, the rest noise)."""
+    gen = torch.Generator().manual_seed(seed)
+    if how == "shift":
+        return torch.roll(images, shifts=(1, 1), dims=(2, 3))
+    if how == "flip":
+        return images.flip(3)
+    if how == "noise":
+        jitter = torch.randint(-8, 9, images.shape, generator=gen)
+        return (images.to(torch.int16) + jitter).clamp(0, 255).to(torch.uint8)
+    if how == "partial":
+        half = len(images) // 2
+        return torch.cat([images[:half], noise_images(len(images) - half, tuple(images.shape[1:]), seed)])
+    raise ValueError(f"unknown transform {how!r} (shift, flip, noise, partial)")
+
+
+class TransformedCopy(Copy):
+    """Demo adversary: a copy disguised by a transformation (run several under several addresses:
+    the sybil split of one unit of work into many rewards)."""
+
+    name = "transformed-copy"
+
+    def __init__(self, how: str, source: str | Path | None = None, cid: str | None = None, wait: float = 600):
+        super().__init__(source, cid, wait)
+        transform(torch.zeros(1, 1, 4, 4, dtype=torch.uint8), how, 0)  # fail now on an unknown transform
+        self.how = how
+
+    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
+        return transform(self._original(ipfs), self.how, seed)
+
+
+class LeakedEval(Strategy):
+    """Demo adversary: submits the task's eval images. For digits the "secret" eval split is
+    rebuilt from public data (scikit-learn's digits and the reference split)."""
+
+    name = "eval-images"
+
+    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
+        if spec.shape != (1, 8, 8):
+            raise StrategyError("eval-images: only the digits reference split can be rebuilt from public data")
+        _, ev = D.digits()
+        return torch.from_numpy(ev.x)[:n]
+
+
+STRATEGIES = {cls.name: cls for cls in (Honest, LowEffort, Noise, Spam, Copy, TransformedCopy, LeakedEval)}

@@ -1,4 +1,9 @@
-"""Task owners: create a task, reveal its eval set."""
+"""Task owners: create a task, co-fund one, reveal an eval set.
+
+The eval set's CID is committed (hash with a salt) when the owner funds the task and stays off
+IPFS until the reveal window, so miners cannot fit their dreams to it. The salt is on disk (owner
+state, keyed by the chain instance) before the commitment goes on chain.
+"""
 from __future__ import annotations
 
 import time
@@ -19,45 +24,78 @@ def owner_state(chain: Chain) -> AgentState:
     return AgentState("owner", chain.account.address, chain_key(chain))
 
 
-def create_task(chain: Chain, ipfs: IpfsClient, task_dir: str | Path, bounty_wei: int, bond_wei: int,
-                committee: int, windows: list[int], fee_bps: int = 1000) -> dict:
-    """Publish teacher weights and spec, commit to the (still private) eval set, fund the bounty."""
-    task_dir = Path(task_dir)
+def publish_spec(ipfs: IpfsClient, task_dir: Path) -> str:
+    """Pin the teachers' weights and the spec; check the spec names the files' CIDs."""
     spec = load_spec(task_dir / "spec.json")
     for i, t in enumerate(spec.teachers):
         path = task_dir / t.get("file", f"teacher{i}.safetensors")
+        if not path.exists():
+            raise OwnerError(f"teachers[{i}]: {path} not found (the spec's `file` hint must sit beside spec.json)")
         cid = ipfs.add_file(path)
         if cid != t["weights_cid"]:
             raise OwnerError(f"teachers[{i}]: {path} has CID {cid}, the spec names {t['weights_cid']}")
-    spec_cid = ipfs.add_file(task_dir / "spec.json")
-    eval_path = task_dir / "eval.safetensors"
+    return ipfs.add_file(task_dir / "spec.json")
+
+
+def _commit_eval(state: AgentState, eval_path: Path) -> tuple[str, str]:
+    """Record (eval CID, salt) as pending before the commitment leaves; return them."""
+    if not eval_path.exists():
+        raise OwnerError(f"eval set {eval_path} not found")
     eval_cid = cid_of_file(eval_path)  # only the hash: the eval set stays off IPFS until the reveal
     salt = new_salt()
+    state.data.setdefault("pending", []).append({"eval_cid": eval_cid, "salt": salt, "eval_path": str(eval_path)})
+    state.save()
+    return eval_cid, salt
+
+
+def _record(state: AgentState, tid: int, eval_cid: str, salt: str, eval_path: Path, **extra) -> None:
+    state.data["pending"] = [p for p in state.data.get("pending", []) if p["salt"] != salt]
+    state.task(tid).update(stage="funded", eval_cid=eval_cid, salt=salt, eval_path=str(eval_path), **extra)
+    state.save()
+
+
+def create_task(chain: Chain, ipfs: IpfsClient, task_dir: str | Path, bounty_wei: int, bond_wei: int,
+                seats: int, seats_per_submission: int, windows: list[int], fee_bps: int = 1000,
+                eval_path: str | Path | None = None) -> dict:
+    """Publish teachers and spec, commit to the (still private) eval set, fund the bounty."""
+    task_dir = Path(task_dir)
+    eval_path = Path(eval_path) if eval_path else task_dir / "eval.safetensors"
+    spec = load_spec(task_dir / "spec.json")
+    spec_cid = publish_spec(ipfs, task_dir)
     state = owner_state(chain)
-    pending = state.data.setdefault("pending", [])
-    pending.append({"eval_cid": eval_cid, "salt": salt, "eval_path": str(eval_path), "spec_cid": spec_cid})
-    state.save()  # the salt is on disk before the commitment goes on chain
-    receipt = chain.send("createTask", spec_cid, eval_commitment(eval_cid, salt_bytes(salt)), bond_wei,
-                         committee, spec.scoring["min_gain_bps"], spec.scoring["tolerance_bps"], fee_bps,
+    eval_cid, salt = _commit_eval(state, eval_path)
+    receipt = chain.send("createTask", spec_cid, eval_commitment(eval_cid, salt_bytes(salt)), bond_wei, seats,
+                         seats_per_submission, spec.scoring["min_gain_bps"], spec.scoring["tolerance_bps"], fee_bps,
                          windows, value=bounty_wei)
     tid = chain.market.events.TaskCreated().process_receipt(receipt)[0]["args"]["taskId"]
-    pending.remove(pending[-1])
-    state.task(tid).update(stage="created", eval_cid=eval_cid, salt=salt, eval_path=str(eval_path),
-                           spec_cid=spec_cid)
-    state.save()
+    _record(state, tid, eval_cid, salt, eval_path, spec_cid=spec_cid, owner_index=0)
     return {"task_id": tid, "spec_cid": spec_cid, "eval_commitment_for": eval_cid, "bounty_wei": bounty_wei}
 
 
-def reveal_eval(chain: Chain, ipfs: IpfsClient, task_id: int) -> str:
+def join_task(chain: Chain, task_id: int, eval_path: str | Path, contribution_wei: int) -> dict:
+    """Co-own a task: add to its bounty and commit to this owner's own eval set (commit window)."""
+    eval_path = Path(eval_path)
+    state = owner_state(chain)
+    eval_cid, salt = _commit_eval(state, eval_path)
+    receipt = chain.send("joinTask", task_id, eval_commitment(eval_cid, salt_bytes(salt)), value=contribution_wei)
+    index = chain.market.events.TaskJoined().process_receipt(receipt)[0]["args"]["ownerIndex"]
+    _record(state, task_id, eval_cid, salt, eval_path, owner_index=index)
+    return {"task_id": task_id, "owner_index": index, "eval_commitment_for": eval_cid,
+            "contribution_wei": contribution_wei}
+
+
+def reveal_eval(chain: Chain, ipfs: IpfsClient, task_id: int, publish: bool = True) -> str:
+    """Pin this owner's eval set and reveal its CID (eval-reveal window). ``publish=False``
+    reveals the CID without pinning the content (only the adversarial demo's owner does that)."""
     state = owner_state(chain)
     st = state.task(task_id)
     if "eval_cid" not in st:
         raise OwnerError(f"task {task_id}: no eval set recorded for {chain.account.address} "
-                         f"(was it created from this account and CODREAM_HOME, on this chain?)")
-    cid = ipfs.add_file(st["eval_path"])
+                         f"(was it funded from this account and CODREAM_HOME, on this chain?)")
+    cid = ipfs.add_file(st["eval_path"]) if publish else st["eval_cid"]
     if cid != st["eval_cid"]:
-        raise OwnerError(f"{st['eval_path']} changed since the task was created ({cid} != {st['eval_cid']})")
-    chain.send("revealEval", task_id, cid, salt_bytes(st["salt"]))
+        raise OwnerError(f"{st['eval_path']} changed since the task was funded ({cid} != {st['eval_cid']})")
+    chain.send("revealEval", task_id, st["owner_index"], cid, salt_bytes(st["salt"]))
     st["stage"] = "eval revealed"
     state.save()
     return cid
@@ -65,6 +103,6 @@ def reveal_eval(chain: Chain, ipfs: IpfsClient, task_id: int) -> str:
 
 def auto_reveal(chain: Chain, ipfs: IpfsClient, task_id: int, poll: float = 2.0) -> str:
     """Wait for the eval-reveal window, then reveal."""
-    while chain.phase(task_id) in (Phase.COMMIT, Phase.REVEAL):
+    while Phase(chain.phase(task_id)) in (Phase.COMMIT, Phase.REVEAL):
         time.sleep(poll)
     return reveal_eval(chain, ipfs, task_id)

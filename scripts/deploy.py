@@ -8,7 +8,7 @@ $CODREAM_KEYSTORE_PASSWORD. Writes the deployment record agents and the dapp rea
 """
 import os
 
-from brownie import CoDreamMarket, accounts, network
+from brownie import CoDreamMarket, StakeRegistry, accounts, network
 
 from codream.deployment import write_record
 
@@ -24,7 +24,9 @@ def main():
     acct = _account()
     market = CoDreamMarket.deploy({"from": acct})
     tx = market.tx
-    path = write_record(network.show_active(), network.chain.id, market.address, CoDreamMarket.abi, acct.address,
-                        tx.block_number, tx.txid, network.web3.provider.endpoint_uri)
+    path = write_record(network.show_active(), network.chain.id,
+                        {"address": market.address, "abi": CoDreamMarket.abi, "block": tx.block_number, "tx": tx.txid},
+                        {"address": market.registry(), "abi": StakeRegistry.abi}, acct.address,
+                        network.web3.provider.endpoint_uri)
     print(f"CoDreamMarket at {market.address} (chain {network.chain.id}); record: {path}")
     return market

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from codream.chain import Chain, ChainConfig, load_account
+from codream.devchain import DEVNET_CHAIN_ID
 from tests.conftest import REPO, free_port, run_cli
 
 ARTIFACTS = REPO / "test-artifacts"
@@ -28,7 +29,7 @@ def demo_devnet(tmp_path, monkeypatch, reference_task):
                     "(make test installs it)")
     home = tmp_path / "home"
     monkeypatch.setenv("CODREAM_HOME", str(home))
-    shutil.copytree(Path(reference_task["spec"]).parent, home / "demo" / "task")
+    shutil.copytree(Path(reference_task["spec"]).parent, home / "demo" / "task-digits")
     a, i = free_port(), free_port()
     Demo(keep_up=True, n=200, anvil_port=a, ipfs_port=i, claim=False).run()
     yield {"home": home, "rpc": f"http://127.0.0.1:{a}", "gateway": f"http://127.0.0.1:{i}/ipfs/",
@@ -42,7 +43,7 @@ def test_dapp_matches_cli_rewards_and_claims_on_chain(demo_devnet, tmp_path):
     expected = {}
     for i in range(7):  # owner, 3 miners, 3 verifiers
         addr = load_account(f"dev:{i}").address
-        res = run_cli("rewards", "--address", addr, "--rpc-url", rpc, env=env)
+        res = run_cli("rewards", "--json", "--address", addr, "--rpc-url", rpc, env=env)
         assert res.returncode == 0, res.stderr.decode()
         expected[addr] = str(json.loads(res.stdout)["claimable_wei"])
     assert int(expected[load_account("dev:1").address]) > 10**17  # the honest miner has something to claim
@@ -70,6 +71,7 @@ def test_dapp_matches_cli_rewards_and_claims_on_chain(demo_devnet, tmp_path):
     gained = honest.w3.eth.get_balance(honest.account.address) - bal_before
     assert 0 < int(expected[honest.account.address]) - gained < 10**16  # claimable arrived, less gas
     assert any("INVALID" in r for r in report["rows"]) and any("accepted" in r for r in report["rows"])
+    assert any("rejected" in r for r in report["rows"])  # the noise miner: below min gain
     assert report["preview"].startswith("dreams in ")
     assert shot.exists() and shot.stat().st_size > 10_000
 
@@ -112,8 +114,9 @@ def test_dapp_says_what_is_wrong_with_the_chain_and_recovers(tmp_path):
     env = {"CODREAM_HOME": str(tmp_path / "home")}
     abi = [{"type": "function", "name": "taskCount", "inputs": [], "outputs": [{"type": "uint256", "name": ""}],
             "stateMutability": "view"}]
-    record = {"chain_id": 31337, "contracts": {"CoDreamMarket": {"address": "0x" + "42" * 20, "abi": abi,
-                                                                 "block": 0}}}
+    record = {"chain_id": DEVNET_CHAIN_ID, "contracts": {
+        "CoDreamMarket": {"address": "0x" + "42" * 20, "abi": abi, "block": 0},
+        "StakeRegistry": {"address": "0x" + "43" * 20, "abi": abi}}}
     rec = tmp_path / "deployment.json"
     rec.write_text(json.dumps(record))
     anvil_port = free_port()
@@ -121,7 +124,8 @@ def test_dapp_says_what_is_wrong_with_the_chain_and_recovers(tmp_path):
     anvil = []
 
     def start_anvil():  # after the "cannot reach" banner: the page must notice the node by itself
-        anvil.append(subprocess.Popen([config.anvil_bin(), "--port", str(anvil_port), "--chain-id", "31337"],
+        anvil.append(subprocess.Popen([config.anvil_bin(), "--port", str(anvil_port), "--chain-id",
+                                       str(DEVNET_CHAIN_ID)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     server, port = _serve_dapp(rpc, env, "--deployment", str(rec))
@@ -173,7 +177,7 @@ def test_hostile_cids_from_the_chain_render_as_text(tmp_path, monkeypatch):
         rpc = st["anvil"]["rpc_url"]
         owner, miner = Chain(ChainConfig(rpc), load_account("dev:0")), Chain(ChainConfig(rpc), load_account("dev:1"))
         spec_cid, cid, s = HOSTILE[:120], HOSTILE[::-1][:120], b"\x01" * 32
-        receipt = owner.send("createTask", spec_cid, eval_commitment("e", s), 10**16, 1, 0, 0, 0, [3600] * 5,
+        receipt = owner.send("createTask", spec_cid, eval_commitment("e", s), 10**16, 1, 1, 0, 0, 0, [3600] * 5,
                              value=10**18)
         tid = owner.market.events.TaskCreated().process_receipt(receipt)[0]["args"]["taskId"]
         miner.send("commit", tid, miner_commitment(cid, s, miner.account.address, tid, miner.chain_id,

@@ -59,7 +59,7 @@ def test_agents_stake_verify_and_settle_on_a_testnet_like_chain(tmp_path, monkey
                            "--until-idle", "--account", str(tmp_path / "verifier.json"), *user))
         task_dir = reference_task["spec"].rsplit("/", 1)[0]
         owner = spawn(home, tmp_path / "owner.log", "task", "create", "--task-dir", task_dir, "--bounty", "1",
-                      "--bond", "0.01", "--committee", "1", "--windows", ",".join([str(WINDOW)] * 5),
+                      "--bond", "0.01", "--seats", "1", "--seats-per-submission", "1", "--windows", ",".join([str(WINDOW)] * 5),
                       "--auto-reveal", "--account", str(tmp_path / "owner.json"), *user)
         procs.append(owner)
         procs.append(spawn(home, tmp_path / "miner.log", "miner", "run", "--strategy", "noise", "--n", "200",
@@ -71,11 +71,11 @@ def test_agents_stake_verify_and_settle_on_a_testnet_like_chain(tmp_path, monkey
             time.sleep(2)
         for name, p in zip(("verifier", "owner", "miner"), procs):
             assert p.returncode == 0, (tmp_path / f"{name}.log").read_text()[-2000:]
-        res = cli(home, "task", "show", "1", "--rpc-url", rpc, "--deployment", record)
+        res = cli(home, "task", "show", "1", "--json", "--rpc-url", rpc, "--deployment", record)
         shown = json.loads(res.stdout)
         assert shown["phase"] == "finalized"
         assert shown["submissions"][0]["miner"] == keys["miner"]
-        rew = json.loads(cli(home, "rewards", "--address", keys["verifier"], "--rpc-url", rpc,
+        rew = json.loads(cli(home, "rewards", "--json", "--address", keys["verifier"], "--rpc-url", rpc,
                              "--deployment", record).stdout)
         assert rew["stake_wei"] == 5 * 10**17 and rew["withdrawn_wei"] > 0  # fee earned and claimed
         # every transaction of the round was EIP-1559 (type 2), signed by a keystore account, paid a base fee

@@ -1,0 +1,193 @@
+"""What one-shot commands print: a table for people by default, JSON with ``--json``.
+
+The status views (`codream task list|status`, `miner status`, `verifier status`, `rewards`)
+gather their rows from the market read model (`codream.market`) and render them here.
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from codream.chain import Chain
+from codream.market import committee, duration, eth, submissions, task_state, verdict
+from codream.protocol import Phase, Status, score_label
+
+JSON = typer.Option(False, "--json", help="Print JSON (for scripts) instead of a table.")
+
+
+def console() -> Console:
+    return Console(width=max(120, Console().width), highlight=False)
+
+
+def show(obj, as_json: bool, render: Callable[[object, Console], None] | None = None) -> None:
+    """Print ``obj`` as JSON, or through ``render`` (default: a two-column table)."""
+    if as_json:
+        typer.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+        return
+    con = console()
+    if render is not None:
+        render(obj, con)
+        return
+    table = Table(show_header=False, box=None)
+    for k, v in obj.items():
+        table.add_row(str(k), _cell(k, v))
+    con.print(table)
+
+
+def _cell(key: str, value) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and key.endswith("_wei"):
+        return eth(value)
+    return str(value)
+
+
+# ----------------------------------------------------------------------------- tasks
+def task_rows(chain: Chain) -> list[dict]:
+    rows = []
+    for tid in range(1, chain.call("taskCount") + 1):
+        t = task_state(chain, tid)
+        rows.append({"task": tid, "phase": t["phase"].human, "seconds_left": t["seconds_left"],
+                     "bounty_wei": t["bounty"], "owners": len(t["owners"]), "submissions": t["submissionCount"],
+                     "seats": t["seats"], "seats_per_submission": t["seatsPerSubmission"],
+                     "min_gain_bps": t["minGainBps"], "spec_cid": t["specCid"]})
+    return rows
+
+
+def render_task_list(rows: list[dict], con: Console) -> None:
+    if not rows:
+        con.print("no tasks yet on this market (`codream task create` makes one)")
+        return
+    table = Table(title="Tasks")
+    for col in ("task", "phase", "time left", "bounty", "owners", "submissions", "seats", "min gain"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["task"]), r["phase"], duration(r["seconds_left"]) if r["seconds_left"] is not None else "–",
+                      eth(r["bounty_wei"]), str(r["owners"]), str(r["submissions"]),
+                      f"{r['seats']} × {r['seats_per_submission']}", f"{r['min_gain_bps']} bps")
+    con.print(table)
+
+
+def render_task(shown: dict, con: Console) -> None:
+    con.print(f"[bold]Task {shown['task_id']}[/]: {shown['phase']}"
+              + (f", {shown['time_left']} left" if shown["time_left"] else "")
+              + f" · bounty {eth(shown['bounty_wei'])} · bond {eth(shown['miner_bond_wei'])}"
+              + f" · min gain {shown['min_gain_bps']} bps · tolerance {shown['tolerance_bps']} bps"
+              + f" · {shown['seats']} seats, {shown['seats_per_submission']} per submission")
+    for o in shown["owners"]:
+        con.print(f"  owner {o['address']}: {eth(o['contribution_wei'])}, eval "
+                  + (f"revealed ({o['eval_cid']})" if o["eval_revealed"] else "not revealed yet"))
+    table = Table(title="Submissions")
+    for col in ("#", "miner", "CID", "median", "status", "reward", "bond back", "why"):
+        table.add_column(col)
+    for s in shown["submissions"]:
+        table.add_row(str(s["index"]), (s["miner"] or "–")[:12], (s.get("cid") or "–")[:16],
+                      s["result_label"] or "–", s["status"], eth(s["reward"]) if "reward" in s else "–",
+                      eth(s["bond_returned"]) if "bond_returned" in s else "–", s["why"] or "")
+    con.print(table)
+    if shown["committee"]:
+        seats = Table(title="Committee")
+        for col in ("seat", "verifier", "committed", "revealed", "agree", "disagree", "outcome"):
+            seats.add_column(col)
+        for s in shown["committee"]:
+            outcome = "–" if "faulty" not in s else (f"faulty: slashed {eth(s['slashed'])}" if s["faulty"] else "ok")
+            seats.add_row(str(s["seat"]), s["verifier"][:12], _yes(s["committed"]), _yes(s["revealed"]),
+                          str(s.get("agree", "–")), str(s.get("disagree", "–")), outcome)
+        con.print(seats)
+
+
+def _yes(v: bool) -> str:
+    return "yes" if v else "no"
+
+
+# ----------------------------------------------------------------------------- operators
+def miner_rows(chain: Chain, address: str) -> list[dict]:
+    """One row per submission of ``address``: phase, time left, median, verdict, money."""
+    rows = []
+    mine = [e for e in chain.events("Committed") if e["miner"].lower() == address.lower()]
+    for tid in sorted({e["taskId"] for e in mine}):
+        t = task_state(chain, tid)
+        subs = {r["index"]: r for r in submissions(chain, tid, t["submissionCount"])}
+        for e in (e for e in mine if e["taskId"] == tid):
+            r = subs[e["index"]]
+            settled = "reward" in r
+            rows.append({"task": tid, "phase": t["phase"].human, "seconds_left": t["seconds_left"],
+                         "index": e["index"], "cid": r.get("cid"), "status": r["status"].human,
+                         "result": score_label(r["result"]) if r["status"] >= Status.ACCEPTED else None,
+                         "why": verdict(r, t["minGainBps"]) if r["status"] >= Status.UNREVEALED else None,
+                         "bond_wei": t["minerBond"], "reward_wei": r.get("reward") if settled else None,
+                         "bond_back_wei": r.get("bond_returned") if settled else None,
+                         "net_wei": r["reward"] + r["bond_returned"] - t["minerBond"] if settled else None})
+    return rows
+
+
+def render_miner(obj: dict, con: Console) -> None:
+    con.print(f"[bold]Miner {obj['address']}[/]: claimable {eth(obj['claimable_wei'])}")
+    if not obj["submissions"]:
+        con.print("no submissions yet")
+        return
+    table = Table()
+    for col in ("task", "phase", "time left", "#", "median", "status", "reward", "bond", "net", "why"):
+        table.add_column(col)
+    for r in obj["submissions"]:
+        table.add_row(str(r["task"]), r["phase"], duration(r["seconds_left"]) if r["seconds_left"] is not None else "–",
+                      str(r["index"]), r["result"] or "–", r["status"],
+                      eth(r["reward_wei"]) if r["reward_wei"] is not None else "–",
+                      (f"{eth(r['bond_back_wei'])} back of {eth(r['bond_wei'])}" if r["bond_back_wei"] is not None
+                       else f"{eth(r['bond_wei'])} bonded"),
+                      eth(r["net_wei"], True) if r["net_wei"] is not None else "–", r["why"] or "")
+    con.print(table)
+
+
+def verifier_rows(chain: Chain, address: str) -> list[dict]:
+    """One row per task where ``address`` holds seats."""
+    rows = []
+    drawn = {e["taskId"] for e in chain.events("CommitteeDrawn") if address in e["seats"]}
+    credited: dict[int, int] = {}
+    for e in chain.events("Credited", account=address):
+        credited[e["taskId"]] = credited.get(e["taskId"], 0) + e["amount"]
+    for tid in sorted(drawn):
+        t = task_state(chain, tid)
+        seats = [s for s in committee(chain, tid) if s["verifier"] == address]
+        settled = all("faulty" in s for s in seats)
+        rows.append({"task": tid, "phase": t["phase"].human, "seconds_left": t["seconds_left"],
+                     "seats": [s["seat"] for s in seats], "committed": sum(s["committed"] for s in seats),
+                     "revealed": sum(s["revealed"] for s in seats),
+                     "agree": sum(s.get("agree", 0) for s in seats), "disagree": sum(s.get("disagree", 0) for s in seats),
+                     "faulty_seats": [s["seat"] for s in seats if s.get("faulty")],
+                     "slashed_wei": sum(s.get("slashed", 0) for s in seats),
+                     "fee_wei": credited.get(tid, 0) if settled and t["phase"] == Phase.FINALIZED else None})
+    return rows
+
+
+def render_verifier(obj: dict, con: Console) -> None:
+    con.print(f"[bold]Verifier {obj['address']}[/]: stake {eth(obj['stake_wei'])} (not earnings), "
+              f"{obj['locked_seats']} seat(s) locked in open committees"
+              + (", unbonding" if obj["unbonding_at"] else "") + f" · claimable {eth(obj['claimable_wei'])}")
+    if not obj["tasks"]:
+        con.print("not drawn onto any committee yet")
+        return
+    table = Table()
+    for col in ("task", "phase", "time left", "seats", "committed", "revealed", "agree", "disagree", "fee", "slashed"):
+        table.add_column(col)
+    for r in obj["tasks"]:
+        n = len(r["seats"])
+        table.add_row(str(r["task"]), r["phase"], duration(r["seconds_left"]) if r["seconds_left"] is not None else "–",
+                      ",".join(map(str, r["seats"])), f"{r['committed']}/{n}", f"{r['revealed']}/{n}",
+                      str(r["agree"]), str(r["disagree"]), eth(r["fee_wei"]) if r["fee_wei"] is not None else "–",
+                      eth(r["slashed_wei"]) if r["slashed_wei"] else "–")
+    con.print(table)
+
+
+def render_rewards(obj: dict, con: Console) -> None:
+    con.print(f"[bold]{obj['address']}[/]: claimable {eth(obj['claimable_wei'])} · stake {eth(obj['stake_wei'])} "
+              f"(not earnings) · bonds in open tasks {eth(obj['pending_bonds_wei'])} · withdrawn "
+              f"{eth(obj['withdrawn_wei'])}")
+    table = Table(title="History")
+    for col in ("task", "amount", "what", "block"):
+        table.add_column(col)
+    for h in obj["history"]:
+        table.add_row(str(h["task"] or "–"), eth(h["wei"], True), h["kind"], str(h["block"]))
+    con.print(table)

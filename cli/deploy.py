@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,8 +19,10 @@ SOURCES = config.REPO_ROOT / "contracts"
 
 
 def tool_env() -> dict:
-    """The environment with the project's npm binaries (anvil, forge, solc shim) on PATH."""
-    return {**os.environ, "PATH": f"{config.REPO_ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"}
+    """The environment with this interpreter's scripts (brownie) and the project's npm binaries
+    (anvil, forge, solc shim) on PATH, whether or not the venv is activated."""
+    paths = [str(Path(sys.executable).parent), str(config.REPO_ROOT / "node_modules" / ".bin"), os.environ["PATH"]]
+    return {**os.environ, "PATH": os.pathsep.join(paths)}
 
 
 def artifact(name: str = "CoDreamMarket") -> dict:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from eth_account import Account
 from web3 import Web3
@@ -46,6 +48,19 @@ def state_dir() -> Path:
     d = config.home() / "devnet"
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def default_ports() -> tuple[int, int]:
+    """The devnet's ports: taken from $CODREAM_RPC_URL and $CODREAM_IPFS_API when they point at
+    this machine (so one pair of variables configures every command), else 8545 and 5001."""
+    anvil, ipfs = 8545, 5001
+    u = urlparse(config.rpc_url())
+    if u.hostname in ("127.0.0.1", "localhost") and u.port:
+        anvil = u.port
+    m = re.match(r"^/ip4/127\.0\.0\.1/tcp/(\d+)/", os.environ.get("CODREAM_IPFS_API", ""))
+    if m:
+        ipfs = int(m.group(1))
+    return anvil, ipfs
 
 
 def _read_pid(path: Path) -> int | None:

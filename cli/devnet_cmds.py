@@ -11,8 +11,10 @@ from . import devnet
 from .common import emit, fail
 
 app = typer.Typer(help="A local devnet: anvil + the IPFS dev node.", no_args_is_help=True)
-ANVIL_PORT = typer.Option(8545, help="anvil's JSON-RPC port.")
-IPFS_PORT = typer.Option(5001, help="The IPFS node's RPC/gateway port.")
+ANVIL_PORT = typer.Option(devnet.default_ports()[0], help="anvil's JSON-RPC port (default: from $CODREAM_RPC_URL, "
+                                                          "else 8545).")
+IPFS_PORT = typer.Option(devnet.default_ports()[1], help="The IPFS node's RPC/gateway port (default: from "
+                                                         "$CODREAM_IPFS_API, else 5001).")
 
 
 @app.command("up")

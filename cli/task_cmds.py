@@ -1,6 +1,7 @@
 """`codream task ...`: task owners create tasks, reveal eval sets, and inspect tasks."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -8,12 +9,13 @@ import typer
 
 from codream.chain import ChainError
 from codream.market import show_task
+from codream.protocol import Phase
 from codream.spec import SpecError
 from ipfs import IpfsError
 from owner.tasks import OwnerError, auto_reveal, create_task, join_task, reveal_eval
 
 from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, emit, fail, open_chain, open_ipfs, wei
-from .views import JSON, render_task, render_task_list, show, task_rows
+from .views import JSON, console, render_task, render_task_list, show, task_rows
 
 app = typer.Typer(help="Task owners: create tasks, reveal eval sets, inspect tasks.", no_args_is_help=True)
 
@@ -109,3 +111,49 @@ def task_show(task_id: int = typer.Argument(..., help="The task id."), as_json: 
 
 
 app.command("status", help="The same as `task show`.")(task_show)
+
+
+PHASE_NAMES = {p.human: p for p in Phase}
+
+
+@app.command("wait")
+def task_wait(task_id: int = typer.Argument(..., help="The task id."),
+              commits: int = typer.Option(0, help="Wait for at least this many commits."),
+              reveals: int = typer.Option(0, help="... this many revealed submissions."),
+              score_commits: int = typer.Option(0, help="... this many seats' score commitments."),
+              score_reveals: int = typer.Option(0, help="... this many seats' revealed scores."),
+              phase: Optional[str] = typer.Option(None, help="... this phase or a later one (e.g. 'score commit', "
+                                                               "'finalized')."),
+              mine: bool = typer.Option(False, "--mine", help="Devnet: mine a block per poll (the committee draw "
+                                                              "waits for blocks; anvil makes them only on demand)."),
+              timeout: float = typer.Option(600, help="Give up after this many seconds (exit 1)."),
+              poll: float = typer.Option(1.0, help="Seconds between checks."),
+              rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT):
+    """Wait until a task gets somewhere (commits, reveals, scores, a phase), showing progress."""
+    if phase is not None and phase not in PHASE_NAMES:
+        fail(f"--phase must be one of: {', '.join(repr(p) for p in PHASE_NAMES)}", 2)
+    chain = open_chain(rpc_url, deployment, None, need_account=False, retry_seconds=ONE_SHOT_RETRY)
+    if mine and not chain.devnet:
+        fail("--mine only works on the devnet", 2)
+    wanted = [("Committed", commits), ("Revealed", reveals), ("ScoresCommitted", score_commits),
+              ("ScoresRevealed", score_reveals)]
+    deadline = time.monotonic() + timeout
+    try:
+        with console().status("waiting") as status:
+            while True:
+                counts = {name: len(chain.events(name, task_id)) for name, n in wanted if n}
+                now = Phase(chain.phase(task_id))
+                done = all(counts[name] >= n for name, n in wanted if n) and (phase is None or now >= PHASE_NAMES[phase])
+                shown = ", ".join(f"{name} {counts[name]}/{n}" for name, n in wanted if n)
+                if done:
+                    typer.echo(f"task {task_id}: {now.human}" + (f"; {shown}" if shown else ""))
+                    return
+                if time.monotonic() > deadline:
+                    fail(f"task {task_id} did not get there within {timeout:g} s (now: {now.human}"
+                         + (f"; {shown}" if shown else "") + ")")
+                status.update(f"task {task_id}: {now.human}" + (f"; {shown}" if shown else ""))
+                if mine:
+                    chain.mine()
+                time.sleep(poll)
+    except ChainError as exc:
+        fail(str(exc))

@@ -302,6 +302,9 @@ class Chain:
     def block(self, which="latest"):
         return self._rpc("block", lambda: self.w3.eth.get_block(which))
 
+    def phase(self, task_id: int) -> int:
+        return self.call("phaseOf", task_id)
+
     def view(self, fn_name: str, *args, on: str = "market") -> dict:
         """A view returning one struct, as a dict keyed by the ABI's field names."""
         value = self.call(fn_name, *args, on=on)

@@ -105,6 +105,8 @@ def verdict(row: dict, min_gain: int) -> str:
     if st == Status.UNRESOLVED:
         return ("the eval set could not be obtained (NO_EVAL): equal share + bond" if res == NO_EVAL
                 else "no majority of the seats agreed: equal share + bond")
+    if st == Status.UNSCORED:
+        return "its own miner held every seat that should score it: bond back, no share"
     if st == Status.UNREVEALED:
         return "never revealed: bond forfeited"
     return st.human

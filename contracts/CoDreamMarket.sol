@@ -4,6 +4,7 @@ pragma solidity 0.8.28;
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {StakeRegistry} from "./StakeRegistry.sol";
+import {ICoDreamMarket} from "./interfaces/ICoDreamMarket.sol";
 import {Scores} from "./libraries/Scores.sol";
 
 /// @title CoDreamMarket: co-owned tasks, commit-reveal mining, sharded verification by
@@ -13,7 +14,7 @@ import {Scores} from "./libraries/Scores.sol";
 /// sum(claimable) + sum(task escrow) (forge invariant); a task's escrow is its bounty, the bonds of
 /// its submissions not yet paid out and the verifier pot not yet paid, and is 0 once finalized.
 /// Verifier stakes live in the StakeRegistry this contract deploys.
-contract CoDreamMarket is ReentrancyGuardTransient {
+contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
     // ------------------------------------------------------------------ constants
     uint256 public constant SEAT_SLASH = 0.02 ether; // per faulty seat, capped at the stake
     uint256 public constant SNAPSHOT_TTL = 1 days; // a re-requested draw reuses the first snapshot
@@ -32,81 +33,6 @@ contract CoDreamMarket is ReentrancyGuardTransient {
     int32 public constant NO_EVAL = Scores.NO_EVAL;
     uint256 private constant BPS = 10_000;
 
-    /// where a task stands now (a view over its windows and state)
-    enum Phase {
-        None,
-        Commit,
-        Reveal,
-        EvalReveal,
-        AwaitingDraw,
-        ScoreCommit,
-        ScoreReveal,
-        AwaitingSettlement,
-        Settling,
-        Finalized
-    }
-
-    /// a submission: Committed -> Revealed -> (settlement) Accepted / Rejected / Invalid / Unresolved;
-    /// a commitment never revealed reads as Unrevealed once the reveal window is over
-    enum Status {
-        Committed,
-        Revealed,
-        Unrevealed,
-        Accepted,
-        Rejected,
-        Invalid,
-        Unresolved
-    }
-
-    /// settlement stages, in order. A failed round (no committee) runs Results, Payouts, Refund;
-    /// a task without any revealed submission only Refund.
-    enum Stage {
-        None,
-        Results, // per submission: result and status; per seat: agree / disagree counts
-        Seats, // per seat: slash the faulty, unlock every seat
-        Payouts, // per submission: reward, bond back, pot share when no seat earned
-        Fees, // per seat: the verifier pot pro rata to agreements
-        Refund, // one item: what the miners did not earn goes back to the owners
-        Finalized
-    }
-
-    /// Packed so that commit and reveal each read one task slot.
-    struct Task {
-        // slot 0: commit / reveal
-        uint96 escrow; // wei held for this task (see contract notice); 0 once finalized
-        uint72 minerBond;
-        uint16 submissionCount; // committed submissions (N)
-        uint32 commitEnd;
-        uint32 revealEnd;
-        bool anyRevealed;
-        // slot 1: evals, committee shape, score windows
-        uint32 evalRevealEnd;
-        uint8 ownerCount;
-        uint8 ownersRevealed;
-        uint8 seats; // K
-        uint8 seatsPerSubmission; // r
-        int16 minGainBps;
-        uint16 toleranceBps;
-        uint16 feeBps;
-        uint32 scoreCommitWindow;
-        uint32 scoreRevealWindow;
-        uint32 scoreCommitEnd; // 0 until the committee is drawn
-        uint32 scoreRevealEnd;
-        // slot 2: draw and bounty
-        uint64 snapshotBlock; // stakes as of this block's end decide the draw
-        uint64 seedBlock; // its hash seeds the draw (0: not requested)
-        uint32 requestedAt; // time of the request that took the snapshot
-        uint96 bounty; // sum of the owners' contributions
-        string specCid;
-    }
-
-    struct Owner {
-        address addr;
-        uint96 contribution;
-        bytes32 evalCommitment; // keccak256(abi.encode(evalCid, salt))
-        bool revealed;
-    }
-
     /// One slot per submission. Until the reveal `data` holds the first 24 bytes of the
     /// commitment; the reveal writes the miner's address in its first 20 bytes and settlement
     /// its result (int32) in the last 4. The CID lives in the `Revealed` event.
@@ -122,21 +48,6 @@ contract CoDreamMarket is ReentrancyGuardTransient {
         bool revealed;
         uint32 agree; // resolved submissions where this seat's score supported the result
         uint32 disagree; // resolved submissions where it did not
-    }
-
-    struct Settlement {
-        Stage stage;
-        bool failed; // no committee: the round pays revealed miners without scores
-        uint16 cursor; // next submission or seat of the current stage
-        uint16 revealed; // R
-        uint16 unresolved; // U
-        uint16 lastRevealed; // index of the last revealed submission (gets rounding dust)
-        uint8 lastPaidSeat; // the last seat with a fee (gets rounding dust)
-        uint32 acceptedWeight; // W: sum of accepted results
-        uint32 totalAgree; // sum of agree counts over the non-faulty seats
-        uint128 pot; // verifier pot: fee + forfeited bonds + slashes (failed round: forfeited bonds)
-        uint128 minersPaid; // rewards paid out of the miner pot (failed round: everything paid to miners)
-        uint128 potPaid; // pot paid to seats, or to the revealed miners when no seat earned
     }
 
     // ------------------------------------------------------------------ state
@@ -155,68 +66,6 @@ contract CoDreamMarket is ReentrancyGuardTransient {
     mapping(uint256 => Settlement) internal _settlements;
     /// @notice wei each address can withdraw now (pull payments)
     mapping(address => uint256) public claimable;
-
-    // ------------------------------------------------------------------ events
-    event TaskCreated(uint256 indexed taskId, address indexed creator, string specCid, uint256 bounty,
-        uint256 minerBond, uint256 seats, uint256 seatsPerSubmission);
-    event TaskJoined(uint256 indexed taskId, address indexed owner, uint256 ownerIndex, uint256 contribution);
-    event Committed(uint256 indexed taskId, address indexed miner, uint256 index);
-    event Revealed(uint256 indexed taskId, address indexed miner, uint256 index, string cid);
-    event EvalRevealed(uint256 indexed taskId, uint256 ownerIndex, string evalCid);
-    event DrawRequested(uint256 indexed taskId, uint256 snapshotBlock, uint256 seedBlock);
-    event CommitteeDrawn(uint256 indexed taskId, address[] seats, uint256 scoreCommitEnd, uint256 scoreRevealEnd);
-    event ScoresCommitted(uint256 indexed taskId, uint256 seat, address indexed verifier);
-    event ScoresRevealed(uint256 indexed taskId, uint256 seat, address indexed verifier);
-    event Settled(uint256 indexed taskId, Stage stage, uint256 cursor);
-    event SubmissionSettled(uint256 indexed taskId, uint256 indexed index, address indexed miner, int32 result,
-        Status status, uint256 reward, uint256 bondReturned);
-    event SeatSettled(uint256 indexed taskId, uint256 seat, address indexed verifier, uint256 agree,
-        uint256 disagree, bool faulty, uint256 slashed);
-    event Finalized(uint256 indexed taskId, uint256 minersPaid, uint256 potPaid, bool potToMiners,
-        uint256 ownersRefund);
-    event Credited(address indexed account, uint256 indexed taskId, uint256 amount);
-    event Withdrawn(address indexed account, uint256 amount);
-
-    // ------------------------------------------------------------------ errors
-    error UnknownTask(uint256 taskId);
-    error WrongPhase(uint256 taskId, Phase expected, Phase actual);
-    error NoBounty();
-    error MinBond(uint256 required, uint256 given);
-    error BadSeats(uint256 seats, uint256 seatsPerSubmission, uint256 maxSeats);
-    error ToleranceTooHigh(uint256 max, uint256 given);
-    error FeeTooHigh(uint256 max, uint256 given);
-    error BadMinGain(int256 given);
-    error BadWindow(uint256 index, uint256 seconds_);
-    error BadCid(uint256 length);
-    error ZeroCommitment();
-    error TooManyOwners(uint256 max);
-    error AlreadyOwner(uint256 taskId, address owner);
-    error NotOwner(uint256 taskId, uint256 ownerIndex, address caller);
-    error EvalAlreadyRevealed(uint256 taskId, uint256 ownerIndex);
-    error BadEvalReveal(uint256 taskId, uint256 ownerIndex);
-    error WrongBond(uint256 required, uint256 given);
-    error TooManySubmissions(uint256 max);
-    error UnknownSubmission(uint256 taskId, uint256 index);
-    error AlreadyRevealed(uint256 taskId, uint256 index);
-    error RevealInCommitBlock(uint256 commitBlock);
-    error BadReveal(uint256 taskId, uint256 index);
-    error DuplicateCid(uint256 taskId, bytes32 cidHash);
-    error DrawPending(uint256 taskId, uint256 seedBlock);
-    error NoEligibleStake();
-    error DrawNotRequested(uint256 taskId);
-    error SeedNotMined(uint256 seedBlock);
-    error SeedExpired(uint256 seedBlock);
-    error NotSeatHolder(uint256 taskId, uint256 seat, address caller);
-    error ScoresAlreadyCommitted(uint256 taskId, uint256 seat);
-    error ScoresNotCommitted(uint256 taskId, uint256 seat);
-    error ScoresAlreadyRevealed(uint256 taskId, uint256 seat);
-    error WrongScoreCount(uint256 expected, uint256 given);
-    error BadScoreReveal(uint256 taskId, uint256 seat);
-    error BadScore(int32 score);
-    error ZeroItems();
-    error NothingToWithdraw(address account);
-    error TransferFailed(address to, uint256 amount);
-    error NotRegistry(address sender);
 
     constructor() {
         registry = new StakeRegistry(address(this));
@@ -535,9 +384,7 @@ contract CoDreamMarket is ReentrancyGuardTransient {
         uint256[] nextRank; // position of the next score of each seat in its vector
         uint256[] wordIndex; // which word of each seat's vector is cached (type(uint256).max: none)
         uint256[] word;
-        int32[] values; // scores of the current submission, by eligible revealed seat
-        uint256[] valueSeat;
-        int32[] sorted;
+        uint256[] keys; // the current submission's scores with their seats, sorted (Scores.insertSorted)
     }
 
     /// Totals of one batch of stage Results.
@@ -586,28 +433,39 @@ contract CoDreamMarket is ReentrancyGuardTransient {
         private view returns (int32 m, Status status)
     {
         uint256 eligible;
-        uint256 c;
+        uint256 c; // values collected, kept sorted as (value, seat) keys
+        uint256[] memory keys = b.keys;
+        uint256 j = s % b.k;
         for (uint256 d; d < b.r; ++d) {
-            uint256 j = Scores.seatOf(s, d, b.k);
-            uint256 q = b.nextRank[j]++;
-            if (b.verifier[j] == miner) continue; // a verifier never scores its own submission
-            ++eligible;
-            if (!b.revealed[j]) continue; // silent: counted in the majority's denominator only
-            if (b.wordIndex[j] != q / 8) {
-                b.wordIndex[j] = q / 8;
-                b.word[j] = _scoreWords[taskId][(j << 32) | (q / 8)];
+            uint256 q = b.nextRank[j];
+            b.nextRank[j] = q + 1;
+            if (b.verifier[j] != miner) { // a verifier never scores its own submission: that seat abstains
+                ++eligible;
+                if (b.revealed[j]) { // a silent seat counts in the majority's denominator only
+                    if (b.wordIndex[j] != q / 8) {
+                        b.wordIndex[j] = q / 8;
+                        b.word[j] = _scoreWords[taskId][(j << 32) | (q / 8)];
+                    }
+                    c = Scores.insertSorted(keys, c, Scores.unpack(b.word[j], q % 8), j);
+                }
             }
-            b.values[c] = Scores.unpack(b.word[j], q % 8);
-            b.sorted[c] = b.values[c];
-            b.valueSeat[c] = j;
-            ++c;
+            j = j + 1 == b.k ? 0 : j + 1;
         }
         if (c == 0) return (NO_EVAL, Status.Unresolved);
-        m = Scores.lowerMedian(b.sorted, c);
-        if (!Scores.isMajority(Scores.support(b.values, c, m, b.tolerance), eligible)) return (m, Status.Unresolved);
+        m = Scores.keyValue(keys[(c - 1) / 2]); // the lower median
+        uint256 supporters;
+        uint256 supportMask;
         for (uint256 i; i < c; ++i) {
-            if (Scores.within(b.values[i], m, b.tolerance)) b.agree[b.valueSeat[i]] += 1;
-            else b.disagree[b.valueSeat[i]] += 1;
+            if (Scores.within(Scores.keyValue(keys[i]), m, b.tolerance)) {
+                ++supporters;
+                supportMask |= 1 << i;
+            }
+        }
+        if (!Scores.isMajority(supporters, eligible)) return (m, Status.Unresolved);
+        for (uint256 i; i < c; ++i) {
+            uint256 seat = Scores.keyTag(keys[i]);
+            if (supportMask & (1 << i) != 0) b.agree[seat] += 1;
+            else b.disagree[seat] += 1;
         }
         if (m == INVALID) status = Status.Invalid;
         else if (m == NO_EVAL) status = Status.Unresolved; // the eval set was unavailable: not the miner's fault
@@ -644,9 +502,7 @@ contract CoDreamMarket is ReentrancyGuardTransient {
         b.nextRank = new uint256[](k);
         b.wordIndex = new uint256[](k);
         b.word = new uint256[](k);
-        b.values = new int32[](r);
-        b.valueSeat = new uint256[](r);
-        b.sorted = new int32[](r);
+        b.keys = new uint256[](r);
         mapping(uint256 => Seat) storage seats_ = _seats[taskId];
         for (uint256 j; j < k; ++j) {
             Seat memory se = seats_[j];

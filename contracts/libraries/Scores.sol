@@ -42,6 +42,30 @@ library Scores {
         return a[(n - 1) / 2];
     }
 
+    /// @dev inserts score x tagged with `tag` (< 256) into keys[0..n), kept ascending by score;
+    /// returns n + 1. A key is the score with its sign bit flipped (so unsigned order is signed
+    /// order, sentinels first) above an 8-bit tag.
+    function insertSorted(uint256[] memory keys, uint256 n, int32 x, uint256 tag) internal pure returns (uint256) {
+        uint256 key = (uint256(uint32(x) ^ 0x80000000) << 8) | tag;
+        uint256 i = n;
+        while (i > 0 && keys[i - 1] > key) {
+            keys[i] = keys[i - 1];
+            --i;
+        }
+        keys[i] = key;
+        return n + 1;
+    }
+
+    /// @dev the score of a key made by insertSorted
+    function keyValue(uint256 key) internal pure returns (int32) {
+        return int32(uint32(key >> 8) ^ 0x80000000);
+    }
+
+    /// @dev the tag of a key made by insertSorted
+    function keyTag(uint256 key) internal pure returns (uint256) {
+        return key & 0xff;
+    }
+
     /// @dev how many of a[0..n) support m
     function support(int32[] memory a, uint256 n, int32 m, uint256 tolerance) internal pure returns (uint256 c) {
         for (uint256 i; i < n; ++i) {

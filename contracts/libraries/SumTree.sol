@@ -80,7 +80,8 @@ library SumTree {
 
     /// @dev a slot's weight at the end of block `b` (0 for a slot that did not exist yet)
     function weightAt(Tree storage t, uint256 slot, uint256 b) internal view returns (uint256) {
-        if (slot == 0) return 0;
+        // nodes above the capacity of block b did not hold sums then
+        if (slot == 0 || slot > valueAt(t.capacity, b)) return 0;
         return _prefixAt(t, slot, b) - _prefixAt(t, slot - 1, b);
     }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {CoDreamMarket} from "../../contracts/CoDreamMarket.sol";
+import {ICoDreamMarket} from "../../contracts/interfaces/ICoDreamMarket.sol";
 import {StakeRegistry} from "../../contracts/StakeRegistry.sol";
 import {Scores} from "../../contracts/libraries/Scores.sol";
 import {MarketBase} from "./MarketBase.sol";
@@ -38,14 +38,14 @@ contract MarketRoundTest is MarketBase {
         scoreRound(id);
         settleAll(id, 2);
 
-        (CoDreamMarket.Status st0, int32 r0) = status(id, 0);
-        assertTrue(st0 == CoDreamMarket.Status.Accepted && r0 == 6000, "s0 accepted at 6000");
-        (CoDreamMarket.Status st2,) = status(id, 2);
-        assertTrue(st2 == CoDreamMarket.Status.Rejected, "s2 rejected");
-        (CoDreamMarket.Status st3,) = status(id, 3);
-        assertTrue(st3 == CoDreamMarket.Status.Invalid, "s3 invalid");
-        (CoDreamMarket.Status st5,) = status(id, 5);
-        assertTrue(st5 == CoDreamMarket.Status.Unrevealed, "s5 unrevealed");
+        (ICoDreamMarket.Status st0, int32 r0) = status(id, 0);
+        assertTrue(st0 == ICoDreamMarket.Status.Accepted && r0 == 6000, "s0 accepted at 6000");
+        (ICoDreamMarket.Status st2,) = status(id, 2);
+        assertTrue(st2 == ICoDreamMarket.Status.Rejected, "s2 rejected");
+        (ICoDreamMarket.Status st3,) = status(id, 3);
+        assertTrue(st3 == ICoDreamMarket.Status.Invalid, "s3 invalid");
+        (ICoDreamMarket.Status st5,) = status(id, 5);
+        assertTrue(st5 == ICoDreamMarket.Status.Unrevealed, "s5 unrevealed");
 
         // miner pot 0.9 ether pro rata to 6000 : 2000 : 4000
         assertEq(m.claimable(actor(100)), 0.45 ether + BOND, "s0 reward + bond");
@@ -84,8 +84,8 @@ contract MarketRoundTest is MarketBase {
         mode[1] = Mode.Invalid; // two INVALID, three honest: the honest majority wins
         scoreRound(id);
         settleAll(id, 100);
-        (CoDreamMarket.Status st, int32 r) = status(id, 0);
-        assertTrue(st == CoDreamMarket.Status.Accepted && r == 4000, "minority INVALID cannot force INVALID");
+        (ICoDreamMarket.Status st, int32 r) = status(id, 0);
+        assertTrue(st == ICoDreamMarket.Status.Accepted && r == 4000, "minority INVALID cannot force INVALID");
         (uint256 a0, uint256 d0) = m.seatStats(id, 0);
         assertTrue(a0 == 0 && d0 == 2, "INVALID seat disagreed");
     }
@@ -103,8 +103,8 @@ contract MarketRoundTest is MarketBase {
         mode[4] = Mode.Silent;
         scoreRound(id);
         settleAll(id, 100);
-        (CoDreamMarket.Status st,) = status(id, 0);
-        assertTrue(st == CoDreamMarket.Status.Unresolved, "2 of 5 is no majority");
+        (ICoDreamMarket.Status st,) = status(id, 0);
+        assertTrue(st == ICoDreamMarket.Status.Unresolved, "2 of 5 is no majority");
         // the only submission is unresolved: it gets the whole miner pot and its bond; the silent
         // seats are slashed, the INVALID ones judged nothing (no result stood) so no seat earned:
         // the pot (fee + 3 slashes) goes to the revealed miner too, never to the owner
@@ -117,7 +117,7 @@ contract MarketRoundTest is MarketBase {
         uint256 id = newTask(actor(0), 1 ether, 3, 2, 100, 150, 1000);
         submit(id, 3, 3); // 2 revealed, 1 unrevealed
         vm.warp(uint256(m.getTask(id).evalRevealEnd) + 1);
-        assertTrue(m.phaseOf(id) == CoDreamMarket.Phase.AwaitingSettlement, "no eval: settle");
+        assertTrue(m.phaseOf(id) == ICoDreamMarket.Phase.AwaitingSettlement, "no eval: settle");
         settleAll(id, 1);
         assertEq(m.claimable(actor(100)), 0.5 ether + BOND + BOND / 2, "half the bounty, bond, half a forfeit");
         assertEq(m.claimable(actor(101)), 0.5 ether + BOND + BOND / 2, "same");

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {CoDreamMarket} from "../../contracts/CoDreamMarket.sol";
+import {ICoDreamMarket} from "../../contracts/interfaces/ICoDreamMarket.sol";
 import {StakeRegistry} from "../../contracts/StakeRegistry.sol";
 import {Scores} from "../../contracts/libraries/Scores.sol";
 import {MiniTest} from "./lib/MiniTest.sol";
@@ -12,7 +12,7 @@ import {MiniTest} from "./lib/MiniTest.sol";
 abstract contract MarketBase is MiniTest {
     enum Mode { Honest, Silent, Invalid, Extreme, NoEval, Lazy, Low }
 
-    CoDreamMarket internal m;
+    ICoDreamMarket internal m;
     StakeRegistry internal reg;
     uint32[5] internal W = [uint32(1000), 1000, 1000, 1000, 1000];
     uint256 internal constant BOND = 0.01 ether;
@@ -24,7 +24,7 @@ abstract contract MarketBase is MiniTest {
     function setUp() public virtual {
         vm.roll(1000);
         vm.warp(1_700_000_000);
-        m = new CoDreamMarket();
+        m = ICoDreamMarket(payable(vm.deployCode("CoDreamMarket.sol:CoDreamMarket")));
         reg = m.registry();
     }
 
@@ -84,7 +84,7 @@ abstract contract MarketBase is MiniTest {
     }
 
     function revealEvalAs(uint256 id, uint256 ownerIndex) internal {
-        CoDreamMarket.Owner[] memory os = m.owners(id);
+        ICoDreamMarket.Owner[] memory os = m.owners(id);
         vm.prank(os[ownerIndex].addr);
         m.revealEval(id, ownerIndex, evalCid(os[ownerIndex].addr), EVAL_SALT);
     }
@@ -153,14 +153,14 @@ abstract contract MarketBase is MiniTest {
     }
 
     function settleAll(uint256 id, uint256 batch) internal returns (uint256 calls) {
-        while (m.phaseOf(id) != CoDreamMarket.Phase.Finalized) {
+        while (m.phaseOf(id) != ICoDreamMarket.Phase.Finalized) {
             m.settle(id, batch);
             ++calls;
         }
     }
 
-    function status(uint256 id, uint256 s) internal view returns (CoDreamMarket.Status st, int32 result) {
-        (int32[] memory r, CoDreamMarket.Status[] memory ss) = m.results(id, s, 1);
+    function status(uint256 id, uint256 s) internal view returns (ICoDreamMarket.Status st, int32 result) {
+        (int32[] memory r, ICoDreamMarket.Status[] memory ss) = m.results(id, s, 1);
         return (ss[0], r[0]);
     }
 }

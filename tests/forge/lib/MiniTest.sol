@@ -29,17 +29,30 @@ interface Vm {
     function lastCallGas() external view returns (Gas memory);
     /// marks an account's storage cold again, so a measured call pays cold-read prices
     function cool(address) external;
+    /// deploys an artifact by name ("File.sol:Contract") without compiling it into the test
+    function deployCode(string calldata) external returns (address);
 }
 
 abstract contract MiniTest {
+    /// forge reads `targetSelectors()` to restrict the invariant fuzzer to these functions
+    struct FuzzSelector {
+        address addr;
+        bytes4[] selectors;
+    }
+
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
     address internal constant CONSOLE = 0x000000000000000000636F6e736F6c652e6c6f67;
     bool public IS_TEST = true;
     address[] private _targets;
+    FuzzSelector[] private _selectors;
 
     function targetContract(address a) internal { _targets.push(a); }
 
+    function targetSelector(FuzzSelector memory s) internal { _selectors.push(s); }
+
     function targetContracts() public view returns (address[] memory) { return _targets; }
+
+    function targetSelectors() public view returns (FuzzSelector[] memory) { return _selectors; }
 
     function assertEq(uint256 a, uint256 b, string memory why) internal pure {
         if (a != b) revert(string.concat(why, ": ", _u(a), " != ", _u(b)));

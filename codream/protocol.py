@@ -44,6 +44,7 @@ class Status(IntEnum):
     REJECTED = 4
     INVALID = 5
     UNRESOLVED = 6
+    UNSCORED = 7  # its own miner held every seat that should score it: bond back, no share
 
     @property
     def human(self) -> str:

@@ -451,6 +451,7 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
             }
             j = j + 1 == b.k ? 0 : j + 1;
         }
+        if (eligible == 0) return (NO_EVAL, Status.Unscored); // its own miner holds every seat of it
         if (c == 0) return (NO_EVAL, Status.Unresolved);
         m = Scores.keyValue(keys[(c - 1) / 2]); // the lower median
         uint256 supporters;
@@ -483,7 +484,7 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
             tally.forfeits += t.minerBond;
         } else if (status == Status.Accepted) {
             tally.weight += uint256(uint32(m));
-        } else {
+        } else if (status == Status.Rejected) {
             tally.forfeits += uint256(t.minerBond) * BELOW_MIN_FORFEIT_BPS / BPS;
         }
     }
@@ -601,9 +602,9 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
             reward = sh.unresolvedShare;
         } else if (sub.status == Status.Rejected) {
             bondBack -= sh.bond * BELOW_MIN_FORFEIT_BPS / BPS;
-        } else {
-            bondBack = 0; // Invalid
-        }
+        } else if (sub.status == Status.Invalid) {
+            bondBack = 0;
+        } // Unscored: the bond only
         extra = s == sh.lastRevealed ? sh.potShare + sh.potDust : sh.potShare;
         _credit(miner, taskId, reward + extra + bondBack);
         emit SubmissionSettled(taskId, s, miner, m, sub.status, reward + extra, bondBack);

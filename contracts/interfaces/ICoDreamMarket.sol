@@ -21,8 +21,11 @@ interface ICoDreamMarket {
         Finalized
     }
 
-    /// a submission: Committed -> Revealed -> (settlement) Accepted / Rejected / Invalid / Unresolved;
-    /// a commitment never revealed reads as Unrevealed once the reveal window is over
+    /// a submission: Committed -> Revealed -> (settlement) Accepted / Rejected / Invalid / Unresolved /
+    /// Unscored; a commitment never revealed reads as Unrevealed once the reveal window is over.
+    /// Unscored: every seat that should score it is held by its own miner (all abstain), so nobody
+    /// could judge it; its bond comes back but it takes no share (else a verifier could mine junk and
+    /// hold its seats to collect an unresolved share).
     enum Status {
         Committed,
         Revealed,
@@ -30,7 +33,8 @@ interface ICoDreamMarket {
         Accepted,
         Rejected,
         Invalid,
-        Unresolved
+        Unresolved,
+        Unscored
     }
 
     /// settlement stages, in order. A failed round (no committee) runs Results, Payouts, Refund;

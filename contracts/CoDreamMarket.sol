@@ -188,23 +188,26 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
     /// window), never in the commit's block, by the committer, each CID once per task.
     function reveal(uint256 taskId, uint256 index, string calldata cid, bytes32 salt) external {
         Task storage t = _tasks[taskId];
-        if (block.timestamp <= t.commitEnd || block.timestamp > t.revealEnd) {
-            if (t.commitEnd == 0) revert UnknownTask(taskId);
+        (uint256 commitEnd, uint256 revealEnd, bool anyRevealed) = (t.commitEnd, t.revealEnd, t.anyRevealed);
+        if (block.timestamp <= commitEnd || block.timestamp > revealEnd) {
+            if (commitEnd == 0) revert UnknownTask(taskId);
             revert WrongPhase(taskId, Phase.Reveal, phaseOf(taskId));
         }
         Submission storage s = _submissions[taskId][index];
-        uint256 commitBlock = s.commitBlock;
-        if (commitBlock == 0) revert UnknownSubmission(taskId, index);
-        if (s.status != Status.Committed) revert AlreadyRevealed(taskId, index);
-        if (block.number <= commitBlock) revert RevealInCommitBlock(commitBlock);
+        Submission memory sub = s;
+        if (sub.commitBlock == 0) revert UnknownSubmission(taskId, index);
+        if (sub.status != Status.Committed) revert AlreadyRevealed(taskId, index);
+        if (block.number <= sub.commitBlock) revert RevealInCommitBlock(sub.commitBlock);
         if (bytes(cid).length == 0 || bytes(cid).length > MAX_CID_LENGTH) revert BadCid(bytes(cid).length);
         bytes32 expected = keccak256(abi.encode(cid, salt, msg.sender, taskId, block.chainid, address(this)));
-        if (bytes24(expected) != s.data) revert BadReveal(taskId, index);
+        if (bytes24(expected) != sub.data) revert BadReveal(taskId, index);
         bytes32 key = keccak256(bytes(cid));
-        if (cidUsed[taskId][key]) revert DuplicateCid(taskId, key);
-        cidUsed[taskId][key] = true;
-        _submissions[taskId][index] = Submission(bytes24(bytes20(msg.sender)), uint56(commitBlock), Status.Revealed);
-        if (!t.anyRevealed) t.anyRevealed = true;
+        mapping(bytes32 => bool) storage used = cidUsed[taskId];
+        if (used[key]) revert DuplicateCid(taskId, key);
+        used[key] = true;
+        s.data = bytes24(bytes20(msg.sender));
+        s.status = Status.Revealed;
+        if (!anyRevealed) t.anyRevealed = true; // once per task
         emit Revealed(taskId, msg.sender, index, cid);
     }
 

@@ -2,7 +2,6 @@
 named actors, revert and book-keeping checks. Encodings come from codream.protocol."""
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -10,8 +9,8 @@ from brownie import chain, web3
 from brownie.exceptions import VirtualMachineError
 from eth_abi import encode
 from eth_utils import keccak
-from web3.exceptions import TransactionNotFound
 
+from codream.gasbench import patient_receipts  # noqa: F401  (anvil receipt race, see there)
 from codream.protocol import (INVALID, NO_EVAL, Phase, Stage, Status, eval_commitment,  # noqa: F401
                               miner_commitment, rank, score_commitment, seat_submissions)
 
@@ -32,33 +31,6 @@ def reverts(name: str, fn, *args):
     msg = exc.value.revert_msg or ""
     assert msg.split(":")[0] == name, msg
     return msg
-
-
-def patient_receipts() -> None:
-    """anvil can report a sender's next nonce a moment before it serves the receipt of a long
-    transaction; brownie then calls the mined transaction "dropped". Make receipt lookups wait for
-    a transaction anvil already knows."""
-    eth = web3.eth
-    if getattr(eth, "_patient", False):
-        return
-    lookup = eth.get_transaction_receipt
-
-    def get_transaction_receipt(txid):
-        try:
-            return lookup(txid)
-        except TransactionNotFound:
-            eth.get_transaction(txid)  # raises TransactionNotFound if anvil never saw it
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                time.sleep(0.05)
-                try:
-                    return lookup(txid)
-                except TransactionNotFound:
-                    continue
-            raise
-
-    eth.get_transaction_receipt = get_transaction_receipt
-    eth._patient = True
 
 
 def transact(contract, fn: str, *args, sender, value: int = 0) -> dict:

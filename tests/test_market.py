@@ -6,7 +6,7 @@ import random
 import pytest
 
 pytest.importorskip("brownie")
-from brownie import accounts, chain, network, project  # noqa: E402
+from brownie import accounts, chain, network, project, web3  # noqa: E402
 
 from tests.conftest import REPO  # noqa: E402
 from tests.market_helpers import (BOND, BOUNTY, INVALID, NO_EVAL, STAKE, WINDOWS, Phase, Round,  # noqa: E402
@@ -34,7 +34,7 @@ def p():
     dev["host"] = "http://127.0.0.1"
     dev["cmd_settings"].update(port=free_port(), accounts=30, gas_limit=30_000_000)  # never collide with a devnet
     network.connect("development")
-    patient_receipts()
+    patient_receipts(web3)
     market = proj.CoDreamMarket.deploy({"from": accounts[0]})
     proj.deployed = (market, proj.StakeRegistry.at(market.registry()))
     yield proj

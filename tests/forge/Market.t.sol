@@ -137,4 +137,64 @@ contract MarketRoundTest is MarketBase {
         assertEq(m.claimable(actor(1)), 3 ether + BOND * 3 / 4, "owner 1: its bounty and three quarters");
         assertEq(address(m).balance, _books(id), "books");
     }
+
+    function test_SubmissionScoredOnlyByItsOwnMinerGetsItsBondAndNoShare() public {
+        // one verifier holds every seat; it also mines: nobody can judge its submission
+        address v = actor(10);
+        uint256 id = newTask(actor(0), 1 ether, 3, 3, 100, 150, 1000);
+        truth[0] = 5000;
+        truth[1] = 9999; // what v would like its own junk to score
+        commitAs(actor(100), id, "bafyhonest");
+        commitAs(v, id, "bafyjunk");
+        toReveal(id);
+        revealAs(actor(100), id, 0, "bafyhonest");
+        revealAs(v, id, 1, "bafyjunk");
+        toEval(id);
+        revealEvalAs(id, 0);
+        for (uint256 i = 1; i < 5; ++i) {
+            vm.prank(verifiers[i]);
+            reg.requestUnbond(); // only v stays eligible
+        }
+        vm.roll(block.number + 1);
+        address[] memory seats = draw(id);
+        for (uint256 j; j < 3; ++j) assertEq(seats[j], v, "v holds every seat");
+        scoreRound(id);
+        settleAll(id, 3);
+        (ICoDreamMarket.Status st1, int32 r1) = status(id, 1);
+        assertTrue(st1 == ICoDreamMarket.Status.Unscored && r1 == Scores.NO_EVAL, "unscored");
+        assertEq(m.claimable(actor(100)), 0.9 ether + BOND, "the honest miner gets the whole miner pot");
+        assertEq(m.claimable(v), 0.1 ether + BOND, "v: the fee for judging s0, its own bond back, no share");
+        assertEq(address(m).balance, _books(id), "books");
+    }
+
+    /// any mix of seat behaviours and unrevealed submissions ends final with every wei claimable
+    function testFuzz_AnyRoundEndsWithEveryWeiClaimable(uint256 seed) public {
+        uint8 k = uint8(bound(seed, 1, 7));
+        uint8 r = uint8(bound(seed >> 8, 1, k));
+        uint256 n = bound(seed >> 16, 1, 12);
+        uint256 bounty = bound(seed >> 24, 1, 3 ether);
+        uint256 id = newTask(actor(0), bounty, k, r, int16(int256(bound(seed >> 64, 0, 600))),
+            uint16(bound(seed >> 80, 0, 300)), uint16(bound(seed >> 96, 0, 5000)));
+        for (uint256 s; s < n; ++s) {
+            uint256 h = uint256(keccak256(abi.encode(seed, s)));
+            truth[s] = h % 5 == 0 ? Scores.INVALID : int32(int256(h % 8000)) - 1000;
+        }
+        uint256 every = bound(seed >> 112, 0, 4); // 0: all revealed, else every j-th is never revealed
+        submit(id, n, every == 1 ? 2 : every);
+        revealEvalAs(id, 0);
+        draw(id);
+        for (uint256 j; j < k; ++j) mode[j] = Mode(uint8(uint256(keccak256(abi.encode(seed, "mode", j))) % 7));
+        scoreRound(id);
+        settleAll(id, bound(seed >> 120, 1, 9));
+        assertEq(m.getTask(id).escrow, 0, "escrow left");
+        assertEq(address(m).balance, _books(id), "balance != claimable + escrow");
+        uint256 stakes;
+        for (uint256 i; i < verifiers.length; ++i) {
+            stakes += reg.stakeOf(verifiers[i]);
+            assertEq(reg.info(verifiers[i]).lockedSeats, 0, "a seat stayed locked");
+        }
+        assertEq(address(reg).balance, stakes, "registry balance != stakes");
+        assertLe(m.claimable(actor(0)), bounty, "the owner got more than its bounty back");
+    }
 }
+

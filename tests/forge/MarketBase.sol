@@ -115,7 +115,7 @@ abstract contract MarketBase is MiniTest {
         if (md == Mode.NoEval) return Scores.NO_EVAL;
         if (md == Mode.Extreme) return seat % 2 == 0 ? int32(10_000) : int32(-10_000);
         if (md == Mode.Lazy) return 5000;
-        if (md == Mode.Low) return truth[s] - 1000;
+        if (md == Mode.Low) return truth[s] > -9000 ? truth[s] - 1000 : truth[s];
         return truth[s];
     }
 

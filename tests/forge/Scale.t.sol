@@ -13,7 +13,14 @@ import {MarketBase} from "./MarketBase.sol";
 /// transaction and `lastCallGas` is the transaction's exact gas; the numbers are printed as
 /// `GASJSON {...}` lines for the bench.
 contract ScaleTest is MarketBase {
-    uint256 internal constant TX = 21_000;
+    uint256 internal TX; // the 21,000 base cost, unless --isolate already counts it
+
+    function setUp() public override {
+        super.setUp();
+        // under --isolate a state-changing call is a transaction: its gas includes the base cost
+        try reg.requestUnbond() {} catch {}
+        TX = vm.lastCallGas().gasTotalUsed >= 21_000 ? 0 : 21_000;
+    }
 
     function _measured() internal view returns (uint256) {
         return vm.lastCallGas().gasTotalUsed;
@@ -47,7 +54,6 @@ contract ScaleTest is MarketBase {
             total += g;
             ++calls;
             if (g > maxBatch) maxBatch = g;
-            log(string.concat("settle call ", _u(calls), " stage ", _u(uint256(m.getSettlement(id).stage)), " gas ", _u(g)));
         }
         assertLe(maxBatch, 5_000_000, "a settlement batch exceeds 5M gas");
         assertLe(total / n, 60_000, "settlement per submission above 60k amortised");

@@ -88,7 +88,7 @@ interface ICoDreamMarket {
 
     struct Settlement {
         Stage stage;
-        bool failed; // no committee: the round pays revealed miners without scores
+        bool failed; // no eval set, no committee or nobody revealed: no scores, fixed refund rules
         uint16 cursor; // next submission or seat of the current stage
         uint16 revealed; // R
         uint16 unresolved; // U
@@ -224,12 +224,18 @@ interface ICoDreamMarket {
     function getSettlement(uint256 taskId) external view returns (Settlement memory);
     /// @notice A seat's score commitment (0 until committed).
     function scoreCommitment(uint256 taskId, uint256 seat) external view returns (bytes32);
-    /// @notice The constants of the protocol.
+    /// @notice Wei slashed per faulty seat (capped at the verifier's stake).
     function SEAT_SLASH() external view returns (uint256);
+    /// @notice Most committee seats a task can have.
     function MAX_SEATS() external view returns (uint256);
+    /// @notice Most submissions a task can have.
     function MAX_SUBMISSIONS() external view returns (uint256);
+    /// @notice Least miner bond a task can ask for.
     function MIN_BOND() external view returns (uint256);
+    /// @notice Largest score tolerance a task can set.
     function MAX_TOLERANCE_BPS() external view returns (uint256);
+    /// @notice Time after the eval-reveal deadline by which a committee must be drawn.
     function DRAW_TIMEOUT() external view returns (uint256);
+    /// @notice How long a re-requested draw keeps the first stake snapshot.
     function SNAPSHOT_TTL() external view returns (uint256);
 }

@@ -15,6 +15,8 @@ interface IRegistry {
     function stake() external payable;
     function requestUnbond() external;
     function withdrawStake() external;
+    function totalAt(uint256 blockNumber) external view returns (uint256);
+    function sampleAt(uint256 blockNumber, uint256 r) external view returns (address);
 }
 
 /// commits and reveals in one transaction (so in one block, inside the commit window)
@@ -120,6 +122,25 @@ contract StakerFactory {
     function make(IRegistry registry, uint256 n) external payable returns (address[] memory out) {
         out = new address[](n);
         for (uint256 i; i < n; ++i) out[i] = address(new Staker{value: msg.value / n}(registry));
+    }
+}
+
+/// drawCommittee's sampling for many seeds in one call: per seed, the seats of k that members of
+/// `group` would get (seat j = sampleAt(snap, keccak(seed, taskId, j) % totalAt(snap)))
+contract DrawProbe {
+    function groupSeats(IRegistry r, uint256 snap, bytes32[] calldata seeds, uint256 taskId, uint256 k,
+        address[] calldata group) external view returns (uint256[] memory counts)
+    {
+        uint256 total = r.totalAt(snap);
+        counts = new uint256[](seeds.length);
+        for (uint256 i; i < seeds.length; ++i) {
+            for (uint256 j; j < k; ++j) {
+                address v = r.sampleAt(snap, uint256(keccak256(abi.encode(seeds[i], taskId, j))) % total);
+                for (uint256 g; g < group.length; ++g) {
+                    if (group[g] == v) counts[i] += 1;
+                }
+            }
+        }
     }
 }
 

@@ -131,7 +131,7 @@ interface ICoDreamMarket {
     error ToleranceTooHigh(uint256 max, uint256 given);
     error FeeTooHigh(uint256 max, uint256 given);
     error BadMinGain(int256 given);
-    error BadWindow(uint256 index, uint256 seconds_);
+    error BadWindow(uint256 index, uint256 duration);
     error BadCid(uint256 length);
     error ZeroCommitment();
     error TooManyOwners(uint256 max);

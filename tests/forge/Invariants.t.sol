@@ -7,7 +7,8 @@ import {MiniTest} from "./lib/MiniTest.sol";
 import {MarketHandler} from "./MarketHandler.sol";
 
 /// Handler-based invariants over every v2 path (see MarketHandler), 16 actors, random calls and
-/// time jumps: runs x depth = 60 x 200 = 12,000 handler calls per invariant (foundry.toml).
+/// time jumps: runs x depth = 50 x 200 = 10,000 handler calls per invariant (foundry.toml),
+/// 40,000 over the four invariants.
 contract MarketInvariantTest is MiniTest {
     ICoDreamMarket internal m;
     StakeRegistry internal reg;
@@ -37,7 +38,8 @@ contract MarketInvariantTest is MiniTest {
     }
 
     /// the market holds exactly what it owes: every claimable balance and every open escrow
-    function invariant_MarketBalanceEqualsClaimablePlusEscrow() public view {
+    /// (market balance == sum(claimable) + sum(escrow))
+    function invariant_BalanceEqualsEverythingOwed() public view {
         uint256 owed;
         for (uint256 i; i < hd.actorCount(); ++i) owed += m.claimable(hd.actors(i));
         for (uint256 t = 1; t <= m.taskCount(); ++t) {

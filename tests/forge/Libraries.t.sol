@@ -152,7 +152,7 @@ contract ScoresTest is MiniTest {
         assertTrue(Scores.isMajority(3, 5) && !Scores.isMajority(2, 5) && !Scores.isMajority(2, 4), "majority");
     }
 
-    /// forge-config: default.fuzz.runs = 64
+    /// forge-config: default.fuzz.runs = 32
     function testFuzz_AssignmentIsConsistent(uint256 kSeed, uint256 rSeed, uint256 nSeed) public pure {
         uint256 k = bound(kSeed, 1, 64);
         uint256 r = bound(rSeed, 1, k);

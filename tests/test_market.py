@@ -360,21 +360,27 @@ def test_min_bond_enforced(m, reg):
 
 
 def test_filling_slots_with_noise_loses_money(m, reg, p):
+    """a spammer fills 1,024 slots with noise (scored below min gain) next to one honest miner:
+    it gets half of each bond back and no reward; the honest miner takes the whole miner pot"""
     stake(reg, VERIFIERS[:5])
-    rd = Round(m, reg, a(OWNER), k=5, r=3)
-    spam = p.BulkMiner.deploy(m, {"from": a(20)})
+    rd = Round(m, reg, a(OWNER), k=5, r=1)
+    spam = [p.BulkMiner.deploy(m, {"from": a(20 + i)}) for i in range(4)]
     rd.commit(a(1))
-    transact(spam, "commitMany", rd.id, 64, sender=a(20), value=64 * BOND)
+    for b in spam:
+        transact(b, "commitMany", rd.id, 256, sender=a(20), value=256 * BOND)
     rd.to_reveal()
     rd.reveal(0)
-    transact(spam, "revealMany", rd.id, 0, 64, sender=a(20))
+    for b in spam:
+        transact(b, "revealMany", rd.id, 0, 256, sender=a(20))
     rd.to_eval()
     rd.reveal_eval()
     rd.draw()
-    rd.score(lambda seat, s: 6000 if s == 0 else 0)  # noise scores 0: below min gain
-    rd.settle()
-    assert m.claimable(spam) == 64 * BOND // 2  # paid 64 bonds, gets half of them back
+    rd.score(lambda seat, s: 6000 if s == 0 else 0)  # noise gains nothing: below min gain
+    rd.settle(batch=256)
+    paid, back = 1024 * BOND, sum(m.claimable(b) for b in spam)
+    assert back == paid // 2 < paid
     assert m.claimable(a(1)) == BOUNTY * 9 // 10 + BOND
+    books(m, everyone(*spam))
 
 
 # ============================================================================ property 6

@@ -72,7 +72,14 @@ def test_dapp_matches_cli_rewards_and_claims_on_chain(demo_devnet, tmp_path):
     assert 0 < int(expected[honest.account.address]) - gained < 10**16  # claimable arrived, less gas
     assert any("INVALID" in r for r in report["rows"]) and any("accepted" in r for r in report["rows"])
     assert any("rejected" in r for r in report["rows"])  # the noise miner: below min gain
-    assert report["preview"].startswith("dreams in ")
+    assert report["preview"].startswith("dreams in ") and report["previewSize"][0] > 200  # a real grid
+    assert report["claimableText"].endswith(" ETH")  # rounded, with a unit
+    kinds = " ".join(report["history"])
+    assert "reward + bond back" in kinds and "withdrawn" in kinds  # the honest miner's history
+    assert report["mineRows"] == 1  # the connected miner's own row is highlighted
+    assert "min gain 1000 bps" in report["params"] and len(report["seats"]) == 3
+    for view in ("tasks", "account", "task", "preview"):  # one screenshot per view, kept as artefacts
+        assert (ARTIFACTS / f"dapp-{view}.png").stat().st_size > 2_000
     assert shot.exists() and shot.stat().st_size > 10_000
 
 

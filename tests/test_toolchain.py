@@ -28,6 +28,8 @@ def test_brownie_compiles_the_contracts_with_the_shim():
     art = json.loads((REPO / "build" / "contracts" / "CoDreamMarket.json").read_text())
     assert art["compiler"]["version"].startswith("0.8.28") and art["compiler"]["optimizer"]["enabled"]
     assert len(art["deployedBytecode"]) // 2 < 24_576, "contract exceeds the EIP-170 size limit"
+    reg = json.loads((REPO / "build" / "contracts" / "StakeRegistry.json").read_text())
+    assert len(reg["deployedBytecode"]) // 2 < 24_576, "the registry exceeds the EIP-170 size limit"
 
 
 def test_brownie_run_deploy_writes_the_deployment_record(tmp_path):
@@ -36,8 +38,9 @@ def test_brownie_run_deploy_writes_the_deployment_record(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     rec = json.loads((tmp_path / "devnet" / "deployment.json").read_text())
     assert rec["chain_id"] == 31337
-    c = rec["contracts"]["CoDreamMarket"]
-    assert c["address"].startswith("0x") and any(f.get("name") == "finalize" for f in c["abi"])
+    c, r = rec["contracts"]["CoDreamMarket"], rec["contracts"]["StakeRegistry"]
+    assert c["address"].startswith("0x") and any(f.get("name") == "settle" for f in c["abi"])
+    assert r["address"].startswith("0x") and any(f.get("name") == "stake" for f in r["abi"])
 
 
 def test_forge_fuzz_and_invariant_suites_pass():

@@ -1,5 +1,6 @@
 // Drives the dapp in real headless Chromium (Debian chromium + playwright-core).
 // usage: node check.mjs URL EXPECTED_JSON SCREENSHOT CLAIM_DEV_INDEX
+// Also keeps one screenshot per view beside SCREENSHOT: -tasks, -account, -task, -preview.
 // EXPECTED_JSON: {"0xaddr": "claimable wei", ...}; prints a JSON report on stdout.
 import { chromium } from "playwright-core";
 
@@ -16,6 +17,8 @@ try {
   page.on("pageerror", (e) => report.errors.push(String(e)));
   await page.goto(url);
   await page.waitForSelector("#tasks tbody tr[data-task]", { timeout: 30000 });
+  const view = (name) => shot.replace(/\.png$/, `-${name}.png`);
+  await page.locator("#tasks").screenshot({ path: view("tasks") });
   report.banner = await page.locator("#banner").isVisible() ? await page.textContent("#banner") : null;
   for (const addr of Object.keys(expected)) {
     await page.selectOption("#mode", "read");
@@ -38,13 +41,22 @@ try {
   await page.waitForFunction(() => document.getElementById("withdrawn").dataset.wei !== "0", null, { timeout: 20000 });
   report.withdrawn = await page.getAttribute("#withdrawn", "data-wei");
   report.claimMsg = await page.textContent("#claim-msg");
+  report.history = await page.$$eval("#history tbody tr", (trs) => trs.map((tr) => tr.innerText));
+  report.claimableText = await page.textContent("#claimable");
+  await page.locator("#account").screenshot({ path: view("account") });
   // open the task, preview the first bundle
   await page.click("#tasks tbody tr[data-task]");
   await page.waitForSelector("#subs button[data-cid]", { timeout: 20000 });
   report.rows = await page.$$eval("#subs tbody tr", (trs) => trs.map((tr) => tr.innerText));
+  report.mineRows = await page.$$eval("#subs tbody tr.mine", (trs) => trs.length);
+  report.seats = await page.$$eval("#seats tbody tr", (trs) => trs.map((tr) => tr.innerText));
+  report.params = await page.textContent("#task-params");
+  await page.locator("#task").screenshot({ path: view("task") });
   await page.click("#subs button[data-cid]");
   await page.waitForSelector("#preview-wrap:not(.hidden)", { timeout: 20000 });
   report.preview = await page.textContent("#preview-title");
+  report.previewSize = await page.$eval("#preview", (img) => [img.naturalWidth, img.naturalHeight]);
+  await page.locator("#preview-wrap").screenshot({ path: view("preview") });
   await page.screenshot({ path: shot, fullPage: true });
 } catch (e) {
   report.errors.push(String(e));

@@ -241,10 +241,29 @@ class Chain:
         return self._rpc("balance", lambda: self.w3.eth.get_balance(address or self.account.address))
 
     def send(self, fn_name: str, *args, value: int = 0, on: str = "market"):
-        """Sign and send; wait for ``confirmations``. A revert is explained, never retried."""
+        """Sign and send; wait for ``confirmations``. A revert is explained, never retried; a
+        transaction that ran out of gas because the state moved between estimate and inclusion
+        (other senders changed what it touches) is sent again with a fresh estimate and a larger
+        margin, at most twice."""
         if self.account is None:
             raise ChainError("no account to sign with (a devnet account dev:N or an encrypted keystore)")
         fn = self._fn(on, fn_name, args)
+        for margin in (1.3, 2.0, 3.0):
+            receipt, gas_limit = self._send_once(fn_name, fn, value, margin)
+            if receipt.status == 1:
+                break
+            if receipt.gasUsed < gas_limit * 0.98:  # not out of gas: a real revert (the state changed)
+                raise TxReverted(fn_name, "reverted on chain (the state changed between estimate and inclusion)", {})
+            log.warning("%s ran out of gas (%d); sending again with a larger margin", fn_name, gas_limit)
+        else:
+            raise TxReverted(fn_name, f"ran out of gas three times (last limit {gas_limit})", {})
+        if self.cfg.confirmations > 1:
+            target = receipt.blockNumber + self.cfg.confirmations - 1
+            while self._rpc("block number", lambda: self.w3.eth.block_number) < target:
+                time.sleep(1)
+        return receipt
+
+    def _send_once(self, fn_name: str, fn, value: int, margin: float):
         sender = self.account.address
         try:
             gas = self._rpc(fn_name, lambda: fn.estimate_gas({"from": sender, "value": value}))
@@ -257,7 +276,7 @@ class Chain:
             raise ChainError(f"{fn_name}: the node refused the transaction: {exc}") from None
         base = self._rpc(fn_name, lambda: self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
         tip = 0 if self.devnet else self.w3.to_wei(1, "gwei")
-        gas_limit, max_fee = int(gas * 1.25) + 10_000, 2 * base + tip
+        gas_limit, max_fee = int(gas * margin) + 30_000, 2 * base + tip
         if self.balance(sender) < value + gas_limit * max_fee:
             self._insufficient(fn_name, value, gas_limit * max_fee)
         tx = fn.build_transaction({"from": sender, "value": value, "gas": gas_limit,
@@ -277,13 +296,7 @@ class Chain:
             receipt = self._rpc(fn_name, lambda: self.w3.eth.wait_for_transaction_receipt(h, timeout=120))
         except TimeExhausted:
             raise ChainError(f"{fn_name}: transaction 0x{bytes(h).hex()} was not mined within 120 s") from None
-        if receipt.status != 1:
-            raise TxReverted(fn_name, "reverted on chain (the state changed between estimate and inclusion)", {})
-        if self.cfg.confirmations > 1:
-            target = receipt.blockNumber + self.cfg.confirmations - 1
-            while self._rpc("block number", lambda: self.w3.eth.block_number) < target:
-                time.sleep(1)
-        return receipt
+        return receipt, gas_limit
 
     def _known(self, tx_hash) -> bool:
         try:

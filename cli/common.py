@@ -96,9 +96,14 @@ def cli_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "cli", *args]
 
 
-def spawn_cli(args: list[str], log: Path, env: dict | None = None, **kw) -> subprocess.Popen:
-    """Start ``codream ARGS`` in the background, output to ``log``, in its own session."""
+def spawn(argv: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
+    """Start ``argv`` in the background, output to ``log``, in its own session."""
     full_env = {**os.environ, "CODREAM_HOME": str(config.home()), "PYTHONUNBUFFERED": "1", **(env or {})}
     out = open(log, "ab")
-    return subprocess.Popen(cli_argv(*args), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env=full_env, start_new_session=True, **kw)
+    return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env,
+                            start_new_session=True)
+
+
+def spawn_cli(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
+    """Start ``codream ARGS`` in the background, output to ``log``, in its own session."""
+    return spawn(cli_argv(*args), log, env)

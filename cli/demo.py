@@ -99,7 +99,9 @@ class Demo:
                 p.kill()
 
     def _activity(self) -> float:
-        return max((f.stat().st_mtime for f in self.logs.glob("*.log")), default=time.time())
+        """When any agent last wrote a log line (process output or its agent.log)."""
+        logs = [*self.logs.glob("*.log"), *(self.home / "agents").glob("*/agent.log")]
+        return max((f.stat().st_mtime for f in logs), default=time.time())
 
     def wait_for(self, what: str, cond, progress=None) -> None:
         """Poll ``cond`` until true; mine a block per poll, as a live chain would produce them

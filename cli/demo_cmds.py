@@ -8,17 +8,22 @@ from typing import Optional
 import typer
 
 from .common import fail
+from codream.chain import ChainError
+
+from .adversarial import N_DREAMS, run as adversarial_run
 from .demo import run
 from .devnet import DevnetError
 
 
 def demo(keep_up: bool = typer.Option(False, "--keep-up", help="Leave the devnet running afterwards."),
-         n: int = typer.Option(1000, help="Dreams per bundle."),
+         n: Optional[int] = typer.Option(None, help="Dreams per bundle (default 1000; adversarial 300)."),
+         adversarial: bool = typer.Option(False, "--adversarial", help="Every cheating strategy against honest "
+                                          "parties, two rounds, ~10 min: who loses what, and why."),
          json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the result as JSON here.")):
     """Run a full network round on a local devnet (3 miners, 3 verifiers, settlement)."""
     try:
-        result = run(keep_up, n)
-    except (DevnetError, RuntimeError) as exc:
+        result = adversarial_run(keep_up, n or N_DREAMS) if adversarial else run(keep_up, n or 1000)
+    except (DevnetError, RuntimeError, ChainError) as exc:
         fail(str(exc))
     if json_out:
         json_out.write_text(json.dumps(result, indent=2, default=str))

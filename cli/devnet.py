@@ -212,7 +212,7 @@ def down(anvil_port: int = 8545, ipfs_port: int = 5001, timeout: float = 10.0) -
 
 
 # ----------------------------------------------------------------------------- devnet verbs
-FAUCET = DEV_ACCOUNTS - 1  # the last dev account pays for `devnet fund`
+FAUCET = DEV_ACCOUNTS - 1  # the last dev account pays for `devnet fund` (the demos use the first 30)
 
 
 def _w3(rpc_url: str) -> Web3:

@@ -126,7 +126,7 @@ def test_miner_killed_between_commit_and_reveal_still_reveals_once(net):
           "--task", str(tid))
     wait(lambda: any(e["miner"] == miner for e in owner.events("Revealed", tid)), "the reveal after restart")
     assert [e["miner"] for e in owner.events("Committed", tid)] == [miner]  # never committed twice
-    assert owner.revealed_cids(tid)[0][1] == saved["cid"]
+    assert next(e["cid"] for e in owner.events("Revealed", tid) if e["index"] == 0) == saved["cid"]
 
 
 def test_verifier_killed_mid_round_resumes_with_its_salt(net):
@@ -246,4 +246,4 @@ def test_miner_survives_the_ipfs_node_going_down_and_up(net):
     assert not owner.events("Revealed", tid)
     devnet.up(*net["ports"])  # starts whatever is not running: the IPFS node, same repo
     wait(lambda: any(e["miner"] == miner for e in owner.events("Revealed", tid)), "the reveal after the outage")
-    assert IpfsClient(net["api"]).is_pinned(owner.revealed_cids(tid)[0][1])
+    assert IpfsClient(net["api"]).is_pinned(next(e["cid"] for e in owner.events("Revealed", tid) if e["index"] == 0))

@@ -13,6 +13,11 @@ from .common import emit, fail, set_threads
 app = typer.Typer(help="Train reference teachers (task owners).", no_args_is_help=True)
 
 
+@app.callback()
+def teacher() -> None:
+    """Train reference teachers (task owners)."""  # a group even with one command: `codream teacher train`
+
+
 @app.command("train")
 def teacher_train(dataset: str = typer.Option("digits", help=f"One of: {', '.join(DATASETS)}."),
                   data_path: Optional[Path] = typer.Option(None, help="cifar-10-batches-py folder (cifar10)."),

@@ -101,3 +101,16 @@ def test_the_dapp_builds_no_html_from_strings():
         text = path.read_text()
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"):
             assert sink not in text, f"{path.name} uses {sink}"
+
+
+def test_every_command_group_keeps_its_subcommands():
+    """typer turns a one-command app into that command; `codream GROUP CMD` must keep working."""
+    import importlib
+
+    import typer.main
+    from typer.core import TyperGroup
+
+    for name, (module, attr, _) in COMMANDS.items():
+        obj = getattr(importlib.import_module(module), attr)
+        if hasattr(obj, "registered_commands"):  # a Typer app: a command group
+            assert isinstance(typer.main.get_command(obj), TyperGroup), f"`codream {name}` lost its subcommands"

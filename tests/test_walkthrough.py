@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO, free_port, run_cli
 
 
@@ -20,6 +22,7 @@ def readme_block(heading: str) -> str:
     return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
 
 
+@pytest.mark.timeout(2400)
 def test_the_readme_round_by_hand_settles_and_pays(tmp_path):
     block = readme_block("A round by hand")
     assert "codream devnet up" in block and "codream task wait 1 --phase finalized" in block
@@ -30,13 +33,15 @@ def test_the_readme_round_by_hand_settles_and_pays(tmp_path):
     env.pop("CODREAM_ACCOUNT", None)
     work = tmp_path / "work"
     work.mkdir()
-    script = "set -euo pipefail\ntrap 'codream devnet down >/dev/null 2>&1 || true' EXIT\n" + \
-        block.replace("codream devnet down", "true  # (the test reads the chain first)")
-    done = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=1500)
+    script = "set -euxo pipefail\n" + block.replace("codream devnet down", "true  # (the test reads the chain first)")
+    out = tmp_path / "walkthrough.out"
+    with open(out, "w") as fh:  # written as it runs: a failure shows how far the newcomer got
+        done = subprocess.run(["bash", "-c", script], cwd=work, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                              text=True, timeout=2200)
     logs = "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in work.glob("*.log"))
     try:
-        assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}\n{logs}"
-        assert "finalized" in done.stdout
+        assert done.returncode == 0, f"{out.read_text()[-4000:]}\n{logs}"
+        assert "finalized" in out.read_text()
         shown = json.loads(run_cli("task", "show", "1", "--json", env=env).stdout)
         assert shown["phase"] == "finalized"
         assert [s["status"] for s in shown["submissions"]] == ["accepted", "accepted"], shown["submissions"]

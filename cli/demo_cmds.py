@@ -14,10 +14,14 @@ from .devnet import DevnetError
 
 def demo(keep_up: bool = typer.Option(False, "--keep-up", help="Leave the devnet running afterwards."),
          n: int = typer.Option(1000, help="Dreams per bundle."),
+         task: str = typer.Option("digits", help="Reference task: digits (fast) or mnist (28×28; minutes per "
+                                  "miner and verifier on CPU)."),
          json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the result as JSON here.")):
     """Run a full network round on a local devnet (3 miners, 3 verifiers, settlement)."""
+    if task not in ("digits", "mnist"):
+        fail(f"--task must be digits or mnist, got {task!r}")
     try:
-        result = run(keep_up, n)
+        result = run(keep_up, n, task=task)
     except (DevnetError, RuntimeError) as exc:
         fail(str(exc))
     if json_out:

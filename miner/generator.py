@@ -45,12 +45,13 @@ class GeneratorConfig:
     """Hyper-parameters of generator-based synthesis. Defaults: tuned on the digits and MNIST
     reference tasks (README, "Dreams, bundles and scores")."""
 
-    batch: int = 200  # dreams per batch (one inner optimisation)
+    batch: int = 64  # dreams per batch: smaller batches = more meta-updates for the same work
     inner_steps: int = 12  # Adam steps of the generator copy per batch ("Fast-k")
-    warmup_steps: int = 120  # inner steps of the first batch (the meta-generator knows nothing yet)
+    emit: int = 1  # dreams kept per optimised one: the adapted generator also draws emit−1 fresh batches
+    warmup_steps: int = 200  # inner steps of the first batch (the meta-generator knows nothing yet)
     lr: float = 0.01  # Adam lr of the generator copy
     lr_z: float = 0.05  # Adam lr of the batch's latent codes
-    meta_lr: float = 0.5  # Reptile step of the meta-generator towards the adapted copy
+    meta_lr: float = 1.0  # Reptile step towards the adapted copy (1: the next batch starts from it)
     nz: int = 64  # latent size
     width: int = 16  # generator channels at full resolution (twice that at half resolution)
     bn: float = 1.0
@@ -149,13 +150,15 @@ def dream_generator(teachers: Sequence[nn.Module], n: int, num_classes: int, sha
     out = torch.empty((n, *shape), dtype=torch.uint8)
     hooks = bn_hooks(teachers, cfg.bn_momentum)
     use_amp = cfg.amp and device.type == "cuda"
-    batches = math.ceil(n / cfg.batch)
+    chunk = cfg.batch * cfg.emit  # dreams out of one optimisation
+    batches = math.ceil(n / chunk)
     steps = [cfg.warmup_steps if b == 0 else cfg.inner_steps for b in range(batches)]
     bar = tqdm(total=sum(steps), desc="dreaming (generator)", unit="step", disable=not progress)
     t0 = time.perf_counter()
     try:
         for b in range(batches):
-            lo, hi = b * cfg.batch, min(n, (b + 1) * cfg.batch)
+            lo, end = b * chunk, min(n, (b + 1) * chunk)
+            hi = min(end, lo + cfg.batch)  # the optimised part of the chunk
             y = labels[lo:hi].to(device)
             z = torch.randn((hi - lo, cfg.nz), generator=gen).to(device).requires_grad_(True)
             fast = copy.deepcopy(meta).train()
@@ -180,12 +183,16 @@ def dream_generator(teachers: Sequence[nn.Module], n: int, num_classes: int, sha
                 bar.update(1)
             with torch.no_grad():  # the batch after the last step (generator BN in batch mode, as trained)
                 out[lo:hi] = to_uint8(fast(z, y).float().cpu())
+                for e in range(hi, end, cfg.batch):  # amortised: fresh codes through the adapted generator
+                    f = min(end, e + cfg.batch)
+                    z_new = torch.randn((f - e, cfg.nz), generator=gen).to(device)
+                    out[e:f] = to_uint8(fast(z_new, labels[e:f].to(device)).float().cpu())
             for hs in hooks:
                 for h in hs:
                     h.update()
             _reptile(meta, fast, cfg.meta_lr)
             if adv is not None:
-                adv.learn(out[:hi], teachers, mean, std, gen)
+                adv.learn(out[:end], teachers, mean, std, gen)
     finally:
         for hs in hooks:
             for h in hs:
@@ -193,5 +200,6 @@ def dream_generator(teachers: Sequence[nn.Module], n: int, num_classes: int, sha
         bar.close()
     secs = time.perf_counter() - t0
     return DreamResult(out, labels, {"seconds": secs, "dreams_per_second": n / secs if secs else float("inf"),
-                                     "method": "generator", "inner_steps": cfg.inner_steps, "batch": cfg.batch})
+                                     "method": "generator", "inner_steps": cfg.inner_steps, "batch": cfg.batch,
+                                     "emit": cfg.emit})
 

@@ -51,7 +51,7 @@ class GeneratorConfig:
     warmup_steps: int = 200  # inner steps of the first batch (the meta-generator knows nothing yet)
     lr: float = 0.01  # Adam lr of the generator copy
     lr_z: float = 0.05  # Adam lr of the batch's latent codes
-    meta_lr: float = 1.0  # Reptile step towards the adapted copy (1: the next batch starts from it)
+    meta_lr: float = 0.5  # Reptile step of the meta-generator towards the adapted copy
     nz: int = 64  # latent size
     width: int = 16  # generator channels at full resolution (twice that at half resolution)
     bn: float = 1.0
@@ -134,8 +134,8 @@ def dream_generator(teachers: Sequence[nn.Module], n: int, num_classes: int, sha
                     student: nn.Module | None = None, progress: bool = False) -> DreamResult:
     """Synthesise ``n`` dreams with a meta-learned generator, ``cfg.batch`` at a time.
 
-    ``student``: a fresh model of the task's student architecture for the adversarial term
-    (trained here, a copy; ignored when ``cfg.adaptive`` is 0). Same inputs and seed ⇒ same
+    ``student``: a model of the task's student architecture for the adversarial term (a copy,
+    re-initialised from the seed, is trained here; ignored when ``cfg.adaptive`` is 0). Same inputs and seed ⇒ same
     bytes on CPU.
     """
     cfg = cfg or GeneratorConfig()
@@ -145,7 +145,13 @@ def dream_generator(teachers: Sequence[nn.Module], n: int, num_classes: int, sha
     with torch.random.fork_rng(devices=[]):  # seeded weights without touching the caller's RNG
         torch.manual_seed(cfg.seed)
         meta = Generator(shape, num_classes, cfg.nz, cfg.width).to(device)
-    adv = _Student(copy.deepcopy(student), cfg, device) if cfg.adaptive and student is not None else None
+        adv = None
+        if cfg.adaptive and student is not None:  # a fresh, seeded copy: the caller's weights don't matter
+            student = copy.deepcopy(student)
+            for m in student.modules():
+                if hasattr(m, "reset_parameters"):
+                    m.reset_parameters()
+            adv = _Student(student, cfg, device)
     labels = balanced_labels(n, num_classes, gen)
     out = torch.empty((n, *shape), dtype=torch.uint8)
     hooks = bn_hooks(teachers, cfg.bn_momentum)

@@ -24,15 +24,15 @@ def task(reference_task):
     return spec, load_teachers(spec)
 
 
-def _gen(task, n=60, seed=0, teachers=None, **kw):
+def _gen(task, n=60, seed=0, teachers=None, student=None, **kw):
     spec, ts = task
     cfg = GeneratorConfig(**{"batch": 20, "inner_steps": 3, "warmup_steps": 6, "kd_steps": 2, "seed": seed, **kw})
     return dream_generator(teachers or ts, n, spec.num_classes, spec.shape, spec.mean, spec.std, cfg,
-                           student=build_model(spec.student))
+                           student=student or build_model(spec.student))
 
 
 def test_generator_is_seeded_and_deterministic_on_cpu(task, tmp_path):
-    a, b = _gen(task), _gen(task)
+    a, b = _gen(task), _gen(task)  # two students of different random weights: re-initialised from the seed
     bundle.write(tmp_path / "a", a.images, B)
     bundle.write(tmp_path / "b", b.images, B)
     assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
@@ -40,10 +40,11 @@ def test_generator_is_seeded_and_deterministic_on_cpu(task, tmp_path):
 
 
 def test_generator_dreams_are_uint8_balanced_and_leave_the_callers_rng_alone(task):
+    student = build_model(task[0].student)
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    res = _gen(task, n=50)
+    res = _gen(task, n=50, student=student)
     assert torch.equal(torch.rand(3), expected)  # seeded internally, the global RNG is untouched
     assert res.images.dtype == torch.uint8 and res.images.shape == (50, 1, 8, 8)
     assert torch.bincount(res.labels, minlength=10).tolist() == [5] * 10

@@ -61,6 +61,7 @@ def test_bench_dreams_end_to_end_at_toy_size_and_resumes(reference_task, tmp_pat
     assert {r["method"] for r in out["deepinversion"]} == {"di", "di-ouropt"} and len(out["deepinversion"]) == 4
     for row in out["deepinversion"] + list(out["ours"].values()):
         assert row["seeds"] == 2 and row["gap_min"] <= row["gap_mean"] <= row["gap_max"]
+        assert row["cost_in_scores_mean"] > 0
     for m in ("pixel", "generator"):
         r = out["ours"][m]
         assert ("speedup" in r) != ("speedup_lower_bound" in r)

@@ -133,3 +133,23 @@ def test_cifar10_loader_refuses_a_pickle_that_calls_code(tmp_path):
     (tmp_path / "test_batch").write_bytes((tmp_path / "data_batch_1").read_bytes())
     with pytest.raises(pickle.UnpicklingError, match="refusing"):
         data.cifar10(tmp_path)
+
+
+def test_teacher_train_mnist_writes_a_valid_reference_task(tmp_path):
+    import json
+
+    from codream import spec as specmod
+    from codream.evalset import load_eval_set
+    from tests.conftest import run_cli
+
+    res = run_cli("teacher", "train", "--dataset", "mnist", "--epochs", "1", "--threads", "1",
+                  "--out", str(tmp_path / "task"), env={"CODREAM_HOME": str(tmp_path / "home")})
+    assert res.returncode == 0, res.stderr.decode()
+    info = json.loads(res.stdout)
+    spec = specmod.load(info["spec"])
+    assert spec.name == "mnist-reference" and spec.shape == (1, 28, 28) and info["eval_size"] == 2000
+    assert spec.teachers[0]["model"]["arch"] == "resnet8" and spec.student["arch"] == "small_cnn"
+    assert spec.bundle["max_images"] >= 8000  # the dreams curve goes to 8k
+    images, labels = load_eval_set(info["eval_set"], spec)
+    assert images.shape == (2000, 1, 28, 28) and labels.bincount().tolist() == [200] * 10
+    assert info["teacher_accuracy"] > 0.5  # one epoch already learns

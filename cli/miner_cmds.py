@@ -14,8 +14,8 @@ from codream.preview import write_grid
 from codream.teachers import TeacherError, load_teachers
 from ipfs import IpfsError, cid_of_file
 from miner.agent import MinerAgent
+from miner.methods import METHODS, synthesize
 from miner.strategies import STRATEGIES, Copy, Honest, LeakedEval, LowEffort, Noise, Spam, TransformedCopy
-from miner.synthesis import DreamConfig, dream
 
 from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, checked_address, emit, fail, \
     open_chain, open_ipfs, pick_device, set_threads
@@ -29,7 +29,10 @@ ZERO = "0x" + "0" * 40
 def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                 n: int = typer.Option(1000, help="Number of dreams."),
                 out: Path = typer.Option(..., help="Bundle file to write (safetensors)."),
-                steps: Optional[int] = typer.Option(None, help="Optimisation steps per batch."),
+                method: str = typer.Option("pixel", help="pixel: optimise each batch's pixels (default); "
+                                           "generator: a meta-learned generator, a few steps per batch (faster)."),
+                steps: Optional[int] = typer.Option(None, help="Optimisation steps per batch (generator: after "
+                                                    "the first batch)."),
                 batch: Optional[int] = typer.Option(None, help="Dreams optimised at once (bounds memory)."),
                 seed: int = typer.Option(0, help="Seed: the same seed gives the same bundle on CPU."),
                 device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -41,6 +44,8 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                 task_id: int = typer.Option(0, help="Binding: task id."),
                 miner: str = typer.Option(ZERO, help="Binding: the miner's address.")):
     """Dream a bundle for a task, offline."""
+    if method not in METHODS:
+        fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     dev = pick_device(device)
     set_threads(threads)
     try:
@@ -52,20 +57,17 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
         fail(str(exc))
     except IpfsError as exc:
         fail(f"cannot fetch the task's teachers: {exc}")
-    cfg = DreamConfig(seed=seed, amp=amp)
-    if steps:
-        cfg.steps = steps
-    if batch:
-        cfg.batch = batch
-    res = dream(teachers, n, spec.num_classes, spec.shape, spec.mean, spec.std, cfg, dev, progress=True)
+    res = synthesize(spec, teachers, n, method, seed=seed, steps=steps, batch=batch, device=dev, amp=amp,
+                     progress=True)
     write(out, res.images, Binding(chain_id, contract, task_id, miner))
     if preview:
         write_grid(res.images, res.labels, preview)
-    emit({"bundle": str(out), "cid": cid_of_file(out), "n": n, "device": dev,
+    emit({"bundle": str(out), "cid": cid_of_file(out), "n": n, "device": dev, "method": method,
           "seconds": round(res.stats["seconds"], 2), "dreams_per_second": round(res.stats["dreams_per_second"], 1)})
 
 
-def _strategy(name: str, steps: Optional[int], device: str, copy_from: Optional[str], copy_cid: Optional[str],
+def _strategy(name: str, steps: Optional[int], device: str, method: str, copy_from: Optional[str],
+              copy_cid: Optional[str],
               transform_how: Optional[str], copies: int):
     """The strategy object for `miner run --strategy NAME` (every one but honest is a demo adversary)."""
     if name not in STRATEGIES:
@@ -75,7 +77,7 @@ def _strategy(name: str, steps: Optional[int], device: str, copy_from: Optional[
     if name == "transformed-copy" and not transform_how:
         fail("--strategy transformed-copy needs --transform shift|flip|noise|partial", 2)
     try:
-        return {"honest": lambda: Honest(steps, device), "low-effort": lambda: LowEffort(steps or 3, device),
+        return {"honest": lambda: Honest(steps, device, method), "low-effort": lambda: LowEffort(steps or 3, device),
                 "noise": Noise, "spam": lambda: Spam(copies), "eval-images": LeakedEval,
                 "copy": lambda: Copy(copy_from, copy_cid),
                 "transformed-copy": lambda: TransformedCopy(transform_how, copy_from, copy_cid)}[name]()
@@ -87,6 +89,8 @@ def _strategy(name: str, steps: Optional[int], device: str, copy_from: Optional[
 def miner_run(task: Optional[int] = typer.Option(None, "--task", help="Only this task id."),
               n: int = typer.Option(1000, help="Dreams per bundle."),
               steps: Optional[int] = typer.Option(None, help="Optimisation steps per batch."),
+              method: str = typer.Option("pixel", help="pixel (default) or generator (a meta-learned generator; "
+                                         "faster per dream, `codream bench dreams`)."),
               device: str = typer.Option("auto", help="auto, cpu or cuda."),
               threads: Optional[int] = typer.Option(None, help="CPU threads."),
               poll: float = typer.Option(2.0, help="Seconds between passes over the tasks."),
@@ -104,7 +108,7 @@ def miner_run(task: Optional[int] = typer.Option(None, "--task", help="Only this
     """Find open tasks, dream, commit, reveal, claim. Resumes safely after being killed."""
     dev = pick_device(device)
     set_threads(threads)
-    chosen = _strategy(strategy, steps, dev, copy_from, copy_cid, transform_how, copies)
+    chosen = _strategy(strategy, steps, dev, method, copy_from, copy_cid, transform_how, copies)
     chain = open_chain(rpc_url, deployment, account, confirmations)
     if task is not None and not 1 <= task <= chain.call("taskCount"):
         fail(f"--task {task}: there is no task {task} on this market ({chain.call('taskCount')} tasks; "

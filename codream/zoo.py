@@ -1,7 +1,9 @@
 """Model zoo: small BatchNorm classifiers built from plain config, stored as safetensors.
 
 A model config is plain JSON: ``{"arch": "digits_cnn", "num_classes": 10,
-"in_channels": 1, "image_size": 8, "width": 32}``. Weights are a safetensors file
+"in_channels": 1, "image_size": 8, "width": 32}``. Architectures: ``digits_cnn`` (8×8
+digits), ``small_cnn`` (a cheap student for 28×28 and up), ``resnet8`` (the MNIST
+reference teacher), ``resnet18``/``resnet34`` and ``wrn`` (CIFAR). Weights are a safetensors file
 whose metadata carries that config; loading checks every tensor name and shape
 against the config before anything runs, and never unpickles.
 """
@@ -39,6 +41,22 @@ class DigitsCNN(nn.Module):
         return self.head(self.features(x))
 
 
+class SmallCNN(nn.Module):
+    """conv-BN-ReLU, max-pool, conv-BN-ReLU, max-pool, conv-BN-ReLU, global average: a student
+    whose convolutions run at 1, 1/4 and 1/16 of the input's pixels (cheap to distil)."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, width: int = 16):
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(*_conv_bn(in_channels, w), nn.MaxPool2d(2), *_conv_bn(w, 2 * w),
+                                      nn.MaxPool2d(2), *_conv_bn(2 * w, 4 * w), nn.AdaptiveAvgPool2d(1),
+                                      nn.Flatten())
+        self.head = nn.Linear(4 * w, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
 class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, dropout: float = 0.0, preact: bool = False):
         super().__init__()
@@ -66,7 +84,7 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    """ResNet-18/34 for 32x32 inputs (3x3 stem, no max-pool), as in the DeepInversion papers."""
+    """ResNet-8/18/34 for small inputs (3x3 stem, no max-pool), as in the DeepInversion papers."""
 
     def __init__(self, blocks: list[int], num_classes: int = 10, in_channels: int = 3, width: int = 64):
         super().__init__()
@@ -113,6 +131,8 @@ class WideResNet(nn.Module):
 # name -> (builder, allowed hyper-parameters, minimum image size)
 ARCHS: dict[str, tuple[Callable[..., nn.Module], set[str], int]] = {
     "digits_cnn": (lambda c, k, **h: DigitsCNN(k, c, **h), {"width"}, 4),
+    "small_cnn": (lambda c, k, **h: SmallCNN(k, c, **h), {"width"}, 8),
+    "resnet8": (lambda c, k, **h: CifarResNet([1, 1, 1], k, c, **h), {"width"}, 8),
     "resnet18": (lambda c, k, **h: CifarResNet([2, 2, 2, 2], k, c, **h), {"width"}, 16),
     "resnet34": (lambda c, k, **h: CifarResNet([3, 4, 6, 3], k, c, **h), {"width"}, 16),
     "wrn": (lambda c, k, **h: WideResNet(num_classes=k, in_channels=c, **h), {"depth", "widen", "dropout"}, 16),

@@ -19,7 +19,7 @@ from codream.distill import noise_images
 from codream.spec import TaskSpec
 from codream.teachers import load_teachers
 
-from .synthesis import DreamConfig, dream
+from .methods import METHODS, synthesize
 
 
 class StrategyError(TaskError):
@@ -47,15 +47,14 @@ class Honest(Strategy):
 
     name, demo_only = "honest", False
 
-    def __init__(self, steps: int | None = None, device: str = "cpu"):
-        self.steps, self.device = steps, device
+    def __init__(self, steps: int | None = None, device: str = "cpu", method: str = "pixel"):
+        if method not in METHODS:
+            raise ValueError(f"unknown synthesis method {method!r} (known: {', '.join(METHODS)})")
+        self.steps, self.device, self.method = steps, device, method
 
     def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
         teachers = load_teachers(spec, client=ipfs)
-        cfg = DreamConfig(seed=seed)
-        if self.steps:
-            cfg.steps = self.steps
-        return dream(teachers, n, spec.num_classes, spec.shape, spec.mean, spec.std, cfg, self.device).images
+        return synthesize(spec, teachers, n, self.method, seed=seed, steps=self.steps, device=self.device).images
 
 
 class LowEffort(Honest):

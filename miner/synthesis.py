@@ -19,6 +19,7 @@ Teacher weights are frozen (no weight gradients).
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -49,6 +50,7 @@ class DreamConfig:
     jitter: int = 1  # random ±px shifts each step
     flip: bool = False
     init_std: float = 0.2  # initial pixel noise around mid-grey, in [0,1] units
+    init_data: bool = False  # DeepInversion's init: N(0, 1) in normalised space = N(mean, std) per channel
     cosine_lr: bool = True
     label_smoothing: float = 0.0
     mix: float = 0.0  # fraction of dreams aimed at a two-class blend (decision-boundary dreams)
@@ -56,28 +58,57 @@ class DreamConfig:
     amp: bool = False  # bf16 autocast on CUDA
 
 
-def deepinversion_config(seed: int = 0, steps: int = 2000, batch: int = 256) -> DreamConfig:
-    """The faithful DeepInversion CIFAR settings (Adam lr 0.05, BN 10, TV 2.5e-5, l2 3e-8,
-    ±2 px jitter, 2,000 steps per batch of 256) used as the benchmark baseline."""
-    return DreamConfig(steps=steps, batch=batch, lr=0.05, bn=10.0, ce=1.0, tv=2.5e-5, l2=3e-8, jitter=2,
-                       init_std=1.0, cosine_lr=False, seed=seed)
+def deepinversion_config(seed: int = 0, steps: int = 2000, batch: int = 256, image_size: int = 32,
+                         lr: float = 0.05, our_optimiser: bool = False, flip: bool = False) -> DreamConfig:
+    """DeepInversion as its authors run it on CIFAR (Adam lr 0.05, BN 10, CE 1, TV 2.5e-5,
+    l2 3e-8, batch 256, inputs drawn from N(0, 1) in normalised space), with its ±2 px jitter
+    scaled to the resolution (±2 at 32 px, ±1 at 8 px). ``flip`` (DI's random flips) suits
+    natural images, not digits. ``our_optimiser``: the same losses under this project's
+    optimiser (Adam betas 0.5/0.99, cosine-decayed lr; pass its lr, e.g. 0.25)."""
+    jitter = max(1, round(2 * image_size / 32))
+    return DreamConfig(steps=steps, batch=batch, lr=lr, bn=10.0, ce=1.0, tv=2.5e-5, l2=3e-8, jitter=jitter,
+                       flip=flip, init_data=True, cosine_lr=our_optimiser, seed=seed)
 
 
 class BNStatsHook:
-    """Collects the BN-statistics loss of one BatchNorm layer's input on each forward."""
+    """Collects the BN-statistics loss of one BatchNorm layer's input on each forward.
 
-    def __init__(self, module: nn.BatchNorm2d):
+    ``momentum`` > 0 (Fast-Datafree): the statistics compared with the layer's running ones
+    are a blend ``(1 − m)·batch + m·past`` of this batch and an average of earlier batches
+    (``update()`` folds the last batch in), so a sequence of small batches, not each one,
+    has to match the data's statistics.
+    """
+
+    def __init__(self, module: nn.BatchNorm2d, momentum: float = 0.0):
         self.loss = torch.zeros(())
+        self.momentum = momentum
+        self.past: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.last: tuple[torch.Tensor, torch.Tensor] | None = None
         self.handle = module.register_forward_hook(self._hook)
 
     def _hook(self, module: nn.BatchNorm2d, inputs, output) -> None:
-        x = inputs[0]
+        x = inputs[0].float()
         mean = x.mean(dim=(0, 2, 3))
-        var = x.permute(1, 0, 2, 3).reshape(x.shape[1], -1).var(1, unbiased=False)
+        var = x.var(dim=(0, 2, 3), correction=0)
+        self.last = (mean.detach(), var.detach())
+        if self.momentum and self.past is not None:
+            mean = (1 - self.momentum) * mean + self.momentum * self.past[0]
+            var = (1 - self.momentum) * var + self.momentum * self.past[1]
         self.loss = torch.norm(mean - module.running_mean, 2) + torch.norm(var - module.running_var, 2)
+
+    def update(self) -> None:
+        """Fold the last batch's statistics into the running blend (once per finished batch)."""
+        if self.last is None:
+            return
+        m = self.momentum
+        self.past = self.last if self.past is None else tuple(m * p + (1 - m) * b for p, b in zip(self.past, self.last))
 
     def remove(self) -> None:
         self.handle.remove()
+
+
+def bn_hooks(teachers: Sequence[nn.Module], momentum: float = 0.0) -> list[list[BNStatsHook]]:
+    return [[BNStatsHook(m, momentum) for m in t.modules() if isinstance(m, nn.BatchNorm2d)] for t in teachers]
 
 
 class FeatureHook:
@@ -125,6 +156,17 @@ def diversity_loss(features: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
     return (sim * same).sum() / same.sum().clamp_min(1)
 
 
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def prepare_teachers(teachers: Sequence[nn.Module], device: torch.device) -> list[nn.Module]:
+    """Frozen channels-last copies on ``device`` (oneDNN and cuDNN convolutions run faster on
+    NHWC; measured on CPU: 15–25 % per synthesis step on the MNIST ResNet-8). The caller's
+    modules are frozen but keep their layout."""
+    return [copy.deepcopy(freeze(t)).to(device=device, memory_format=torch.channels_last) for t in teachers]
+
+
 def _jitter(x: torch.Tensor, px: int, flip: bool, gen: torch.Generator) -> torch.Tensor:
     if px:
         dx, dy = torch.randint(-px, px + 1, (2,), generator=gen).tolist()
@@ -163,11 +205,16 @@ def dream_batch(teachers: Sequence[nn.Module], targets: torch.Tensor, shape: tup
     n = len(targets)
     if cfg.mix:
         targets = mixed_targets(targets, num_classes_of(teachers), cfg.mix, gen)
-    x0 = (0.5 + cfg.init_std * torch.randn((n, *shape), generator=gen)).clamp(0, 1)
+    noise = torch.randn((n, *shape), generator=gen)
+    if cfg.init_data:
+        x0 = torch.tensor(mean).view(1, -1, 1, 1) + torch.tensor(std).view(1, -1, 1, 1) * noise
+    else:
+        x0 = 0.5 + cfg.init_std * noise
+    x0 = x0.clamp(0, 1)
     x = x0.to(device).requires_grad_(True)
     targets = targets.to(device)
     opt = torch.optim.Adam([x], lr=cfg.lr, betas=(0.5, 0.99) if cfg.cosine_lr else (0.9, 0.999))
-    hooks = [[BNStatsHook(m) for m in t.modules() if isinstance(m, nn.BatchNorm2d)] for t in teachers]
+    hooks = bn_hooks(teachers)
     feats = [FeatureHook(t) for t in teachers] if cfg.diversity else []
     mode = "entropy" if cfg.entropy and not cfg.ce else "ce"
     use_amp = cfg.amp and device.type == "cuda"
@@ -176,7 +223,7 @@ def dream_batch(teachers: Sequence[nn.Module], targets: torch.Tensor, shape: tup
             if cfg.cosine_lr:
                 for g in opt.param_groups:
                     g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
-            xin = normalize(_jitter(x, cfg.jitter, cfg.flip, gen), mean, std)
+            xin = channels_last(normalize(_jitter(x, cfg.jitter, cfg.flip, gen), mean, std))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 total = 0.0
                 t_logits = []
@@ -238,7 +285,7 @@ def dream(teachers: Sequence[nn.Module], n: int, num_classes: int, shape: tuple[
 
     cfg = cfg or DreamConfig()
     device = torch.device(device)
-    teachers = [freeze(t).to(device) for t in teachers]
+    teachers = prepare_teachers(teachers, device)
     gen = torch.Generator().manual_seed(cfg.seed)
     labels = balanced_labels(n, num_classes, gen)
     out = torch.empty((n, *shape), dtype=torch.uint8)
@@ -249,7 +296,7 @@ def dream(teachers: Sequence[nn.Module], n: int, num_classes: int, shape: tuple[
     for b in range(batches):
         lo, hi = b * cfg.batch, min(n, (b + 1) * cfg.batch)
         if cfg.adaptive and student_fn is not None and lo > 0:
-            student = freeze(student_fn(out[:lo])).to(device)
+            student = prepare_teachers([student_fn(out[:lo])], device)[0]
         xb = dream_batch(teachers, labels[lo:hi], shape, mean, std, cfg, gen, device, student,
                          on_step=lambda: bar.update(1))
         out[lo:hi] = to_uint8(xb)

@@ -1,0 +1,211 @@
+"""Amortised synthesis: a small generator whose initialisation is meta-learned across batches
+(in the spirit of Fast-Datafree, Fang et al. 2022, and CoDream's fast variant).
+
+Pixel optimisation (``synthesis.dream``) starts every batch from noise and needs ~100 steps
+through the teachers. Here a class-conditional generator ``G(z, y)`` makes the batch; for each
+batch a copy of the meta-generator (and the batch's latent codes) takes a few Adam steps on the
+usual losses, the batch's images are kept, and the meta-generator moves towards the adapted
+copy (Reptile: θ ← θ + ε·(θ' − θ)). The meta-generator soon knows what the teachers' classes
+look like, so each batch needs only a handful of steps: that is the amortisation.
+
+Losses per inner step (the pieces of ``synthesis``):
+
+- BatchNorm statistics with momentum (``BNStatsHook(momentum=0.9)``): this batch blended with
+  the earlier ones must match the teachers' running statistics;
+- cross-entropy to the batch's classes (balanced labels);
+- an adversarial/adaptive term (``adaptive_loss``, ADI's 1 − JS) against a student that is
+  distilled on the dreams so far (a few KD steps per batch): later batches go where the
+  student still disagrees with the teachers. The student is the task's own student
+  architecture, the one verifiers will distil.
+
+Several teachers (co-dreaming): every teacher sees the generated batch; the losses are
+averaged, which averages their gradients. Seeded and deterministic on CPU.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from codream.data import normalize
+
+from .synthesis import DreamResult, _jitter, adaptive_loss, balanced_labels, bn_hooks, channels_last, \
+    class_loss, prepare_teachers, to_uint8
+
+
+@dataclass
+class GeneratorConfig:
+    """Hyper-parameters of generator-based synthesis. Defaults: tuned on the digits and MNIST
+    reference tasks (README, "Dreams, bundles and scores")."""
+
+    batch: int = 64  # dreams per batch: smaller batches = more meta-updates for the same work
+    inner_steps: int = 12  # Adam steps of the generator copy per batch ("Fast-k")
+    emit: int = 1  # dreams kept per optimised one: the adapted generator also draws emit−1 fresh batches
+    warmup_steps: int = 200  # inner steps of the first batch (the meta-generator knows nothing yet)
+    lr: float = 0.01  # Adam lr of the generator copy
+    lr_z: float = 0.05  # Adam lr of the batch's latent codes
+    meta_lr: float = 0.5  # Reptile step of the meta-generator towards the adapted copy
+    nz: int = 64  # latent size
+    width: int = 16  # generator channels at full resolution (twice that at half resolution)
+    bn: float = 1.0
+    bn_momentum: float = 0.9
+    ce: float = 1.0
+    adaptive: float = 0.5  # adversarial term against the student (0: no student, no KD work)
+    kd_steps: int = 10  # student KD steps per batch
+    kd_batch: int = 128
+    kd_lr: float = 0.01
+    kd_temperature: float = 4.0
+    jitter: int = 1  # random ±px shifts before the teachers see a batch
+    flip: bool = False
+    seed: int = 0
+    amp: bool = False  # bf16 autocast on CUDA
+
+
+class Generator(nn.Module):
+    """z ⊕ class embedding → linear → (2w, H/4) → up, conv → (2w, H/2) → up, conv → (w, H) → conv
+    → sigmoid images in [0, 1], cropped to ``shape`` (DCGAN-style, BatchNorm throughout)."""
+
+    def __init__(self, shape: tuple[int, int, int], num_classes: int, nz: int = 64, width: int = 16):
+        super().__init__()
+        c, h, w = shape
+        self.shape = shape
+        self.s = (math.ceil(h / 4), math.ceil(w / 4))
+        self.embed = nn.Embedding(num_classes, nz)
+        self.fc = nn.Linear(2 * nz, 2 * width * self.s[0] * self.s[1])
+        self.body = nn.Sequential(
+            nn.BatchNorm2d(2 * width), nn.Upsample(scale_factor=2),
+            nn.Conv2d(2 * width, 2 * width, 3, 1, 1, bias=False), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.2),
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(2 * width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, c, 3, 1, 1), nn.Sigmoid())
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        h = self.fc(torch.cat([z, self.embed(labels)], 1))
+        x = self.body(h.view(len(z), -1, *self.s))
+        return x[:, :, :self.shape[1], :self.shape[2]]
+
+
+def _reptile(meta: nn.Module, fast: nn.Module, eps: float) -> None:
+    """θ_meta ← θ_meta + ε(θ_fast − θ_meta); BatchNorm buffers are copied."""
+    with torch.no_grad():
+        for p, q in zip(meta.parameters(), fast.parameters()):
+            p.add_(q - p, alpha=eps)
+        for b, c in zip(meta.buffers(), fast.buffers()):
+            b.copy_(c)
+
+
+class _Student:
+    """The student the adversarial term attacks: the task's student architecture, distilled
+    (KD at temperature T, Adam) on the dreams made so far, a few steps per batch."""
+
+    def __init__(self, model: nn.Module, cfg: GeneratorConfig, device: torch.device):
+        self.model = channels_last_module(model).to(device).train()
+        self.cfg, self.device = cfg, device
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.kd_lr)
+
+    def learn(self, bank: torch.Tensor, teachers, mean, std, gen: torch.Generator) -> None:
+        t = self.cfg.kd_temperature
+        self.model.train()
+        for _ in range(self.cfg.kd_steps):
+            idx = torch.randint(0, len(bank), (min(self.cfg.kd_batch, len(bank)),), generator=gen)
+            x = channels_last(normalize(bank[idx].to(self.device), mean, std))
+            with torch.no_grad():
+                p = F.softmax(torch.stack([tt(x) for tt in teachers]).float().mean(0) / t, 1)
+            loss = F.kl_div(F.log_softmax(self.model(x).float() / t, 1), p, reduction="batchmean") * t * t
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+        self.model.eval()
+
+
+def channels_last_module(model: nn.Module) -> nn.Module:
+    return model.to(memory_format=torch.channels_last)
+
+
+def dream_generator(teachers: Sequence[nn.Module], n: int, num_classes: int, shape: tuple[int, int, int],
+                    mean, std, cfg: GeneratorConfig | None = None, device: str | torch.device = "cpu",
+                    student: nn.Module | None = None, progress: bool = False) -> DreamResult:
+    """Synthesise ``n`` dreams with a meta-learned generator, ``cfg.batch`` at a time.
+
+    ``student``: a model of the task's student architecture for the adversarial term (a copy,
+    re-initialised from the seed, is trained here; ignored when ``cfg.adaptive`` is 0). Same inputs and seed ⇒ same
+    bytes on CPU.
+    """
+    cfg = cfg or GeneratorConfig()
+    device = torch.device(device)
+    teachers = prepare_teachers(teachers, device)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    with torch.random.fork_rng(devices=[]):  # seeded weights without touching the caller's RNG
+        torch.manual_seed(cfg.seed)
+        meta = Generator(shape, num_classes, cfg.nz, cfg.width).to(device)
+        adv = None
+        if cfg.adaptive and student is not None:  # a fresh, seeded copy: the caller's weights don't matter
+            student = copy.deepcopy(student)
+            for m in student.modules():
+                if hasattr(m, "reset_parameters"):
+                    m.reset_parameters()
+            adv = _Student(student, cfg, device)
+    labels = balanced_labels(n, num_classes, gen)
+    out = torch.empty((n, *shape), dtype=torch.uint8)
+    hooks = bn_hooks(teachers, cfg.bn_momentum)
+    use_amp = cfg.amp and device.type == "cuda"
+    chunk = cfg.batch * cfg.emit  # dreams out of one optimisation
+    batches = math.ceil(n / chunk)
+    steps = [cfg.warmup_steps if b == 0 else cfg.inner_steps for b in range(batches)]
+    bar = tqdm(total=sum(steps), desc="dreaming (generator)", unit="step", disable=not progress)
+    t0 = time.perf_counter()
+    try:
+        for b in range(batches):
+            lo, end = b * chunk, min(n, (b + 1) * chunk)
+            hi = min(end, lo + cfg.batch)  # the optimised part of the chunk
+            y = labels[lo:hi].to(device)
+            z = torch.randn((hi - lo, cfg.nz), generator=gen).to(device).requires_grad_(True)
+            fast = copy.deepcopy(meta).train()
+            opt = torch.optim.Adam([{"params": fast.parameters(), "lr": cfg.lr},
+                                    {"params": [z], "lr": cfg.lr_z}], betas=(0.5, 0.999))
+            use_adv = adv is not None and lo > 0
+            for _ in range(steps[b]):
+                x = fast(z, y)
+                xin = channels_last(normalize(_jitter(x, cfg.jitter, cfg.flip, gen), mean, std))
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                    t_logits = [t(xin).float() for t in teachers]
+                    total = 0.0
+                    for ti, logits in enumerate(t_logits):
+                        total = total + cfg.bn * sum(h.loss for h in hooks[ti]) + cfg.ce * class_loss(logits, y, "ce")
+                    total = total / len(teachers)
+                    if use_adv:
+                        total = total + cfg.adaptive * adaptive_loss(adv.model(xin).float(),
+                                                                     torch.stack(t_logits).mean(0))
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                opt.step()
+                bar.update(1)
+            with torch.no_grad():  # the batch after the last step (generator BN in batch mode, as trained)
+                out[lo:hi] = to_uint8(fast(z, y).float().cpu())
+                for e in range(hi, end, cfg.batch):  # amortised: fresh codes through the adapted generator
+                    f = min(end, e + cfg.batch)
+                    z_new = torch.randn((f - e, cfg.nz), generator=gen).to(device)
+                    out[e:f] = to_uint8(fast(z_new, labels[e:f].to(device)).float().cpu())
+            for hs in hooks:
+                for h in hs:
+                    h.update()
+            _reptile(meta, fast, cfg.meta_lr)
+            if adv is not None:
+                adv.learn(out[:end], teachers, mean, std, gen)
+    finally:
+        for hs in hooks:
+            for h in hs:
+                h.remove()
+        bar.close()
+    secs = time.perf_counter() - t0
+    return DreamResult(out, labels, {"seconds": secs, "dreams_per_second": n / secs if secs else float("inf"),
+                                     "method": "generator", "inner_steps": cfg.inner_steps, "batch": cfg.batch,
+                                     "emit": cfg.emit})
+

@@ -1,0 +1,97 @@
+"""`codream bench dreams` (gap closed vs time against DeepInversion's best curve) and
+`make bench-gpu` (its CPU dry run and its no-CUDA message), at toy sizes."""
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from cli import bench_dreams as bd
+from codream import spec as specmod
+from miner.synthesis import deepinversion_config
+from tests.conftest import REPO
+
+
+def _row(secs, gap):
+    return {"seconds_mean": secs, "gap_mean": gap, "config": f"{secs}/{gap}"}
+
+
+def test_frontier_keeps_only_points_better_than_every_faster_one():
+    rows = [_row(10, 0.9), _row(1, 0.5), _row(5, 0.95), _row(20, 0.93), _row(2, 0.4), _row(40, 0.97)]
+    assert [(r["seconds_mean"], r["gap_mean"]) for r in bd.frontier(rows)] == [(1, 0.5), (5, 0.95), (40, 0.97)]
+
+
+def test_time_to_reach_interpolates_in_favour_of_the_baseline_and_says_when_it_never_reaches():
+    front = [_row(1, 0.5), _row(5, 0.9), _row(40, 0.95)]
+    assert bd.time_to_reach(front, 0.4) == 1
+    assert bd.time_to_reach(front, 0.7) == pytest.approx(3.0)
+    assert bd.time_to_reach(front, 0.95) == 40
+    assert bd.time_to_reach(front, 0.96) is None
+    assert bd.speedup(front, {"gap_mean": 0.7, "seconds_mean": 0.5})["speedup"] == 6.0
+    never = bd.speedup(front, {"gap_mean": 0.99, "seconds_mean": 4.0})
+    assert never["di_reaches_our_gap"] is False and never["speedup_lower_bound"] == 10.0
+
+
+def test_deepinversion_baseline_uses_its_own_init_and_jitter_scaled_to_resolution():
+    assert deepinversion_config(image_size=32).jitter == 2
+    assert deepinversion_config(image_size=28).jitter == 2
+    assert deepinversion_config(image_size=8).jitter == 1
+    c = deepinversion_config(image_size=8)
+    assert c.init_data and c.bn == 10.0 and not c.cosine_lr and c.lr == 0.05
+    ours = deepinversion_config(lr=0.25, our_optimiser=True)
+    assert ours.cosine_lr and ours.bn == 10.0 and ours.lr == 0.25
+
+
+def test_bench_dreams_end_to_end_at_toy_size_and_resumes(reference_task, tmp_path, monkeypatch):
+    monkeypatch.setenv("CODREAM_HOME", str(tmp_path / "home"))
+    task_dir = tmp_path / "work" / "digits-task"  # reuse the session's digits teacher
+    task_dir.mkdir(parents=True)
+    for name in ("spec.json", "teacher.safetensors", "teacher.safetensors.json", "eval.safetensors"):
+        shutil.copy(reference_task["spec"].replace("spec.json", name), task_dir / name)
+    # a short recipe: the bench measures whatever the spec says
+    raw = json.loads((task_dir / "spec.json").read_text())
+    raw["distill"]["steps"] = 20
+    (task_dir / "spec.json").write_text(specmod.validate(raw).to_json())
+    kw = dict(n=100, seeds=2, di_steps=(2, 4), di_lrs=(0.1,), pixel_steps=3, generator_steps=2, curve=(100, 200),
+              workdir=tmp_path / "work", log=lambda m: None)
+    out = bd.bench_dreams("digits", **kw)
+    assert out["eval_images"] == 540 and 0 < out["student_noise"] < out["student_real"] <= 1
+    assert {r["method"] for r in out["deepinversion"]} == {"di", "di-ouropt"} and len(out["deepinversion"]) == 4
+    for row in out["deepinversion"] + list(out["ours"].values()):
+        assert row["seeds"] == 2 and row["gap_min"] <= row["gap_mean"] <= row["gap_max"]
+        assert row["cost_in_scores_mean"] > 0
+    for m in ("pixel", "generator"):
+        r = out["ours"][m]
+        assert ("speedup" in r) != ("speedup_lower_bound" in r)
+        assert r["score_to_synthesis"] > 0
+        assert [p["n"] for p in out["dreams_curve"][m]] == [100, 200]
+    points = json.loads((tmp_path / "work" / "digits-points.json").read_text())
+    assert len(points) == 1 + 6 * 2 + 2  # baseline, 6 configs x 2 seeds, 2 new curve points (n=100 is shared)
+
+    def no_more_dreaming(*a, **k):
+        raise AssertionError("a finished point was computed again")
+
+    monkeypatch.setattr(bd, "dream", no_more_dreaming)
+    monkeypatch.setattr(bd, "dream_generator", no_more_dreaming)
+    again = bd.bench_dreams("digits", **kw)
+    assert again["ours"] == out["ours"] and again["deepinversion"] == out["deepinversion"]
+
+
+def test_bench_gpu_dry_run_on_cpu_prints_every_measurement():
+    done = subprocess.run([sys.executable, "-m", "cli.bench_gpu", "--dry-run"], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    assert out["dry_run"] and out["teacher"]["arch"] == "resnet34" and out["channels_last"]
+    assert {(r["method"], r["precision"]) for r in out["runs"]} == {("pixel", "fp32"), ("generator", "fp32")}
+    assert all(r["dreams_per_second"] > 0 for r in out["runs"]) and out["score"]["seconds_per_step"] > 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: bench-gpu measures instead")
+def test_bench_gpu_without_cuda_says_so_and_exits_2():
+    done = subprocess.run(["make", "-s", "bench-gpu", f"BENCH_PY={sys.executable}"], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert done.returncode != 0
+    assert "no CUDA device" in done.stderr and "--dry-run" in done.stderr and "Traceback" not in done.stderr

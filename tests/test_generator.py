@@ -1,0 +1,120 @@
+"""Amortised synthesis (the meta-learned generator) and the miner's --method."""
+import json
+
+import pytest
+import torch
+
+from codream import bundle, spec as specmod
+from codream.bundle import Binding
+from codream.data import normalize
+from codream.teachers import load_teachers
+from codream.zoo import build_model
+from ipfs import cid_of_file
+from miner.generator import Generator, GeneratorConfig, dream_generator
+from miner.methods import METHODS, synthesize
+from miner.synthesis import BNStatsHook
+from tests.conftest import run_cli
+
+B = Binding(31337, "0x" + "12" * 20, 3, "0x" + "34" * 20)
+
+
+@pytest.fixture(scope="module")
+def task(reference_task):
+    spec = specmod.load(reference_task["spec"])
+    return spec, load_teachers(spec)
+
+
+def _gen(task, n=60, seed=0, teachers=None, student=None, **kw):
+    spec, ts = task
+    cfg = GeneratorConfig(**{"batch": 20, "inner_steps": 3, "warmup_steps": 6, "kd_steps": 2, "seed": seed, **kw})
+    return dream_generator(teachers or ts, n, spec.num_classes, spec.shape, spec.mean, spec.std, cfg,
+                           student=student or build_model(spec.student))
+
+
+def test_generator_is_seeded_and_deterministic_on_cpu(task, tmp_path):
+    a, b = _gen(task), _gen(task)  # two students of different random weights: re-initialised from the seed
+    bundle.write(tmp_path / "a", a.images, B)
+    bundle.write(tmp_path / "b", b.images, B)
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
+    assert not torch.equal(a.images, _gen(task, seed=1).images)
+
+
+def test_generator_dreams_are_uint8_balanced_and_leave_the_callers_rng_alone(task):
+    student = build_model(task[0].student)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    res = _gen(task, n=50, student=student)
+    assert torch.equal(torch.rand(3), expected)  # seeded internally, the global RNG is untouched
+    assert res.images.dtype == torch.uint8 and res.images.shape == (50, 1, 8, 8)
+    assert torch.bincount(res.labels, minlength=10).tolist() == [5] * 10
+    assert res.images.float().std() > 5  # not constant images
+
+
+def test_generator_output_matches_teacher_statistics_better_than_its_untrained_self(task):
+    spec, teachers = task
+
+    def bn_loss(images):
+        hooks = [BNStatsHook(m) for m in teachers[0].modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        with torch.no_grad():
+            teachers[0](normalize(images, spec.mean, spec.std))
+        for h in hooks:
+            h.remove()
+        return sum(float(h.loss) for h in hooks)
+
+    torch.manual_seed(0)
+    g = Generator(spec.shape, 10, 64, 16)
+    with torch.no_grad():
+        untrained = (g(torch.randn(60, 64), torch.arange(60) % 10) * 255).round().to(torch.uint8)
+    dreamed = _gen(task, n=60, warmup_steps=30).images
+    assert bn_loss(dreamed) < 0.5 * bn_loss(untrained)
+
+
+def test_generator_keeps_teachers_frozen_and_unchanged(task):
+    spec, teachers = task
+    before = {k: v.clone() for k, v in teachers[0].state_dict().items()}
+    _gen(task, n=40)
+    assert all(not p.requires_grad for p in teachers[0].parameters())
+    for k, v in teachers[0].state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_co_dreaming_with_teachers_of_different_architectures(task):
+    spec, teachers = task
+    other = build_model({"arch": "small_cnn", "num_classes": 10, "in_channels": 1, "image_size": 8, "width": 8})
+    res = _gen(task, n=40, teachers=[teachers[0], other])
+    assert res.images.shape == (40, 1, 8, 8)
+    # the second teacher's losses count: the bundle differs from the one-teacher bundle
+    assert not torch.equal(res.images, _gen(task, n=40).images)
+
+
+def test_generator_without_adversary_runs_no_student(task):
+    res = _gen(task, n=40, adaptive=0.0)
+    assert res.images.shape == (40, 1, 8, 8)
+
+
+def test_synthesize_dispatches_methods_and_rejects_unknown_ones(task):
+    spec, teachers = task
+    assert METHODS == ("pixel", "generator")
+    for m in METHODS:
+        assert synthesize(spec, teachers, 20, m, steps=2, batch=10).images.shape == (20, 1, 8, 8)
+    with pytest.raises(ValueError, match="unknown synthesis method"):
+        synthesize(spec, teachers, 20, "diffusion")
+
+
+def test_cli_dream_with_the_generator_method(reference_task, tmp_path):
+    res = run_cli("miner", "dream", "--task-spec", reference_task["spec"], "--n", "100", "--steps", "2",
+                  "--method", "generator", "--out", str(tmp_path / "b.safetensors"), "--device", "cpu",
+                  "--threads", "1", env={"CODREAM_HOME": str(tmp_path / "home")})
+    assert res.returncode == 0, res.stderr.decode()
+    out = json.loads(res.stdout)
+    assert out["method"] == "generator" and out["cid"] == cid_of_file(tmp_path / "b.safetensors")
+    images, _ = bundle.read((tmp_path / "b.safetensors").read_bytes())
+    assert images.shape == (100, 1, 8, 8)
+
+
+def test_cli_rejects_an_unknown_method_before_any_compute(reference_task, tmp_path):
+    res = run_cli("miner", "dream", "--task-spec", reference_task["spec"], "--n", "100", "--method", "gan",
+                  "--out", str(tmp_path / "b"), env={"CODREAM_HOME": str(tmp_path / "home")})
+    assert res.returncode == 1 and "--method must be one of pixel, generator" in res.stderr.decode()
+    assert not (tmp_path / "b").exists()

@@ -12,11 +12,11 @@ from rich.table import Table
 from codream.chain import ChainError
 from codream.distill import CheckpointMismatch
 from codream.evalset import EvalSetError, load_eval_set
-from codream.market import show_task
-from codream.spec import SpecError, load as load_spec
+from codream.market import rewards, show_task
+from codream.spec import SpecError, load as load_spec, parse_bytes as parse_spec_bytes
 from codream.teachers import TeacherError
 from ipfs import IpfsError
-from owner.harvest import HarvestError, harvest, load_manifest
+from owner.harvest import HarvestError, Manifest, accepted_from_task_view, harvest, load_manifest
 from owner.importer import (ImportRefused, add_eval, eval_images_for, init_task, load_eval_source, parse_eval,
                             parse_floats, parse_teacher, read_task_folder)
 from owner.tasks import OwnerError, auto_reveal, create_task, reveal_eval
@@ -159,15 +159,18 @@ def task_harvest(task_id: Optional[int] = typer.Argument(None, help="Task id (ha
                  baselines: bool = typer.Option(True, "--baselines/--no-baselines",
                                                 help="Also distil on noise (and on --train) with the same recipe."),
                  threads: Optional[int] = typer.Option(None, help="CPU threads (keep equal when resuming)."),
+                 rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
                  ipfs_api: Optional[str] = IPFS_API):
     """Fetch the accepted bundles, merge them, distil a student (resumable), write a model card."""
-    if bundles is None:
-        fail("harvesting by task id needs the chain's settlement events (market v2); "
-             "for now give --bundles MANIFEST" if task_id is not None else "give --bundles MANIFEST")
+    if (bundles is None) == (task_id is None):
+        fail("give a task id (harvest from the chain) or --bundles MANIFEST, not both")
     set_threads(threads)
     ipfs = open_ipfs(ipfs_api)
     try:
-        m = load_manifest(bundles, ipfs)
+        if bundles is not None:
+            m = load_manifest(bundles, ipfs)
+        else:
+            m = _manifest_from_chain(task_id, task_dir, ipfs, rpc_url, deployment)
         evals, names = {}, None
         if task_dir is not None:
             evals.update(eval_images_for(task_dir, m.spec))
@@ -181,10 +184,25 @@ def task_harvest(task_id: Optional[int] = typer.Argument(None, help="Task id (ha
         card = harvest(m.spec, m.bundles, out, evals=evals, train=tr, steps=steps, task_id=m.task_id,
                        paid_wei=m.paid_wei, ipfs=ipfs, threads=threads, baselines=baselines,
                        log=lambda s: typer.echo(s, err=True), teacher_names=names)
-    except (HarvestError, ImportRefused, EvalSetError, TeacherError, CheckpointMismatch) as exc:
+    except (HarvestError, ImportRefused, EvalSetError, TeacherError, CheckpointMismatch, ChainError, SpecError,
+            IpfsError) as exc:
         fail(str(exc))
     emit({"out": str(out), "student": str(out / "student.safetensors"), "model_card": str(out / "MODEL_CARD.md"),
           "accuracy": card["accuracy"], "images": card["training"]["images"], "steps": card["training"]["recipe"]["steps"]})
+
+
+def _manifest_from_chain(task_id: int, task_dir: Optional[Path], ipfs, rpc_url, deployment) -> Manifest:
+    """The accepted bundles of a finalized task, read from the chain; what the owner(s) paid is
+    the bounty less what came back to the task's owner."""
+    chain = open_chain(rpc_url, deployment, None, need_account=False)
+    view = show_task(chain, task_id)
+    bundles = accepted_from_task_view(view)
+    if task_dir is not None:
+        spec = load_spec(task_dir / "spec.json")
+    else:
+        spec = parse_spec_bytes(ipfs.cat(view["spec_cid"], max_bytes=1 << 20))
+    back = sum(h["wei"] for h in rewards(chain, view["owner"])["history"] if h["task"] == task_id and h["wei"] > 0)
+    return Manifest(spec, bundles, task_id, view["bounty_wei"] - back, f"chain task {task_id}")
 
 
 def _json_arg(text: Optional[str], flag: str):

@@ -127,6 +127,21 @@ def load_manifest(path: str | Path, ipfs=None) -> Manifest:
     return Manifest(spec, bundles, _opt(raw, "task_id", int), _opt(raw, "paid_wei", int), str(path))
 
 
+def accepted_from_task_view(view: dict) -> list[AcceptedBundle]:
+    """The accepted submissions of a settled task, from the market read model
+    (``codream.market.show_task``: submissions with index, miner, CID, median, accepted,
+    reward), in submission order. Novelty is not on chain in protocol v1 (None)."""
+    if view.get("phase") != "finalized":
+        raise HarvestError(f"task {view.get('task_id')}: phase is {view.get('phase')!r}; harvest once it is "
+                           "finalized (`codream task show ID`)")
+    out = [AcceptedBundle(s["cid"], s["miner"], s.get("median_bps") if isinstance(s.get("median_bps"), int) else None,
+                          None, s["index"], s.get("reward_wei"))
+           for s in view.get("submissions", []) if s.get("accepted") and s.get("cid")]
+    if not out:
+        raise HarvestError(f"task {view.get('task_id')}: no accepted submission to harvest")
+    return out
+
+
 def _opt(d: dict, key: str, cast):
     v = d.get(key)
     if v is None:
@@ -323,7 +338,7 @@ def harvest(spec: TaskSpec, bundles: list[AcceptedBundle], out: str | Path, *,
     if teachers is None:
         teachers = load_teachers(spec, client=ipfs)
     student_path = out / "student.safetensors"
-    if not st.get("student_done"):
+    if not (st.get("student_done") and student_path.exists()):
         every = checkpoint_every or max(25, recipe.steps // 40)
         student = distil_resumable(spec, teachers, images, recipe, out / "checkpoint.safetensors", key, every,
                                    threads, progress)

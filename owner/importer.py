@@ -46,7 +46,6 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from torch import nn
 
-from codream.data import normalize
 from codream.distill import accuracy, ensemble_logits
 from codream.evalset import load_eval_set, save_eval_set, union_eval_sets
 from codream.spec import SpecError, TaskSpec, reference_spec, validate
@@ -381,9 +380,11 @@ def _eval_from_folder(folder: Path) -> tuple[torch.Tensor, torch.Tensor, list[st
         elif img.size != size:
             raise ImportRefused(f"{folder}: {name} is {img.size[0]}x{img.size[1]}, the first image "
                                 f"{size[0]}x{size[1]}: eval images must all have one size")
+        if img.mode in ("I", "I;16", "I;16B", "F"):
+            raise ImportRefused(f"{folder}: {name} is a {img.mode} (16-bit or float) image; save 8-bit PNGs")
         modes.add(img.mode)
         images.append(img)
-    mode = "L" if modes <= {"L", "1", "P", "I", "I;16", "LA"} and "P" not in modes else "RGB"
+    mode = "L" if modes <= {"L", "1", "LA"} else "RGB"
     notes = [] if modes == {mode} else [f"{folder.name}: images in modes {sorted(modes)} converted to {mode}"]
     arrs = [torch.frombuffer(bytearray(im.convert(mode).tobytes()), dtype=torch.uint8) for im in images]
     c = 1 if mode == "L" else 3
@@ -472,7 +473,7 @@ def init_task(out: str | Path, teachers: list[TeacherSource], evals: list[EvalSo
     if len(set(shapes.values())) > 1:
         raise ImportRefused(f"eval sets have different image shapes {shapes}: one task has one input shape")
     shape = next(iter(shapes.values()))
-    if shape[0] not in (1, 3, 4) and shape[0] > 4:
+    if shape[0] > 4:
         raise ImportRefused(f"eval images have {shape[0]} channels; the task input allows 1 to 4")
 
     stated = {t.file: teacher_classes(t) for t in teachers}
@@ -652,7 +653,3 @@ def add_eval(task_dir: str | Path, source: EvalSource, spec: TaskSpec) -> dict:
 def eval_images_for(task_dir: str | Path, spec: TaskSpec) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Every owner's eval set in a task folder, loaded and checked as verifiers do."""
     return {o: load_eval_set(p, spec) for o, p in owner_evals(task_dir).items()}
-
-
-def normalised(images: torch.Tensor, mean, std) -> torch.Tensor:  # pragma: no cover - convenience
-    return normalize(images, mean, std)

@@ -18,7 +18,7 @@ from codream.bundle import Binding
 from codream.distill import noise_images
 from codream.evalset import load_eval_set
 from ipfs import cid_of_file
-from owner.harvest import AcceptedBundle, HarvestError, harvest, harvest_recipe, load_manifest
+from owner.harvest import HarvestError, accepted_from_task_view, harvest, harvest_recipe, load_manifest
 from tests.conftest import REPO
 
 CONTRACT = "0x" + "ab" * 20
@@ -127,3 +127,17 @@ def test_a_killed_harvest_resumes_and_ends_with_the_same_student(accepted, tmp_p
 def _meta(path: Path) -> dict:
     with safe_open(str(path), "pt") as fh:
         return fh.metadata()
+
+
+def test_the_accepted_bundles_of_a_finalized_task_come_from_the_market_view():
+    cid = "bafkreicniw2urkdzzvxxawhbiuyt3ktpga6fa3oyctu33knrmsgp2r5rfu"
+    view = {"task_id": 3, "phase": "finalized", "submissions": [
+        {"index": 0, "miner": MINERS[0], "cid": cid, "median_bps": 8700, "accepted": True, "reward_wei": 5},
+        {"index": 1, "miner": MINERS[1], "cid": cid[:-1] + "a", "median_bps": "INVALID", "accepted": False},
+        {"index": 2, "miner": None, "revealed": False, "cid": None}]}
+    got = accepted_from_task_view(view)
+    assert [(b.index, b.miner, b.cid, b.score_bps, b.reward_wei) for b in got] == [(0, MINERS[0], cid, 8700, 5)]
+    with pytest.raises(HarvestError, match="finalized"):
+        accepted_from_task_view({**view, "phase": "score reveal"})
+    with pytest.raises(HarvestError, match="no accepted"):
+        accepted_from_task_view({**view, "submissions": view["submissions"][1:]})

@@ -26,7 +26,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ipfs": ("cli.ipfs_cmds", "app", "Content addressing and the IPFS node."),
     "miner": ("cli.miner_cmds", "app", "Mine dreams."),
     "rewards": ("cli.network_cmds", "rewards", "Claimable balance, stake, pending bonds, history."),
-    "task": ("cli.task_cmds", "app", "Task owners: create tasks, reveal eval sets, inspect tasks."),
+    "similarity": ("cli.similarity_cmds", "similarity", "Which owners gain from co-dreaming: similarity from dreams."),
+    "task": ("cli.task_cmds", "app", "Task owners: bring your own model, create tasks, reveal evals, harvest."),
     "teacher": ("cli.teacher_cmds", "app", "Train reference teachers (task owners)."),
     "verifier": ("cli.verifier_cmds", "app", "Validate and score bundles."),
 }

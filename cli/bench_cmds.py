@@ -18,6 +18,7 @@ from rich.console import Console
 from .bench import bench_cid, bench_dreams_and_verify
 from .bench_dreams import TASKS, bench_dreams
 from .common import cli_argv, emit, fail
+from .coowned import run_offline
 from .demo import Demo
 from .devnet import free_port
 
@@ -90,6 +91,16 @@ def bench_dreams_cmd(task: str = typer.Option("digits", help=f"Reference task: {
 def bench_verify_cmd():
     """Score time, score/synthesis ratio, reruns, 1 vs 2 threads."""
     emit(bench_dreams_and_verify(baseline=False, seeds=1)["verify"])
+
+
+@app.command("coowned")
+def bench_coowned_cmd(seeds: int = typer.Option(3, min=1, help="Seeds (split, teachers, dreams, students)."),
+                      n: int = typer.Option(1000, help="Dreams in the co-owned bundle."),
+                      steps: int = typer.Option(None, help="Harvest distillation steps (default: full length).")):
+    """Co-owned task (two owners, two architectures): students vs both teachers on the union eval set."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = run_offline(tmp, list(range(seeds)), n, steps, con=Console(stderr=True, width=140))
+    emit(out)
 
 
 @app.command("all")

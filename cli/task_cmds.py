@@ -1,23 +1,34 @@
 """`codream task ...`: task owners create tasks, reveal eval sets, and inspect tasks."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from codream.chain import ChainError
-from codream.market import show_task
+from codream.distill import CheckpointMismatch
+from codream.evalset import EvalSetError, load_eval_set
+from codream.market import rewards, show_task
 from codream.protocol import Phase
-from codream.spec import SpecError
+from codream.spec import SpecError, load as load_spec, parse_bytes as parse_spec_bytes
+from codream.teachers import TeacherError
 from ipfs import IpfsError
+from owner.harvest import HarvestError, Manifest, accepted_from_task_view, harvest, load_manifest
+from owner.importer import (ImportRefused, add_eval, eval_images_for, init_task, load_eval_source, parse_eval,
+                            parse_floats, parse_teacher, read_task_folder)
 from owner.tasks import OwnerError, auto_reveal, create_task, join_task, reveal_eval
 
-from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, emit, fail, open_chain, open_ipfs, wei
+from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, emit, fail, open_chain, open_ipfs, \
+    set_threads, wei
 from .views import JSON, console, render_task, render_task_list, show, task_rows
 
-app = typer.Typer(help="Task owners: create tasks, reveal eval sets, inspect tasks.", no_args_is_help=True)
+app = typer.Typer(help="Task owners: build task folders from your own models, create tasks, reveal eval sets, "
+                       "inspect tasks, harvest students.", no_args_is_help=True)
 
 
 def parse_windows(text: str) -> list[int]:
@@ -157,3 +168,137 @@ def task_wait(task_id: int = typer.Argument(..., help="The task id."),
                 time.sleep(poll)
     except ChainError as exc:
         fail(str(exc))
+
+
+# -- task owners' offline tools: bring your own teacher, harvest -----------------------------
+
+def _print_accuracy(report: dict) -> None:
+    """The accuracy report as a table on stderr (stdout keeps the JSON)."""
+    table = Table(title="teacher accuracy on each owner's eval set")
+    evals = list(next(iter(report.values())).keys()) if report else []
+    for col in ["model", *evals]:
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for name, row in report.items():
+        table.add_row(name, *(f"{100 * row[e]:.1f} %" for e in evals))
+    Console(stderr=True).print(table)
+
+
+@app.command("init")
+def task_init(out: Path = typer.Option(..., help="Task folder to write."),
+              teacher: list[str] = typer.Option(..., help="A teacher: PATH (safetensors with its config), or "
+                                                "file=PATH,owner=NAME,arch=ARCH[,width=N…][,config=CFG.json]; "
+                                                "PATH may be a PyTorch state dict (.pt), loaded weights-only. "
+                                                "Repeat for several teachers."),
+              eval_set: list[str] = typer.Option(..., "--eval", help="An owner's eval set: [OWNER=]PATH, a "
+                                                 "safetensors file (images, labels) or a folder of PNGs with "
+                                                 "labels.csv (file,label). One per owner."),
+              classes: Optional[int] = typer.Option(None, help="Number of classes (default: from the teachers' "
+                                                    "configs, else the largest eval label + 1)."),
+              mean: Optional[str] = typer.Option(None, help="Normalisation mean per channel, e.g. 0.3051 or "
+                                                 "0.49,0.48,0.45 (default: computed from the eval images)."),
+              std: Optional[str] = typer.Option(None, help="Normalisation std per channel."),
+              student: Optional[str] = typer.Option(None, help="Student model config JSON (default by input size)."),
+              recipe: Optional[str] = typer.Option(None, help="Distillation recipe JSON overrides, e.g. "
+                                                   "'{\"steps\": 300}'."),
+              name: str = typer.Option("owner-task", help="Task name in the spec."),
+              allow_weak: bool = typer.Option(False, help="Import a teacher that is near chance on its own eval set."),
+              force: bool = typer.Option(False, help="Write into a non-empty folder."),
+              threads: Optional[int] = typer.Option(None, help="CPU threads.")):
+    """Build a task folder from your own teachers and eval set(s); check and report them."""
+    set_threads(threads)
+    try:
+        info = init_task(out, [parse_teacher(t) for t in teacher], [parse_eval(e) for e in eval_set], classes,
+                         parse_floats(mean, "--mean"), parse_floats(std, "--std"),
+                         _json_arg(student, "--student"), _json_arg(recipe, "--recipe"), name, allow_weak, force)
+    except ImportRefused as exc:
+        fail(str(exc))
+    _print_accuracy(info["accuracy"])
+    emit(info)
+
+
+@app.command("add-eval")
+def task_add_eval(task_dir: Path = typer.Option(..., help="The task folder (from `codream task init`)."),
+                  eval_set: str = typer.Option(..., "--eval", help="OWNER=PATH: the joining owner's eval set.")):
+    """A co-owner adds its own eval set to a task folder (checked against the task's teachers)."""
+    try:
+        src = parse_eval(eval_set)
+        if "=" not in eval_set:
+            fail("--eval: name the joining owner, OWNER=PATH")
+        out = add_eval(task_dir, src, load_spec(task_dir / "spec.json"))
+    except (ImportRefused, SpecError, TeacherError) as exc:
+        fail(str(exc))
+    _print_accuracy(out["accuracy"])
+    emit(out)
+
+
+@app.command("harvest")
+def task_harvest(task_id: Optional[int] = typer.Argument(None, help="Task id (harvest from the chain)."),
+                 bundles: Optional[Path] = typer.Option(None, help="Harvest manifest JSON (accepted bundles with "
+                                                        "miner, CID, score, novelty; spec path or CID)."),
+                 out: Path = typer.Option(..., help="Output folder (rerun with the same folder to resume)."),
+                 task_dir: Optional[Path] = typer.Option(None, help="Your task folder: its owners' eval sets "
+                                                         "measure the student."),
+                 eval_set: list[Path] = typer.Option([], "--eval", help="Eval set(s) (safetensors) to measure on."),
+                 train: Optional[Path] = typer.Option(None, help="Your own training images (safetensors or PNG "
+                                                      "folder + labels.csv): adds a real-data student."),
+                 steps: Optional[int] = typer.Option(None, help="Distillation steps (default: full length, "
+                                                     "at least 60 epochs)."),
+                 baselines: bool = typer.Option(True, "--baselines/--no-baselines",
+                                                help="Also distil on noise (and on --train) with the same recipe."),
+                 threads: Optional[int] = typer.Option(None, help="CPU threads (keep equal when resuming)."),
+                 rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
+                 ipfs_api: Optional[str] = IPFS_API):
+    """Fetch the accepted bundles, merge them, distil a student (resumable), write a model card."""
+    if (bundles is None) == (task_id is None):
+        fail("give a task id (harvest from the chain) or --bundles MANIFEST, not both")
+    set_threads(threads)
+    ipfs = open_ipfs(ipfs_api)
+    try:
+        if bundles is not None:
+            m = load_manifest(bundles, ipfs)
+        else:
+            m = _manifest_from_chain(task_id, task_dir, ipfs, rpc_url, deployment)
+        evals, names = {}, None
+        if task_dir is not None:
+            evals.update(eval_images_for(task_dir, m.spec))
+            names = [t["name"] for t in read_task_folder(task_dir).get("teachers", [])] or None
+        for p in eval_set:
+            evals[p.stem] = load_eval_set(p, m.spec)
+        tr = None
+        if train is not None:
+            x, y, _ = load_eval_source(train)
+            tr = (x, y)
+        card = harvest(m.spec, m.bundles, out, evals=evals, train=tr, steps=steps, task_id=m.task_id,
+                       paid_wei=m.paid_wei, ipfs=ipfs, threads=threads, baselines=baselines,
+                       log=lambda s: typer.echo(s, err=True), teacher_names=names)
+    except (HarvestError, ImportRefused, EvalSetError, TeacherError, CheckpointMismatch, ChainError, SpecError,
+            IpfsError) as exc:
+        fail(str(exc))
+    emit({"out": str(out), "student": str(out / "student.safetensors"), "model_card": str(out / "MODEL_CARD.md"),
+          "accuracy": card["accuracy"], "images": card["training"]["images"], "steps": card["training"]["recipe"]["steps"]})
+
+
+def _manifest_from_chain(task_id: int, task_dir: Optional[Path], ipfs, rpc_url, deployment) -> Manifest:
+    """The accepted bundles of a finalized task, read from the chain; what the owner(s) paid is
+    the bounty less what came back to the task's owner."""
+    chain = open_chain(rpc_url, deployment, None, need_account=False)
+    view = show_task(chain, task_id)
+    bundles = accepted_from_task_view(view)
+    if task_dir is not None:
+        spec = load_spec(task_dir / "spec.json")
+    else:
+        spec = parse_spec_bytes(ipfs.cat(view["spec_cid"], max_bytes=1 << 20))
+    back = sum(h["wei"] for h in rewards(chain, view["owner"])["history"] if h["task"] == task_id and h["wei"] > 0)
+    return Manifest(spec, bundles, task_id, view["bounty_wei"] - back, f"chain task {task_id}")
+
+
+def _json_arg(text: Optional[str], flag: str):
+    if text is None:
+        return None
+    try:
+        v = json.loads(Path(text).read_text() if Path(text).is_file() else text)
+    except json.JSONDecodeError as exc:
+        fail(f"{flag}: not JSON ({exc})")
+    if not isinstance(v, dict):
+        fail(f"{flag}: a JSON object")
+    return v

@@ -1,5 +1,5 @@
-"""The distillation recipe: one implementation, used by verifiers to score and by the
-miner's benchmark to measure. Deterministic on CPU for fixed inputs, seed and threads.
+"""The distillation recipe: one implementation, used by verifiers to score, by the
+miner's benchmark to measure and by task owners to harvest a student (checkpointed). Deterministic on CPU for fixed inputs, seed and threads.
 
 Student = spec's student architecture, initialised from the recipe seed, trained for
 ``steps`` Adam steps on batches drawn (seeded) from the images, to match the teacher
@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
+from pathlib import Path
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 import torch.utils.deterministic as tud
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 from .data import normalize
@@ -88,9 +92,9 @@ def mixup_fraction(augment: Sequence[str]) -> float:
     return 0.0
 
 
-def distill(student_cfg: dict, teachers: Sequence[nn.Module], images: torch.Tensor, recipe: Recipe,
-            mean, std, progress=None) -> nn.Module:
-    """Train a fresh student on ``images`` (uint8 [N,C,H,W]) from the teachers' soft labels.
+class Distillation:
+    """One distillation run, one step at a time: a fresh student trained on ``images``
+    (uint8 [N,C,H,W]) to match the teachers' soft labels.
 
     With ``mixup`` the first share F of each batch ("mixup:F", all for plain "mixup") is
     blended with partners from the batch (weight λ ~ U(0,1)) and the teachers label the
@@ -98,54 +102,146 @@ def distill(student_cfg: dict, teachers: Sequence[nn.Module], images: torch.Tens
     the blend itself, not a mix of the two soft labels). The rest of the batch keeps the
     images as they are, labelled once up front, which saves teacher work. Shift/flip batches
     are relabelled whole. README "Dreams, bundles and scores" has the measurements.
+
+    The whole state of a run (student, Adam, learning-rate schedule, data order, random
+    generator) goes out as tensors (``state``) and back in (``load_state``), so a long run
+    (a task owner's harvest) checkpoints and resumes bit-identically.
     """
-    torch.manual_seed(recipe.seed)
-    student = fast_layout(build_model(student_cfg))
-    student.train()
-    teachers = [fast_layout(t).eval() for t in teachers]
-    gen = torch.Generator().manual_seed(recipe.seed)
-    x_all = normalize(images, mean, std)
-    n = len(x_all)
-    opt = torch.optim.Adam(student.parameters(), lr=recipe.lr, fused=True)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, recipe.steps)
-    t = recipe.temperature
-    mix = mixup_fraction(recipe.augment)
-    geometric = tuple(a for a in recipe.augment if not a.startswith("mixup"))
 
-    def teach(x: torch.Tensor) -> torch.Tensor:
+    def __init__(self, student_cfg: dict, teachers: Sequence[nn.Module], images: torch.Tensor, recipe: Recipe,
+                 mean, std):
+        torch.manual_seed(recipe.seed)
+        self.student = fast_layout(build_model(student_cfg))
+        self.student.train()
+        self.teachers = [fast_layout(t).eval() for t in teachers]
+        self.recipe = recipe
+        self.gen = torch.Generator().manual_seed(recipe.seed)
+        self.x_all = normalize(images, mean, std)
+        self.n = len(self.x_all)
+        self.opt = torch.optim.Adam(self.student.parameters(), lr=recipe.lr, fused=True)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, recipe.steps)
+        self.mix = mixup_fraction(recipe.augment)
+        self.geometric = tuple(a for a in recipe.augment if not a.startswith("mixup"))
+        # labels of the unaltered images, computed once
+        self.probs_all = None if self.geometric or self.mix == 1.0 else self._teach(_nhwc(self.x_all))
+        self.perm, self.pos = torch.randperm(self.n, generator=self.gen), 0
+        self.step = 0
+
+    def _teach(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return F.softmax(ensemble_logits(teachers, x) / t, 1)
+            return F.softmax(ensemble_logits(self.teachers, x) / self.recipe.temperature, 1)
 
-    probs_all = None if geometric or mix == 1.0 else teach(_nhwc(x_all))  # labels of unaltered images
-    perm, pos = torch.randperm(n, generator=gen), 0
-    for step in range(recipe.steps):
-        if pos + recipe.batch > n:
-            perm, pos = torch.randperm(n, generator=gen), 0
-        idx = perm[pos:pos + recipe.batch]
-        pos += recipe.batch
-        xb = x_all[idx]
-        if geometric:
-            xb = augment(xb, geometric, gen)
-        h = round(len(xb) * mix)
+    @property
+    def done(self) -> bool:
+        return self.step >= self.recipe.steps
+
+    def run_step(self) -> None:
+        r, gen = self.recipe, self.gen
+        if self.pos + r.batch > self.n:
+            self.perm, self.pos = torch.randperm(self.n, generator=gen), 0
+        idx = self.perm[self.pos:self.pos + r.batch]
+        self.pos += r.batch
+        xb = self.x_all[idx]
+        if self.geometric:
+            xb = augment(xb, self.geometric, gen)
+        h = round(len(xb) * self.mix)
         if h:
             lam = torch.rand(h, generator=gen).view(-1, 1, 1, 1)
             partners = xb[torch.randperm(len(xb), generator=gen)[:h]]
             xb = torch.cat([lam * xb[:h] + (1 - lam) * partners, xb[h:]])
         xb = _nhwc(xb)
-        if geometric or h == len(xb):
-            pb = teach(xb)
+        if self.geometric or h == len(xb):
+            pb = self._teach(xb)
         elif h == 0:
-            pb = probs_all[idx]
+            pb = self.probs_all[idx]
         else:
-            pb = torch.cat([teach(xb[:h]), probs_all[idx[h:]]])
-        loss = F.kl_div(F.log_softmax(student(xb) / t, 1), pb, reduction="batchmean") * t * t
-        opt.zero_grad(set_to_none=True)
+            pb = torch.cat([self._teach(xb[:h]), self.probs_all[idx[h:]]])
+        t = r.temperature
+        loss = F.kl_div(F.log_softmax(self.student(xb) / t, 1), pb, reduction="batchmean") * t * t
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        sched.step()
+        self.opt.step()
+        self.sched.step()
+        self.step += 1
+
+    def result(self) -> nn.Module:
+        return self.student.eval()
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """Tensors and string metadata (safetensors-ready) that ``load_state`` restores."""
+        tensors = {f"student.{k}": v.detach().clone().contiguous() for k, v in self.student.state_dict().items()}
+        opt = self.opt.state_dict()
+        for i, st in opt["state"].items():
+            for k, v in st.items():
+                tensors[f"adam.{i}.{k}"] = v.detach().clone().contiguous()
+        tensors["generator"] = self.gen.get_state()
+        tensors["perm"] = self.perm.clone()
+        meta = {"step": str(self.step), "pos": str(self.pos), "param_groups": json.dumps(opt["param_groups"]),
+                "schedule": json.dumps(self.sched.state_dict())}
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> None:
+        self.student.load_state_dict({k[8:]: v for k, v in tensors.items() if k.startswith("student.")})
+        params = list(self.student.parameters())
+        state: dict[int, dict] = {}
+        for k, v in tensors.items():
+            if k.startswith("adam."):
+                _, i, key = k.split(".", 2)
+                p = params[int(i)]
+                # moments take their parameter's (channels-last) layout: fused Adam walks raw memory
+                state.setdefault(int(i), {})[key] = torch.empty_like(p).copy_(v) if v.shape == p.shape else v
+        self.opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+        self.sched.load_state_dict(json.loads(meta["schedule"]))
+        self.gen.set_state(tensors["generator"])
+        self.perm, self.pos, self.step = tensors["perm"], int(meta["pos"]), int(meta["step"])
+
+
+def distill(student_cfg: dict, teachers: Sequence[nn.Module], images: torch.Tensor, recipe: Recipe,
+            mean, std, progress=None) -> nn.Module:
+    """Train a fresh student on ``images`` (uint8 [N,C,H,W]) from the teachers' soft labels
+    (``Distillation`` says how), start to end."""
+    run = Distillation(student_cfg, teachers, images, recipe, mean, std)
+    while not run.done:
+        run.run_step()
         if progress is not None:
-            progress(step)
-    return student.eval()
+            progress(run.step - 1)
+    return run.result()
+
+
+CHECKPOINT_FORMAT = "codream.distill-checkpoint/1"
+
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint belongs to another run (other images, teachers or recipe)."""
+
+
+def save_checkpoint(run: Distillation, path: str | Path, key: str) -> Path:
+    """Write ``run``'s whole state as safetensors (atomically); ``key`` names the run's inputs."""
+    path = Path(path)
+    tensors, meta = run.state()
+    tmp = path.with_name(f".{path.name}.part")
+    save_file(tensors, str(tmp), metadata={**meta, "format": CHECKPOINT_FORMAT, "key": key})
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(run: Distillation, path: str | Path, key: str) -> bool:
+    """Restore ``run`` from ``path`` if it exists; False if there is none. Raises
+    CheckpointMismatch when the file is a checkpoint of another run."""
+    path = Path(path)
+    if not path.exists():
+        return False
+    try:
+        with safe_open(str(path), "pt") as fh:
+            meta = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointMismatch(f"{path}: not a readable checkpoint ({exc}); delete it to start over") from None
+    if meta.get("format") != CHECKPOINT_FORMAT or meta.get("key") != key:
+        raise CheckpointMismatch(f"{path}: a checkpoint of another distillation run (other images, teachers or "
+                                 "recipe); delete it or use another output folder")
+    run.load_state(tensors, meta)
+    return True
 
 
 @torch.no_grad()

@@ -57,6 +57,23 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x))
 
 
+class DigitsDeep(nn.Module):
+    """A narrower, deeper BN-CNN for 8x8 inputs: five convs, a stride-2 conv instead of
+    max-pooling. A second, different architecture for the same inputs (co-owned tasks
+    bring heterogeneous teachers)."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, width: int = 16):
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(*_conv_bn(in_channels, w), *_conv_bn(w, w), *_conv_bn(w, 2 * w, stride=2),
+                                      *_conv_bn(2 * w, 2 * w), *_conv_bn(2 * w, 2 * w),
+                                      nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(2 * w, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
 class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, dropout: float = 0.0, preact: bool = False):
         super().__init__()
@@ -133,6 +150,7 @@ ARCHS: dict[str, tuple[Callable[..., nn.Module], set[str], int]] = {
     "digits_cnn": (lambda c, k, **h: DigitsCNN(k, c, **h), {"width"}, 4),
     "small_cnn": (lambda c, k, **h: SmallCNN(k, c, **h), {"width"}, 8),
     "resnet8": (lambda c, k, **h: CifarResNet([1, 1, 1], k, c, **h), {"width"}, 8),
+    "digits_deep": (lambda c, k, **h: DigitsDeep(k, c, **h), {"width"}, 4),
     "resnet18": (lambda c, k, **h: CifarResNet([2, 2, 2, 2], k, c, **h), {"width"}, 16),
     "resnet34": (lambda c, k, **h: CifarResNet([3, 4, 6, 3], k, c, **h), {"width"}, 16),
     "wrn": (lambda c, k, **h: WideResNet(num_classes=k, in_channels=c, **h), {"depth", "widen", "dropout"}, 16),

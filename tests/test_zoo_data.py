@@ -9,7 +9,8 @@ from codream import data
 from codream.zoo import ARCHS, ModelConfigError, build_model, load_model, save_model
 
 
-@pytest.mark.parametrize("arch,c,size", [("digits_cnn", 1, 8), ("small_cnn", 1, 28), ("resnet8", 1, 28),
+@pytest.mark.parametrize("arch,c,size", [("digits_cnn", 1, 8), ("digits_deep", 1, 8), ("small_cnn", 1, 28),
+                                         ("resnet8", 1, 28),
                                          ("resnet18", 3, 32), ("resnet34", 3, 32), ("wrn", 3, 32)])
 def test_every_arch_builds_from_plain_config_and_has_batchnorm(arch, c, size):
     cfg = {"arch": arch, "num_classes": 10, "in_channels": c, "image_size": size}
@@ -57,7 +58,7 @@ def test_a_pickle_is_never_loaded_as_weights(tmp_path):
 def test_bad_model_configs_fail_with_a_clear_message(cfg, match):
     with pytest.raises(ModelConfigError, match=match):
         build_model(cfg)
-    assert set(ARCHS) == {"digits_cnn", "small_cnn", "resnet8", "resnet18", "resnet34", "wrn"}
+    assert set(ARCHS) == {"digits_cnn", "digits_deep", "small_cnn", "resnet8", "resnet18", "resnet34", "wrn"}
 
 
 def test_digits_split_is_fixed_and_stratified():

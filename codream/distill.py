@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 from typing import Sequence
 
 import torch
@@ -20,6 +21,9 @@ from .data import normalize
 from .spec import Recipe
 from .zoo import build_model
 
+# cuBLAS is deterministic only with a fixed workspace; it must be set before CUDA starts
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
 
 @contextlib.contextmanager
 def deterministic(threads: int | None = None):
@@ -27,7 +31,9 @@ def deterministic(threads: int | None = None):
     old_det = torch.are_deterministic_algorithms_enabled()
     old_fill = tud.fill_uninitialized_memory
     old_threads = torch.get_num_threads()
+    old_tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # full fp32 on GPUs too
     # Filling every fresh tensor with NaN is a debugging aid of deterministic mode (no
     # kernel we use reads memory it did not write); it took ~10 % of a profiled score.
     tud.fill_uninitialized_memory = False
@@ -37,6 +43,7 @@ def deterministic(threads: int | None = None):
         yield
     finally:
         torch.use_deterministic_algorithms(old_det)
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old_tf32
         tud.fill_uninitialized_memory = old_fill
         torch.set_num_threads(old_threads)
 
@@ -64,16 +71,16 @@ def augment(x: torch.Tensor, ops: Sequence[str], gen: torch.Generator) -> torch.
     n, _, h, w = x.shape
     for op in ops:
         if op == "flip":
-            mask = torch.rand(n, generator=gen) < 0.5
+            mask = (torch.rand(n, generator=gen) < 0.5).to(x.device)
             x = torch.where(mask.view(-1, 1, 1, 1), x.flip(3), x)
         elif op.startswith("shift:"):
             p = int(op.split(":")[1])
             padded = F.pad(x, (p, p, p, p))
             dy = torch.randint(0, 2 * p + 1, (n,), generator=gen)
             dx = torch.randint(0, 2 * p + 1, (n,), generator=gen)
-            rows = (dy.view(-1, 1) + torch.arange(h).view(1, -1))  # [n, h]
-            cols = (dx.view(-1, 1) + torch.arange(w).view(1, -1))  # [n, w]
-            idx_n = torch.arange(n).view(-1, 1, 1)
+            rows = (dy.view(-1, 1) + torch.arange(h).view(1, -1)).to(x.device)  # [n, h]
+            cols = (dx.view(-1, 1) + torch.arange(w).view(1, -1)).to(x.device)  # [n, w]
+            idx_n = torch.arange(n, device=x.device).view(-1, 1, 1)
             x = padded.permute(0, 2, 3, 1)[idx_n, rows.view(n, h, 1), cols.view(n, 1, w)].permute(0, 3, 1, 2)
     return x.contiguous()
 
@@ -89,7 +96,7 @@ def mixup_fraction(augment: Sequence[str]) -> float:
 
 
 def distill(student_cfg: dict, teachers: Sequence[nn.Module], images: torch.Tensor, recipe: Recipe,
-            mean, std, progress=None) -> nn.Module:
+            mean, std, progress=None, device: str | torch.device = "cpu") -> nn.Module:
     """Train a fresh student on ``images`` (uint8 [N,C,H,W]) from the teachers' soft labels.
 
     With ``mixup`` the first share F of each batch ("mixup:F", all for plain "mixup") is
@@ -98,13 +105,16 @@ def distill(student_cfg: dict, teachers: Sequence[nn.Module], images: torch.Tens
     the blend itself, not a mix of the two soft labels). The rest of the batch keeps the
     images as they are, labelled once up front, which saves teacher work. Shift/flip batches
     are relabelled whole. README "Dreams, bundles and scores" has the measurements.
+    ``device``: where to train (the seeded draws stay on the CPU, so every device sees the
+    same batches); the student comes back on that device.
     """
+    device = torch.device(device)
     torch.manual_seed(recipe.seed)
-    student = fast_layout(build_model(student_cfg))
+    student = fast_layout(build_model(student_cfg)).to(device)
     student.train()
-    teachers = [fast_layout(t).eval() for t in teachers]
+    teachers = [fast_layout(t).eval().to(device) for t in teachers]
     gen = torch.Generator().manual_seed(recipe.seed)
-    x_all = normalize(images, mean, std)
+    x_all = normalize(images.to(device), mean, std)
     n = len(x_all)
     opt = torch.optim.Adam(student.parameters(), lr=recipe.lr, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, recipe.steps)
@@ -123,21 +133,21 @@ def distill(student_cfg: dict, teachers: Sequence[nn.Module], images: torch.Tens
             perm, pos = torch.randperm(n, generator=gen), 0
         idx = perm[pos:pos + recipe.batch]
         pos += recipe.batch
-        xb = x_all[idx]
+        xb = x_all[idx.to(device)]
         if geometric:
             xb = augment(xb, geometric, gen)
         h = round(len(xb) * mix)
         if h:
-            lam = torch.rand(h, generator=gen).view(-1, 1, 1, 1)
-            partners = xb[torch.randperm(len(xb), generator=gen)[:h]]
+            lam = torch.rand(h, generator=gen).view(-1, 1, 1, 1).to(device)
+            partners = xb[torch.randperm(len(xb), generator=gen)[:h].to(device)]
             xb = torch.cat([lam * xb[:h] + (1 - lam) * partners, xb[h:]])
         xb = _nhwc(xb)
         if geometric or h == len(xb):
             pb = teach(xb)
         elif h == 0:
-            pb = probs_all[idx]
+            pb = probs_all[idx.to(device)]
         else:
-            pb = torch.cat([teach(xb[:h]), probs_all[idx[h:]]])
+            pb = torch.cat([teach(xb[:h]), probs_all[idx[h:].to(device)]])
         loss = F.kl_div(F.log_softmax(student(xb) / t, 1), pb, reduction="batchmean") * t * t
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -151,10 +161,11 @@ def distill(student_cfg: dict, teachers: Sequence[nn.Module], images: torch.Tens
 @torch.no_grad()
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean, std, batch: int = 1024) -> float:
     model.eval()
+    device = next(model.parameters()).device
     correct = 0
     for i in range(0, len(images), batch):
-        pred = model(normalize(images[i:i + batch], mean, std)).argmax(1)
-        correct += int((pred == labels[i:i + batch]).sum())
+        pred = model(normalize(images[i:i + batch].to(device), mean, std)).argmax(1)
+        correct += int((pred == labels[i:i + batch].to(device)).sum())
     return correct / max(1, len(images))
 
 

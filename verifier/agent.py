@@ -18,7 +18,8 @@ from codream.spec import parse_bytes
 from codream.teachers import load_teachers
 from ipfs import ContentTooLarge
 
-from .score import score_images
+from .novelty import reference
+from .score import score_verdict
 from .validate import validate_file
 
 
@@ -27,9 +28,9 @@ class VerifierAgent(Agent):
     DONE_STAGES = ("done",)
 
     def __init__(self, chain, ipfs, stake_wei: int, threads: int | None = 1, claim: bool = True,
-                 keeper: bool = True, verbose: bool = True):
+                 keeper: bool = True, verbose: bool = True, device: str = "cpu"):
         super().__init__(chain, ipfs, claim, verbose)
-        self.stake_wei, self.threads, self.keeper = stake_wei, threads, keeper
+        self.stake_wei, self.threads, self.keeper, self.device = stake_wei, threads, keeper, device
 
     def prepare(self) -> None:
         if self.state.data.get("staked"):
@@ -111,15 +112,20 @@ class VerifierAgent(Agent):
                 verdicts[s] = {"verdict": "INVALID", "reasons": [{"code": "too_large", "detail": str(exc)}]}
                 scores.append(INVALID)
                 continue
-            verdict = validate_file(path, spec, binding, earlier)
+            # novelty against the eval set and the submissions committed before this one
+            # (earlier tasks: the lead's v2 agent passes a verifier.index.NoveltyIndex)
+            verdict = validate_file(path, spec, binding, earlier, eval_images=ev[0], device=self.device)
+            if verdict.images is not None:
+                earlier.append(reference("earlier_submission", f"submission {s}", verdict.images))
+            novelty = verdict.novelty.to_json() if verdict.novelty is not None else None
             if not verdict.valid:
-                verdicts[s] = {"verdict": "INVALID", "reasons": verdict.reasons, "miner": miner}
+                verdicts[s] = {"verdict": "INVALID", "reasons": verdict.reasons, "miner": miner, "novelty": novelty}
                 scores.append(INVALID)
                 continue
-            earlier.append(verdict.hashes)
-            r = score_images(spec, teachers, verdict.images, ev, self.threads)
-            verdicts[s] = {"verdict": "VALID", "score_bps": r["score_bps"], "miner": miner,
-                           "student_accuracy": r["student_accuracy"], "baseline_accuracy": r["baseline_accuracy"]}
+            r = score_verdict(spec, teachers, verdict, ev, self.threads, self.device)
+            verdicts[s] = {"verdict": "VALID", "score_bps": r["score_bps"], "miner": miner, "gain_bps": r["gain_bps"],
+                           "student_accuracy": r["student_accuracy"], "baseline_accuracy": r["baseline_accuracy"],
+                           "novelty": novelty}
             scores.append(r["score_bps"])
         # scores and salt are durable before the commitment leaves
         self.save_stage(st, "scored", scores=scores, verdicts=verdicts, salt=new_salt())

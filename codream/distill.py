@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -24,6 +25,9 @@ from .data import normalize
 from .spec import Recipe
 from .zoo import build_model
 
+# cuBLAS is deterministic only with a fixed workspace; it must be set before CUDA starts
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
 
 @contextlib.contextmanager
 def deterministic(threads: int | None = None):
@@ -31,7 +35,9 @@ def deterministic(threads: int | None = None):
     old_det = torch.are_deterministic_algorithms_enabled()
     old_fill = tud.fill_uninitialized_memory
     old_threads = torch.get_num_threads()
+    old_tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # full fp32 on GPUs too
     # Filling every fresh tensor with NaN is a debugging aid of deterministic mode (no
     # kernel we use reads memory it did not write); it took ~10 % of a profiled score.
     tud.fill_uninitialized_memory = False
@@ -41,6 +47,7 @@ def deterministic(threads: int | None = None):
         yield
     finally:
         torch.use_deterministic_algorithms(old_det)
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old_tf32
         tud.fill_uninitialized_memory = old_fill
         torch.set_num_threads(old_threads)
 
@@ -68,16 +75,16 @@ def augment(x: torch.Tensor, ops: Sequence[str], gen: torch.Generator) -> torch.
     n, _, h, w = x.shape
     for op in ops:
         if op == "flip":
-            mask = torch.rand(n, generator=gen) < 0.5
+            mask = (torch.rand(n, generator=gen) < 0.5).to(x.device)
             x = torch.where(mask.view(-1, 1, 1, 1), x.flip(3), x)
         elif op.startswith("shift:"):
             p = int(op.split(":")[1])
             padded = F.pad(x, (p, p, p, p))
             dy = torch.randint(0, 2 * p + 1, (n,), generator=gen)
             dx = torch.randint(0, 2 * p + 1, (n,), generator=gen)
-            rows = (dy.view(-1, 1) + torch.arange(h).view(1, -1))  # [n, h]
-            cols = (dx.view(-1, 1) + torch.arange(w).view(1, -1))  # [n, w]
-            idx_n = torch.arange(n).view(-1, 1, 1)
+            rows = (dy.view(-1, 1) + torch.arange(h).view(1, -1)).to(x.device)  # [n, h]
+            cols = (dx.view(-1, 1) + torch.arange(w).view(1, -1)).to(x.device)  # [n, w]
+            idx_n = torch.arange(n, device=x.device).view(-1, 1, 1)
             x = padded.permute(0, 2, 3, 1)[idx_n, rows.view(n, h, 1), cols.view(n, 1, w)].permute(0, 3, 1, 2)
     return x.contiguous()
 
@@ -106,17 +113,21 @@ class Distillation:
     The whole state of a run (student, Adam, learning-rate schedule, data order, random
     generator) goes out as tensors (``state``) and back in (``load_state``), so a long run
     (a task owner's harvest) checkpoints and resumes bit-identically.
+
+    ``device``: where to train (the seeded draws stay on the CPU, so every device sees the
+    same batches); the student stays on that device.
     """
 
     def __init__(self, student_cfg: dict, teachers: Sequence[nn.Module], images: torch.Tensor, recipe: Recipe,
-                 mean, std):
+                 mean, std, device: str | torch.device = "cpu"):
+        self.device = device = torch.device(device)
         torch.manual_seed(recipe.seed)
-        self.student = fast_layout(build_model(student_cfg))
+        self.student = fast_layout(build_model(student_cfg)).to(device)
         self.student.train()
-        self.teachers = [fast_layout(t).eval() for t in teachers]
+        self.teachers = [fast_layout(t).eval().to(device) for t in teachers]
         self.recipe = recipe
         self.gen = torch.Generator().manual_seed(recipe.seed)
-        self.x_all = normalize(images, mean, std)
+        self.x_all = normalize(images.to(device), mean, std)
         self.n = len(self.x_all)
         self.opt = torch.optim.Adam(self.student.parameters(), lr=recipe.lr, fused=True)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, recipe.steps)
@@ -141,21 +152,22 @@ class Distillation:
             self.perm, self.pos = torch.randperm(self.n, generator=gen), 0
         idx = self.perm[self.pos:self.pos + r.batch]
         self.pos += r.batch
-        xb = self.x_all[idx]
+        dev = self.device
+        xb = self.x_all[idx.to(dev)]
         if self.geometric:
             xb = augment(xb, self.geometric, gen)
         h = round(len(xb) * self.mix)
         if h:
-            lam = torch.rand(h, generator=gen).view(-1, 1, 1, 1)
-            partners = xb[torch.randperm(len(xb), generator=gen)[:h]]
+            lam = torch.rand(h, generator=gen).view(-1, 1, 1, 1).to(dev)
+            partners = xb[torch.randperm(len(xb), generator=gen)[:h].to(dev)]
             xb = torch.cat([lam * xb[:h] + (1 - lam) * partners, xb[h:]])
         xb = _nhwc(xb)
         if self.geometric or h == len(xb):
             pb = self._teach(xb)
         elif h == 0:
-            pb = self.probs_all[idx]
+            pb = self.probs_all[idx.to(dev)]
         else:
-            pb = torch.cat([self._teach(xb[:h]), self.probs_all[idx[h:]]])
+            pb = torch.cat([self._teach(xb[:h]), self.probs_all[idx[h:].to(dev)]])
         t = r.temperature
         loss = F.kl_div(F.log_softmax(self.student(xb) / t, 1), pb, reduction="batchmean") * t * t
         self.opt.zero_grad(set_to_none=True)
@@ -197,10 +209,10 @@ class Distillation:
 
 
 def distill(student_cfg: dict, teachers: Sequence[nn.Module], images: torch.Tensor, recipe: Recipe,
-            mean, std, progress=None) -> nn.Module:
+            mean, std, progress=None, device: str | torch.device = "cpu") -> nn.Module:
     """Train a fresh student on ``images`` (uint8 [N,C,H,W]) from the teachers' soft labels
-    (``Distillation`` says how), start to end."""
-    run = Distillation(student_cfg, teachers, images, recipe, mean, std)
+    (``Distillation`` says how), start to end, on ``device``."""
+    run = Distillation(student_cfg, teachers, images, recipe, mean, std, device)
     while not run.done:
         run.run_step()
         if progress is not None:
@@ -247,10 +259,11 @@ def load_checkpoint(run: Distillation, path: str | Path, key: str) -> bool:
 @torch.no_grad()
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean, std, batch: int = 1024) -> float:
     model.eval()
+    device = next(model.parameters()).device
     correct = 0
     for i in range(0, len(images), batch):
-        pred = model(normalize(images[i:i + batch], mean, std)).argmax(1)
-        correct += int((pred == labels[i:i + batch]).sum())
+        pred = model(normalize(images[i:i + batch].to(device), mean, std)).argmax(1)
+        correct += int((pred == labels[i:i + batch].to(device)).sum())
     return correct / max(1, len(images))
 
 

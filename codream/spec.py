@@ -12,9 +12,20 @@ Schema ``codream.task-spec/1``::
       "distill": {"steps": 150, "batch": 128, "lr": 0.02, "temperature": 4.0, "seed": 0, "augment": ["mixup:0.75"]},
       "baseline": {"n": 1000, "seed": 1},
       "bundle": {"min_images": 100, "max_images": 5000, "max_bytes": 16777216},
-      "scoring": {"min_gain_bps": 1000, "tolerance_bps": 150, "duplicate_max_hamming": 6,
-                  "duplicate_max_fraction": 0.5}
+      "scoring": {"min_gain_bps": 1000, "tolerance_bps": 150, "duplicate_max_fraction": 0.5,
+                  "novelty": {"threshold": 0.97, "source_threshold": 0.96, "probe_bits": 4, "max_bucket": 16,
+                              "trigger_hits": 8, "max_exhaustive": 4, "reference_images": 1000}}
     }
+
+``scoring.novelty`` (optional; defaults in :data:`NOVELTY_DEFAULTS`) sets the novelty check
+(``verifier/novelty.py``): the similarity ``threshold`` at which an image is a near-twin of an
+earlier one (``source_threshold`` against an earlier bundle it copies in bulk), the hash
+stage's ``probe_bits`` and ``max_bucket``, how many hits (``trigger_hits``) make a source
+checked exhaustively and how many such sources per bundle (``max_exhaustive``), and
+``reference_images``: a bundle's score is scaled by ``novel / max(n, reference_images)``
+(0: by the novel fraction only). ``duplicate_max_fraction``: a bundle with more than this
+share of images that are not novel is INVALID. ``duplicate_max_hamming`` (v1's average-hash
+radius) is accepted and ignored.
 
 ``file`` is an optional hint where the weights may be found beside the spec; the
 weights CID is always verified.
@@ -35,6 +46,11 @@ SCHEMA = "codream.task-spec/1"
 # "mixup" blends every image of a batch with a partner; "mixup:F" blends the first F of
 # each batch and keeps the rest as they are (their teacher labels are computed once).
 AUGMENTS = ("flip", "shift:1", "shift:2", "shift:4", "mixup", "mixup:0.25", "mixup:0.5", "mixup:0.75")
+
+
+# scoring.novelty defaults: measured on the digits reference task (README, "Dreams, bundles and scores")
+NOVELTY_DEFAULTS = {"threshold": 0.97, "source_threshold": 0.96, "probe_bits": 4, "max_bucket": 16,
+                    "trigger_hits": 8, "max_exhaustive": 4, "reference_images": 0}
 
 
 class SpecError(ValueError):
@@ -192,9 +208,31 @@ def validate(raw: dict) -> TaskSpec:
     s = _obj(raw, "scoring")
     _int(s, "min_gain_bps", "scoring", -10_000, 10_000)
     _int(s, "tolerance_bps", "scoring", 0, 10_000)
-    _int(s, "duplicate_max_hamming", "scoring", 0, 64)
+    if "duplicate_max_hamming" in s:  # v1's average-hash radius: accepted, no longer used
+        _int(s, "duplicate_max_hamming", "scoring", 0, 64)
     _num(s, "duplicate_max_fraction", "scoring", 0, 1)
+    nov = s.get("novelty", {})
+    if not isinstance(nov, dict) or set(nov) - set(NOVELTY_DEFAULTS):
+        raise SpecError(f"scoring.novelty: an object with keys from {sorted(NOVELTY_DEFAULTS)}, got {nov!r}")
+    for key in ("threshold", "source_threshold"):
+        if key in nov:
+            _num(nov, key, "scoring.novelty", 0, 1)
+    if "probe_bits" in nov:
+        _int(nov, "probe_bits", "scoring.novelty", 0, 8)
+    if "max_bucket" in nov:
+        _int(nov, "max_bucket", "scoring.novelty", 1, 1_000_000)
+    if "trigger_hits" in nov:
+        _int(nov, "trigger_hits", "scoring.novelty", 1, 1_000_000)
+    if "max_exhaustive" in nov:
+        _int(nov, "max_exhaustive", "scoring.novelty", 0, 1024)
+    if "reference_images" in nov:
+        _int(nov, "reference_images", "scoring.novelty", 0, 1_000_000)
     return TaskSpec(raw)
+
+
+def novelty_config(spec: "TaskSpec | None") -> dict:
+    """The spec's novelty settings with defaults filled in (defaults alone for ``None``)."""
+    return {**NOVELTY_DEFAULTS, **((spec.scoring.get("novelty") or {}) if spec is not None else {})}
 
 
 def load(path: str | Path) -> TaskSpec:
@@ -234,8 +272,11 @@ def digits_reference(teacher_cid: str, teacher_cfg: dict, file: str | None = Non
                     "augment": ["mixup:0.75"]},
         "baseline": {"n": 1000, "seed": 1},
         "bundle": {"min_images": 100, "max_images": 5000, "max_bytes": 16 << 20},
-        "scoring": {"min_gain_bps": 1000, "tolerance_bps": 150, "duplicate_max_hamming": 4,
-                    "duplicate_max_fraction": 0.5},
+        # reference_images: new images are paid in units of a 1,000-dream bundle, so splitting
+        # one bundle into k bundles does not multiply its reward (README: 100 dreams already
+        # reach 96 % of 1,000 dreams' gain on digits)
+        "scoring": {"min_gain_bps": 1000, "tolerance_bps": 150, "duplicate_max_fraction": 0.5,
+                    "novelty": {**NOVELTY_DEFAULTS, "reference_images": 1000}},
     })
 
 
@@ -263,4 +304,5 @@ def reference_spec(dataset: str, teacher_cid: str, teacher_cfg: dict, file: str 
                 "student": {"arch": "resnet18", "width": 16},
                 "bundle": {"min_images": 256, "max_images": 100_000, "max_bytes": 512 << 20}})
     raw["distill"].update({"steps": 2000, "batch": 256, "augment": ["shift:4", "flip", "mixup"]})
+    raw["scoring"]["novelty"]["reference_images"] = 0  # not calibrated on CIFAR: score by the new share only
     return raw

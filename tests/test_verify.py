@@ -15,8 +15,9 @@ from miner.synthesis import DreamConfig, dream
 from tests.conftest import run_cli
 from codream.evalset import load_eval_set
 from codream.teachers import load_teachers
+from verifier.novelty import reference
 from verifier.score import score_bundle
-from verifier.validate import average_hash, validate_file
+from verifier.validate import validate_file
 
 CORPUS = Path(__file__).parent / "corpus"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
@@ -36,7 +37,7 @@ def test_corpus_has_at_least_twenty_hostile_bundles():
 @pytest.mark.parametrize("name", sorted(MANIFEST["expected"]))
 def test_hostile_bundle_is_rejected_with_its_specific_reason(task, name):
     spec, _, _ = task
-    earlier = [average_hash(load_file(str(CORPUS / "earlier.images.safetensors"))["images"])]
+    earlier = [reference("earlier_submission", "earlier", load_file(str(CORPUS / "earlier.images.safetensors"))["images"])]
     verdict = validate_file(CORPUS / f"{name}.bundle", spec, REF, earlier)
     assert not verdict.valid
     assert MANIFEST["expected"][name] in verdict.reason_codes(), verdict.reasons
@@ -45,7 +46,7 @@ def test_hostile_bundle_is_rejected_with_its_specific_reason(task, name):
 
 def test_a_verifier_scores_a_stream_of_hostile_bundles_without_stopping(task):
     spec, teachers, ev = task
-    earlier = [average_hash(load_file(str(CORPUS / "earlier.images.safetensors"))["images"])]
+    earlier = [reference("earlier_submission", "earlier", load_file(str(CORPUS / "earlier.images.safetensors"))["images"])]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     results = [score_bundle(spec, CORPUS / f"{name}.bundle", ev, teachers, REF, earlier)
                for name in sorted(MANIFEST["expected"]) for _ in range(3)]

@@ -12,6 +12,13 @@ score as it is computed. So scoring many bundles never makes it miss a reveal el
 killed agent resumes without rescoring. A bundle or eval set nobody serves becomes INVALID or
 NO_EVAL (with the reason) once retrying cannot help any more.
 
+Novelty (verification v2, ``verifier/novelty.py``): a bundle is compared with the submissions
+revealed before it in the task (commit order: the earliest commitment wins), with the task's
+revealed eval sets, and with the accepted bundles of earlier tasks that share a teacher. That
+last set is the persistent :class:`verifier.index.NoveltyIndex`, filled from chain events and
+IPFS; so that every verifier compares with the same set, "earlier" means: a task with a smaller
+id whose ``Finalized`` event is in a block no later than this task's ``CommitteeDrawn``.
+
 Per-task stages: new → seated (seats known) → scored (vectors and salts saved) → committed →
 revealed → done (or not seated → done).
 """
@@ -24,17 +31,19 @@ import torch
 
 from codream import content
 from codream.agent import Agent, TaskError, event
-from codream.bundle import Binding
+from codream.bundle import Binding, BundleError, read
 from codream.chain import TxReverted
 from codream.evalset import EvalSetError, load_eval_set
 from codream.market import duration, eth
-from codream.protocol import INVALID, NO_EVAL, Phase, new_salt, salt_bytes, score_commitment, score_label, \
+from codream.protocol import INVALID, NO_EVAL, Phase, Status, new_salt, salt_bytes, score_commitment, score_label, \
     seat_submissions
 from codream.spec import SpecError, TaskSpec, parse_bytes
 from codream.teachers import TeacherError, load_teachers
 from ipfs import CidNotFound, ContentTooLarge, IpfsTimeout
 
-from .score import score_images
+from .index import NoveltyIndex
+from .novelty import Reference, reference
+from .score import score_verdict
 from .strategies import Honest, VerifierStrategy
 from .validate import validate_file
 
@@ -49,12 +58,16 @@ class VerifierAgent(Agent):
     DONE_STAGES = ("done",)
 
     def __init__(self, chain, ipfs, stake_wei: int, threads: int | None = 1, claim: bool = True,
-                 keeper: bool = True, verbose: bool = True, strategy: VerifierStrategy | None = None):
+                 keeper: bool = True, verbose: bool = True, strategy: VerifierStrategy | None = None,
+                 device: str = "cpu", index: NoveltyIndex | None = None):
         super().__init__(chain, ipfs, claim, verbose)
-        self.stake_wei, self.threads, self.keeper = stake_wei, threads, keeper
+        self.stake_wei, self.threads, self.keeper, self.device = stake_wei, threads, keeper, device
         self.strategy = strategy or Honest()
+        # one index per agent (its own folder: agents sharing a home never write the same files)
+        self.index = index or NoveltyIndex(self.state.dir / "novelty-index")
         self._task_inputs: dict[int, tuple] = {}  # tid -> (spec, teachers, eval set or None, reason)
-        self._hashes: dict[int, dict] = {}  # tid -> submission -> content hashes (None: not valid)
+        self._refs: dict[int, dict] = {}  # tid -> submission -> novelty reference (None: unusable)
+        self._earlier_tasks: dict[int, set] = {}  # tid -> {(task, submission)} its replay check may use
         self._draw_backoff: dict[int, float] = {}
 
     # -- the stake --------------------------------------------------------------------
@@ -179,8 +192,61 @@ class VerifierAgent(Agent):
             except (ContentTooLarge, EvalSetError) as exc:
                 why = f"eval set {cid} unusable: {exc}"
         ev = None if why or not sets else (torch.cat([x for x, _ in sets]), torch.cat([y for _, y in sets]))
+        self._earlier_tasks[tid] = self._index_earlier_tasks(tid, st, spec)
         self._task_inputs[tid] = (spec, teachers, ev, why)
         return self._task_inputs[tid]
+
+    def _index_earlier_tasks(self, tid: int, st: dict, spec: TaskSpec) -> set:
+        """Add the accepted bundles of every earlier task sharing a teacher with ``tid`` to the
+        novelty index; return their (task, submission) keys. Earlier: a smaller id, finalized in
+        a block no later than this task's committee draw (the same set for every verifier)."""
+        drawn = [e["blockNumber"] for e in self.chain.events("CommitteeDrawn", tid)]
+        if not drawn:
+            return set()
+        cutoff = max(drawn)
+        mine = {t["weights_cid"] for t in spec.teachers}
+        keys = set()
+        for fin in self.chain.events("Finalized"):
+            u = fin["taskId"]
+            if u >= tid or fin["blockNumber"] > cutoff:
+                continue
+            try:
+                other = parse_bytes(self.ipfs.cat(self.chain.view("getTask", u)["specCid"], max_bytes=1 << 20))
+            except (SpecError, CidNotFound, IpfsTimeout, ContentTooLarge):
+                continue  # an unusable spec: that task accepted nothing
+            shared = mine & {t["weights_cid"] for t in other.teachers}
+            if not shared:
+                continue
+            cids = {e["index"]: e["cid"] for e in self.chain.events("Revealed", u)}
+            for e in self.chain.events("SubmissionSettled", u):
+                if e["status"] != Status.ACCEPTED:
+                    continue
+                key = (u, e["index"])
+                source = {"chain_id": self.chain.chain_id, "contract": self.chain.address.lower(), "task_id": u,
+                          "submission": e["index"], "cid": cids[e["index"]]}
+                if not self.index.has(source):
+                    images = self._bundle_images(st, cids[e["index"]], other)
+                    if images is None:
+                        continue  # nobody serves it any more: it cannot be replayed from the network either
+                    self.index.add([t["weights_cid"] for t in other.teachers], images, source)
+                keys.add(key)
+        if keys:
+            event(self.log, "replay check", task=tid, earlier_bundles=len(keys))
+        return keys
+
+    def _bundle_images(self, st: dict, cid: str, spec: TaskSpec):
+        """The images of a bundle (uint8 [N, C, H, W]), or None when nobody serves it after
+        FETCH_ATTEMPTS tries or it does not parse."""
+        try:
+            path = self._fetch(st, cid, spec.bundle["max_bytes"])
+            images, _ = read(path.read_bytes())
+            return images
+        except (CidNotFound, IpfsTimeout) as exc:
+            if self._attempts(st, cid) < FETCH_ATTEMPTS:
+                raise TaskError(f"bundle {cid} not available yet ({exc})") from None
+            return None
+        except (ContentTooLarge, BundleError, OSError):
+            return None
 
     def _attempts(self, st: dict, cid: str) -> int:
         tries = st.setdefault("fetch_tries", {})
@@ -225,28 +291,30 @@ class VerifierAgent(Agent):
             return {"score": INVALID, "verdict": "INVALID", "miner": miner,
                     "reasons": [{"code": "unavailable", "detail": f"nobody served {cid}: {exc}"}]}
         earlier = self._earlier(tid, st, s, spec, revealed)
-        verdict = validate_file(path, spec, Binding(self.chain.chain_id, self.chain.address, tid, miner), earlier)
+        allowed = self._earlier_tasks.get(tid, set())
+        index = _IndexView(self.index, self.chain, allowed)
+        verdict = validate_file(path, spec, Binding(self.chain.chain_id, self.chain.address, tid, miner), earlier,
+                                index=index, eval_images=ev[0], device=self.device)
+        novelty = verdict.novelty.to_json() if verdict.novelty is not None else None
         if not verdict.valid:
-            return {"score": INVALID, "verdict": "INVALID", "miner": miner, "reasons": verdict.reasons}
-        r = score_images(spec, teachers, verdict.images, ev, self.threads)
-        return {"score": r["score_bps"], "verdict": "VALID", "miner": miner,
-                "student_accuracy": r["student_accuracy"], "baseline_accuracy": r["baseline_accuracy"]}
+            return {"score": INVALID, "verdict": "INVALID", "miner": miner, "reasons": verdict.reasons,
+                    "novelty": novelty}
+        r = score_verdict(spec, teachers, verdict, ev, self.threads, self.device)
+        return {"score": r["score_bps"], "verdict": "VALID", "miner": miner, "gain_bps": r["gain_bps"],
+                "novel_images": r["novel_images"], "student_accuracy": r["student_accuracy"],
+                "baseline_accuracy": r["baseline_accuracy"], "novelty": novelty}
 
-    def _earlier(self, tid: int, st: dict, s: int, spec: TaskSpec, revealed: dict) -> list:
-        """Content hashes of every valid submission committed before ``s`` in this task (the
-        earliest commitment wins), whether or not this agent's seats score them."""
-        cache = self._hashes.setdefault(tid, {})
+    def _earlier(self, tid: int, st: dict, s: int, spec: TaskSpec, revealed: dict) -> list[Reference]:
+        """Novelty references of every submission revealed before ``s`` in this task (commit
+        order: the earliest commitment wins), whether or not this agent's seats score them.
+        A bundle that does not parse, or that nobody serves, cannot have been first with anything."""
+        cache = self._refs.setdefault(tid, {})
         out = []
         for e in sorted(i for i in revealed if i < s):
             if e not in cache:
-                miner, cid = revealed[e]
-                try:
-                    path = self._fetch(st, cid, spec.bundle["max_bytes"])
-                except (ContentTooLarge, CidNotFound, IpfsTimeout):
-                    cache[e] = None  # nobody serves it: it cannot have been first with anything
-                    continue
-                v = validate_file(path, spec, Binding(self.chain.chain_id, self.chain.address, tid, miner))
-                cache[e] = v.hashes if v.valid else None
+                images = self._bundle_images(st, revealed[e][1], spec)
+                ok = images is not None and tuple(images.shape[1:]) == tuple(spec.shape)
+                cache[e] = reference("earlier_submission", f"submission {e}", images) if ok else None
             if cache[e] is not None:
                 out.append(cache[e])
         return out
@@ -318,3 +386,19 @@ class VerifierAgent(Agent):
                else "every seat agreed with the majority")
         event(self.log, f"task {tid} settled: fee {eth(fee, True)}, {why}", task=tid, fee_wei=fee,
               slashed_wei=slashed)
+
+
+class _IndexView:
+    """The novelty index as one task's check sees it: only the accepted bundles of this
+    market's earlier tasks that the deterministic cut-off allows (see the module doc)."""
+
+    def __init__(self, index: NoveltyIndex, chain, allowed: set):
+        self.index, self.allowed = index, allowed
+        self.chain_id, self.contract = chain.chain_id, chain.address.lower()
+
+    def references(self, teacher_cids):
+        if not self.allowed:
+            return []
+        return self.index.references(teacher_cids, where=lambda s: s.get("chain_id") == self.chain_id
+                                     and s.get("contract") == self.contract
+                                     and (s.get("task_id"), s.get("submission")) in self.allowed)

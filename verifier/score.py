@@ -1,11 +1,23 @@
 """Distillation-gain scores: deterministic, cheap compared with mining, crash-proof.
 
-score_bps = round(10 000 × (acc(student distilled on the bundle) − acc(student distilled
-on the task's seeded noise baseline))) on the revealed eval set. Same spec, bundle,
-eval set and thread count ⇒ the same bits (deterministic algorithms, fixed seeds). On
-other hardware or thread counts float reductions may differ in the last bits, which
-can flip a handful of eval predictions: the spec's ``tolerance_bps`` (150 bps on the
-reference task, i.e. a few eval images) absorbs that; verifiers outside it are slashed.
+gain_bps = round(10 000 × (acc(student distilled on the bundle's *new* images) − acc(student
+distilled on the task's seeded noise baseline))) on the revealed eval set, and
+
+    score_bps = round(gain_bps × novel / max(n, scoring.novelty.reference_images))
+
+where ``novel`` of the bundle's ``n`` images passed the novelty check
+(``verifier/novelty.py``). Distilling on the new images alone stops copies from adding
+to the gain; scaling by the new share stops a few new images from earning a whole bundle's
+reward (on the digits task 50 good dreams already reach 89 % of 1,000 dreams' gain), and
+``reference_images`` (when set) prices new images in units of a reference bundle, so
+splitting one bundle into k bundles earns no more than the one (README, "Dreams, bundles
+and scores", has the measurements and the rule's justification).
+
+Same spec, bundle, eval set, device and thread count ⇒ the same bits (deterministic
+algorithms, fixed seeds). On other hardware or thread counts float reductions may differ in
+the last bits, which can flip a handful of eval predictions: the spec's ``tolerance_bps``
+(150 bps on the reference task, i.e. a few eval images) absorbs that; verifiers outside it
+are slashed.
 """
 from __future__ import annotations
 
@@ -13,33 +25,39 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Iterable
 
 import torch
 
 from codream import config
 from codream.bundle import Binding, claimed_binding
 from codream.distill import accuracy, deterministic, distill, noise_images
-from codream.spec import TaskSpec
+from codream.spec import TaskSpec, novelty_config
 
+from .novelty import NoveltyReport, Reference
 from .validate import Verdict, validate_file
 
+DEFAULT_THREADS = 1  # `verifier score` and `verifier run` alike: keep it equal across verifiers
 
-def _student_accuracy(spec: TaskSpec, teachers, images, ev, threads: int | None) -> float:
+
+def _student_accuracy(spec: TaskSpec, teachers, images, ev, threads: int | None, device: str = "cpu") -> float:
     with deterministic(threads):
-        student = distill(spec.student, teachers, images, spec.recipe, spec.mean, spec.std)
+        student = distill(spec.student, teachers, images, spec.recipe, spec.mean, spec.std, device=device)
         return accuracy(student, ev[0], ev[1], spec.mean, spec.std)
 
 
-def baseline_accuracy(spec: TaskSpec, teachers, ev, threads: int | None = None) -> float:
-    """Accuracy of the recipe on the task's seeded noise, computed once per (spec, eval set)."""
+def baseline_accuracy(spec: TaskSpec, teachers, ev, threads: int | None = None, device: str = "cpu") -> float:
+    """Accuracy of the recipe on the task's seeded noise, computed once per (spec, eval set,
+    thread count, device)."""
     threads = threads or torch.get_num_threads()  # None and the same explicit count share one entry
+    where = "" if str(device) == "cpu" else str(device)  # CPU entries keep their v1 key
     key = hashlib.sha256(json.dumps(spec.raw, sort_keys=True).encode() + ev[0].numpy().tobytes()
-                         + ev[1].numpy().tobytes() + str(threads).encode()).hexdigest()[:32]
+                         + ev[1].numpy().tobytes() + str(threads).encode() + where.encode()).hexdigest()[:32]
     cache = config.home() / "cache" / "baseline" / f"{key}.json"
     if cache.exists():
         return json.loads(cache.read_text())["accuracy"]
     noise = noise_images(spec.baseline["n"], spec.shape, spec.baseline["seed"])
-    acc = _student_accuracy(spec, teachers, noise, ev, threads)
+    acc = _student_accuracy(spec, teachers, noise, ev, threads, device)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".part")
     tmp.write_text(json.dumps({"accuracy": acc}))
@@ -47,27 +65,62 @@ def baseline_accuracy(spec: TaskSpec, teachers, ev, threads: int | None = None) 
     return acc
 
 
-def score_images(spec: TaskSpec, teachers, images: torch.Tensor, ev, threads: int | None = None) -> dict:
+def score_images(spec: TaskSpec, teachers, images: torch.Tensor, ev, threads: int | None = DEFAULT_THREADS,
+                 device: str = "cpu") -> dict:
+    """The distillation gain of ``images`` (all of them), in bps, with its parts."""
     t0 = time.perf_counter()
-    base = baseline_accuracy(spec, teachers, ev, threads)
+    base = baseline_accuracy(spec, teachers, ev, threads, device)
     t1 = time.perf_counter()
-    acc = _student_accuracy(spec, teachers, images, ev, threads)
+    acc = _student_accuracy(spec, teachers, images, ev, threads, device)
     n = len(ev[1])
     gain = round((round(acc * n) - round(base * n)) * 10_000 / n)
     return {"score_bps": gain, "student_accuracy": acc, "baseline_accuracy": base,
             "baseline_seconds": round(t1 - t0, 3), "distill_seconds": round(time.perf_counter() - t1, 3)}
 
 
+def novel_score(gain_bps: int, n_novel: int, n: int, spec: TaskSpec) -> int:
+    """score = gain × novel / max(n, reference_images), rounded (see the module doc)."""
+    ref = int(novelty_config(spec)["reference_images"])
+    return round(gain_bps * n_novel / max(n, ref, 1))
+
+
+def score_verdict(spec: TaskSpec, teachers, verdict: Verdict, ev, threads: int | None = DEFAULT_THREADS,
+                  device: str = "cpu") -> dict:
+    """Score a VALID verdict: distil on its new images, scale by their share."""
+    report: NoveltyReport = verdict.novelty
+    images = verdict.images[report.novel] if report is not None else verdict.images
+    r = score_images(spec, teachers, images, ev, threads, device)
+    gain = r.pop("score_bps")
+    n_novel = len(images)
+    return {"score_bps": novel_score(gain, n_novel, len(verdict.images), spec), "gain_bps": gain,
+            "novel_images": n_novel, **r}
+
+
 def score_bundle(spec: TaskSpec, bundle_path: str | Path, ev, teachers, binding: Binding | None = None,
-                 earlier: list[torch.Tensor] | None = None, threads: int | None = None) -> dict:
-    """Validate then score one bundle. Returns the verifier's JSON verdict."""
+                 earlier: Iterable[Reference] = (), index=None, eval_check: bool = True,
+                 threads: int | None = DEFAULT_THREADS, device: str = "cpu") -> dict:
+    """Validate then score one bundle. Returns the verifier's JSON verdict, including what was
+    checked and what was not (``checked``): the binding (given, or taken from the bundle),
+    earlier submissions, earlier tasks (the index) and the eval set."""
     t0 = time.perf_counter()
+    earlier = list(earlier)
+    checked = {"binding": "given" if binding is not None else "NOT CHECKED: taken from the bundle itself",
+               "earlier_submissions": sum(len(r.grids) for r in earlier) if earlier else "none given",
+               "earlier_tasks": "index" if index is not None else "NOT CHECKED: no index given",
+               "eval_set": len(ev[1]) if eval_check else "NOT CHECKED"}
     if binding is None:  # offline scoring: take the binding from the bundle itself
         binding = claimed_binding(bundle_path)
-    verdict: Verdict = validate_file(bundle_path, spec, binding, earlier)
+    verdict: Verdict = validate_file(bundle_path, spec, binding, earlier, index,
+                                     ev[0] if eval_check else None, device)
     out = {"verdict": "VALID" if verdict.valid else "INVALID", "reasons": verdict.reasons, "score_bps": None,
-           "student_accuracy": None, "baseline_accuracy": None}
+           "gain_bps": None, "student_accuracy": None, "baseline_accuracy": None}
+    if verdict.novelty is not None:
+        out["novelty"] = verdict.novelty.to_json()
+        if index is not None:
+            checked["earlier_tasks"] = verdict.novelty.checked["earlier_task"]
+    out["checked"] = checked
     if verdict.valid:
-        out.update(score_images(spec, teachers, verdict.images, ev, threads))
-    out["seconds"] = round(time.perf_counter() - t0, 3)
+        out.update(score_verdict(spec, teachers, verdict, ev, threads, device))
+    out.update(device=str(device), threads=threads or torch.get_num_threads(),
+               seconds=round(time.perf_counter() - t0, 3))
     return out

@@ -6,26 +6,33 @@ Checks, in order (cheap and bounded first):
    [N, C, H, W] matching the spec's input, N within [min_images, max_images]
 3. metadata binding: format version, chain id, contract, task id, miner address must
    equal the on-chain submission's
-4. content: not mostly constant images; not mostly near-duplicates of each other
-   (mode collapse); not a near-copy of an earlier submission in the same task
-
-Near-duplicates use a 64-bit average hash per image (resize to 8×8 grey, bit = pixel >
-mean of the image), compared by Hamming distance ≤ ``scoring.duplicate_max_hamming``.
-A bundle is a copy of an earlier one when more than ``duplicate_max_fraction`` of its
-images have such a near-twin there. Shifting, re-encoding under another CID or
-re-ordering does not escape it; a copier must change images enough to flip bits,
-which destroys what made them useful.
+4. content: not mostly constant images; novelty (``verifier/novelty.py``): which images are
+   near-twins of an image before them in the bundle, of a submission committed earlier in
+   the task, of an accepted bundle of an earlier task with a shared teacher, or of the
+   revealed eval set. A bundle in which more than ``scoring.duplicate_max_fraction`` of the
+   images are not new is INVALID, with one reason per kind of earlier material it repeats:
+   ``self_duplicates`` (mode collapse), ``duplicate_of_other_submission``,
+   ``replay_of_earlier_task``, ``eval_contamination``. Below that share the bundle is VALID
+   and is scored on its new images only (``verifier/score.py``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import torch
-import torch.nn.functional as F
 
 from codream.bundle import FORMAT, Binding, BundleError, Header, read
 from codream.spec import TaskSpec
+
+from .novelty import NoveltyReport, Reference, check_novelty
+
+# reason code of an INVALID verdict, per kind of earlier material a bundle repeats
+NOT_NOVEL_CODES = {"self": "self_duplicates", "earlier_submission": "duplicate_of_other_submission",
+                   "earlier_task": "replay_of_earlier_task", "eval_set": "eval_contamination"}
+_WHAT = {"self": "images before them in the bundle", "earlier_submission": "submissions committed earlier",
+         "earlier_task": "accepted bundles of earlier tasks with a shared teacher", "eval_set": "the eval set"}
 
 
 @dataclass
@@ -33,36 +40,10 @@ class Verdict:
     valid: bool
     reasons: list[dict] = field(default_factory=list)
     images: torch.Tensor | None = None
-    hashes: torch.Tensor | None = None
+    novelty: NoveltyReport | None = None
 
     def reason_codes(self) -> list[str]:
         return [r["code"] for r in self.reasons]
-
-
-def average_hash(images: torch.Tensor) -> torch.Tensor:
-    """64-bit perceptual hashes, one per image, as a bool tensor [N, 64]."""
-    x = images.float().mean(1, keepdim=True)
-    x = F.adaptive_avg_pool2d(x, 8).flatten(1)
-    return x > x.mean(1, keepdim=True)
-
-
-def near_twin_fraction(a: torch.Tensor, b: torch.Tensor, max_hamming: int, exclude_self: bool = False,
-                       chunk: int = 1024) -> float:
-    """Fraction of hashes in ``a`` with a hash in ``b`` within ``max_hamming`` bits.
-    Memory is bounded by ``chunk × len(b)``."""
-    if len(a) == 0 or len(b) == 0:
-        return 0.0
-    af, bf = a.float(), b.float()
-    hits = 0
-    for i in range(0, len(a), chunk):
-        ai = af[i:i + chunk]
-        # hamming = |a| + |b| - 2 a·b over bits
-        d = ai.sum(1, keepdim=True) + bf.sum(1).view(1, -1) - 2 * ai @ bf.t()
-        if exclude_self:
-            idx = torch.arange(i, i + len(ai))
-            d[torch.arange(len(ai)), idx] = 1e9
-        hits += int((d <= max_hamming).any(1).sum())
-    return hits / len(a)
 
 
 def _constant_fraction(images: torch.Tensor) -> float:
@@ -70,11 +51,12 @@ def _constant_fraction(images: torch.Tensor) -> float:
     return float((flat.amax(1) == flat.amin(1)).float().mean())
 
 
-def validate_bytes(data: bytes, spec: TaskSpec, binding: Binding,
-                   earlier: list[torch.Tensor] | None = None) -> Verdict:
-    """Validate a bundle's bytes against the spec, the on-chain binding and earlier
-    submissions' hashes. Never raises on bad input: returns an INVALID verdict."""
-    limits, scoring = spec.bundle, spec.scoring
+def validate_bytes(data: bytes, spec: TaskSpec, binding: Binding, earlier: Iterable[Reference] = (),
+                   index=None, eval_images: torch.Tensor | None = None, device: str = "cpu") -> Verdict:
+    """Validate a bundle's bytes against the spec, the on-chain binding and the earlier
+    material (see :func:`verifier.novelty.check_novelty`). Never raises on bad input:
+    returns an INVALID verdict."""
+    limits = spec.bundle
 
     def bad(code: str, detail: str) -> Verdict:
         return Verdict(False, [{"code": code, "detail": detail}])
@@ -88,21 +70,22 @@ def validate_bytes(data: bytes, spec: TaskSpec, binding: Binding,
     reasons = _check_header(header, spec) + _check_binding(header.metadata, binding)
     if reasons:
         return Verdict(False, reasons)
-    hashes = average_hash(images)
     const = _constant_fraction(images)
     if const > 0.5:
         reasons.append({"code": "constant_images", "detail": f"{const:.0%} of images are a single value"})
-    self_dup = near_twin_fraction(hashes, hashes, 0, exclude_self=True)
-    if self_dup > scoring["duplicate_max_fraction"]:
-        reasons.append({"code": "self_duplicates",
-                        "detail": f"{self_dup:.0%} of images have an identical-hash twin in the bundle"})
-    for i, other in enumerate(earlier or []):
-        frac = near_twin_fraction(hashes, other, scoring["duplicate_max_hamming"])
-        if frac > scoring["duplicate_max_fraction"]:
-            reasons.append({"code": "duplicate_of_other_submission",
-                            "detail": f"{frac:.0%} of images near-copy earlier submission #{i}"})
-            break
-    return Verdict(not reasons, reasons, images, hashes)
+    report = check_novelty(images, spec, earlier, index=index, eval_images=eval_images, device=device)
+    reasons += not_novel_reasons(report, spec.scoring["duplicate_max_fraction"])
+    return Verdict(not reasons, reasons, images, report)
+
+
+def not_novel_reasons(report: NoveltyReport, max_fraction: float) -> list[dict]:
+    """INVALID reasons when more than ``max_fraction`` of the images are not new: one per
+    kind of earlier material repeated, the largest first."""
+    if 1 - report.novel_fraction <= max_fraction:
+        return []
+    counts = sorted(((v, k) for k, v in report.counts().items() if v), reverse=True)
+    return [{"code": NOT_NOVEL_CODES[k], "detail": f"{v} of {report.n} images are near-twins of {_WHAT[k]}; "
+             f"only {report.n_novel} are new (more than {max_fraction:.0%} repeated)"} for v, k in counts]
 
 
 def _check_header(h: Header, spec: TaskSpec) -> list[dict]:
@@ -130,8 +113,8 @@ def _check_binding(meta: dict[str, str], binding: Binding) -> list[dict]:
     return out
 
 
-def validate_file(path: str | Path, spec: TaskSpec, binding: Binding,
-                  earlier: list[torch.Tensor] | None = None) -> Verdict:
+def validate_file(path: str | Path, spec: TaskSpec, binding: Binding, earlier: Iterable[Reference] = (),
+                  index=None, eval_images: torch.Tensor | None = None, device: str = "cpu") -> Verdict:
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -139,4 +122,4 @@ def validate_file(path: str | Path, spec: TaskSpec, binding: Binding,
         return Verdict(False, [{"code": "unreadable", "detail": str(exc)}])
     if size > spec.bundle["max_bytes"]:  # refuse before reading it
         return Verdict(False, [{"code": "too_large", "detail": f"{size} bytes > limit {spec.bundle['max_bytes']}"}])
-    return validate_bytes(path.read_bytes(), spec, binding, earlier)
+    return validate_bytes(path.read_bytes(), spec, binding, earlier, index, eval_images, device)

@@ -1,0 +1,444 @@
+"""Novelty: an image earns only if it is not a near-twin of something committed earlier.
+
+"Earlier" is the union of: images before it in its own bundle (mode collapse), the
+submissions committed before this one in the task (commit order; the earliest commitment
+wins), the accepted bundles of earlier tasks that share a teacher (replay; the persistent
+:class:`verifier.index.NoveltyIndex`), and the task's revealed eval set (contamination).
+
+**The comparison** (measured against teacher features, perceptual hashes and invariant
+signatures; README "Dreams, bundles and scores"): images become an 8×8 grey grid of integers
+(the pixels themselves on the digits task), and two grids are near-twins when, for some
+alignment, the absolute centred cosine over the pixels both hold is ≥ ``threshold``. The
+alignments are the 8 flips/rotations (D4) times the 9 one-pixel shifts of the query (a
+shifted copy lost a border row, so only the overlap is compared: the copy then matches
+exactly), and the earlier image is also compared as if crop-and-resized (a 7×7 crop at each
+corner scaled back to 8×8). Centring and normalising make brightness and contrast changes
+free; the absolute value catches inverted copies. Teacher features were measured and
+rejected: dreams are optimised to look alike *to the teacher*, so independent honest dreams
+sit closer in its feature space than a noised copy does to its source.
+
+Every similarity is a function of integer sums (exact in float32 GEMMs: 64 products of
+values ≤ 255), combined by element-wise IEEE operations, so verifiers on any hardware and
+thread count agree bit for bit; :attr:`NoveltyReport.near_threshold` counts the images
+within ``NEAR`` of the threshold anyway.
+
+**The search** (all of an image's 72 alignments against a million earlier images is far
+too slow on a CPU), in two stages:
+
+1. *Hashing*: every aligned view's central 6×6 window is binarised at its median (36
+   bits); each earlier image stores the code of its own central window (and of its
+   crop-and-resize variants) in a sorted array. A query looks up each view's code, with
+   the ``probe_bits`` least certain bits flipped every way (a code and its complement hash
+   alike: inverted copies): geometric copies and monotone intensity changes hit exactly;
+   noise hits when it flips only uncertain bits. A code shared by many earlier images
+   yields its ``max_bucket`` earliest ones. Candidates are verified with the exact similarity.
+2. *Exhaustive check of the sources*: a reference group (an earlier bundle, the eval set,
+   this bundle itself) that received ``trigger_hits`` or more verified hits is then
+   compared exhaustively with the bundle's remaining images, catching what noise hid from
+   the hashes. At most ``max_exhaustive`` groups per bundle, the most-hit first.
+
+So a bulk copy (sybil variants, replays, eval images, unions of earlier bundles) is
+caught with the exhaustive check's sensitivity, and a thin interleave of many sources
+only by the hashes: :func:`check_novelty` reports which stage flagged what.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from codream.spec import TaskSpec, novelty_config
+
+GRID = 8                      # fingerprints are GRID×GRID grey integers
+WIN = GRID - 2                # the central window hashed (inside every one-pixel overlap)
+NEAR = 0.002                  # similarities this close to the threshold are reported
+KINDS = ("self", "earlier_submission", "earlier_task", "eval_set")
+_SHIFTS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+_ZOOMS = [(0, 0), (0, 1), (1, 0), (1, 1)]  # corner of the 7×7 crop an earlier image is resized from
+VARIANTS = ("identity",) + tuple(f"crop7@{oy}{ox}" for oy, ox in _ZOOMS)
+
+
+# -- fingerprints ---------------------------------------------------------------------------
+def grid(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images [N, C, H, W] -> uint8 grey grids [N, GRID, GRID] (exact integer means:
+    the pixels themselves for 1-channel 8×8 inputs)."""
+    if images.dtype != torch.uint8 or images.dim() != 4:
+        raise ValueError(f"images must be uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
+    n, c, h, w = images.shape
+    if h < GRID or w < GRID:
+        raise ValueError(f"images must be at least {GRID}x{GRID}, got {h}x{w}")
+    x = images.to(torch.int64).sum(1)                               # [N, H, W]
+    if (h, w) == (GRID, GRID):
+        count = torch.full((GRID, GRID), c, dtype=torch.int64)
+        s = x
+    else:  # area pooling with integer sums (adaptive bins), then a rounded exact division
+        ys = [(i * h) // GRID for i in range(GRID + 1)]
+        xs = [(j * w) // GRID for j in range(GRID + 1)]
+        s = torch.stack([torch.stack([x[:, ys[i]:ys[i + 1], xs[j]:xs[j + 1]].sum((1, 2)) for j in range(GRID)], 1)
+                         for i in range(GRID)], 1)
+        count = torch.tensor([[c * (ys[i + 1] - ys[i]) * (xs[j + 1] - xs[j]) for j in range(GRID)]
+                              for i in range(GRID)], dtype=torch.int64)
+    return ((2 * s + count) // (2 * count)).to(torch.uint8)
+
+
+def _d4(g: torch.Tensor) -> list[torch.Tensor]:
+    """The 8 flips/rotations of grids [..., H, W] (identity first)."""
+    t = g.transpose(-1, -2)
+    return [g, g.flip(-1), g.flip(-2), g.flip(-2).flip(-1), t, t.flip(-1), t.flip(-2), t.flip(-2).flip(-1)]
+
+
+def _masks() -> torch.Tensor:
+    """[9, GRID*GRID] bool: the pixels a view shifted by (dy, dx) still holds."""
+    out = torch.zeros(len(_SHIFTS), GRID, GRID, dtype=torch.bool)
+    for k, (dy, dx) in enumerate(_SHIFTS):
+        out[k, max(0, -dy):GRID + min(0, -dy), max(0, -dx):GRID + min(0, -dx)] = True
+    return out.flatten(1)
+
+
+MASKS = _masks()
+
+
+def query_views(grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """All alignments of query grids: values [72, N, 64] float32 (integers, 0 outside the
+    view's overlap) and the mask index of each view [72] (into :data:`MASKS`)."""
+    g = grids.to(torch.float32)
+    vals, mids = [], []
+    for v in _d4(g):
+        pad = F.pad(v, (1, 1, 1, 1))
+        for k, (dy, dx) in enumerate(_SHIFTS):
+            vals.append(pad[:, 1 + dy:1 + dy + GRID, 1 + dx:1 + dx + GRID].reshape(len(g), -1))
+            mids.append(k)
+    return torch.stack(vals), torch.tensor(mids)
+
+
+def _zoom(grids: torch.Tensor, oy: int, ox: int) -> torch.Tensor:
+    """The 7×7 crop at (oy, ox) of uint8 grids [N, G, G], resized to G×G (bilinear), uint8."""
+    crop = grids.to(torch.float32).unsqueeze(1)[:, :, oy:oy + GRID - 1, ox:ox + GRID - 1]
+    z = F.interpolate(crop, (GRID, GRID), mode="bilinear", align_corners=False)
+    return z.round().clamp(0, 255).to(torch.uint8).squeeze(1)
+
+
+def variants(grids: torch.Tensor) -> torch.Tensor:
+    """An earlier image as a copier could have re-shaped it: identity and 7×7 corner crops
+    resized to 8×8 (bilinear). uint8 [len(VARIANTS), N, GRID, GRID]."""
+    return torch.stack([grids] + [_zoom(grids, oy, ox) for oy, ox in _ZOOMS])
+
+
+def _window_codes(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Central-window codes of flattened grids [..., 64]: (int64 codes [...], margins [..., 36])."""
+    w = flat.reshape(*flat.shape[:-1], GRID, GRID)[..., 1:GRID - 1, 1:GRID - 1].reshape(*flat.shape[:-1], WIN * WIN)
+    med = w.median(-1, keepdim=True).values
+    bits = (w > med).to(torch.int64)
+    weights = 2 ** torch.arange(WIN * WIN, dtype=torch.int64)
+    return (bits * weights).sum(-1), (w - med).abs()
+
+
+_FULL = (1 << (WIN * WIN)) - 1
+
+
+def _canonical(code: torch.Tensor) -> torch.Tensor:
+    """A code and its complement (an inverted image) hash alike."""
+    return torch.minimum(code, code ^ _FULL)
+
+
+def entry_codes(grids: torch.Tensor) -> torch.Tensor:
+    """What an earlier image stores for the hash stage: its variants' window codes, int64
+    [N, len(VARIANTS)]."""
+    v = variants(grids).to(torch.float32).flatten(2)               # [V, N, 64]
+    return _canonical(_window_codes(v)[0]).t().contiguous()
+
+
+def _probe_codes(views: torch.Tensor, probe_bits: int) -> torch.Tensor:
+    """Codes a query view looks up: its own, with every subset of its ``probe_bits`` least
+    certain bits flipped, and the complements (inverted copies). [72, N, 2 * 2**b]."""
+    code, margin = _window_codes(views)
+    if probe_bits:
+        low = margin.argsort(dim=-1, stable=True)[..., :probe_bits]             # [72, N, b]
+        subsets = torch.tensor([[(s >> i) & 1 for i in range(probe_bits)] for s in range(1 << probe_bits)])
+        flips = (subsets.view(1, 1, -1, probe_bits) * (1 << low).unsqueeze(2)).sum(-1)  # [72, N, S]
+        codes = code.unsqueeze(-1) ^ flips
+    else:
+        codes = code.unsqueeze(-1)
+    return _canonical(codes)
+
+
+# -- similarity ------------------------------------------------------------------------------
+def _similarity(q: torch.Tensor, mid: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    """|centred cosine| over each view's overlap, pairwise rows: q [P, 64] view values,
+    mid [P] mask ids, e [P, 64] earlier grids (float32 integers). Deterministic: integer
+    sums, then separate element-wise IEEE operations."""
+    m = MASKS[mid].to(torch.float32)
+    n = m.sum(1)
+    sq, se = q.sum(1), (e * m).sum(1)
+    sqq, see, sqe = (q * q).sum(1), (e * e * m).sum(1), (q * e).sum(1)
+    return _cos(sqe, sq, se, sqq, see, n)
+
+
+def _cos(sqe, sq, se, sqq, see, n):
+    mq = sq / n
+    num = sqe - mq * se
+    vq = sqq - mq * sq
+    ve = see - (se / n) * se
+    den = torch.sqrt(vq.clamp_min(1.0) * ve.clamp_min(1.0))
+    return (num / den).abs()
+
+
+def similarity_exhaustive(views: torch.Tensor, mids: torch.Tensor, earlier: torch.Tensor,
+                          before: torch.Tensor | None = None, chunk: int = 2048,
+                          device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Best similarity of each query over all its views against every earlier grid.
+    views [V, Q, 64], earlier [N, 64] float32 integers; ``before`` [Q]: compare query q only
+    with earlier rows < before[q] (a bundle against itself). Returns (best [Q], argbest [Q])."""
+    device = torch.device(device)
+    vq = views.to(device)
+    masks = MASKS.to(device, torch.float32)
+    n = masks.sum(1)                                               # [9]
+    sq, sqq = vq.sum(-1), (vq * vq).sum(-1)                        # [V, Q]
+    best = torch.zeros(views.shape[1], device=device)
+    arg = torch.zeros(views.shape[1], dtype=torch.int64, device=device)
+    mids = mids.to(device)
+    for lo in range(0, len(earlier), chunk):
+        e = earlier[lo:lo + chunk].to(device)
+        se, see = e @ masks.t(), (e * e) @ masks.t()              # [N, 9]: exact integer sums
+        allowed = None
+        if before is not None:
+            allowed = (torch.arange(lo, lo + len(e), device=device).view(1, -1) < before.to(device).view(-1, 1))
+        for v in range(len(vq)):
+            k = mids[v]
+            sqe = vq[v] @ e.t()                                     # exact: integer sums < 2**24
+            s = _cos(sqe, sq[v].unsqueeze(1), se[:, k].unsqueeze(0), sqq[v].unsqueeze(1),
+                     see[:, k].unsqueeze(0), n[k])
+            if allowed is not None:
+                s = torch.where(allowed, s, torch.zeros((), device=device))
+            m, a = s.max(1)
+            better = m > best
+            best = torch.where(better, m, best)
+            arg = torch.where(better, a + lo, arg)
+    return best.cpu(), arg.cpu()
+
+
+# -- references and the report ------------------------------------------------------------------
+@dataclass
+class Reference:
+    """A group of earlier images: one earlier bundle, the eval set, or this bundle itself."""
+
+    kind: str                      # one of KINDS
+    label: str                     # e.g. "submission 3", "task 2 submission 0", "eval set"
+    grids: torch.Tensor            # uint8 [N, GRID, GRID]
+    codes: torch.Tensor | None = None  # int64 [N, len(VARIANTS)]; computed when missing
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"reference kind must be one of {KINDS}, got {self.kind!r}")
+        if self.codes is None:
+            self.codes = entry_codes(self.grids)
+
+
+def reference(kind: str, label: str, images: torch.Tensor) -> Reference:
+    """A reference group from uint8 images [N, C, H, W]."""
+    return Reference(kind, label, grid(images))
+
+
+@dataclass
+class NoveltyReport:
+    n: int
+    novel: torch.Tensor                         # bool [N]
+    reason: list[str | None]                    # per image: None (novel) or a KINDS entry
+    source: list[str | None]                    # per image: the matched reference's label
+    similarity: torch.Tensor                    # float [N]: best similarity found (0 if none looked at)
+    threshold: float
+    near_threshold: int                         # images within NEAR of a threshold they were tested at
+    checked: dict                               # what was compared: kinds -> number of images
+    stages: dict                                # flagged by "hash" / "exhaustive", seconds
+    exhaustive_groups: list[str] = field(default_factory=list)
+    source_threshold: float = 0.0               # the threshold against groups checked exhaustively
+
+    @property
+    def n_novel(self) -> int:
+        return int(self.novel.sum())
+
+    @property
+    def novel_fraction(self) -> float:
+        return self.n_novel / self.n if self.n else 0.0
+
+    def counts(self) -> dict[str, int]:
+        out = {k: 0 for k in KINDS}
+        for r in self.reason:
+            if r is not None:
+                out[r] += 1
+        return out
+
+    def to_json(self) -> dict:
+        """The verifier's JSON record of this check."""
+        counts = self.counts()
+        top: dict[str, int] = {}
+        for s in self.source:
+            if s is not None:
+                top[s] = top.get(s, 0) + 1
+        return {"n": self.n, "novel": self.n_novel, "novel_fraction": round(self.novel_fraction, 4),
+                "not_novel": {k: v for k, v in counts.items() if v},
+                "sources": dict(sorted(top.items(), key=lambda kv: -kv[1])[:10]),
+                "threshold": self.threshold, "source_threshold": self.source_threshold,
+                "near_threshold": self.near_threshold,
+                "checked": self.checked, "stages": self.stages, "exhaustive_groups": self.exhaustive_groups}
+
+
+class _Table:
+    """Sorted window codes of all reference groups, for the hash stage."""
+
+    def __init__(self, refs: Sequence[Reference]):
+        self.refs = list(refs)
+        self.offsets = [0]
+        for r in self.refs:
+            self.offsets.append(self.offsets[-1] + len(r.grids))
+        total = self.offsets[-1]
+        nv = len(VARIANTS)
+        if total:
+            codes = torch.cat([r.codes for r in self.refs])                 # [T, V]
+            self.grids = torch.cat([r.grids for r in self.refs]).to(torch.float32).flatten(1)
+        else:
+            codes = torch.zeros(0, nv, dtype=torch.int64)
+            self.grids = torch.zeros(0, GRID * GRID)
+        flat = codes.flatten()
+        order = flat.argsort(stable=True)
+        self.keys = flat[order]
+        self.entry = order // nv
+        self.variant = order % nv
+        self.group = torch.bucketize(torch.arange(total), torch.tensor(self.offsets[1:]), right=True)
+
+    def __len__(self) -> int:
+        return self.offsets[-1]
+
+
+def check_novelty(images: torch.Tensor, spec: TaskSpec | None = None, earlier: Iterable[Reference] = (),
+                  index=None, eval_images: torch.Tensor | None = None, self_check: bool = True,
+                  device: str | torch.device = "cpu", config: dict | None = None) -> NoveltyReport:
+    """Which of ``images`` (uint8 [N, C, H, W], bundle order) are new.
+
+    ``earlier``: references for the submissions committed before this one in the task (commit
+    order; use :func:`reference`); ``index``: a :class:`verifier.index.NoveltyIndex` (or any
+    object with ``references(teacher_cids)``) holding accepted bundles of earlier tasks;
+    ``eval_images``: the revealed eval set. ``config`` overrides the spec's novelty settings.
+    """
+    t0 = time.perf_counter()
+    cfg = dict(novelty_config(spec) if spec is not None else novelty_config(None))
+    cfg.update(config or {})
+    tau, probe_bits = float(cfg["threshold"]), int(cfg["probe_bits"])
+    tau_source = float(cfg["source_threshold"])
+    g = grid(images)
+    n = len(g)
+    refs: list[Reference] = list(earlier)
+    if index is not None:
+        cids = [t["weights_cid"] for t in spec.teachers] if spec is not None else None
+        refs += index.references(cids)
+    if eval_images is not None:
+        refs.append(reference("eval_set", "eval set", eval_images))
+    me = Reference("self", "this bundle", g) if self_check else None
+    checked = {k: 0 for k in KINDS}
+    for r in refs:
+        checked[r.kind] += len(r.grids)
+    if me is not None:
+        checked["self"] = n
+    all_refs = refs + ([me] if me is not None else [])
+    table = _Table(all_refs)
+
+    views, mids = query_views(g)                                     # [72, N, 64]
+    best = torch.zeros(n)
+    best_ref = torch.full((n,), -1, dtype=torch.int64)
+    hit_variants: dict[int, set[int]] = {}
+    flagged_by = {"hash": 0, "exhaustive": 0, "candidates": 0}
+    t1 = time.perf_counter()
+    # 1. hashing: candidates from exact code matches, verified exactly
+    if len(table):
+        probes = _probe_codes(views, probe_bits)                      # [72, N, S]
+        V, _, S = probes.shape
+        flat = probes.flatten()
+        lo = torch.searchsorted(table.keys, flat)
+        hi = torch.searchsorted(table.keys, flat, right=True)
+        cnt = hi - lo
+        cnt = cnt.clamp(max=int(cfg["max_bucket"]))  # a common code: its earliest max_bucket images only
+        total = int(cnt.sum())
+        if total:
+            pos = torch.repeat_interleave(torch.arange(len(flat)), cnt)
+            offs = torch.arange(total) - torch.repeat_interleave(torch.cumsum(cnt, 0) - cnt, cnt)
+            hit = lo[pos] + offs
+            view, qi = pos // (n * S), (pos // S) % n
+            entry, var = table.entry[hit], table.variant[hit]
+            grp = table.group[entry]
+            if me is not None:  # within the bundle, only earlier positions count
+                own = grp == len(all_refs) - 1
+                keep = ~own | ((entry - table.offsets[-2]) < qi)
+                view, qi, entry, var, grp = view[keep], qi[keep], entry[keep], var[keep], grp[keep]
+            flagged_by["candidates"] = int(len(qi))
+            key = torch.unique(((qi * V + view) * len(table) + entry) * len(VARIANTS) + var)
+            var = key % len(VARIANTS)
+            entry = (key // len(VARIANTS)) % len(table)
+            qv = key // (len(VARIANTS) * len(table))
+            view, qi = qv % V, qv // V
+            e = _variant_rows(table, entry, var)
+            s = _similarity(views[view, qi], mids[view], e)
+            grp = table.group[entry]
+            _take_best(best, best_ref, qi, s, grp)
+            ok = s >= tau
+            for code in torch.unique(grp[ok] * len(VARIANTS) + var[ok]).tolist():
+                hit_variants.setdefault(code // len(VARIANTS), set()).add(code % len(VARIANTS))
+    flag = best >= tau
+    flagged_by["hash"] = int(flag.sum())
+    near = (best - tau).abs() < NEAR
+    t2 = time.perf_counter()
+    # 2. exhaustive check of the groups that hit most, at the source threshold
+    hits = torch.bincount(best_ref[flag], minlength=len(all_refs))
+    groups = [int(i) for i in hits.argsort(descending=True, stable=True) if hits[i] >= cfg["trigger_hits"]]
+    groups = groups[:int(cfg["max_exhaustive"])]
+    exhaustive_labels = []
+    for gi in groups:
+        todo = (~flag).nonzero().flatten()
+        if len(todo) == 0:
+            break
+        r = all_refs[gi]
+        exhaustive_labels.append(f"{r.kind}: {r.label}")
+        allv = variants(r.grids)
+        for vi in sorted({0} | hit_variants.get(gi, set())):
+            e = allv[vi].to(torch.float32).flatten(1)
+            s, _ = similarity_exhaustive(views[:, todo], mids, e, before=todo if r is me else None, device=device)
+            near[todo] |= (s - tau_source).abs() < NEAR
+            newly = s >= tau_source
+            flagged_by["exhaustive"] += int(newly.sum())
+            flag[todo[newly]] = True
+            best_ref[todo[newly]] = gi
+            best[todo] = torch.maximum(best[todo], s)
+            todo = todo[~newly]
+    t3 = time.perf_counter()
+    novel = ~flag
+    reason = [None if novel[i] else all_refs[int(best_ref[i])].kind for i in range(n)]
+    source = [None if novel[i] else all_refs[int(best_ref[i])].label for i in range(n)]
+    stages = {**flagged_by, "seconds_views": round(t1 - t0, 4), "seconds_hash": round(t2 - t1, 4),
+              "seconds_exhaustive": round(t3 - t2, 4), "seconds": round(time.perf_counter() - t0, 4)}
+    return NoveltyReport(n, novel, reason, source, best, tau, int(near.sum()), checked, stages, exhaustive_labels,
+                         tau_source)
+
+
+def _variant_rows(table: _Table, entry: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    """The earlier images ``entry`` as variant ``var`` (float32 [P, 64])."""
+    out = table.grids[entry].clone()
+    for k in range(1, len(VARIANTS)):
+        z = (var == k).nonzero().flatten()
+        if len(z):
+            g = table.grids[entry[z]].view(-1, GRID, GRID).to(torch.uint8)
+            out[z] = _zoom(g, *_ZOOMS[k - 1]).to(torch.float32).flatten(1)
+    return out
+
+
+def _take_best(best, best_ref, qi, s, grp):
+    """Per query image, keep the highest similarity (ties: the earliest reference)."""
+    order = torch.argsort(grp, stable=True)
+    qi, s, grp = qi[order], s[order], grp[order]
+    top = torch.zeros_like(best).scatter_reduce(0, qi, s, reduce="amax", include_self=False)
+    is_top = s >= top[qi]
+    first = torch.full_like(best_ref, 1 << 40).scatter_reduce(0, qi[is_top], grp[is_top], reduce="amin")
+    improve = top > best
+    best.copy_(torch.where(improve, top, best))
+    best_ref.copy_(torch.where(improve, first, best_ref))

@@ -259,7 +259,7 @@ def load_checkpoint(run: Distillation, path: str | Path, key: str) -> bool:
 @torch.no_grad()
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean, std, batch: int = 1024) -> float:
     model.eval()
-    device = next(model.parameters()).device
+    device = next(iter(model.parameters()), torch.empty(0)).device  # a parameterless wrapper: the CPU
     correct = 0
     for i in range(0, len(images), batch):
         pred = model(normalize(images[i:i + batch].to(device), mean, std)).argmax(1)

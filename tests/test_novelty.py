@@ -4,7 +4,9 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
 
 from codream import spec as specmod
 from miner import cheats
@@ -16,30 +18,25 @@ CID_A = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 CID_B = "bafkreidgvpkjawlxz6sffxzwgooowe5yt7i6wsyg236mfoks77nywkptdq"
 
 
-def blobs(n: int, seed: int) -> torch.Tensor:
-    """Smooth random 8×8 images (a few Gaussian blobs each): far apart from each other, like
-    independent dreams, unlike white noise."""
-    g = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.arange(8.0), torch.arange(8.0), indexing="ij")
-    out = torch.zeros(n, 8, 8)
-    for _ in range(4):
-        c = torch.rand(n, 2, generator=g) * 8
-        s = 0.8 + 1.5 * torch.rand(n, 1, 1, generator=g)
-        a = torch.rand(n, 1, 1, generator=g) * 2 - 0.5
-        out += a * torch.exp(-((yy - c[:, 0, None, None]) ** 2 + (xx - c[:, 1, None, None]) ** 2) / (2 * s * s))
-    out = (out - out.amin((1, 2), keepdim=True)) / (out.amax((1, 2), keepdim=True) - out.amin((1, 2), keepdim=True))
-    out = torch.sigmoid((out - 0.5) * 8)  # mostly dark or bright, like dreams
-    return (out * 255).round().to(torch.uint8).unsqueeze(1)
+DREAMS = Path(__file__).parent / "data" / "dreams-digits.safetensors"
 
 
 @pytest.fixture(scope="module")
-def a():
-    return blobs(300, 1)
+def dreams():
+    """Real honest dreams of the digits task from three independent miner seeds (300, 300 and
+    100 images): smooth synthetic images are far more alike than dreams, so the calibration
+    is checked on the real thing."""
+    return load_file(str(DREAMS))
 
 
 @pytest.fixture(scope="module")
-def b():
-    return blobs(300, 2)
+def a(dreams):
+    return dreams["a"]
+
+
+@pytest.fixture(scope="module")
+def b(dreams):
+    return dreams["b"]
 
 
 def ref(kind, label, x):
@@ -67,8 +64,8 @@ def test_every_transformed_copy_is_a_near_twin_of_its_source(a, name):
     assert r.novel_fraction <= (0.1 if name in NOISY else 0.01), (name, r.to_json())
 
 
-def test_independent_images_are_novel_and_the_report_says_what_was_checked(a, b):
-    r = N.check_novelty(b, earlier=[ref("earlier_submission", "a", a)], eval_images=blobs(100, 3))
+def test_independent_images_are_novel_and_the_report_says_what_was_checked(a, b, dreams):
+    r = N.check_novelty(b, earlier=[ref("earlier_submission", "a", a)], eval_images=dreams["c"])
     assert r.novel_fraction >= 0.99
     j = r.to_json()
     assert j["checked"] == {"self": 300, "earlier_submission": 300, "earlier_task": 0, "eval_set": 100}

@@ -111,7 +111,12 @@ def scored(task, tmp_path_factory):
 
 def test_real_images_score_highest_dreams_clearly_above_noise_and_noise_near_zero(scored):
     assert all(scored[k]["verdict"] == "VALID" for k in ("real", "dreams", "noise"))
-    assert scored["real"]["score_bps"] > scored["dreams"]["score_bps"] > 5000
+    # the distillation gain ranks real data above dreams; the score then pays only new images:
+    # 8x8 real digits repeat each other (near-twins at the novelty threshold), dreams hardly do
+    assert scored["real"]["gain_bps"] > scored["dreams"]["gain_bps"] > 5000
+    assert scored["real"]["novelty"]["not_novel"].get("self", 0) > 50
+    assert scored["dreams"]["novelty"]["novel_fraction"] >= 0.99
+    assert scored["dreams"]["score_bps"] > 5000
     assert abs(scored["noise"]["score_bps"]) < 1500
 
 

@@ -35,11 +35,10 @@ from pathlib import Path
 
 from rich.table import Table
 
-from codream import config
 from codream.agent import Agent, AgentState, chain_key
 from codream.chain import Chain, ChainConfig, ChainError, load_account
 from codream.devchain import dev_address
-from codream.market import eth, submissions, verdict
+from codream.market import eth, submissions
 from codream.protocol import Phase, Status
 from codream.spec import load as load_spec
 from ipfs import IpfsClient, IpfsError
@@ -112,7 +111,8 @@ def actors() -> list[Actor]:
               stake=ADVERSARY_STAKE),
         Actor("verifier colluders ×2", "verifier", [24, 25], False, "call honest 1's bundles INVALID",
               kind="colluder", stake=ADVERSARY_STAKE),
-        Actor("verifier of owner B", "verifier", [26], False, "owner B's own stake; unbonds after B's draw request",
+        Actor("verifier of owner B", "verifier", [26], True, "owner B's own stake; unbonds after B's draw request "
+              "(the owner's attack is owner B's row: the snapshot keeps this stake, so it still serves its seats)",
               stake=ADVERSARY_STAKE),
     ]
 
@@ -180,6 +180,9 @@ class AdversarialRound(Demo):
         shutil.copytree(base, adv)
         spec = json.loads((adv / "spec.json").read_text())
         spec["scoring"]["min_gain_bps"] = MIN_GAIN
+        # new images are paid in units of one bundle of this round's size (the sybil split of one
+        # unit of work then earns no more than the unit)
+        spec["scoring"].setdefault("novelty", {})["reference_images"] = self.n
         (adv / "spec.json").write_text(json.dumps(spec, indent=2, sort_keys=True))
         load_spec(adv / "spec.json")  # still a valid spec
         return adv
@@ -193,9 +196,9 @@ class AdversarialRound(Demo):
         self.owner_chains[label] = (chain, strategy)
         return out["task_id"]
 
-    def _worker(self, name: str, agents: list[dict]) -> None:
+    def _worker(self, name: str, agents: list[dict], poll: float = 0.5) -> None:
         plan = self.dir / f"plan-{name}.json"
-        plan.write_text(json.dumps({"rpc": self.rpc, "ipfs": self.api, "n": self.n, "agents": agents, "poll": 0.5}))
+        plan.write_text(json.dumps({"rpc": self.rpc, "ipfs": self.api, "n": self.n, "agents": agents, "poll": poll}))
         self.procs[name] = spawn([sys.executable, "-m", "cli.adversarial", "worker", str(plan)],
                                  self.logs / f"{name}.log", env={"CODREAM_HOME": str(self.home)})
 
@@ -250,7 +253,7 @@ class AdversarialRound(Demo):
                 if a.tasks == ["A"]:
                     spec["task"] = self.tasks["A"]
                 miners.append(spec)
-        self._worker("miners", miners)
+        self._worker("miners", miners, poll=2.0)  # idle after their reveals: don't take the verifiers' CPU
         n_a = sum(len(a.devs) * (5 if a.kind == "spam" else 1) for a in self.actors
                   if a.role == "miner" and "A" in a.tasks)
         self.wait_for(f"{n_a} submissions to task A", lambda: self.count("Committed", self.tasks["A"]) >= n_a,
@@ -341,11 +344,14 @@ class AdversarialRound(Demo):
             work = 0.0
             why = []
             if a.role == "owner":
-                label = a.name.split()[1]
                 paid = ETH
-                refund = got
-                why.append(f"{a.note}; got back {eth(refund)}" + (
-                    "" if a.honest else ": the whole bounty went to the miners, no dreams for free"))
+                label = a.name.split()[1]
+                accepted = sum(r["status"] == Status.ACCEPTED for r in subs[label])
+                why.append(f"{a.note}; {accepted} bundle(s) accepted; got back {eth(got)}")
+                if not a.honest:
+                    why.append("the failed round paid the bounty to the revealed miners: no dreams for free"
+                               if accepted == 0 and got == 0 else
+                               "the round went ahead anyway: it paid for its dreams like any owner")
             elif a.role == "miner":
                 for lb, rows_ in subs.items():
                     mine = [r for r in rows_ if r["miner"] in addrs]

@@ -21,7 +21,7 @@ from codream.teachers import load_teachers
 from ipfs import IpfsClient, cid_of_bytes
 from miner.synthesis import DreamConfig, deepinversion_config, dream
 from owner.teacher import train_reference
-from verifier.score import baseline_accuracy, score_bundle
+from verifier.score import baseline_accuracy, clear_memo, score_bundle
 
 from .common import cli_argv
 from .devnet import free_port
@@ -152,10 +152,14 @@ def _score_worker(spec_path: str, bundle: str, eval_set: str) -> dict:
     spec = load_spec(spec_path)
     teachers = load_teachers(spec)
     ev = load_eval_set(eval_set, spec)
-    first = score_bundle(spec, bundle, ev, teachers, threads=2)
-    runs = [score_bundle(spec, bundle, ev, teachers, threads=2) for _ in range(3)]
+    def fresh(threads: int) -> dict:  # really score again: no in-process memo
+        clear_memo()
+        return score_bundle(spec, bundle, ev, teachers, threads=threads)
+
+    first = fresh(2)
+    runs = [fresh(2) for _ in range(3)]
     baseline_accuracy(spec, teachers, ev, threads=1)  # one thread's own noise baseline, untimed
-    one = score_bundle(spec, bundle, ev, teachers, threads=1)
+    one = fresh(1)
     return {"first": first, "runs": runs, "one_thread": one}
 
 

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from .bench import bench_cid, bench_dreams_and_verify
+from .bench_novelty import bench_novelty, render as render_novelty
 from .bench_dreams import TASKS, bench_dreams
 from .common import cli_argv, emit, fail
 from .coowned import run_offline
@@ -88,9 +89,16 @@ def bench_dreams_cmd(task: str = typer.Option("digits", help=f"Reference task: {
 
 
 @app.command("verify")
-def bench_verify_cmd():
-    """Score time, score/synthesis ratio, reruns, 1 vs 2 threads."""
-    emit(bench_dreams_and_verify(baseline=False, seeds=1)["verify"])
+def bench_verify_cmd(novelty: bool = typer.Option(True, "--novelty/--no-novelty",
+                                                  help="Also the novelty check's false-positive / detection table "
+                                                       "and what cheats earn (real dreams; a few minutes)."),
+                     n: int = typer.Option(500, help="Images per bundle in the novelty table.")):
+    """Score time, score/synthesis ratio, reruns, 1 vs 2 threads; the novelty table."""
+    out = bench_dreams_and_verify(baseline=False, seeds=1)["verify"]
+    if novelty:
+        out["novelty"] = bench_novelty(n)
+        render_novelty(out["novelty"])
+    emit(out)
 
 
 @app.command("coowned")

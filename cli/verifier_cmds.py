@@ -17,7 +17,7 @@ from codream.evalset import EvalSetError, load_eval_set
 from codream.teachers import TeacherError, load_teachers
 from verifier.agent import VerifierAgent
 from verifier.index import NoveltyIndex, NoveltyIndexError
-from verifier.novelty import reference
+from codream.novelty import reference
 from verifier.score import DEFAULT_THREADS, score_bundle
 from verifier.strategies import STRATEGIES, Colluder, Lazy
 

@@ -15,10 +15,12 @@ def eth(wei: int, signed: bool = False) -> str:
     """Wei as people read it: '0.4486 ETH' (4 significant decimals; '+'/'−' when signed)."""
     if wei == 0:
         return "0 ETH"
+    sign = ("+" if wei > 0 else "−") if signed else ("−" if wei < 0 else "")
+    if abs(wei) < 10**9:  # dust (rounding remainders): below a gwei, count the wei
+        return f"{sign}{abs(wei)} wei"
     text = f"{abs(wei) / WEI:.4f}".rstrip("0").rstrip(".")
     if text == "0":
         text = f"{abs(wei) / WEI:.2g}"
-    sign = ("+" if wei > 0 else "−") if signed else ("−" if wei < 0 else "")
     return f"{sign}{text} ETH"
 
 

@@ -11,6 +11,8 @@ test/demo adversary. Usually one bundle per task; a spam strategy asks for sever
 """
 from __future__ import annotations
 
+import hashlib
+
 from codream import bundle as bundlemod
 from codream.agent import Agent, event
 from codream.bundle import Binding
@@ -73,6 +75,12 @@ class MinerAgent(Agent):
             raise InsufficientFunds(f"the task's bond(s) total {eth(amount)} but {self.me} has {eth(have)}" +
                                     (": fund it with `codream devnet fund ADDRESS`" if self.chain.devnet else ""))
 
+    def _seed(self, tid: int, copy: int) -> int:
+        """A seed of its own per miner, market, task and copy: dreams for two tasks with the same
+        teacher differ (the same bytes twice would be a replay, which verifiers refuse)."""
+        tag = f"{self.me.lower()}|{self.chain.chain_id}|{self.chain.address.lower()}|{tid}|{copy}".encode()
+        return int.from_bytes(hashlib.sha256(tag).digest()[:6], "big")
+
     def _dream(self, tid: int, st: dict) -> None:
         task = self.chain.view("getTask", tid)
         copies = self.strategy.copies
@@ -82,7 +90,7 @@ class MinerAgent(Agent):
             n = min(max(self.n, spec.bundle["min_images"]), spec.bundle["max_images"])
             subs = []
             for c in range(copies):
-                images = self.strategy.images(spec, n, int(self.me[2:10], 16) + c, self.ipfs)
+                images = self.strategy.images(spec, n, self._seed(tid, c), self.ipfs)
                 out = self.state.dir / (f"task-{tid}.safetensors" if copies == 1 else f"task-{tid}-{c}.safetensors")
                 bundlemod.write(out, images, Binding(self.chain.chain_id, self.chain.address, tid, self.me))
                 subs.append({"bundle": str(out), "cid": cid_of_file(out), "n": len(images)})

@@ -16,6 +16,7 @@ from codream import bundle as bundlemod
 from codream import data as D
 from codream.agent import TaskError
 from codream.distill import noise_images
+from codream.novelty import check_novelty
 from codream.spec import TaskSpec
 from codream.teachers import load_teachers
 
@@ -54,7 +55,25 @@ class Honest(Strategy):
 
     def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
         teachers = load_teachers(spec, client=ipfs)
-        return synthesize(spec, teachers, n, self.method, seed=seed, steps=self.steps, device=self.device).images
+        images = synthesize(spec, teachers, n, self.method, seed=seed, steps=self.steps, device=self.device).images
+        return self.deduplicate(spec, teachers, images, n, seed)
+
+    TOP_UPS = 3
+
+    def deduplicate(self, spec: TaskSpec, teachers, images: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+        """Verifiers pay only for new images and call a bundle that is mostly near-twins of itself
+        INVALID (mode collapse; ``codream.novelty``): drop this bundle's own near-twins and dream
+        replacements, a few times; what stays collapsed is left out."""
+        for k in range(self.TOP_UPS + 1):
+            report = check_novelty(images, spec)
+            images = images[report.novel]
+            missing = n - len(images)
+            if missing <= 0 or k == self.TOP_UPS:
+                return images
+            more = synthesize(spec, teachers, missing, self.method, seed=seed + 7919 * (k + 1), steps=self.steps,
+                              device=self.device).images
+            images = torch.cat([images, more])
+        return images
 
 
 class LowEffort(Honest):

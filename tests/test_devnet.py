@@ -39,3 +39,32 @@ def test_devnet_up_refuses_a_busy_port(codream_home):
         run_cli("devnet", "down", "--anvil-port", port)
     assert res.returncode == 1
     assert "already in use" in res.stderr.decode()
+
+
+def test_a_fresh_devnet_gets_fresh_agent_state(codream_home):
+    """`make demo` twice: anvil deploys the market to the same address every time, so agent
+    state must be keyed by the chain instance too, or the second demo's agents think task 1 is
+    already settled (issue: the second run hung, then timed out)."""
+    import time
+
+    from cli import devnet
+    from codream.agent import AgentState, chain_key
+    from codream.chain import Chain, ChainConfig, load_account
+
+    a, i = free_port(), free_port()
+    keys, addresses = [], []
+    for _ in range(2):
+        st = devnet.up(a, i)
+        try:
+            chain = Chain(ChainConfig(st["anvil"]["rpc_url"]), load_account("dev:4"))
+            keys.append(chain_key(chain))
+            addresses.append(chain.address)
+            state = AgentState("miner", chain.account.address, keys[-1])
+            assert state.data["tasks"] == {}  # nothing carried over from the first devnet
+            state.task(1).update(stage="done")
+            state.save()
+        finally:
+            devnet.down(a, i)
+        time.sleep(1.1)  # anvil's genesis timestamp has a one-second resolution
+    assert addresses[0] == addresses[1]  # the same contract address ...
+    assert keys[0] != keys[1]  # ... on another chain instance: another state file

@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from codream import spec as specmod
 from miner import cheats
-from verifier import novelty as N
+from codream import novelty as N
 from verifier.index import NoveltyIndex, NoveltyIndexError
 from verifier.validate import NOT_NOVEL_CODES, not_novel_reasons
 

@@ -15,8 +15,8 @@ from miner.synthesis import DreamConfig, dream
 from tests.conftest import run_cli
 from codream.evalset import load_eval_set
 from codream.teachers import load_teachers
-from verifier.novelty import reference
-from verifier.score import score_bundle
+from codream.novelty import reference
+from verifier.score import clear_memo, score_bundle
 from verifier.validate import validate_file
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -104,6 +104,7 @@ def scored(task, tmp_path_factory):
     for name, images in sets.items():
         path = bundle.write(tmp / f"{name}.safetensors", images, REF)
         out[name] = score_bundle(spec, path, ev, teachers, REF)
+    clear_memo()  # really score again (the in-process memo would answer)
     out["dreams_rerun"] = score_bundle(spec, tmp / "dreams.safetensors", ev, teachers, REF)
     out["_path"] = tmp / "dreams.safetensors"
     return out

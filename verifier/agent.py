@@ -12,7 +12,7 @@ score as it is computed. So scoring many bundles never makes it miss a reveal el
 killed agent resumes without rescoring. A bundle or eval set nobody serves becomes INVALID or
 NO_EVAL (with the reason) once retrying cannot help any more.
 
-Novelty (verification v2, ``verifier/novelty.py``): a bundle is compared with the submissions
+Novelty (verification v2, ``codream/novelty.py``): a bundle is compared with the submissions
 revealed before it in the task (commit order: the earliest commitment wins), with the task's
 revealed eval sets, and with the accepted bundles of earlier tasks that share a teacher. That
 last set is the persistent :class:`verifier.index.NoveltyIndex`, filled from chain events and
@@ -27,13 +27,11 @@ from __future__ import annotations
 import logging
 import time
 
-import torch
-
 from codream import content
 from codream.agent import Agent, TaskError, event
 from codream.bundle import Binding, BundleError, read
 from codream.chain import TxReverted
-from codream.evalset import EvalSetError, load_eval_set
+from codream.evalset import EvalSetError, load_eval_set, union_eval_sets
 from codream.market import duration, eth
 from codream.protocol import INVALID, NO_EVAL, Phase, Status, new_salt, salt_bytes, score_commitment, score_label, \
     seat_submissions
@@ -42,7 +40,7 @@ from codream.teachers import TeacherError, load_teachers
 from ipfs import CidNotFound, ContentTooLarge, IpfsTimeout
 
 from .index import NoveltyIndex
-from .novelty import Reference, reference
+from codream.novelty import Reference, reference
 from .score import score_verdict
 from .strategies import Honest, VerifierStrategy
 from .validate import validate_file
@@ -180,7 +178,7 @@ class VerifierAgent(Agent):
         except (SpecError, TeacherError) as exc:  # the owner published something unusable
             self._task_inputs[tid] = (None, None, None, f"task spec or teachers unusable: {exc}")
             return self._task_inputs[tid]
-        evals = [e["evalCid"] for e in self.chain.events("EvalRevealed", tid)]
+        evals = [e["evalCid"] for e in sorted(self.chain.events("EvalRevealed", tid), key=lambda e: e["ownerIndex"])]
         sets, why = [], None
         for cid in evals:
             try:
@@ -191,7 +189,7 @@ class VerifierAgent(Agent):
                 why = f"eval set {cid} unavailable after {FETCH_ATTEMPTS} tries: {exc}"
             except (ContentTooLarge, EvalSetError) as exc:
                 why = f"eval set {cid} unusable: {exc}"
-        ev = None if why or not sets else (torch.cat([x for x, _ in sets]), torch.cat([y for _, y in sets]))
+        ev = None if why or not sets else union_eval_sets(sets)  # co-owned: the union, in owner order
         self._earlier_tasks[tid] = self._index_earlier_tasks(tid, st, spec)
         self._task_inputs[tid] = (spec, teachers, ev, why)
         return self._task_inputs[tid]

@@ -3,7 +3,7 @@
 A dream bundle accepted in one task is worth nothing when it is re-bound to a later task
 that uses the same teacher (a replay). The verifying agent adds every accepted bundle of a
 finalised task here (from chain events and IPFS) and passes the index to
-:func:`verifier.novelty.check_novelty`, which compares a new bundle with every stored bundle
+:func:`codream.novelty.check_novelty`, which compares a new bundle with every stored bundle
 whose teacher (weights CID) the new task shares.
 
 Layout under ``$CODREAM_HOME/novelty-index/`` (or any root)::
@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 from codream import config
 from ipfs.cid import CID, InvalidCidError
 
-from .novelty import GRID, VARIANTS, Reference, entry_codes, grid
+from codream.novelty import GRID, VARIANTS, Reference, entry_codes, grid
 
 FORMAT = "codream.novelty-index/1"
 

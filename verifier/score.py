@@ -6,7 +6,7 @@ distilled on the task's seeded noise baseline))) on the revealed eval set, and
     score_bps = round(gain_bps × novel / max(n, scoring.novelty.reference_images))
 
 where ``novel`` of the bundle's ``n`` images passed the novelty check
-(``verifier/novelty.py``). Distilling on the new images alone stops copies from adding
+(``codream/novelty.py``). Distilling on the new images alone stops copies from adding
 to the gain; scaling by the new share stops a few new images from earning a whole bundle's
 reward (on the digits task 50 good dreams already reach 89 % of 1,000 dreams' gain), and
 ``reference_images`` (when set) prices new images in units of a reference bundle, so
@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable
 
@@ -34,7 +35,7 @@ from codream.bundle import Binding, claimed_binding
 from codream.distill import accuracy, deterministic, distill, noise_images
 from codream.spec import TaskSpec, novelty_config
 
-from .novelty import NoveltyReport, Reference
+from codream.novelty import NoveltyReport, Reference
 from .validate import Verdict, validate_file
 
 DEFAULT_THREADS = 1  # `verifier score` and `verifier run` alike: keep it equal across verifiers
@@ -65,9 +66,37 @@ def baseline_accuracy(spec: TaskSpec, teachers, ev, threads: int | None = None, 
     return acc
 
 
+_MEMO: OrderedDict[str, dict] = OrderedDict()
+MEMO_SIZE = 256
+
+
 def score_images(spec: TaskSpec, teachers, images: torch.Tensor, ev, threads: int | None = DEFAULT_THREADS,
                  device: str = "cpu") -> dict:
-    """The distillation gain of ``images`` (all of them), in bps, with its parts."""
+    """The distillation gain of ``images`` (all of them), in bps, with its parts.
+
+    The result is a deterministic function of the spec (its teachers are named by CID), the
+    images, the eval set, the thread count and the device, so it is remembered in-process by a
+    hash of those: agents that share a process (the adversarial demo's workers step a dozen
+    verifiers) distil each bundle once. Across processes nothing is shared."""
+    key = hashlib.sha256(b"|".join([json.dumps(spec.raw, sort_keys=True).encode(), images.numpy().tobytes(),
+                                    ev[0].numpy().tobytes(), ev[1].numpy().tobytes(),
+                                    f"{threads or torch.get_num_threads()}|{device}".encode()])).hexdigest()
+    if key in _MEMO:
+        _MEMO.move_to_end(key)
+        return dict(_MEMO[key], memo=True)
+    out = _score_images(spec, teachers, images, ev, threads, device)
+    _MEMO[key] = out
+    if len(_MEMO) > MEMO_SIZE:
+        _MEMO.popitem(last=False)
+    return dict(out)
+
+
+def clear_memo() -> None:
+    """Forget remembered scores (benchmarks and tests that really score again)."""
+    _MEMO.clear()
+
+
+def _score_images(spec: TaskSpec, teachers, images: torch.Tensor, ev, threads, device) -> dict:
     t0 = time.perf_counter()
     base = baseline_accuracy(spec, teachers, ev, threads, device)
     t1 = time.perf_counter()

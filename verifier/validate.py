@@ -6,7 +6,7 @@ Checks, in order (cheap and bounded first):
    [N, C, H, W] matching the spec's input, N within [min_images, max_images]
 3. metadata binding: format version, chain id, contract, task id, miner address must
    equal the on-chain submission's
-4. content: not mostly constant images; novelty (``verifier/novelty.py``): which images are
+4. content: not mostly constant images; novelty (``codream/novelty.py``): which images are
    near-twins of an image before them in the bundle, of a submission committed earlier in
    the task, of an accepted bundle of an earlier task with a shared teacher, or of the
    revealed eval set. A bundle in which more than ``scoring.duplicate_max_fraction`` of the
@@ -26,7 +26,7 @@ import torch
 from codream.bundle import FORMAT, Binding, BundleError, Header, read
 from codream.spec import TaskSpec
 
-from .novelty import NoveltyReport, Reference, check_novelty
+from codream.novelty import NoveltyReport, Reference, check_novelty
 
 # reason code of an INVALID verdict, per kind of earlier material a bundle repeats
 NOT_NOVEL_CODES = {"self": "self_duplicates", "earlier_submission": "duplicate_of_other_submission",
@@ -54,7 +54,7 @@ def _constant_fraction(images: torch.Tensor) -> float:
 def validate_bytes(data: bytes, spec: TaskSpec, binding: Binding, earlier: Iterable[Reference] = (),
                    index=None, eval_images: torch.Tensor | None = None, device: str = "cpu") -> Verdict:
     """Validate a bundle's bytes against the spec, the on-chain binding and the earlier
-    material (see :func:`verifier.novelty.check_novelty`). Never raises on bad input:
+    material (see :func:`codream.novelty.check_novelty`). Never raises on bad input:
     returns an INVALID verdict."""
     limits = spec.bundle
 

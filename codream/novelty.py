@@ -44,13 +44,14 @@ only by the hashes: :func:`check_novelty` reports which stage flagged what.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from codream.spec import TaskSpec, novelty_config
+from .spec import TaskSpec, novelty_config
 
 GRID = 8                      # fingerprints are GRID×GRID grey integers
 WIN = GRID - 2                # the central window hashed (inside every one-pixel overlap)
@@ -289,8 +290,10 @@ class NoveltyReport:
 class _Table:
     """Sorted window codes of all reference groups, for the hash stage."""
 
-    def __init__(self, refs: Sequence[Reference]):
+    def __init__(self, refs: Sequence[Reference], gids: Sequence[int] | None = None):
         self.refs = list(refs)
+        # the check's group id of each reference (all tables of one check share one numbering)
+        self.gid = torch.tensor(list(gids) if gids is not None else range(len(self.refs)), dtype=torch.int64)
         self.offsets = [0]
         for r in self.refs:
             self.offsets.append(self.offsets[-1] + len(r.grids))
@@ -313,6 +316,21 @@ class _Table:
         return self.offsets[-1]
 
 
+# The earlier tasks' table is the same for every bundle of a task: built once, kept for the
+# next checks (keyed by the identity of its references, which the index keeps alive).
+_STORED: "OrderedDict[tuple, tuple[list, _Table]]" = OrderedDict()
+
+
+def _stored_table(refs: list[Reference], gids: list[int]) -> _Table:
+    key = tuple(id(r) for r in refs) + tuple(gids)
+    hit = _STORED.get(key)
+    if hit is None:
+        hit = _STORED[key] = (refs, _Table(refs, gids))
+        while len(_STORED) > 2:
+            _STORED.popitem(last=False)
+    return hit[1]
+
+
 def check_novelty(images: torch.Tensor, spec: TaskSpec | None = None, earlier: Iterable[Reference] = (),
                   index=None, eval_images: torch.Tensor | None = None, self_check: bool = True,
                   device: str | torch.device = "cpu", config: dict | None = None) -> NoveltyReport:
@@ -331,9 +349,12 @@ def check_novelty(images: torch.Tensor, spec: TaskSpec | None = None, earlier: I
     g = grid(images)
     n = len(g)
     refs: list[Reference] = list(earlier)
+    stored: list[Reference] = []
     if index is not None:
         cids = [t["weights_cid"] for t in spec.teachers] if spec is not None else None
-        refs += index.references(cids)
+        stored = list(index.references(cids))
+    n_local = len(refs)
+    refs += stored
     if eval_images is not None:
         refs.append(reference("eval_set", "eval set", eval_images))
     me = Reference("self", "this bundle", g) if self_check else None
@@ -343,7 +364,11 @@ def check_novelty(images: torch.Tensor, spec: TaskSpec | None = None, earlier: I
     if me is not None:
         checked["self"] = n
     all_refs = refs + ([me] if me is not None else [])
-    table = _Table(all_refs)
+    me_gid = len(all_refs) - 1 if me is not None else -1
+    local_gids = [i for i in range(len(all_refs)) if not n_local <= i < n_local + len(stored)]
+    tables = [_Table([all_refs[i] for i in local_gids], local_gids)]
+    if stored:
+        tables.append(_stored_table(stored, list(range(n_local, n_local + len(stored)))))
 
     views, mids = query_views(g)                                     # [72, N, 64]
     best = torch.zeros(n)
@@ -352,8 +377,14 @@ def check_novelty(images: torch.Tensor, spec: TaskSpec | None = None, earlier: I
     flagged_by = {"hash": 0, "exhaustive": 0, "candidates": 0}
     t1 = time.perf_counter()
     # 1. hashing: candidates from exact code matches, verified exactly
-    if len(table):
-        probes = _probe_codes(views, probe_bits)                      # [72, N, S]
+    for table in tables:
+        if not len(table):
+            continue
+        # earlier tasks (a large table): exact codes only; a bulk replay hits often enough to get
+        # its source checked exhaustively below, and 2**probe_bits fewer lookups keep a
+        # million-image index cheap
+        bits = probe_bits if table is tables[0] else int(cfg["index_probe_bits"])
+        probes = _probe_codes(views, bits)                            # [72, N, S]
         V, _, S = probes.shape
         flat = probes.flatten()
         lo = torch.searchsorted(table.keys, flat)
@@ -367,12 +398,12 @@ def check_novelty(images: torch.Tensor, spec: TaskSpec | None = None, earlier: I
             hit = lo[pos] + offs
             view, qi = pos // (n * S), (pos // S) % n
             entry, var = table.entry[hit], table.variant[hit]
-            grp = table.group[entry]
-            if me is not None:  # within the bundle, only earlier positions count
-                own = grp == len(all_refs) - 1
+            grp = table.gid[table.group[entry]]
+            if me is not None and table is tables[0]:  # within the bundle, only earlier positions count
+                own = grp == me_gid
                 keep = ~own | ((entry - table.offsets[-2]) < qi)
                 view, qi, entry, var, grp = view[keep], qi[keep], entry[keep], var[keep], grp[keep]
-            flagged_by["candidates"] = int(len(qi))
+            flagged_by["candidates"] += int(len(qi))
             key = torch.unique(((qi * V + view) * len(table) + entry) * len(VARIANTS) + var)
             var = key % len(VARIANTS)
             entry = (key // len(VARIANTS)) % len(table)
@@ -380,7 +411,7 @@ def check_novelty(images: torch.Tensor, spec: TaskSpec | None = None, earlier: I
             view, qi = qv % V, qv // V
             e = _variant_rows(table, entry, var)
             s = _similarity(views[view, qi], mids[view], e)
-            grp = table.group[entry]
+            grp = table.gid[table.group[entry]]
             _take_best(best, best_ref, qi, s, grp)
             ok = s >= tau
             for code in torch.unique(grp[ok] * len(VARIANTS) + var[ok]).tolist():

@@ -1,0 +1,59 @@
+"""`codream demo --adversarial` end to end: every cheating strategy against honest parties in
+real rounds on anvil + IPFS (market v2, verification v2). Asserts the sign of every row of the
+table and the balance invariant at the end. The slowest test of the suite (~10 min on two cores)."""
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cli import adversarial
+from tests.conftest import free_port
+
+# strategies the protocol can only make pointless (net ≤ 0), not costly; the row's reason says why
+POINTLESS = {"verifier silent", "verifier copier"}
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory, reference_task):
+    home = tmp_path_factory.mktemp("adversarial")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CODREAM_HOME", str(home))
+    # the reference teacher is already trained (session fixture): the round reuses it
+    shutil.copytree(Path(reference_task["spec"]).parent, home / "demo" / "task-digits")
+    try:
+        yield adversarial.run(anvil_port=free_port(), ipfs_port=free_port())
+    finally:
+        mp.undo()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+def test_honest_parties_earn_and_every_cheat_loses(result):
+    rows = {r["strategy"]: r for r in result["rows"]}
+    assert len(rows) == len(adversarial.actors())
+    for name, r in rows.items():
+        if r["role"] == "owner" and r["honest"]:
+            assert r["net_wei"] < 0 and r["credited_wei"] < r["paid_in_wei"]  # it bought dreams
+        elif r["honest"]:
+            assert r["net_wei"] > 0, (name, r)
+        elif any(name.startswith(p) for p in POINTLESS):
+            assert r["net_wei"] <= 0, (name, r)
+        else:
+            assert r["net_wei"] < 0, (name, r)
+        assert r["why"], name
+
+
+@pytest.mark.slow
+def test_the_books_balance_after_both_rounds(result):
+    books = result["books"]
+    assert books["balanced"], books
+    assert books["market_balance_wei"] == books["claimable_plus_escrow_wei"]
+    assert books["registry_balance_wei"] == books["stakes_wei"]
+
+
+@pytest.mark.slow
+def test_copies_replays_and_eval_images_are_caught_by_novelty(result):
+    rows = {r["strategy"]: r for r in result["rows"]}
+    for name in ("miner exact copy", "miner sybil copies ×3", "miner eval images", "miner replay"):
+        assert ": accepted" not in rows[name]["why"], (name, rows[name]["why"])
+    assert rows["miner honest 1"]["why"].count(": accepted") >= 2

@@ -57,3 +57,15 @@ def test_copies_replays_and_eval_images_are_caught_by_novelty(result):
     for name in ("miner exact copy", "miner sybil copies ×3", "miner eval images", "miner replay"):
         assert ": accepted" not in rows[name]["why"], (name, rows[name]["why"])
     assert rows["miner honest 1"]["why"].count(": accepted") >= 2
+
+
+@pytest.mark.slow
+def test_a_stuck_task_does_not_stall_the_others(result):
+    """Task D's eval set is never served: its submissions end unresolved (NO_EVAL), while the
+    same verifiers served task A on time; no honest seat was faulty anywhere."""
+    rows = {r["strategy"]: r for r in result["rows"]}
+    for miner in ("miner honest 1", "miner honest 2"):
+        why = rows[miner]["why"]
+        assert "D: unresolved" in why and "A: accepted" in why, why
+    for verifier in ("verifier honest ×3", "verifier sybil split ×3"):
+        assert ", 0 faulty" in rows[verifier]["why"], rows[verifier]["why"]

@@ -21,7 +21,8 @@ from ipfs import IpfsError
 from owner.harvest import HarvestError, Manifest, accepted_from_task_view, harvest, load_manifest
 from owner.importer import (ImportRefused, add_eval, eval_images_for, init_task, load_eval_source, parse_eval,
                             parse_floats, parse_teacher, read_task_folder)
-from owner.tasks import OwnerError, auto_reveal, create_task, join_task, reveal_eval
+from owner.strategies import STRATEGIES as OWNER_STRATEGIES
+from owner.tasks import OwnerError, auto_reveal, create_task, join_task
 
 from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, emit, fail, open_chain, open_ipfs, \
     set_threads, wei
@@ -41,6 +42,18 @@ def parse_windows(text: str) -> list[int]:
     return w
 
 
+def _owner_strategy(name: str):
+    """`--strategy NAME` (every one but honest is a demo adversary: `codream demo --adversarial`)."""
+    if name not in OWNER_STRATEGIES:
+        fail(f"--strategy must be one of {', '.join(OWNER_STRATEGIES)}", 2)
+    return OWNER_STRATEGIES[name]()
+
+
+OWNER_STRATEGY = typer.Option("honest", hidden=True, help="TEST/DEMO ADVERSARIES ONLY: " + ", ".join(OWNER_STRATEGIES)
+                              + " (never-reveals keeps the eval set secret; unhosted-eval commits to bytes it "
+                                "never publishes).")
+
+
 @app.command("create")
 def task_create(task_dir: Path = typer.Option(..., help="Folder from `codream teacher train`."),
                 bounty: float = typer.Option(1.0, help="Bounty in ETH."),
@@ -55,12 +68,18 @@ def task_create(task_dir: Path = typer.Option(..., help="Folder from `codream te
                 windows: str = typer.Option("600,600,600,600,600",
                                             help="Seconds: commit,reveal,evalReveal,scoreCommit,scoreReveal."),
                 auto_reveal_eval: bool = typer.Option(False, "--auto-reveal", help="Wait and reveal the eval set."),
+                strategy: str = OWNER_STRATEGY,
                 rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
                 account: Optional[str] = ACCOUNT, confirmations: int = CONFS, ipfs_api: Optional[str] = IPFS_API):
     """Publish teacher and spec, commit to the eval set, fund the bounty."""
     w = parse_windows(windows)
     if per_submission > seats:
         fail(f"--seats-per-submission {per_submission} must not exceed --seats {seats}", 2)
+    chosen = _owner_strategy(strategy)
+    if strategy != "honest":
+        if eval_set is not None or auto_reveal_eval:
+            fail(f"--strategy {strategy} chooses the eval set and the reveal itself: drop --eval / --auto-reveal", 2)
+        eval_set = chosen.eval_path(task_dir)
     chain, ipfs = open_chain(rpc_url, deployment, account, confirmations), open_ipfs(ipfs_api)
     try:
         out = create_task(chain, ipfs, task_dir, wei(bounty), wei(bond), seats, per_submission, w, fee_bps,
@@ -89,13 +108,15 @@ def task_join(task_id: int = typer.Argument(..., help="The task to co-own."),
 
 @app.command("reveal-eval")
 def task_reveal_eval(task_id: int = typer.Argument(..., help="The task id."),
+                     strategy: str = OWNER_STRATEGY,
                      rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
                      account: Optional[str] = ACCOUNT, confirmations: int = CONFS,
                      ipfs_api: Optional[str] = IPFS_API):
     """Pin the eval set and reveal it (inside the eval-reveal window)."""
+    chosen = _owner_strategy(strategy)
     try:
-        emit({"task_id": task_id, "eval_cid": reveal_eval(open_chain(rpc_url, deployment, account, confirmations),
-                                                          open_ipfs(ipfs_api), task_id)})
+        emit({"task_id": task_id, "eval_cid": chosen.reveal(open_chain(rpc_url, deployment, account, confirmations),
+                                                            open_ipfs(ipfs_api), task_id)})
     except (ChainError, IpfsError, OwnerError) as exc:
         fail(str(exc))
 

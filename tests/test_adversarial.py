@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cli import adversarial
-from tests.conftest import free_port
+from tests.conftest import free_port, run_cli
 
 # strategies the protocol can only make pointless (net ≤ 0), not costly; the row's reason says why
 POINTLESS = {"verifier silent", "verifier copier"}
@@ -69,3 +69,15 @@ def test_a_stuck_task_does_not_stall_the_others(result):
         assert "D: unresolved" in why and "A: accepted" in why, why
     for verifier in ("verifier honest ×3", "verifier sybil split ×3"):
         assert ", 0 faulty" in rows[verifier]["why"], rows[verifier]["why"]
+
+
+@pytest.mark.parametrize("group,command", [("miner", "run"), ("verifier", "run"), ("task", "create"),
+                                           ("task", "reveal-eval")])
+def test_adversaries_are_hidden_from_help_and_names_are_checked(group, command):
+    """Every role's demo adversaries are selectable (`--strategy`), out of `--help`, and a wrong
+    name is refused before anything runs."""
+    shown = run_cli(group, command, "--help")
+    assert shown.returncode == 0 and b"--strategy" not in shown.stdout
+    args = ["1"] if command == "reveal-eval" else (["--task-dir", "."] if command == "create" else [])
+    res = run_cli(group, command, *args, "--strategy", "no-such-strategy", "--rpc-url", "http://127.0.0.1:9")
+    assert res.returncode == 2 and b"--strategy must be one of" in res.stderr, res.stderr

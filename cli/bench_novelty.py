@@ -61,12 +61,17 @@ def _index_cost(honest: dict, query: str, spec, teachers, ev, bundles: int, per:
     t0 = time.perf_counter()
     r = check_novelty(images, spec, index=Stored())
     check = time.perf_counter() - t0
+    t0 = time.perf_counter()  # the next bundle of the task: the earlier tasks' table is kept
+    check_novelty(images, spec, index=Stored())
+    again = time.perf_counter() - t0
     clear_memo()
     t0 = time.perf_counter()
     score_images(spec, teachers, images, ev)
     score_s = time.perf_counter() - t0
     return {"index_bundles": bundles, "index_images": bundles * per, "check_seconds": round(check, 3),
-            "score_seconds": round(score_s, 3), "check_to_score": round(check / score_s, 3), "goal": "<= 0.15",
+            "check_seconds_next_bundle": round(again, 3), "score_seconds": round(score_s, 3),
+            "check_to_score": round(check / score_s, 3), "next_check_to_score": round(again / score_s, 3),
+            "goal": "<= 0.15",
             "flagged_against_stand_ins": r.n - r.n_novel, "stages": r.stages}
 
 
@@ -192,7 +197,8 @@ def render(result: dict, con: Console | None = None) -> None:
         e = result["earnings"]
         ic = result["index_cost"]
         con.print(f"index: {ic['index_bundles']} earlier bundles ({ic['index_images']:,} images): check "
-                  f"{ic['check_seconds']} s vs score {ic['score_seconds']} s = {ic['check_to_score']:.0%} (goal ≤ 15 %)")
+                  f"{ic['check_seconds']} s (the task's next bundle: {ic['check_seconds_next_bundle']} s) vs score "
+                  f"{ic['score_seconds']} s = {ic['check_to_score']:.0%} / {ic['next_check_to_score']:.0%} (goal ≤ 15 %)")
         con.print(f"scores: original {e['original_bps']} bps; with {len(e['sybil_variants'])} sybil variants "
                   f"{e['original_plus_variants_bps']} bps in total ({e['ratio_to_one_bundle']}× one bundle, goal ≤ 1.1); "
                   f"eval images {e['eval_images_bps']} bps")

@@ -196,6 +196,7 @@ class CoOwnedDemo(Demo):
             self.say(f"{o['name']}: {o['train_images']} training images, {o['eval_images']} eval images, "
                      f"own teacher {o['own_eval_accuracy']:.1%} on its own eval set")
         devnet.down(*self.ports)
+        t_up = time.monotonic()
         st = devnet.up(*self.ports)
         rpc, api = st["anvil"]["rpc_url"], st["ipfs"]["api"]
         self.say(f"devnet up: anvil at {rpc}, IPFS node at {api}, market and stake registry deployed")
@@ -224,7 +225,7 @@ class CoOwnedDemo(Demo):
 
             result = self.drive(alice, tid, reveal_both, "alice and bob revealed their eval sets (the verifiers "
                                                          "score on their union)")
-            t_round = time.monotonic() - t0
+            t_round = time.monotonic() - t_up
             self.say(f"alice harvests task {tid} from the chain (accepted bundles, CIDs verified; "
                      f"measured on both revealed eval sets; {self.steps or 'full-length'} distillation steps)")
             m = manifest_from_chain(alice, tid, ipfs)
@@ -244,7 +245,7 @@ class CoOwnedDemo(Demo):
                           seconds=round(time.monotonic() - t0, 1),
                           owners={o["name"]: {k: o[k] for k in ("classes", "train_images", "eval_images")}
                                   for o in info["owner_files"]})
-            self.say(f"co-owned round and harvest complete in {result['seconds']} s (round {result['round_seconds']} s)")
+            self.say(f"complete in {result['seconds']} s (the round, devnet up to settled: {result['round_seconds']} s)")
             self.con.print(f"Model card: {self.dir / f'harvest-{tid}' / 'MODEL_CARD.md'}; the same harvest by hand: "
                            f"[bold]codream task harvest {tid} --task-dir {task_dir} --out DIR[/]")
             return result

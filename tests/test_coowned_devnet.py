@@ -9,7 +9,7 @@ import json
 import pytest
 
 from cli.coowned import BOND, CONTRIBUTIONS, STUDENT
-from tests.conftest import free_port
+from tests.conftest import free_port, run_cli
 
 ETH = 10**18
 
@@ -18,9 +18,21 @@ ETH = 10**18
 def test_co_owned_round_on_the_devnet_pays_by_the_rules_and_the_harvest_beats_both_teachers(tmp_path, monkeypatch):
     from cli.coowned import CoOwnedDemo
 
+    from cli import devnet
+
     home = tmp_path / "home"
     monkeypatch.setenv("CODREAM_HOME", str(home))
-    result = CoOwnedDemo(n=200, anvil_port=free_port(), ipfs_port=free_port(), epochs=30, steps=300).run()
+    a, i = free_port(), free_port()
+    try:
+        result = CoOwnedDemo(n=200, anvil_port=a, ipfs_port=i, epochs=30, steps=300, keep_up=True).run()
+        # bob harvests the same task by hand: the CLI reads the same accepted bundles off the chain
+        res = run_cli("task", "harvest", str(result["task_id"]), "--out", str(tmp_path / "bob-harvest"),
+                      "--steps", "20", "--no-baselines", "--threads", "1", "--rpc-url", f"http://127.0.0.1:{a}",
+                      "--ipfs-api", f"/ip4/127.0.0.1/tcp/{i}/http", env={"CODREAM_HOME": str(home)})
+    finally:
+        devnet.down(a, i)
+    assert res.returncode == 0, res.stderr.decode()[-2000:]
+    assert json.loads(res.stdout)["images"] == 400
     rows = {r["role"]: r for r in result["rows"]}
     status = {s["miner"]: s["status"] for s in result["submissions"]}
 
@@ -57,5 +69,7 @@ def test_co_owned_round_on_the_devnet_pays_by_the_rules_and_the_harvest_beats_bo
     card = json.loads((home / "demo" / f"harvest-{result['task_id']}" / "model_card.json").read_text())
     assert {s["miner"] for s in card["data_sources"]} == {rows["miner honest 1"]["address"],
                                                           rows["miner honest 2"]["address"]}
+    by_hand = json.loads((tmp_path / "bob-harvest" / "provenance.json").read_text())
+    assert [(p["cid"], p["miner"]) for p in by_hand] == [(p["cid"], p["miner"]) for p in card["data_sources"]]
     assert card["training"]["images"] == 400 and card["cost"]["paid_wei"] == sum(CONTRIBUTIONS.values()) - \
         sum(rows[f"owner {n}"]["credited_wei"] for n in ("alice", "bob"))

@@ -24,6 +24,9 @@ MAX_PREVIEW_BYTES = 64 << 20
 
 class DappError(RuntimeError):
     """The dapp server cannot start; the message says why."""
+
+
+HARVEST_COMMAND = "codream task harvest {id} --out harvest-task-{id}"  # what the page tells a task's owners
 DEV_LABELS = {0: "owner", 1: "miner honest", 2: "miner noise", 3: "miner copier", 4: "verifier 1",
               5: "verifier 2", 6: "verifier 3"}
 
@@ -37,6 +40,7 @@ def page_config(deployment: str | None, rpc_url: str | None, gateway: str) -> di
     out = {"chainId": rec["chain_id"], "market": c["address"], "abi": c["abi"], "deployBlock": c.get("block", 0),
            "registry": r["address"], "registryAbi": r["abi"],
            "rpcUrl": rpc_url or rec.get("rpc_url") or config.rpc_url(), "gateway": gateway, "devAccounts": [],
+           "harvestCommand": HARVEST_COMMAND,
            "protocol": {"phases": [p.human for p in Phase], "statuses": [s.human for s in Status],
                         "invalid": INVALID, "noEval": NO_EVAL, "finalized": int(Phase.FINALIZED)}}
     if is_devnet(rec["chain_id"]):

@@ -142,7 +142,6 @@ class Demo:
             created = create_task(owner, ipfs, task_dir, bounty, ETH // 100, self.seats, self.seats_per_submission,
                                   [WINDOW] * 5, 1000)
             tid = created["task_id"]
-            self.bounty = bounty
             self.say(f"task {tid} created by the owner (dev:0): bounty 1 ETH, miner bond 0.01 ETH, "
                      f"{self.seats} seats × {self.seats_per_submission} per submission, spec {created['spec_cid']}")
             result = self._round(owner, ipfs, rpc, st, tid, task_dir)
@@ -159,13 +158,21 @@ class Demo:
                 devnet.down(*self.ports)
                 self.say("devnet down")
 
-    def _round(self, owner: Chain, ipfs: IpfsClient, rpc: str, st: dict, tid: int, task_dir) -> dict:
-        net = ["--rpc-url", rpc, "--ipfs-api", st["ipfs"]["api"], *([] if self.claim else ["--no-claim"])]
-        miners = [p for p in self.parties if p.role == "miner"]
+    def _net(self, rpc: str, st: dict) -> list[str]:
+        """The chain and IPFS options every agent of this round gets."""
+        return ["--rpc-url", rpc, "--ipfs-api", st["ipfs"]["api"], *([] if self.claim else ["--no-claim"])]
+
+    def spawn_verifiers(self, net: list[str]) -> list[Party]:
         verifiers = [p for p in self.parties if p.role == "verifier"]
         for v in verifiers:
             self.spawn(v.name, "verifier", "run", "--account", f"dev:{v.dev}", "--poll", "0.5", "--until-idle",
                        *v.args, *net)
+        return verifiers
+
+    def _round(self, owner: Chain, ipfs: IpfsClient, rpc: str, st: dict, tid: int, task_dir) -> dict:
+        net = self._net(rpc, st)
+        miners = [p for p in self.parties if p.role == "miner"]
+        verifiers = self.spawn_verifiers(net)
         honest = next(p for p in miners if "--strategy" not in p.args)
         leaked = self.home / "agents" / f"miner-{honest.address.lower()}"
         common = ["--task", str(tid), "--until-idle", "--poll", "0.5", "--threads", "1", *net]
@@ -182,29 +189,36 @@ class Demo:
                            *common)
         self.say(f"{len(verifiers)} verifiers and {len(miners)} miners "
                  f"({', '.join(m.name.removeprefix('miner ') for m in miners)}) started as separate processes")
+        return self.drive(owner, tid, lambda: reveal_eval(owner, ipfs, tid), "the owner revealed the eval set")
+
+    def drive(self, chain: Chain, tid: int, reveal_evals, revealed_what: str) -> dict:
+        """From the agents' commits to settlement: wait for each step, move devnet time through
+        the windows, call ``reveal_evals()`` in the eval-reveal window; then the table."""
+        miners = [p for p in self.parties if p.role == "miner"]
+        verifiers = [p for p in self.parties if p.role == "verifier"]
         self.wait_for(f"{len(miners)} miners commit", lambda: self.count("Committed", tid) >= len(miners),
                       lambda: f"{self.count('Committed', tid)}/{len(miners)} ")
-        self.wait_for("verifiers stake", lambda: owner.call("verifierCount", on="registry") >= len(verifiers))
-        owner.increase_time(WINDOW + 1)
+        self.wait_for("verifiers stake", lambda: chain.call("verifierCount", on="registry") >= len(verifiers))
+        chain.increase_time(WINDOW + 1)
         self.say("commit window closed (devnet time moved forward)")
         self.wait_for(f"{len(miners)} miners reveal", lambda: self.count("Revealed", tid) >= len(miners),
                       lambda: f"{self.count('Revealed', tid)}/{len(miners)} ")
-        owner.increase_time(WINDOW + 1)
-        reveal_eval(owner, ipfs, tid)
-        self.say("reveal window closed; the owner revealed the eval set")
-        self.wait_for("the keepers draw the committee", lambda: Phase(owner.phase(tid)) >= Phase.SCORE_COMMIT)
+        chain.increase_time(WINDOW + 1)
+        reveal_evals()
+        self.say(f"reveal window closed; {revealed_what}")
+        self.wait_for("the keepers draw the committee", lambda: Phase(chain.phase(tid)) >= Phase.SCORE_COMMIT)
         self.wait_for(f"{self.seats} seats commit scores", lambda: self.count("ScoresCommitted", tid) >= self.seats,
                       lambda: f"{self.count('ScoresCommitted', tid)}/{self.seats} ")
-        owner.increase_time(WINDOW + 1)
+        chain.increase_time(WINDOW + 1)
         self.wait_for(f"{self.seats} seats reveal scores", lambda: self.count("ScoresRevealed", tid) >= self.seats,
                       lambda: f"{self.count('ScoresRevealed', tid)}/{self.seats} ")
-        owner.increase_time(WINDOW + 1)
+        chain.increase_time(WINDOW + 1)
         self.say("score windows closed")
-        self.wait_for("the keepers settle", lambda: Phase(owner.phase(tid)) == Phase.FINALIZED)
+        self.wait_for("the keepers settle", lambda: Phase(chain.phase(tid)) == Phase.FINALIZED)
         self.wait_for("agents claim and exit" if self.claim else "agents exit",
                       lambda: all(p.poll() is not None for p in self.procs.values()))
         self.check_procs()
-        return self.report(owner, tid)
+        return self.report(chain, tid)
 
     # -- the table ---------------------------------------------------------------------
     def report(self, chain: Chain, tid: int) -> dict:
@@ -217,12 +231,13 @@ class Demo:
         table = Table(title=f"Task {tid}: who earned or lost what, and why")
         for col in ("role", "address", "paid in", "credited", "slashed", "net", "why"):
             table.add_column(col, justify="right" if col in ("paid in", "credited", "slashed", "net") else "left")
+        contributed = {o["addr"]: o["contribution"] for o in chain.view_list("owners", tid)}
         rows = []
         for p in self.parties:
             addr = p.address
             got, slashed, paid = credited.get(addr, 0), 0, 0
             if p.role == "owner":
-                paid, why = self.bounty, p.why
+                paid, why = contributed.get(addr, 0), p.why
             elif p.role == "miner":
                 mine = [r for r in subs if r["miner"] == addr]
                 paid = t["minerBond"] * len(mine)
@@ -239,9 +254,29 @@ class Demo:
                          "slashed_wei": slashed, "net_wei": net, "why": why})
             table.add_row(p.name, addr[:10] + "…", eth(paid), eth(got), eth(slashed), eth(net, True), why)
         self.con.print(table)
+        books = self.books(chain)
+        self.say(f"books: market {eth(books['market_balance_wei'])} = claimable + escrow "
+                 f"{eth(books['claimable_plus_escrow_wei'])}; registry {eth(books['registry_balance_wei'])} = "
+                 f"stakes {eth(books['stakes_wei'])}: {'balanced' if books['balanced'] else 'NOT BALANCED'}")
         return {"task_id": tid, "rows": rows,
                 "submissions": [{**r, "status": r["status"].human} for r in subs],
-                "committee": seats, "statuses": {r["index"]: Status(r["status"]).human for r in subs}}
+                "committee": seats, "statuses": {r["index"]: Status(r["status"]).human for r in subs},
+                "books": books}
+
+    @staticmethod
+    def books(chain: Chain) -> dict:
+        """The solvency invariant, read from the chain: the market holds exactly what it owes
+        (every account's claimable balance plus every task's escrow) and the registry exactly
+        the stakes."""
+        market_balance = chain.w3.eth.get_balance(chain.address)
+        owed = sum(chain.call("claimable", a) for a in {e["account"] for e in chain.events("Credited")})
+        escrow = sum(chain.view("getTask", t)["escrow"] for t in range(1, chain.call("taskCount") + 1))
+        registry_balance = chain.w3.eth.get_balance(chain.registry.address)
+        stakes = sum(chain.call("stakeOf", v, on="registry")
+                     for v in {e["verifier"] for e in chain.events("Staked", on="registry")})
+        return {"market_balance_wei": market_balance, "claimable_plus_escrow_wei": owed + escrow,
+                "registry_balance_wei": registry_balance, "stakes_wei": stakes,
+                "balanced": market_balance == owed + escrow and registry_balance == stakes}
 
 
 def run(keep_up: bool = False, n: int = 1000, anvil_port: int = 8545, ipfs_port: int = 5001,

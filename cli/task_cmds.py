@@ -13,12 +13,12 @@ from rich.table import Table
 from codream.chain import ChainError
 from codream.distill import CheckpointMismatch
 from codream.evalset import EvalSetError, load_eval_set
-from codream.market import rewards, show_task
+from codream.market import show_task
 from codream.protocol import Phase
-from codream.spec import SpecError, load as load_spec, parse_bytes as parse_spec_bytes
+from codream.spec import SpecError, load as load_spec
 from codream.teachers import TeacherError
 from ipfs import IpfsError
-from owner.harvest import HarvestError, Manifest, accepted_from_task_view, harvest, load_manifest
+from owner.harvest import HarvestError, Manifest, harvest, load_manifest, manifest_from_chain
 from owner.importer import (ImportRefused, add_eval, eval_images_for, init_task, load_eval_source, parse_eval,
                             parse_floats, parse_teacher, read_task_folder)
 from owner.strategies import STRATEGIES as OWNER_STRATEGIES
@@ -300,17 +300,10 @@ def task_harvest(task_id: Optional[int] = typer.Argument(None, help="Task id (ha
 
 
 def _manifest_from_chain(task_id: int, task_dir: Optional[Path], ipfs, rpc_url, deployment) -> Manifest:
-    """The accepted bundles of a finalized task, read from the chain; what the owner(s) paid is
-    the bounty less what came back to the task's owner."""
+    """The accepted bundles of a finalized task and what its owners paid, read from the chain."""
     chain = open_chain(rpc_url, deployment, None, need_account=False)
-    view = show_task(chain, task_id)
-    bundles = accepted_from_task_view(view)
-    if task_dir is not None:
-        spec = load_spec(task_dir / "spec.json")
-    else:
-        spec = parse_spec_bytes(ipfs.cat(view["spec_cid"], max_bytes=1 << 20))
-    back = sum(h["wei"] for h in rewards(chain, view["owner"])["history"] if h["task"] == task_id and h["wei"] > 0)
-    return Manifest(spec, bundles, task_id, view["bounty_wei"] - back, f"chain task {task_id}")
+    spec = load_spec(task_dir / "spec.json") if task_dir is not None else None
+    return manifest_from_chain(chain, task_id, ipfs, spec)
 
 
 def _json_arg(text: Optional[str], flag: str):

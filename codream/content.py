@@ -26,7 +26,7 @@ def fetch(cid: str, hint: str | Path | None = None, client: IpfsClient | None = 
         return cached
     if hint is not None and Path(hint).is_file():
         if Path(hint).stat().st_size <= max_bytes and cid_of_file(hint) == cid:
-            tmp = cached.with_name(cached.name + ".part")
+            tmp = cached.with_name(f".{cached.name}.{os.getpid()}.part")  # one per process: agents share the cache
             shutil.copyfile(hint, tmp)
             os.replace(tmp, cached)
             return cached

@@ -205,9 +205,9 @@ async function renderTask(id) {
   $("task-id").textContent = id;
   const t = await market.getTask(id);
   const n = Number(t.submissionCount);
-  const [[miners, revealed], [result, status], revealedEv, settledEv, seatsView, seatEv, owners] = await Promise.all([
+  const [[miners, revealed], [result, status], revealedEv, settledEv, seatsView, seatEv, owners, phase] = await Promise.all([
     market.getSubmissions(id, 0, n), market.results(id, 0, n), logs("Revealed", id), logs("SubmissionSettled", id),
-    market.getSeats(id), logs("SeatSettled", id), market.owners(id)]);
+    market.getSeats(id), logs("SeatSettled", id), market.owners(id), market.phaseOf(id)]);
   const cids = {}, settled = {};
   for (const e of revealedEv) cids[Number(e.args.index)] = e.args.cid;
   for (const e of settledEv) settled[Number(e.args.index)] = e.args;
@@ -232,6 +232,7 @@ async function renderTask(id) {
       el("td", {}, cid ? el("button", { "data-cid": cid, onclick: () => preview(cid) }, "preview") : "")));
   }
   fillRows($("subs").querySelector("tbody"), rows, 8, "no submissions yet");
+  renderHarvest(id, t, Number(phase), owners, miners, status, result, cids, settled);
   const [verifiers, committed, revealedSeats] = seatsView;
   const bySeat = {};
   for (const e of seatEv) bySeat[Number(e.args.seat)] = e.args;
@@ -243,6 +244,27 @@ async function renderTask(id) {
       el("td", { class: "mono", title: v }, short(v)), el("td", {}, committed[j] ? "yes" : "no"),
       el("td", {}, revealedSeats[j] ? "yes" : "no"), el("td", {}, outcome));
   }), 5, "no committee drawn yet");
+}
+
+/** For a finalized task the viewer owns (any of its owners): the accepted bundles it can harvest
+ *  and the command that does it. Everything from the chain goes in as text (el()). */
+function renderHarvest(id, t, phase, owners, miners, status, result, cids, settled) {
+  const me = owners.find((o) => same(o.addr, account));
+  const box = $("harvest");
+  if (phase !== cfg.protocol.finalized || !me) { box.classList.add("hidden"); return; }
+  const accepted = [];
+  for (let i = 0; i < miners.length; i++) {
+    if (cfg.protocol.statuses[Number(status[i])] === "accepted" && cids[i]) accepted.push(i);
+  }
+  const paid = accepted.reduce((a, i) => a + (settled[i] ? settled[i].reward : 0n), 0n);
+  $("harvest-summary").textContent = `${accepted.length} accepted bundle(s), ${eth(paid)} paid to their miners; ` +
+    `you put in ${eth(me.contribution)} of the ${eth(t.bounty)} bounty (${owners.length} owner(s))`;
+  fillRows($("harvest-bundles").querySelector("tbody"), accepted.map((i) => el("tr", { "data-index": i },
+    el("td", {}, i), el("td", { class: "mono", title: miners[i] }, short(miners[i])), el("td", { class: "mono" }, cidLink(cids[i])),
+    el("td", {}, scoreText(Number(result[i]))), el("td", {}, settled[i] ? eth(settled[i].reward) : "–"))),
+  5, "no accepted bundle: nothing to harvest");
+  $("harvest-cmd").textContent = accepted.length ? cfg.harvestCommand.replaceAll("{id}", String(id)) : "–";
+  box.classList.remove("hidden");
 }
 
 async function preview(cid) {

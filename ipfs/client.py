@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import warnings
 from pathlib import Path
 
@@ -155,9 +156,10 @@ class IpfsClient:
 
     def cat_to_file(self, cid: str, path: str | Path, max_bytes: int = DEFAULT_MAX_CAT_BYTES) -> None:
         """Stream content to ``path`` while hashing it: memory stays at one chunk, and a failed or
-        mismatching fetch leaves no file behind (it is written atomically)."""
+        mismatching fetch leaves no file behind (it is written atomically). Several processes may
+        fetch the same CID into one cache at once: each writes its own temporary file."""
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.part")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
         try:
             with open(tmp, "wb") as fh:
                 self._cat_into(cid, fh, max_bytes, verify=True)

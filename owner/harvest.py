@@ -14,8 +14,8 @@
    data, cost paid) and ``preview.png``, a grid of dreams per class.
 
 Every stage leaves its result in the output folder; running the same harvest again resumes
-where it stopped. The accepted bundles come from a manifest (``load_manifest``) now, from the
-chain's settlement events later (same ``AcceptedBundle`` list).
+where it stopped. The accepted bundles come from a manifest (``load_manifest``) or from the
+chain's settlement (``manifest_from_chain``): the same ``AcceptedBundle`` list.
 """
 from __future__ import annotations
 
@@ -34,10 +34,12 @@ from tqdm import tqdm
 
 from codream import content
 from codream.bundle import BundleError, read as read_bundle
+from codream.chain import Chain
 from codream.data import normalize
 from codream.distill import (Distillation, accuracy, deterministic, ensemble_logits, load_checkpoint, noise_images,
                              save_checkpoint)
 from codream.evalset import union_eval_sets
+from codream.market import show_task
 from codream.preview import write_grid
 from codream.spec import Recipe, SpecError, TaskSpec, load as load_spec, parse_bytes
 from codream.teachers import load_teachers
@@ -129,17 +131,33 @@ def load_manifest(path: str | Path, ipfs=None) -> Manifest:
 
 def accepted_from_task_view(view: dict) -> list[AcceptedBundle]:
     """The accepted submissions of a settled task, from the market read model
-    (``codream.market.show_task``: submissions with index, miner, CID, median, accepted,
-    reward), in submission order. Novelty is not on chain in protocol v1 (None)."""
+    (``codream.market.show_task``: submissions with index, miner, CID, status, result (the
+    median in bps) and reward), in submission order. Novelty is not on chain (None)."""
     if view.get("phase") != "finalized":
         raise HarvestError(f"task {view.get('task_id')}: phase is {view.get('phase')!r}; harvest once it is "
                            "finalized (`codream task show ID`)")
-    out = [AcceptedBundle(s["cid"], s["miner"], s.get("median_bps") if isinstance(s.get("median_bps"), int) else None,
-                          None, s["index"], s.get("reward_wei"))
-           for s in view.get("submissions", []) if s.get("accepted") and s.get("cid")]
+    out = [AcceptedBundle(s["cid"], s["miner"], s.get("result"), None, s["index"], s.get("reward"))
+           for s in view.get("submissions", []) if s.get("status") == "accepted" and s.get("cid")]
     if not out:
         raise HarvestError(f"task {view.get('task_id')}: no accepted submission to harvest")
     return out
+
+
+def manifest_from_chain(chain: Chain, task_id: int, ipfs=None, spec: TaskSpec | None = None) -> Manifest:
+    """The harvest manifest of a finalized task, read from the chain: its accepted bundles
+    (``accepted_from_task_view``), its spec (``spec``, else fetched by the CID on chain,
+    verified) and what its owners paid (the bounty less the owners' refund at settlement)."""
+    view = show_task(chain, task_id)
+    bundles = accepted_from_task_view(view)
+    if spec is None:
+        try:
+            spec = parse_bytes(content.fetch(view["spec_cid"], client=ipfs, max_bytes=1 << 20).read_bytes())
+        except IpfsError as exc:
+            raise HarvestError(f"task {task_id}: cannot fetch its spec {view['spec_cid']}: {exc}") from None
+        except SpecError as exc:
+            raise HarvestError(f"task {task_id}: its spec {view['spec_cid']}: {exc}") from None
+    refund = sum(e["ownersRefund"] for e in chain.events("Finalized", task_id))
+    return Manifest(spec, bundles, task_id, view["bounty_wei"] - refund, f"chain task {task_id}")
 
 
 def _opt(d: dict, key: str, cast):

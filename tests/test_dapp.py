@@ -56,7 +56,7 @@ def test_dapp_matches_cli_rewards_and_claims_on_chain(demo_devnet, tmp_path):
         honest = Chain(ChainConfig(rpc), load_account("dev:1"))
         bal_before = honest.w3.eth.get_balance(honest.account.address)
         res = subprocess.run(["node", str(REPO / "tests" / "dapp" / "check.mjs"), f"http://127.0.0.1:{port}/",
-                              str(tmp_path / "expected.json"), str(shot), "1"],
+                              str(tmp_path / "expected.json"), str(shot), "1", load_account("dev:0").address],
                              capture_output=True, text=True, timeout=300, cwd=REPO)
         assert res.returncode == 0, res.stderr[-3000:]
         report = json.loads(res.stdout.strip().splitlines()[-1])
@@ -78,7 +78,11 @@ def test_dapp_matches_cli_rewards_and_claims_on_chain(demo_devnet, tmp_path):
     assert "reward + bond back" in kinds and "withdrawn" in kinds  # the honest miner's history
     assert report["mineRows"] == 1  # the connected miner's own row is highlighted
     assert "min gain 1000 bps" in report["params"] and len(report["seats"]) == 3
-    for view in ("tasks", "account", "task", "preview"):  # one screenshot per view, kept as artefacts
+    assert report["harvest"] == {"hiddenForMiner": True, "command": "codream task harvest 1 --out harvest-task-1",
+                                 "rows": 1, "summary": report["harvest"]["summary"]}  # the owner's view only
+    assert report["harvest"]["summary"].startswith("1 accepted bundle(s)") and "you put in 1 ETH" in \
+        report["harvest"]["summary"]
+    for view in ("tasks", "account", "task", "preview", "harvest"):  # one screenshot per view, kept as artefacts
         assert (ARTIFACTS / f"dapp-{view}.png").stat().st_size > 2_000
     assert shot.exists() and shot.stat().st_size > 10_000
 

@@ -132,9 +132,9 @@ def _meta(path: Path) -> dict:
 def test_the_accepted_bundles_of_a_finalized_task_come_from_the_market_view():
     cid = "bafkreicniw2urkdzzvxxawhbiuyt3ktpga6fa3oyctu33knrmsgp2r5rfu"
     view = {"task_id": 3, "phase": "finalized", "submissions": [
-        {"index": 0, "miner": MINERS[0], "cid": cid, "median_bps": 8700, "accepted": True, "reward_wei": 5},
-        {"index": 1, "miner": MINERS[1], "cid": cid[:-1] + "a", "median_bps": "INVALID", "accepted": False},
-        {"index": 2, "miner": None, "revealed": False, "cid": None}]}
+        {"index": 0, "miner": MINERS[0], "cid": cid, "result": 8700, "status": "accepted", "reward": 5},
+        {"index": 1, "miner": MINERS[1], "cid": cid[:-1] + "a", "result": -(2**31), "status": "invalid", "reward": 0},
+        {"index": 2, "miner": None, "revealed": False, "result": 0, "status": "unrevealed"}]}  # show_task's shape
     got = accepted_from_task_view(view)
     assert [(b.index, b.miner, b.cid, b.score_bps, b.reward_wei) for b in got] == [(0, MINERS[0], cid, 8700, 5)]
     with pytest.raises(HarvestError, match="finalized"):

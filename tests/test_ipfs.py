@@ -72,6 +72,24 @@ def test_node_down_is_a_clear_unavailable_error():
         client.cat(cid_of_bytes(b"x"))
 
 
+def test_processes_fetching_one_cid_into_one_cache_do_not_trip_over_each_other(ipfs_node, big_file, tmp_path):
+    """Agents share $CODREAM_HOME's cache: two miners fetched the same teacher at once and one
+    died when the other's rename took its temporary file (each now writes its own)."""
+    import subprocess
+    import sys
+
+    cid = IpfsClient(ipfs_node.api).add_file(big_file)
+    out = tmp_path / "cache" / cid
+    out.parent.mkdir()
+    code = ("import sys; from ipfs import IpfsClient; c = IpfsClient(sys.argv[1])\n"
+            "for _ in range(5): c.cat_to_file(sys.argv[2], sys.argv[3])")
+    procs = [subprocess.Popen([sys.executable, "-c", code, ipfs_node.api, cid, str(out)], stderr=subprocess.PIPE)
+             for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    assert out.read_bytes() == big_file.read_bytes() and list(out.parent.glob("*.part")) == []
+
+
 def test_content_over_the_limit_is_refused_and_no_partial_file_is_left(ipfs_node, big_file, tmp_path):
     client = IpfsClient(ipfs_node.api)
     cid = client.add_file(big_file)

@@ -1,10 +1,10 @@
 // Drives the dapp in real headless Chromium (Debian chromium + playwright-core).
-// usage: node check.mjs URL EXPECTED_JSON SCREENSHOT CLAIM_DEV_INDEX
+// usage: node check.mjs URL EXPECTED_JSON SCREENSHOT CLAIM_DEV_INDEX OWNER_ADDRESS
 // Also keeps one screenshot per view beside SCREENSHOT: -tasks, -account, -task, -preview.
 // EXPECTED_JSON: {"0xaddr": "claimable wei", ...}; prints a JSON report on stdout.
 import { chromium } from "playwright-core";
 
-const [url, expectedPath, shot, claimIdx] = process.argv.slice(2);
+const [url, expectedPath, shot, claimIdx, owner] = process.argv.slice(2);
 const expected = JSON.parse(await (await import("node:fs/promises")).readFile(expectedPath, "utf8"));
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -57,6 +57,16 @@ try {
   report.preview = await page.textContent("#preview-title");
   report.previewSize = await page.$eval("#preview", (img) => [img.naturalWidth, img.naturalHeight]);
   await page.locator("#preview-wrap").screenshot({ path: view("preview") });
+  // the harvest summary: hidden for the miner, shown to the task's owner
+  report.harvest = { hiddenForMiner: await page.locator("#harvest").isHidden() };
+  await page.selectOption("#mode", "read");
+  await page.fill("#address", owner);
+  await page.click("#connect-btn");
+  await page.waitForSelector("#harvest:not(.hidden)", { timeout: 20000 });
+  report.harvest.command = await page.textContent("#harvest-cmd");
+  report.harvest.summary = await page.textContent("#harvest-summary");
+  report.harvest.rows = await page.$$eval("#harvest-bundles tbody tr[data-index]", (trs) => trs.length);
+  await page.locator("#harvest").screenshot({ path: view("harvest") });
   await page.screenshot({ path: shot, fullPage: true });
 } catch (e) {
   report.errors.push(String(e));

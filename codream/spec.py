@@ -13,7 +13,7 @@ Schema ``codream.task-spec/1``::
       "baseline": {"n": 1000, "seed": 1},
       "bundle": {"min_images": 100, "max_images": 5000, "max_bytes": 16777216},
       "scoring": {"min_gain_bps": 1000, "tolerance_bps": 150, "duplicate_max_fraction": 0.5,
-                  "novelty": {"threshold": 0.97, "source_threshold": 0.96, "probe_bits": 4, "max_bucket": 16,
+                  "novelty": {"threshold": 0.97, "source_threshold": 0.95, "probe_bits": 4, "max_bucket": 16,
                               "trigger_hits": 8, "max_exhaustive": 4, "reference_images": 1000}}
     }
 
@@ -49,7 +49,7 @@ AUGMENTS = ("flip", "shift:1", "shift:2", "shift:4", "mixup", "mixup:0.25", "mix
 
 
 # scoring.novelty defaults: measured on the digits reference task (README, "Dreams, bundles and scores")
-NOVELTY_DEFAULTS = {"threshold": 0.97, "source_threshold": 0.96, "probe_bits": 4, "index_probe_bits": 0,
+NOVELTY_DEFAULTS = {"threshold": 0.97, "source_threshold": 0.95, "probe_bits": 4, "index_probe_bits": 0,
                     "max_bucket": 16, "trigger_hits": 8, "max_exhaustive": 4, "reference_images": 0}
 
 

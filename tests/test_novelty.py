@@ -99,7 +99,9 @@ def test_the_earliest_commitment_wins(a, b):
 def test_mode_collapse_counts_all_but_the_first_of_each_twin_group(a):
     x = torch.cat([a[:10].repeat(10, 1, 1, 1), a[10:110]])
     r = N.check_novelty(x)
-    assert r.counts()["self"] == 90 and r.n_novel == 110
+    # the 90 repeats, and at most one more: a source copied in bulk is searched exhaustively at
+    # the lower source threshold, where one of the 100 distinct dreams sits (0.95 <= s < 0.96)
+    assert 90 <= r.counts()["self"] <= 91 and 109 <= r.n_novel <= 110
     assert bool(r.novel[:10].all()) and not bool(r.novel[10:100].any())
 
 

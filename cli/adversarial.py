@@ -218,9 +218,7 @@ class AdversarialRound(Demo):
             self.say(f"adversarial rounds complete in {result['seconds']} s")
             return result
         finally:
-            self.stop_procs()
-            if not self.keep_up:
-                devnet.down(*self.ports)
+            self.teardown()
 
     def _verifier_plan(self) -> list[dict]:
         rival = self._actor("miner honest 1").addresses[0]

@@ -96,6 +96,16 @@ def cli_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "cli", *args]
 
 
+def run_agent(agent, poll: float, until_idle: bool) -> None:
+    """Run a role's agent in the foreground (`miner run`, `verifier run`): say where it logs, and
+    turn a chain error it cannot ride out into one line and exit code 1."""
+    typer.echo(f"{agent.role} {agent.me}: log in {agent.state.dir / 'agent.log'}", err=True)
+    try:
+        agent.run(poll, until_idle)
+    except ChainError as exc:
+        fail(str(exc))
+
+
 def spawn(argv: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
     """Start ``argv`` in the background, output to ``log``, in its own session."""
     full_env = {**os.environ, "CODREAM_HOME": str(config.home()), "PYTHONUNBUFFERED": "1", **(env or {})}

@@ -250,9 +250,4 @@ class CoOwnedDemo(Demo):
                            f"[bold]codream task harvest {tid} --task-dir {task_dir} --out DIR[/]")
             return result
         finally:
-            self.stop_procs()
-            if self.keep_up:
-                self.con.print("devnet left running: `codream devnet down` stops it")
-            else:
-                devnet.down(*self.ports)
-                self.say("devnet down")
+            self.teardown()

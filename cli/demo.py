@@ -88,6 +88,15 @@ class Demo:
                 tail = (self.logs / f"{name.replace(' ', '-')}.log").read_text()[-2000:]
                 raise RuntimeError(f"agent {name} exited with {p.returncode}; last log lines:\n{tail}")
 
+    def teardown(self) -> None:
+        """The end of every demo, however it ends: agents stopped, the devnet down unless kept up."""
+        self.stop_procs()
+        if self.keep_up:
+            self.con.print("devnet left running: `codream devnet down` stops it")
+        else:
+            devnet.down(*self.ports)
+            self.say("devnet down")
+
     def stop_procs(self) -> None:
         for p in self.procs.values():
             if p.poll() is None:
@@ -151,12 +160,7 @@ class Demo:
                            f"or inspect: [bold]codream task show {tid}[/], [bold]codream rewards --address ADDR[/]")
             return result
         finally:
-            self.stop_procs()
-            if self.keep_up:
-                self.con.print("devnet left running: `codream devnet down` stops it")
-            else:
-                devnet.down(*self.ports)
-                self.say("devnet down")
+            self.teardown()
 
     def _net(self, rpc: str, st: dict) -> list[str]:
         """The chain and IPFS options every agent of this round gets."""

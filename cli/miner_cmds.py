@@ -18,7 +18,7 @@ from miner.methods import METHODS, synthesize
 from miner.strategies import STRATEGIES, Copy, Honest, LeakedEval, LowEffort, Noise, Spam, TransformedCopy
 
 from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, checked_address, emit, fail, \
-    open_chain, open_ipfs, pick_device, set_threads
+    open_chain, open_ipfs, pick_device, run_agent, set_threads
 from .views import JSON, miner_rows, render_miner, show
 
 app = typer.Typer(help="Mine dreams.", no_args_is_help=True)
@@ -113,12 +113,7 @@ def miner_run(task: Optional[int] = typer.Option(None, "--task", help="Only this
     if task is not None and not 1 <= task <= chain.call("taskCount"):
         fail(f"--task {task}: there is no task {task} on this market ({chain.call('taskCount')} tasks; "
              "`codream task list`)")
-    agent = MinerAgent(chain, open_ipfs(ipfs_api), n, chosen, task, claim)
-    typer.echo(f"miner {chain.account.address}: log in {agent.state.dir / 'agent.log'}", err=True)
-    try:
-        agent.run(poll, until_idle)
-    except ChainError as exc:
-        fail(str(exc))
+    run_agent(MinerAgent(chain, open_ipfs(ipfs_api), n, chosen, task, claim), poll, until_idle)
 
 
 @app.command("status")

@@ -22,7 +22,7 @@ from verifier.score import DEFAULT_THREADS, score_bundle
 from verifier.strategies import STRATEGIES, Colluder, Lazy
 
 from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, checked_address, emit, fail, \
-    open_chain, open_ipfs, pick_device, wei
+    open_chain, open_ipfs, pick_device, run_agent, wei
 from .views import JSON, render_verifier, show, verifier_rows
 
 app = typer.Typer(help="Validate and score bundles.", no_args_is_help=True)
@@ -129,13 +129,8 @@ def verifier_run(stake: float = typer.Option(1.0, help="ETH to stake on first st
         if chain.balance() < wei(stake):
             fail(f"--stake {stake}: {chain.account.address} has only {eth(chain.balance())}"
                  + (" (devnet: `codream devnet fund ADDRESS`)" if chain.devnet else ""))
-    agent = VerifierAgent(chain, open_ipfs(ipfs_api), wei(stake), threads, claim, keeper, strategy=chosen,
-                          device=pick_device(device))
-    typer.echo(f"verifier {chain.account.address}: log in {agent.state.dir / 'agent.log'}", err=True)
-    try:
-        agent.run(poll, until_idle)
-    except ChainError as exc:
-        fail(str(exc))
+    run_agent(VerifierAgent(chain, open_ipfs(ipfs_api), wei(stake), threads, claim, keeper, strategy=chosen,
+                            device=pick_device(device)), poll, until_idle)
 
 
 @app.command("status")

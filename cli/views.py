@@ -64,7 +64,7 @@ def render_task_list(rows: list[dict], con: Console) -> None:
     for col in ("task", "phase", "time left", "bounty", "owners", "submissions", "seats", "min gain"):
         table.add_column(col)
     for r in rows:
-        table.add_row(str(r["task"]), r["phase"], duration(r["seconds_left"]) if r["seconds_left"] is not None else "–",
+        table.add_row(str(r["task"]), r["phase"], duration(r["seconds_left"]),
                       eth(r["bounty_wei"]), str(r["owners"]), str(r["submissions"]),
                       f"{r['seats']} × {r['seats_per_submission']}", f"{r['min_gain_bps']} bps")
     con.print(table)
@@ -132,7 +132,7 @@ def render_miner(obj: dict, con: Console) -> None:
     for col in ("task", "phase", "time left", "#", "median", "status", "reward", "bond", "net", "why"):
         table.add_column(col)
     for r in obj["submissions"]:
-        table.add_row(str(r["task"]), r["phase"], duration(r["seconds_left"]) if r["seconds_left"] is not None else "–",
+        table.add_row(str(r["task"]), r["phase"], duration(r["seconds_left"]),
                       str(r["index"]), r["result"] or "–", r["status"],
                       eth(r["reward_wei"]) if r["reward_wei"] is not None else "–",
                       (f"{eth(r['bond_back_wei'])} back of {eth(r['bond_wei'])}" if r["bond_back_wei"] is not None
@@ -174,7 +174,7 @@ def render_verifier(obj: dict, con: Console) -> None:
         table.add_column(col)
     for r in obj["tasks"]:
         n = len(r["seats"])
-        table.add_row(str(r["task"]), r["phase"], duration(r["seconds_left"]) if r["seconds_left"] is not None else "–",
+        table.add_row(str(r["task"]), r["phase"], duration(r["seconds_left"]),
                       ",".join(map(str, r["seats"])), f"{r['committed']}/{n}", f"{r['revealed']}/{n}",
                       str(r["agree"]), str(r["disagree"]), eth(r["fee_wei"]) if r["fee_wei"] is not None else "–",
                       eth(r["slashed_wei"]) if r["slashed_wei"] else "–")

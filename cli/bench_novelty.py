@@ -37,12 +37,16 @@ from verifier.score import clear_memo, novel_score, score_images
 SYBIL = ("shift1", "hflip", "noise32", "composite")
 
 
-def _index_cost(honest: dict, query: str, spec, teachers, ev, bundles: int, per: int) -> dict:
-    """Novelty check time with ``bundles`` earlier tasks' bundles in the index, against the
-    time to score the bundle (goal ≤ 15 %). The index holds synthetic stand-ins made from the
-    other honest bundles (blends of two dreams, rotated / flipped): their cost, not their
-    realism, is measured here."""
-    pool = torch.cat([v for k, v in honest.items() if k != query]).float()
+def _index_cost(honest: dict, spec, teachers, ev, bundles: int, per: int = 1000, repeats: int = 3) -> dict:
+    """Novelty check time with ``bundles`` earlier tasks' bundles of ``per`` images in the index,
+    against the time to score the bundle (goal ≤ 15 %), for a query bundle of ``per`` images (the
+    first two honest bundles). The index holds synthetic stand-ins made from the other honest
+    bundles (blends of two dreams, rotated / flipped): their cost, not their realism, is
+    measured here. Check and score alternate ``repeats`` times; the ratio is the median of the
+    side-by-side pairs (the machine's load moves both)."""
+    names = list(honest)
+    images = torch.cat([honest[names[0]], honest[names[1]]])[:per]
+    pool = torch.cat([honest[k] for k in names[2:]]).float()
     g = torch.Generator().manual_seed(0)
     refs = []
     for b in range(bundles):
@@ -57,21 +61,23 @@ def _index_cost(honest: dict, query: str, spec, teachers, ev, bundles: int, per:
         def references(self, teacher_cids):
             return refs
 
-    images = honest[query]
     t0 = time.perf_counter()
-    r = check_novelty(images, spec, index=Stored())
-    check = time.perf_counter() - t0
-    t0 = time.perf_counter()  # the next bundle of the task: the earlier tasks' table is kept
-    check_novelty(images, spec, index=Stored())
-    again = time.perf_counter() - t0
-    clear_memo()
-    t0 = time.perf_counter()
-    score_images(spec, teachers, images, ev)
-    score_s = time.perf_counter() - t0
-    return {"index_bundles": bundles, "index_images": bundles * per, "check_seconds": round(check, 3),
-            "check_seconds_next_bundle": round(again, 3), "score_seconds": round(score_s, 3),
-            "check_to_score": round(check / score_s, 3), "next_check_to_score": round(again / score_s, 3),
-            "goal": "<= 0.15",
+    r = check_novelty(images, spec, index=Stored())  # builds the earlier tasks' table (once per task)
+    first = time.perf_counter() - t0
+    pairs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()  # the task's next bundle: the earlier tasks' table is kept
+        check_novelty(images, spec, index=Stored())
+        check = time.perf_counter() - t0
+        clear_memo()
+        t0 = time.perf_counter()
+        score_images(spec, teachers, images, ev)
+        pairs.append((check, time.perf_counter() - t0))
+    ratios = sorted(c / s for c, s in pairs)
+    return {"index_bundles": bundles, "index_images": bundles * per, "query_images": len(images),
+            "first_check_seconds": round(first, 3), "check_seconds": [round(c, 3) for c, _ in pairs],
+            "score_seconds": [round(s, 3) for _, s in pairs], "check_to_score": [round(x, 3) for x in ratios],
+            "check_to_score_median": round(ratios[len(ratios) // 2], 3), "goal": "<= 0.15",
             "flagged_against_stand_ins": r.n - r.n_novel, "stages": r.stages}
 
 
@@ -168,7 +174,8 @@ def bench_novelty(n: int = 500, score: bool = True, con: Console | None = None, 
                 refs.append(reference("earlier_submission", f"variant {name}", variant))
             ev_score, _ = scored(ev_x[:n], [])
             total_scores = one + sum(max(0, x["score_bps"]) for x in sybil_scores)
-            out["index_cost"] = _index_cost(honest, names[0], spec, teachers, ev_t, index_bundles, n)
+            con.print(f"index cost: {index_bundles} earlier bundles of 1,000 images")
+            out["index_cost"] = _index_cost(honest, spec, teachers, ev_t, index_bundles)
             out["earnings"] = {"original_bps": one, "sybil_variants": sybil_scores,
                                "original_plus_variants_bps": total_scores,
                                "ratio_to_one_bundle": round(total_scores / one, 3) if one > 0 else None,
@@ -196,9 +203,10 @@ def render(result: dict, con: Console | None = None) -> None:
     if "earnings" in result:
         e = result["earnings"]
         ic = result["index_cost"]
-        con.print(f"index: {ic['index_bundles']} earlier bundles ({ic['index_images']:,} images): check "
-                  f"{ic['check_seconds']} s (the task's next bundle: {ic['check_seconds_next_bundle']} s) vs score "
-                  f"{ic['score_seconds']} s = {ic['check_to_score']:.0%} / {ic['next_check_to_score']:.0%} (goal ≤ 15 %)")
+        con.print(f"index: {ic['index_bundles']} earlier bundles ({ic['index_images']:,} images), a "
+                  f"{ic['query_images']}-image bundle: check {ic['check_seconds']} s (the task's first: "
+                  f"{ic['first_check_seconds']} s) vs score {ic['score_seconds']} s = "
+                  f"{ic['check_to_score_median']:.1%} median (goal ≤ 15 %)")
         con.print(f"scores: original {e['original_bps']} bps; with {len(e['sybil_variants'])} sybil variants "
                   f"{e['original_plus_variants_bps']} bps in total ({e['ratio_to_one_bundle']}× one bundle, goal ≤ 1.1); "
                   f"eval images {e['eval_images_bps']} bps")

@@ -115,11 +115,23 @@ def query_views(grids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(vals), torch.tensor(mids)
 
 
+def _zoom_matrix(oy: int, ox: int) -> torch.Tensor:
+    """The 7×7 crop at (oy, ox) resized to GRID×GRID (bilinear, half-pixel centres) as a linear
+    map of the flattened grid, float32 [64, 64]. Its weights are multiples of 1/256, so the
+    products and sums with integer pixels are exact in float32 on any hardware (equal to
+    ``F.interpolate``, checked in the tests) and a batch of crops is one small GEMM."""
+    eye = torch.eye(GRID * GRID, dtype=torch.float64).view(-1, 1, GRID, GRID)[:, :, oy:oy + GRID - 1, ox:ox + GRID - 1]
+    return F.interpolate(eye, (GRID, GRID), mode="bilinear", align_corners=False).view(GRID * GRID, -1).to(torch.float32)
+
+
+_ZOOM_MATRICES = [_zoom_matrix(oy, ox) for oy, ox in _ZOOMS]
+
+
 def _zoom(grids: torch.Tensor, oy: int, ox: int) -> torch.Tensor:
     """The 7×7 crop at (oy, ox) of uint8 grids [N, G, G], resized to G×G (bilinear), uint8."""
-    crop = grids.to(torch.float32).unsqueeze(1)[:, :, oy:oy + GRID - 1, ox:ox + GRID - 1]
-    z = F.interpolate(crop, (GRID, GRID), mode="bilinear", align_corners=False)
-    return z.round().clamp(0, 255).to(torch.uint8).squeeze(1)
+    m = _ZOOM_MATRICES[_ZOOMS.index((oy, ox))]
+    z = grids.reshape(len(grids), -1).to(torch.float32) @ m
+    return z.round().clamp(0, 255).to(torch.uint8).view(-1, GRID, GRID)
 
 
 def variants(grids: torch.Tensor) -> torch.Tensor:
@@ -152,10 +164,10 @@ def entry_codes(grids: torch.Tensor) -> torch.Tensor:
     return _canonical(_window_codes(v)[0]).t().contiguous()
 
 
-def _probe_codes(views: torch.Tensor, probe_bits: int) -> torch.Tensor:
-    """Codes a query view looks up: its own, with every subset of its ``probe_bits`` least
-    certain bits flipped, and the complements (inverted copies). [72, N, 2 * 2**b]."""
-    code, margin = _window_codes(views)
+def _probe_codes(code: torch.Tensor, margin: torch.Tensor, probe_bits: int) -> torch.Tensor:
+    """Codes a query view looks up, from its window code and margins (:func:`_window_codes`):
+    its own, with every subset of its ``probe_bits`` least certain bits flipped, and the
+    complements (inverted copies). [72, N, 2**b]."""
     if probe_bits:
         low = margin.argsort(dim=-1, stable=True)[..., :probe_bits]             # [72, N, b]
         subsets = torch.tensor([[(s >> i) & 1 for i in range(probe_bits)] for s in range(1 << probe_bits)])
@@ -301,15 +313,18 @@ class _Table:
         nv = len(VARIANTS)
         if total:
             codes = torch.cat([r.codes for r in self.refs])                 # [T, V]
-            self.grids = torch.cat([r.grids for r in self.refs]).to(torch.float32).flatten(1)
+            self.grids = torch.cat([r.grids for r in self.refs]).flatten(1)  # uint8 [T, 64]
         else:
             codes = torch.zeros(0, nv, dtype=torch.int64)
-            self.grids = torch.zeros(0, GRID * GRID)
+            self.grids = torch.zeros(0, GRID * GRID, dtype=torch.uint8)
         flat = codes.flatten()
         order = flat.argsort(stable=True)
-        self.keys = flat[order]
         self.entry = order // nv
         self.variant = order % nv
+        # one lookup per probe: the distinct codes, where each one's run starts, how long it is
+        self.keys, counts = torch.unique_consecutive(flat[order], return_counts=True)
+        self.start = torch.cumsum(counts, 0) - counts
+        self.count = counts
         self.group = torch.bucketize(torch.arange(total), torch.tensor(self.offsets[1:]), right=True)
 
     def __len__(self) -> int:
@@ -371,6 +386,7 @@ def check_novelty(images: torch.Tensor, spec: TaskSpec | None = None, earlier: I
         tables.append(_stored_table(stored, list(range(n_local, n_local + len(stored)))))
 
     views, mids = query_views(g)                                     # [72, N, 64]
+    view_code, view_margin = _window_codes(views)
     best = torch.zeros(n)
     best_ref = torch.full((n,), -1, dtype=torch.int64)
     hit_variants: dict[int, set[int]] = {}
@@ -384,13 +400,15 @@ def check_novelty(images: torch.Tensor, spec: TaskSpec | None = None, earlier: I
         # its source checked exhaustively below, and 2**probe_bits fewer lookups keep a
         # million-image index cheap
         bits = probe_bits if table is tables[0] else int(cfg["index_probe_bits"])
-        probes = _probe_codes(views, bits)                            # [72, N, S]
+        probes = _probe_codes(view_code, view_margin, bits)           # [72, N, S]
         V, _, S = probes.shape
         flat = probes.flatten()
-        lo = torch.searchsorted(table.keys, flat)
-        hi = torch.searchsorted(table.keys, flat, right=True)
-        cnt = hi - lo
-        cnt = cnt.clamp(max=int(cfg["max_bucket"]))  # a common code: its earliest max_bucket images only
+        u = torch.searchsorted(table.keys, flat).clamp(max=max(len(table.keys) - 1, 0))
+        found = table.keys[u] == flat
+        lo = table.start[u]
+        cnt = torch.where(found, table.count[u], torch.zeros((), dtype=torch.int64))
+        cap = int(cfg["max_bucket"] if table is tables[0] else cfg["index_max_bucket"])
+        cnt = cnt.clamp(max=cap)  # a common code: its earliest max_bucket images only
         total = int(cnt.sum())
         if total:
             pos = torch.repeat_interleave(torch.arange(len(flat)), cnt)
@@ -454,12 +472,11 @@ def check_novelty(images: torch.Tensor, spec: TaskSpec | None = None, earlier: I
 
 def _variant_rows(table: _Table, entry: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
     """The earlier images ``entry`` as variant ``var`` (float32 [P, 64])."""
-    out = table.grids[entry].clone()
+    out = table.grids[entry].to(torch.float32)
     for k in range(1, len(VARIANTS)):
         z = (var == k).nonzero().flatten()
         if len(z):
-            g = table.grids[entry[z]].view(-1, GRID, GRID).to(torch.uint8)
-            out[z] = _zoom(g, *_ZOOMS[k - 1]).to(torch.float32).flatten(1)
+            out[z] = (out[z] @ _ZOOM_MATRICES[k - 1]).round().clamp(0, 255)
     return out
 
 

@@ -20,7 +20,8 @@ Schema ``codream.task-spec/1``::
 ``scoring.novelty`` (optional; defaults in :data:`NOVELTY_DEFAULTS`) sets the novelty check
 (``codream/novelty.py``): the similarity ``threshold`` at which an image is a near-twin of an
 earlier one (``source_threshold`` against an earlier bundle it copies in bulk), the hash
-stage's ``probe_bits`` (``index_probe_bits`` against earlier tasks) and ``max_bucket``, how many hits (``trigger_hits``) make a source
+stage's ``probe_bits`` and ``max_bucket`` (``index_probe_bits``, ``index_max_bucket`` against
+earlier tasks), how many hits (``trigger_hits``) make a source
 checked exhaustively and how many such sources per bundle (``max_exhaustive``), and
 ``reference_images``: a bundle's score is scaled by ``novel / max(n, reference_images)``
 (0: by the novel fraction only). ``duplicate_max_fraction``: a bundle with more than this
@@ -50,7 +51,7 @@ AUGMENTS = ("flip", "shift:1", "shift:2", "shift:4", "mixup", "mixup:0.25", "mix
 
 # scoring.novelty defaults: measured on the digits reference task (README, "Dreams, bundles and scores")
 NOVELTY_DEFAULTS = {"threshold": 0.97, "source_threshold": 0.95, "probe_bits": 4, "index_probe_bits": 0,
-                    "max_bucket": 16, "trigger_hits": 8, "max_exhaustive": 4, "reference_images": 0}
+                    "max_bucket": 16, "index_max_bucket": 4, "trigger_hits": 8, "max_exhaustive": 4, "reference_images": 0}
 
 
 class SpecError(ValueError):
@@ -220,8 +221,9 @@ def validate(raw: dict) -> TaskSpec:
     for key in ("probe_bits", "index_probe_bits"):
         if key in nov:
             _int(nov, key, "scoring.novelty", 0, 8)
-    if "max_bucket" in nov:
-        _int(nov, "max_bucket", "scoring.novelty", 1, 1_000_000)
+    for key in ("max_bucket", "index_max_bucket"):
+        if key in nov:
+            _int(nov, key, "scoring.novelty", 1, 1_000_000)
     if "trigger_hits" in nov:
         _int(nov, "trigger_hits", "scoring.novelty", 1, 1_000_000)
     if "max_exhaustive" in nov:

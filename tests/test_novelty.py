@@ -127,6 +127,30 @@ def test_similarity_is_deterministic_across_thread_counts_and_stages(a):
     assert torch.equal(best_view.values, s1)
 
 
+def test_crop_and_resize_is_an_exact_linear_map_equal_to_bilinear_interpolation():
+    g = torch.randint(0, 256, (2000, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    for oy, ox in N._ZOOMS:
+        crop = g.float().unsqueeze(1)[:, :, oy:oy + 7, ox:ox + 7]
+        want = torch.nn.functional.interpolate(crop, (8, 8), mode="bilinear", align_corners=False)
+        assert torch.equal(N._zoom(g, oy, ox), want.round().clamp(0, 255).to(torch.uint8).squeeze(1))
+
+
+def test_a_common_code_yields_only_its_earliest_index_max_bucket_entries(a):
+    # 50 earlier bundles of one image each, all with the same code: a query of that image looks
+    # at the earliest index_max_bucket of them and still finds it (they are all twins)
+    refs = [N.reference("earlier_task", f"t{i}", a[:1]) for i in range(50)]
+
+    class Stored:
+        def references(self, _):
+            return refs
+    seen = {}
+    for cap in (1, 16):
+        r = N.check_novelty(a[:1], index=Stored(), config={"index_max_bucket": cap})
+        assert r.source == ["t0"]
+        seen[cap] = r.stages["candidates"]
+    assert seen[1] >= 1 and seen[16] == 16 * seen[1]  # every matching bucket holds 50 entries
+
+
 def test_two_runs_give_the_same_report(a, b):
     x = torch.cat([cheats.noise(a[:100], 24), b[:100]])
     r1 = N.check_novelty(x, earlier=[ref("earlier_submission", "a", a)])
@@ -187,7 +211,8 @@ def test_index_refuses_malformed_files_without_unpickling(tmp_path, a):
         idx.add(["../../etc"], a, {"task_id": 9})
 
 
-@pytest.mark.parametrize("key,value", [("threshold", 1.5), ("probe_bits", 20), ("max_bucket", 0), ("bogus", 1),
+@pytest.mark.parametrize("key,value", [("threshold", 1.5), ("probe_bits", 20), ("max_bucket", 0), ("index_max_bucket", 0),
+                                       ("bogus", 1),
                                        ("reference_images", -1)])
 def test_spec_validation_names_the_novelty_field(reference_task, key, value):
     raw = json.loads(open(reference_task["spec"]).read())

@@ -206,7 +206,9 @@ def render(result: dict, con: Console | None = None) -> None:
         con.print(f"index: {ic['index_bundles']} earlier bundles ({ic['index_images']:,} images), a "
                   f"{ic['query_images']}-image bundle: check {ic['check_seconds']} s (the task's first: "
                   f"{ic['first_check_seconds']} s) vs score {ic['score_seconds']} s = "
-                  f"{ic['check_to_score_median']:.1%} median (goal ≤ 15 %)")
+                  f"{ic['check_to_score_median']:.1%} median (goal ≤ 15 %)"
+                  + (f"; against a fresh verifier process's score {ic['check_to_fresh_process_score']:.1%}"
+                     if "check_to_fresh_process_score" in ic else ""))
         con.print(f"scores: original {e['original_bps']} bps; with {len(e['sybil_variants'])} sybil variants "
                   f"{e['original_plus_variants_bps']} bps in total ({e['ratio_to_one_bundle']}× one bundle, goal ≤ 1.1); "
                   f"eval images {e['eval_images_bps']} bps")

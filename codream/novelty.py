@@ -144,9 +144,53 @@ def _window_codes(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Central-window codes of flattened grids [..., 64]: (int64 codes [...], margins [..., 36])."""
     w = flat.reshape(*flat.shape[:-1], GRID, GRID)[..., 1:GRID - 1, 1:GRID - 1].reshape(*flat.shape[:-1], WIN * WIN)
     med = w.median(-1, keepdim=True).values
-    bits = (w > med).to(torch.int64)
-    weights = 2 ** torch.arange(WIN * WIN, dtype=torch.int64)
-    return (bits * weights).sum(-1), (w - med).abs()
+    return _code_of(w > med), (w - med).abs()
+
+
+def _code_of(bits: torch.Tensor) -> torch.Tensor:
+    """int64 codes of 0/1 bits [..., 36] (exact: a float64 dot product of sums < 2**36)."""
+    weights = 2.0 ** torch.arange(WIN * WIN, dtype=torch.float64)
+    return (bits.to(torch.float64) @ weights).to(torch.int64)
+
+
+def _window_sources() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Which grid pixels each query view's central window holds: every window lies inside
+    the view's overlap, so it is a permutation of one of the 9 6×6 windows of the grid
+    itself. Returns (pixel of each view's window [72, 36], window of each view [72], the 9
+    windows' pixels [9, 36])."""
+    labels = (torch.arange(GRID * GRID) + 1).view(1, GRID, GRID).to(torch.uint8)  # 0 = outside
+    v, _ = query_views(labels)
+    src = v[:, 0].view(-1, GRID, GRID)[:, 1:GRID - 1, 1:GRID - 1].reshape(-1, WIN * WIN).long() - 1
+    assert (src >= 0).all()
+    sets, which = torch.unique(src.sort(-1).values, dim=0, return_inverse=True)
+    return src, which, sets
+
+
+_WIN_SRC, _WIN_SET, _WIN_PIX = _window_sources()
+_BIT_OF = torch.zeros(len(_WIN_SRC), GRID * GRID, dtype=torch.int64)   # view, grid pixel -> bit
+_BIT_OF.scatter_(1, _WIN_SRC, torch.arange(WIN * WIN).expand_as(_WIN_SRC).contiguous())
+
+
+def _view_codes(grids: torch.Tensor, probe_bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The window codes of :func:`query_views` (equal to :func:`_window_codes` of them,
+    tested) and each view's ``probe_bits`` least certain bits: (int64 codes [72, N], bit
+    positions [72, N, b]). Every view's window is a permutation of one of the grid's 9
+    windows, so medians and the least certain pixels are found on those 9: the b pixels
+    closest to the median, ties to the lower pixel (margins are integers ≤ 255, so
+    margin * 64 + pixel is exact and unique: no ties left for topk to break)."""
+    flat = grids.reshape(len(grids), -1).to(torch.float32)
+    win = flat[:, _WIN_PIX]                                          # [N, 9, 36]
+    med = win.median(-1, keepdim=True).values                       # [N, 9, 1]
+    w = flat[:, _WIN_SRC].transpose(0, 1)                            # [72, N, 36]
+    code = _code_of(w > med.squeeze(-1).t()[_WIN_SET].unsqueeze(-1))
+    if not probe_bits:
+        return code, torch.zeros(*code.shape, 0, dtype=torch.int64)
+    key = (win - med).abs() * (GRID * GRID) + _WIN_PIX.to(torch.float32)
+    pix = _WIN_PIX[torch.arange(len(_WIN_PIX)).view(1, -1, 1),
+                   key.topk(probe_bits, dim=-1, largest=False, sorted=True).indices]   # [N, 9, b]
+    pix = pix[:, _WIN_SET].transpose(0, 1)                           # [72, N, b]
+    low = torch.gather(_BIT_OF.unsqueeze(1).expand(-1, len(grids), -1), 2, pix)
+    return code, low
 
 
 _FULL = (1 << (WIN * WIN)) - 1
@@ -164,17 +208,13 @@ def entry_codes(grids: torch.Tensor) -> torch.Tensor:
     return _canonical(_window_codes(v)[0]).t().contiguous()
 
 
-def _probe_codes(code: torch.Tensor, margin: torch.Tensor, probe_bits: int) -> torch.Tensor:
-    """Codes a query view looks up, from its window code and margins (:func:`_window_codes`):
-    its own, with every subset of its ``probe_bits`` least certain bits flipped, and the
-    complements (inverted copies). [72, N, 2**b]."""
-    if probe_bits:
-        low = margin.argsort(dim=-1, stable=True)[..., :probe_bits]             # [72, N, b]
-        subsets = torch.tensor([[(s >> i) & 1 for i in range(probe_bits)] for s in range(1 << probe_bits)])
-        flips = (subsets.view(1, 1, -1, probe_bits) * (1 << low).unsqueeze(2)).sum(-1)  # [72, N, S]
-        codes = code.unsqueeze(-1) ^ flips
-    else:
-        codes = code.unsqueeze(-1)
+def _probe_codes(code: torch.Tensor, low: torch.Tensor, probe_bits: int) -> torch.Tensor:
+    """Codes a query view looks up (:func:`_view_codes`): its own, with every subset of its
+    first ``probe_bits`` least certain bits flipped, and the complements (inverted copies).
+    [72, N, 2**b]."""
+    codes = code.unsqueeze(-1)
+    for i in range(probe_bits):  # subset s flips bit low[i] when (s >> i) & 1
+        codes = torch.cat([codes, codes ^ (1 << low[..., i:i + 1])], -1)      # [72, N, 2**(i+1)]
     return _canonical(codes)
 
 
@@ -348,14 +388,30 @@ def _stored_table(refs: list[Reference], gids: list[int]) -> _Table:
 
 def check_novelty(images: torch.Tensor, spec: TaskSpec | None = None, earlier: Iterable[Reference] = (),
                   index=None, eval_images: torch.Tensor | None = None, self_check: bool = True,
-                  device: str | torch.device = "cpu", config: dict | None = None) -> NoveltyReport:
+                  device: str | torch.device = "cpu", config: dict | None = None,
+                  threads: int | None = 1) -> NoveltyReport:
     """Which of ``images`` (uint8 [N, C, H, W], bundle order) are new.
 
     ``earlier``: references for the submissions committed before this one in the task (commit
     order; use :func:`reference`); ``index``: a :class:`verifier.index.NoveltyIndex` (or any
     object with ``references(teacher_cids)``) holding accepted bundles of earlier tasks;
     ``eval_images``: the revealed eval set. ``config`` overrides the spec's novelty settings.
+
+    ``threads``: torch threads for the check (restored after; None: leave them). The check is
+    hundreds of small tensor operations: on the 2-core build machine one thread took 1.7× as
+    long as two when idle, but two took 1.6× as long as one beside three busy processes (every
+    operation waits for both threads), so one is the default. The report does not depend on it.
     """
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _check_novelty(images, spec, earlier, index, eval_images, self_check, device, config)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _check_novelty(images, spec, earlier, index, eval_images, self_check, device, config) -> NoveltyReport:
     t0 = time.perf_counter()
     cfg = dict(novelty_config(spec) if spec is not None else novelty_config(None))
     cfg.update(config or {})
@@ -386,7 +442,7 @@ def check_novelty(images: torch.Tensor, spec: TaskSpec | None = None, earlier: I
         tables.append(_stored_table(stored, list(range(n_local, n_local + len(stored)))))
 
     views, mids = query_views(g)                                     # [72, N, 64]
-    view_code, view_margin = _window_codes(views)
+    view_code, view_low = _view_codes(g, max(probe_bits, int(cfg["index_probe_bits"])))
     best = torch.zeros(n)
     best_ref = torch.full((n,), -1, dtype=torch.int64)
     hit_variants: dict[int, set[int]] = {}
@@ -400,7 +456,7 @@ def check_novelty(images: torch.Tensor, spec: TaskSpec | None = None, earlier: I
         # its source checked exhaustively below, and 2**probe_bits fewer lookups keep a
         # million-image index cheap
         bits = probe_bits if table is tables[0] else int(cfg["index_probe_bits"])
-        probes = _probe_codes(view_code, view_margin, bits)           # [72, N, S]
+        probes = _probe_codes(view_code, view_low, bits)              # [72, N, S]
         V, _, S = probes.shape
         flat = probes.flatten()
         u = torch.searchsorted(table.keys, flat).clamp(max=max(len(table.keys) - 1, 0))
@@ -440,8 +496,8 @@ def check_novelty(images: torch.Tensor, spec: TaskSpec | None = None, earlier: I
     t2 = time.perf_counter()
     # 2. exhaustive check of the groups that hit most, at the source threshold
     hits = torch.bincount(best_ref[flag], minlength=len(all_refs))
-    groups = [int(i) for i in hits.argsort(descending=True, stable=True) if hits[i] >= cfg["trigger_hits"]]
-    groups = groups[:int(cfg["max_exhaustive"])]
+    order = hits.argsort(descending=True, stable=True)
+    groups = order[hits[order] >= int(cfg["trigger_hits"])][:int(cfg["max_exhaustive"])].tolist()
     exhaustive_labels = []
     for gi in groups:
         todo = (~flag).nonzero().flatten()
@@ -462,8 +518,9 @@ def check_novelty(images: torch.Tensor, spec: TaskSpec | None = None, earlier: I
             todo = todo[~newly]
     t3 = time.perf_counter()
     novel = ~flag
-    reason = [None if novel[i] else all_refs[int(best_ref[i])].kind for i in range(n)]
-    source = [None if novel[i] else all_refs[int(best_ref[i])].label for i in range(n)]
+    matched = [None if new else all_refs[r] for new, r in zip(novel.tolist(), best_ref.tolist())]
+    reason = [None if r is None else r.kind for r in matched]
+    source = [None if r is None else r.label for r in matched]
     stages = {**flagged_by, "seconds_views": round(t1 - t0, 4), "seconds_hash": round(t2 - t1, 4),
               "seconds_exhaustive": round(t3 - t2, 4), "seconds": round(time.perf_counter() - t0, 4)}
     return NoveltyReport(n, novel, reason, source, best, tau, int(near.sum()), checked, stages, exhaustive_labels,

@@ -135,6 +135,18 @@ def test_crop_and_resize_is_an_exact_linear_map_equal_to_bilinear_interpolation(
         assert torch.equal(N._zoom(g, oy, ox), want.round().clamp(0, 255).to(torch.uint8).squeeze(1))
 
 
+def test_view_codes_take_nine_medians_and_equal_the_72_views_codes(a, b):
+    g = N.grid(torch.cat([a, b, torch.randint(0, 256, (200, 1, 8, 8), dtype=torch.uint8)]))
+    code, margin = N._window_codes(N.query_views(g)[0])
+    fast_code, low = N._view_codes(g, 4)
+    assert torch.equal(code, fast_code) and len(N._WIN_PIX) == 9
+    # the probed bits are each view's 4 least certain ones (as a multiset of margins)
+    assert torch.equal(margin.gather(-1, low).sort(-1).values, margin.sort(-1).values[..., :4])
+    # and the same grid pixels in every flip / rotation of a window
+    pixels = N._WIN_SRC.unsqueeze(1).expand(-1, len(g), -1).gather(-1, low).sort(-1).values
+    assert all(torch.equal(pixels[v], pixels[N._WIN_SET.tolist().index(int(N._WIN_SET[v]))]) for v in range(72))
+
+
 def test_a_common_code_yields_only_its_earliest_index_max_bucket_entries(a):
     # 50 earlier bundles of one image each, all with the same code: a query of that image looks
     # at the earliest index_max_bucket of them and still finds it (they are all twins)

@@ -49,7 +49,8 @@ def test_an_owner_builds_a_task_folder_that_create_task_can_publish(owner_files,
     assert cid_of_file(task / t["file"]) == t["weights_cid"]
     assert load_eval_set(task / "eval.safetensors", spec)[0].shape == (540, 1, 8, 8)
     assert info["normalisation"]["source"].startswith("computed from the 540 eval images")
-    assert spec.student["arch"] == "digits_cnn" and spec.recipe.steps == 150  # the 8×8 reference recipe
+    reference = specmod.digits_reference(t["weights_cid"], CFG)  # the 8×8 reference recipe
+    assert spec.student["arch"] == "digits_cnn" and spec.recipe.steps == reference["distill"]["steps"]
     assert owner_evals(task) == {"owner": task / "eval.safetensors"}
 
 

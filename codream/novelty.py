@@ -31,7 +31,10 @@ too slow on a CPU), in two stages:
    the ``probe_bits`` least certain bits flipped every way (a code and its complement hash
    alike: inverted copies): geometric copies and monotone intensity changes hit exactly;
    noise hits when it flips only uncertain bits. A code shared by many earlier images
-   yields its ``max_bucket`` earliest ones. Candidates are verified with the exact similarity.
+   yields its ``max_bucket`` earliest ones. The earlier tasks' table (up to millions of
+   images) is looked up with exact codes only (``index_probe_bits``) and yields
+   ``index_max_bucket`` per code: a bulk replay still hits often enough for stage 2, and
+   the lookup stays a small share of scoring. Candidates are verified with the exact similarity.
 2. *Exhaustive check of the sources*: a reference group (an earlier bundle, the eval set,
    this bundle itself) that received ``trigger_hits`` or more verified hits is then
    compared exhaustively with the bundle's remaining images, catching what noise hid from

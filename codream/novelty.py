@@ -133,7 +133,7 @@ _ZOOM_MATRICES = [_zoom_matrix(oy, ox) for oy, ox in _ZOOMS]
 def _zoom(grids: torch.Tensor, oy: int, ox: int) -> torch.Tensor:
     """The 7×7 crop at (oy, ox) of uint8 grids [N, G, G], resized to G×G (bilinear), uint8."""
     m = _ZOOM_MATRICES[_ZOOMS.index((oy, ox))]
-    z = grids.reshape(len(grids), -1).to(torch.float32) @ m
+    z = grids.reshape(len(grids), GRID * GRID).to(torch.float32) @ m
     return z.round().clamp(0, 255).to(torch.uint8).view(-1, GRID, GRID)
 
 
@@ -181,7 +181,7 @@ def _view_codes(grids: torch.Tensor, probe_bits: int) -> tuple[torch.Tensor, tor
     windows, so medians and the least certain pixels are found on those 9: the b pixels
     closest to the median, ties to the lower pixel (margins are integers ≤ 255, so
     margin * 64 + pixel is exact and unique: no ties left for topk to break)."""
-    flat = grids.reshape(len(grids), -1).to(torch.float32)
+    flat = grids.reshape(len(grids), GRID * GRID).to(torch.float32)
     win = flat[:, _WIN_PIX]                                          # [N, 9, 36]
     med = win.median(-1, keepdim=True).values                       # [N, 9, 1]
     w = flat[:, _WIN_SRC].transpose(0, 1)                            # [72, N, 36]

@@ -163,6 +163,12 @@ def test_a_common_code_yields_only_its_earliest_index_max_bucket_entries(a):
     assert seen[1] >= 1 and seen[16] == 16 * seen[1]  # every matching bucket holds 50 entries
 
 
+def test_an_empty_reference_is_checked_against_nothing(a):
+    empty = N.reference("earlier_submission", "empty", torch.zeros(0, 1, 8, 8, dtype=torch.uint8))
+    r = N.check_novelty(a[:5], earlier=[empty], eval_images=torch.zeros(0, 1, 8, 8, dtype=torch.uint8))
+    assert r.n_novel == 5 and r.checked["earlier_submission"] == 0
+
+
 def test_two_runs_give_the_same_report(a, b):
     x = torch.cat([cheats.noise(a[:100], 24), b[:100]])
     r1 = N.check_novelty(x, earlier=[ref("earlier_submission", "a", a)])

@@ -129,4 +129,5 @@ def bench_all():
         dreams = bench_dreams("digits", seeds=3, di_steps=(50, 100, 200), di_lrs=(0.1,), workdir=work,
                               log=lambda m: None)
     emit({"cid": bench_cid(), "gas": _json_of([sys.executable, "-m", "cli.gasbench"]), "dreams": dreams,
-          "verify": {**dv["verify"], "novelty": _against_fresh_score(bench_novelty(500), dv["verify"])}, "e2e": _json_of(cli_argv("bench", "e2e"))})
+          "verify": {**dv["verify"], "novelty": _against_fresh_score(bench_novelty(500), dv["verify"])},
+          "e2e": _json_of(cli_argv("bench", "e2e"))})

@@ -130,11 +130,16 @@ def _zoom_matrix(oy: int, ox: int) -> torch.Tensor:
 _ZOOM_MATRICES = [_zoom_matrix(oy, ox) for oy, ox in _ZOOMS]
 
 
+def _zoom_rows(rows: torch.Tensor, k: int) -> torch.Tensor:
+    """Flattened grids (float32 integers [P, 64]) as the crop-and-resize ``_ZOOMS[k]``,
+    rounded back to integers (float32 [P, 64])."""
+    return (rows @ _ZOOM_MATRICES[k]).round().clamp(0, 255)
+
+
 def _zoom(grids: torch.Tensor, oy: int, ox: int) -> torch.Tensor:
     """The 7×7 crop at (oy, ox) of uint8 grids [N, G, G], resized to G×G (bilinear), uint8."""
-    m = _ZOOM_MATRICES[_ZOOMS.index((oy, ox))]
-    z = grids.reshape(len(grids), GRID * GRID).to(torch.float32) @ m
-    return z.round().clamp(0, 255).to(torch.uint8).view(-1, GRID, GRID)
+    rows = grids.reshape(len(grids), GRID * GRID).to(torch.float32)
+    return _zoom_rows(rows, _ZOOMS.index((oy, ox))).to(torch.uint8).view(-1, GRID, GRID)
 
 
 def variants(grids: torch.Tensor) -> torch.Tensor:
@@ -536,7 +541,7 @@ def _variant_rows(table: _Table, entry: torch.Tensor, var: torch.Tensor) -> torc
     for k in range(1, len(VARIANTS)):
         z = (var == k).nonzero().flatten()
         if len(z):
-            out[z] = (out[z] @ _ZOOM_MATRICES[k - 1]).round().clamp(0, 255)
+            out[z] = _zoom_rows(out[z], k - 1)
     return out
 
 

@@ -20,6 +20,7 @@ import torch.utils.deterministic as tud
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 
 from .data import normalize
 from .spec import Recipe
@@ -110,7 +111,12 @@ class Distillation:
     images as they are, labelled once up front, which saves teacher work. Shift/flip batches
     are relabelled whole. README "Dreams, bundles and scores" has the measurements.
 
-    The whole state of a run (student, Adam, learning-rate schedule, data order, random
+    With ``recipe.ema`` the result is an exponential moving average of the student's weights
+    (decay ``ema``) whose BatchNorm statistics are recomputed on the training images at the end:
+    the averaged student's accuracy moves far less with the seed than the last iterate's (on
+    MNIST 86.0 ± 0.5 % vs 83.9 ± 2.1 % over 6 seeds, README "A stable score").
+
+    The whole state of a run (student, its average, Adam, learning-rate schedule, data order, random
     generator) goes out as tensors (``state``) and back in (``load_state``), so a long run
     (a task owner's harvest) checkpoints and resumes bit-identically.
 
@@ -131,6 +137,7 @@ class Distillation:
         self.n = len(self.x_all)
         self.opt = torch.optim.Adam(self.student.parameters(), lr=recipe.lr, fused=True)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, recipe.steps)
+        self.avg = AveragedModel(self.student, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema)) if recipe.ema else None
         self.mix = mixup_fraction(recipe.augment)
         self.geometric = tuple(a for a in recipe.augment if not a.startswith("mixup"))
         # labels of the unaltered images, computed once
@@ -174,10 +181,16 @@ class Distillation:
         loss.backward()
         self.opt.step()
         self.sched.step()
+        if self.avg is not None:
+            self.avg.update_parameters(self.student)
         self.step += 1
 
     def result(self) -> nn.Module:
-        return self.student.eval()
+        if self.avg is None:
+            return self.student.eval()
+        with torch.no_grad():  # BatchNorm statistics of the averaged weights, on the training images
+            update_bn([_nhwc(self.x_all[i:i + 256]) for i in range(0, self.n, 256)], self.avg)
+        return self.avg.module.eval()
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         """Tensors and string metadata (safetensors-ready) that ``load_state`` restores."""
@@ -186,6 +199,8 @@ class Distillation:
         for i, st in opt["state"].items():
             for k, v in st.items():
                 tensors[f"adam.{i}.{k}"] = v.detach().clone().contiguous()
+        if self.avg is not None:
+            tensors.update({f"avg.{k}": v.detach().clone().contiguous() for k, v in self.avg.state_dict().items()})
         tensors["generator"] = self.gen.get_state()
         tensors["perm"] = self.perm.clone()
         meta = {"step": str(self.step), "pos": str(self.pos), "param_groups": json.dumps(opt["param_groups"]),
@@ -194,6 +209,8 @@ class Distillation:
 
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> None:
         self.student.load_state_dict({k[8:]: v for k, v in tensors.items() if k.startswith("student.")})
+        if self.avg is not None:
+            self.avg.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("avg.")})
         params = list(self.student.parameters())
         state: dict[int, dict] = {}
         for k, v in tensors.items():

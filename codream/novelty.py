@@ -54,6 +54,7 @@ from typing import Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
+from .derived import reference_grid
 from .spec import TaskSpec, novelty_config
 
 GRID = 8                      # fingerprints are GRID×GRID grey integers
@@ -290,6 +291,7 @@ class Reference:
     label: str                     # e.g. "submission 3", "task 2 submission 0", "eval set"
     grids: torch.Tensor            # uint8 [N, GRID, GRID]
     codes: torch.Tensor | None = None  # int64 [N, len(VARIANTS)]; computed when missing
+    work: torch.Tensor | None = None   # uint8 [N, 1, g, g']: the derived-work check's grid (codream/derived.py)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -298,9 +300,10 @@ class Reference:
             self.codes = entry_codes(self.grids)
 
 
-def reference(kind: str, label: str, images: torch.Tensor) -> Reference:
-    """A reference group from uint8 images [N, C, H, W]."""
-    return Reference(kind, label, grid(images))
+def reference(kind: str, label: str, images: torch.Tensor, derived: dict | None = None) -> Reference:
+    """A reference group from uint8 images [N, C, H, W] (``derived``: the spec's derived-work
+    settings, for the resolution of the grid that check compares at)."""
+    return Reference(kind, label, grid(images), work=reference_grid(images, derived))
 
 
 @dataclass

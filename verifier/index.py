@@ -9,9 +9,10 @@ whose teacher (weights CID) the new task shares.
 Layout under ``$CODREAM_HOME/novelty-index/`` (or any root)::
 
     <teacher weights CID>/manifest.json             format, bundles in insertion order
-    <teacher weights CID>/<bundle key>.safetensors  grids uint8 [N, 8, 8], codes int64 [N, V]
+    <teacher weights CID>/<bundle key>.safetensors  grids uint8 [N, 8, 8], codes int64 [N, V],
+                                                    work uint8 [N, 1, g, g] (the derived-work check's grid)
 
-Each bundle is ~110 bytes per image (a 1,000-image bundle: 110 kB; 1,024 of them: 113 MB),
+Each bundle is ~110 bytes per image (+ g² for the derived-work grid: 196 at 28×28) (a 1,000-image bundle: 110 kB; 1,024 of them: 113 MB),
 written atomically (temporary file, then rename; the manifest last), loaded without pickle
 (safetensors and JSON, shapes and dtypes checked). ``max_images`` bounds each teacher's
 store: past it the oldest bundles are dropped (replays of them are then no longer caught:
@@ -32,6 +33,7 @@ from safetensors.torch import load_file, save_file
 from codream import config
 from ipfs.cid import CID, InvalidCidError
 
+from codream.derived import reference_grid
 from codream.novelty import GRID, VARIANTS, Reference, entry_codes, grid
 
 FORMAT = "codream.novelty-index/1"
@@ -61,6 +63,7 @@ class NoveltyIndex:
         key = _bundle_key(source)
         grids = grid(images)
         codes = entry_codes(grids)
+        work = reference_grid(images)  # the default resolution: a spec with another one skips these
         added = False
         for cid in _cids(teacher_cids):
             d = self.root / cid
@@ -70,7 +73,7 @@ class NoveltyIndex:
             d.mkdir(parents=True, exist_ok=True)
             path = d / f"{key}.safetensors"
             tmp = path.with_name(f".{path.name}.part")
-            save_file({"grids": grids.contiguous(), "codes": codes.contiguous()}, str(tmp),
+            save_file({"grids": grids.contiguous(), "codes": codes.contiguous(), "work": work.contiguous()}, str(tmp),
                       metadata={"format": FORMAT, "source": json.dumps(source, sort_keys=True)})
             os.replace(tmp, path)
             manifest["bundles"].append({"key": key, "file": path.name, "n": len(grids), "source": source})
@@ -130,9 +133,12 @@ class NoveltyIndex:
         if (g is None or g.dtype != torch.uint8 or tuple(g.shape) != (n, GRID, GRID) or c is None
                 or c.dtype != torch.int64 or tuple(c.shape) != (n, len(VARIANTS))):
             raise NoveltyIndexError(f"{path}: expected grids uint8 [{n},{GRID},{GRID}] and codes int64 [{n},{len(VARIANTS)}]")
+        w = t.get("work")  # shards written before verification v3 have none: no derived check against them
+        if w is not None and (w.dtype != torch.uint8 or w.dim() != 4 or len(w) != n):
+            raise NoveltyIndexError(f"{path}: expected work uint8 [{n}, 1, g, g]")
         s = entry["source"]
         label = f"task {s.get('task_id', '?')} submission {s.get('submission', '?')}"
-        ref = Reference("earlier_task", label, g, c)
+        ref = Reference("earlier_task", label, g, c, w)
         self._cache[str(path)] = (entry, ref)
         return ref
 

@@ -1,23 +1,26 @@
 """Distillation-gain scores: deterministic, cheap compared with mining, crash-proof.
 
-gain_bps = round(10 000 × (acc(student distilled on the bundle's *new* images) − acc(student
-distilled on the task's seeded noise baseline))) on the revealed eval set, and
+gain_bps = round(10 000 × (acc(students distilled on the bundle's *new* images) − acc(students
+distilled on the task's seeded noise))) on the revealed eval set, and
 
     score_bps = round(gain_bps × novel / max(n, scoring.novelty.reference_images))
 
-where ``novel`` of the bundle's ``n`` images passed the novelty check
-(``codream/novelty.py``). Distilling on the new images alone stops copies from adding
-to the gain; scaling by the new share stops a few new images from earning a whole bundle's
-reward (on the digits task 50 good dreams already reach 89 % of 1,000 dreams' gain), and
-``reference_images`` (when set) prices new images in units of a reference bundle, so
-splitting one bundle into k bundles earns no more than the one (README, "Dreams, bundles
-and scores", has the measurements and the rule's justification).
+where ``novel`` of the bundle's ``n`` images passed the near-twin check (``codream/novelty.py``)
+and the derived-work check (``codream/derived.py``). Distilling on the new images alone stops
+copies from adding to the gain; scaling by the new share stops a few new images from earning a
+whole bundle's reward, and ``reference_images`` prices new images in units of a reference
+bundle, so splitting one bundle into k bundles earns no more than the one.
 
-Same spec, bundle, eval set, device and thread count ⇒ the same bits (deterministic
+The accuracies come from the yardstick (``codream/yardstick.py``): images in a canonical
+order, the recipe's students (weight-averaged) seeded from ``seed`` — the committee's
+per-bundle seed (``codream.protocol.recipe_seed`` of the draw seed and the bundle's CID: unknown
+when the miner commits, so a bundle cannot be ground against it) or, offline, the spec's — and
+a noise baseline that is a task constant (mean over ``baseline.seeds`` seeds, cached).
+
+Same spec, bundle, seed, eval set, device and thread count ⇒ the same bits (deterministic
 algorithms, fixed seeds). On other hardware or thread counts float reductions may differ in
 the last bits, which can flip a handful of eval predictions: the spec's ``tolerance_bps``
-(150 bps on the reference task, i.e. a few eval images) absorbs that; verifiers outside it
-are slashed.
+absorbs that; verifiers outside it are slashed.
 """
 from __future__ import annotations
 
@@ -30,9 +33,8 @@ from typing import Iterable
 
 import torch
 
-from codream import config
 from codream.bundle import Binding, claimed_binding
-from codream.distill import accuracy, deterministic, distill, noise_images
+from codream.yardstick import gain_bps, noise_accuracy, student_accuracies
 from codream.spec import TaskSpec, novelty_config
 
 from codream.novelty import NoveltyReport, Reference
@@ -41,29 +43,10 @@ from .validate import Verdict, validate_file
 DEFAULT_THREADS = 1  # `verifier score` and `verifier run` alike: keep it equal across verifiers
 
 
-def _student_accuracy(spec: TaskSpec, teachers, images, ev, threads: int | None, device: str = "cpu") -> float:
-    with deterministic(threads):
-        student = distill(spec.student, teachers, images, spec.recipe, spec.mean, spec.std, device=device)
-        return accuracy(student, ev[0], ev[1], spec.mean, spec.std)
-
-
 def baseline_accuracy(spec: TaskSpec, teachers, ev, threads: int | None = None, device: str = "cpu") -> float:
-    """Accuracy of the recipe on the task's seeded noise, computed once per (spec, eval set,
-    thread count, device)."""
-    threads = threads or torch.get_num_threads()  # None and the same explicit count share one entry
-    where = "" if str(device) == "cpu" else str(device)  # CPU entries keep their v1 key
-    key = hashlib.sha256(json.dumps(spec.raw, sort_keys=True).encode() + ev[0].numpy().tobytes()
-                         + ev[1].numpy().tobytes() + str(threads).encode() + where.encode()).hexdigest()[:32]
-    cache = config.home() / "cache" / "baseline" / f"{key}.json"
-    if cache.exists():
-        return json.loads(cache.read_text())["accuracy"]
-    noise = noise_images(spec.baseline["n"], spec.shape, spec.baseline["seed"])
-    acc = _student_accuracy(spec, teachers, noise, ev, threads, device)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".part")
-    tmp.write_text(json.dumps({"accuracy": acc}))
-    tmp.replace(cache)
-    return acc
+    """The task's noise baseline (``codream.yardstick.noise_accuracy``: mean over the spec's
+    baseline seeds, computed once per task and cached)."""
+    return noise_accuracy(spec, teachers, ev, threads, device)["accuracy"]
 
 
 _MEMO: OrderedDict[str, dict] = OrderedDict()
@@ -71,20 +54,20 @@ MEMO_SIZE = 256
 
 
 def score_images(spec: TaskSpec, teachers, images: torch.Tensor, ev, threads: int | None = DEFAULT_THREADS,
-                 device: str = "cpu") -> dict:
+                 device: str = "cpu", seed: int | None = None) -> dict:
     """The distillation gain of ``images`` (all of them), in bps, with its parts.
 
     The result is a deterministic function of the spec (its teachers are named by CID), the
     images, the eval set, the thread count and the device, so it is remembered in-process by a
-    hash of those: agents that share a process (the adversarial demo's workers step a dozen
+    hash of those (and the recipe ``seed``, when a committee gives one): agents that share a process (the adversarial demo's workers step a dozen
     verifiers) distil each bundle once. Across processes nothing is shared."""
     key = hashlib.sha256(b"|".join([json.dumps(spec.raw, sort_keys=True).encode(), images.numpy().tobytes(),
                                     ev[0].numpy().tobytes(), ev[1].numpy().tobytes(),
-                                    f"{threads or torch.get_num_threads()}|{device}".encode()])).hexdigest()
+                                    f"{threads or torch.get_num_threads()}|{device}|{seed}".encode()])).hexdigest()
     if key in _MEMO:
         _MEMO.move_to_end(key)
         return dict(_MEMO[key], memo=True)
-    out = _score_images(spec, teachers, images, ev, threads, device)
+    out = _score_images(spec, teachers, images, ev, threads, device, seed)
     _MEMO[key] = out
     if len(_MEMO) > MEMO_SIZE:
         _MEMO.popitem(last=False)
@@ -96,14 +79,14 @@ def clear_memo() -> None:
     _MEMO.clear()
 
 
-def _score_images(spec: TaskSpec, teachers, images: torch.Tensor, ev, threads, device) -> dict:
+def _score_images(spec: TaskSpec, teachers, images: torch.Tensor, ev, threads, device, seed) -> dict:
     t0 = time.perf_counter()
     base = baseline_accuracy(spec, teachers, ev, threads, device)
     t1 = time.perf_counter()
-    acc = _student_accuracy(spec, teachers, images, ev, threads, device)
-    n = len(ev[1])
-    gain = round((round(acc * n) - round(base * n)) * 10_000 / n)
-    return {"score_bps": gain, "student_accuracy": acc, "baseline_accuracy": base,
+    accs = student_accuracies(spec, teachers, images, ev, seed, threads, device)
+    acc = sum(accs) / len(accs)
+    return {"score_bps": gain_bps(acc, base), "student_accuracy": acc, "baseline_accuracy": base,
+            "students": [round(a, 4) for a in accs], "recipe_seed": spec.recipe.seed if seed is None else seed,
             "baseline_seconds": round(t1 - t0, 3), "distill_seconds": round(time.perf_counter() - t1, 3)}
 
 
@@ -114,11 +97,12 @@ def novel_score(gain_bps: int, n_novel: int, n: int, spec: TaskSpec) -> int:
 
 
 def score_verdict(spec: TaskSpec, teachers, verdict: Verdict, ev, threads: int | None = DEFAULT_THREADS,
-                  device: str = "cpu") -> dict:
-    """Score a VALID verdict: distil on its new images, scale by their share."""
+                  device: str = "cpu", seed: int | None = None) -> dict:
+    """Score a VALID verdict: distil on its new images, scale by their share. ``seed``: the
+    committee's per-bundle recipe seed (``codream.protocol.recipe_seed``), else the spec's."""
     report: NoveltyReport = verdict.novelty
     images = verdict.images[report.novel] if report is not None else verdict.images
-    r = score_images(spec, teachers, images, ev, threads, device)
+    r = score_images(spec, teachers, images, ev, threads, device, seed)
     gain = r.pop("score_bps")
     n_novel = len(images)
     return {"score_bps": novel_score(gain, n_novel, len(verdict.images), spec), "gain_bps": gain,
@@ -127,7 +111,7 @@ def score_verdict(spec: TaskSpec, teachers, verdict: Verdict, ev, threads: int |
 
 def score_bundle(spec: TaskSpec, bundle_path: str | Path, ev, teachers, binding: Binding | None = None,
                  earlier: Iterable[Reference] = (), index=None, eval_check: bool = True,
-                 threads: int | None = DEFAULT_THREADS, device: str = "cpu") -> dict:
+                 threads: int | None = DEFAULT_THREADS, device: str = "cpu", seed: int | None = None) -> dict:
     """Validate then score one bundle. Returns the verifier's JSON verdict, including what was
     checked and what was not (``checked``): the binding (given, or taken from the bundle),
     earlier submissions, earlier tasks (the index) and the eval set."""
@@ -147,9 +131,11 @@ def score_bundle(spec: TaskSpec, bundle_path: str | Path, ev, teachers, binding:
         out["novelty"] = verdict.novelty.to_json()
         if index is not None:
             checked["earlier_tasks"] = verdict.novelty.checked["earlier_task"]
+    if verdict.derived is not None:
+        out["derived"] = verdict.derived.to_json()
     out["checked"] = checked
     if verdict.valid:
-        out.update(score_verdict(spec, teachers, verdict, ev, threads, device))
+        out.update(score_verdict(spec, teachers, verdict, ev, threads, device, seed))
     out.update(device=str(device), threads=threads or torch.get_num_threads(),
                seconds=round(time.perf_counter() - t0, 3))
     return out

@@ -12,8 +12,14 @@ Checks, in order (cheap and bounded first):
    revealed eval set. A bundle in which more than ``scoring.duplicate_max_fraction`` of the
    images are not new is INVALID, with one reason per kind of earlier material it repeats:
    ``self_duplicates`` (mode collapse), ``duplicate_of_other_submission``,
-   ``replay_of_earlier_task``, ``eval_contamination``. Below that share the bundle is VALID
-   and is scored on its new images only (``verifier/score.py``).
+   ``replay_of_earlier_task``, ``eval_contamination``.
+5. derived work (``codream/derived.py``): which images were made from earlier ones by a
+   transformation the near-twin check does not align (shifts, rotations, warps, blends, short
+   re-optimisation, patch mixes). A bundle in which more than ``scoring.derived.max_fraction``
+   of the images are derived is INVALID (``derived_within_bundle``,
+   ``derived_from_other_submission``, ``derived_from_earlier_task``, ``derived_from_eval_set``),
+   however many fresh images sit beside them. Below both shares the bundle is VALID and is
+   scored on its new images only (``verifier/score.py``).
 """
 from __future__ import annotations
 
@@ -24,15 +30,17 @@ from typing import Iterable
 import torch
 
 from codream.bundle import FORMAT, Binding, BundleError, Header, read
-from codream.spec import TaskSpec
-
+from codream.derived import DerivedReport, check_derived, reference_grid
 from codream.novelty import NoveltyReport, Reference, check_novelty
+from codream.spec import TaskSpec, derived_config
 
 # reason code of an INVALID verdict, per kind of earlier material a bundle repeats
 NOT_NOVEL_CODES = {"self": "self_duplicates", "earlier_submission": "duplicate_of_other_submission",
                    "earlier_task": "replay_of_earlier_task", "eval_set": "eval_contamination"}
 _WHAT = {"self": "images before them in the bundle", "earlier_submission": "submissions committed earlier",
          "earlier_task": "accepted bundles of earlier tasks with a shared teacher", "eval_set": "the eval set"}
+DERIVED_CODES = {"self": "derived_within_bundle", "earlier_submission": "derived_from_other_submission",
+                 "earlier_task": "derived_from_earlier_task", "eval_set": "derived_from_eval_set"}
 
 
 @dataclass
@@ -41,6 +49,7 @@ class Verdict:
     reasons: list[dict] = field(default_factory=list)
     images: torch.Tensor | None = None
     novelty: NoveltyReport | None = None
+    derived: DerivedReport | None = None
 
     def reason_codes(self) -> list[str]:
         return [r["code"] for r in self.reasons]
@@ -73,9 +82,47 @@ def validate_bytes(data: bytes, spec: TaskSpec, binding: Binding, earlier: Itera
     const = _constant_fraction(images)
     if const > 0.5:
         reasons.append({"code": "constant_images", "detail": f"{const:.0%} of images are a single value"})
+    earlier = list(earlier)
     report = check_novelty(images, spec, earlier, index=index, eval_images=eval_images, device=device)
     reasons += not_novel_reasons(report, spec.scoring["duplicate_max_fraction"])
-    return Verdict(not reasons, reasons, images, report)
+    derived = _check_derived(images, spec, earlier, index, eval_images)
+    reasons += derived_reasons(derived, derived_config(spec)["max_fraction"])
+    _drop_derived(report, derived)
+    return Verdict(not reasons, reasons, images, report, derived)
+
+
+def _check_derived(images, spec: TaskSpec, earlier: list[Reference], index, eval_images) -> DerivedReport:
+    """The derived-work check against the same earlier material as the near-twin check."""
+    cfg = derived_config(spec)
+    groups = [(r.kind, r.label, r.work) for r in earlier]
+    if eval_images is not None and len(eval_images):
+        groups.append(("eval_set", "eval set", reference_grid(eval_images, cfg)))
+    if index is not None:
+        groups += [(r.kind, r.label, r.work) for r in index.references([t["weights_cid"] for t in spec.teachers])]
+    return check_derived(images, groups, cfg)
+
+
+def _drop_derived(report: NoveltyReport, derived: DerivedReport) -> None:
+    """Derived images are not new: mark them like near-twins (kind and source of the first match)."""
+    for i, g in enumerate(derived.first):
+        if g is not None and bool(report.novel[i]):
+            report.novel[i] = False
+            report.reason[i] = derived.groups[g].kind
+            report.source[i] = f"derived from {derived.groups[g].label}"
+
+
+def derived_reasons(derived: DerivedReport, max_fraction: float) -> list[dict]:
+    """INVALID reasons when more than ``max_fraction`` of the images are derived: one per kind
+    of earlier material they were made from, the largest first."""
+    if derived.fraction <= max_fraction:
+        return []
+    counts: dict[str, int] = {}
+    for g in derived.first:
+        if g is not None:
+            counts[derived.groups[g].kind] = counts.get(derived.groups[g].kind, 0) + 1
+    return [{"code": DERIVED_CODES[k], "detail": f"{v} of {derived.n} images look made from {_WHAT[k]} "
+             f"(shifted, rotated, warped, blended, re-optimised or patched; more than {max_fraction:.0%} "
+             "derived: the bundle earns nothing)"} for k, v in sorted(counts.items(), key=lambda kv: -kv[1])]
 
 
 def not_novel_reasons(report: NoveltyReport, max_fraction: float) -> list[dict]:

@@ -1,0 +1,261 @@
+"""Derived work: images made from earlier images by a transformation the near-twin check
+(``codream/novelty.py``) does not align — a shift of a few pixels, a rotation, an elastic or
+perspective warp, a blend, a short re-optimisation, a mix of patches from several sources.
+
+Such an image is, one by one, often no more like its source than two independent dreams are
+like each other in absolute terms; what gives it away is that its source *stands out*: the
+best match among the earlier images is far better than the second best. Independent dreams
+have no such partner (their nearest earlier image is just the closest of many similar ones).
+So the statistic here is the **margin** ``s1 − s2`` between the best and the second-best
+similarity to a group of earlier images, measured in two ways:
+
+- *whole image*: the centred cosine of the image, over a small set of alignments (rotations
+  by ``angles`` degrees, then shifts by up to ``shifts`` cells), with each earlier image;
+- *quadrants*: each quarter of the image (shift-aligned) with the same quarter of each earlier
+  image, which finds patches taken from several sources; an image is flagged when at least
+  ``quad_min`` of its quarters have a margin above ``quad_margin``.
+
+Images are compared on a grey working grid of at most ``resolution`` cells a side (area means:
+28×28 MNIST is compared at 14×14, 8×8 digits as they are), which keeps the check a small share
+of scoring. Thresholds are calibrated per task on independent honest bundles (README, threat
+model): each statistic flags ≤ 0.5 % of honest images, ``codream bench verify`` re-measures it.
+
+The verdict is taken **per bundle**: one derived image proves little, but an honest bundle has
+about 1 % of its images flagged while a copy made by any of the measured transformations has
+a quarter to all of them flagged. A bundle in which more than ``max_fraction`` of the images are
+derived is INVALID (``derived_from_earlier`` and friends: it earns nothing and loses its bond),
+whatever the rest is; below that the flagged images are dropped like near-twins. So diluting a
+copy with fresh dreams does not buy the fresh part a reward.
+
+The groups of earlier images are those of the novelty check: the bundle itself (images before
+it), earlier submissions in commit order, the eval sets, and earlier tasks' bundles (from the
+index, the groups the novelty check's hash stage found). At most ``max_groups`` groups per bundle,
+the largest first: the cost grows with the number of earlier images and is reported.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .spec import DERIVED_DEFAULTS
+
+CHUNK = 512  # query rows per similarity block (bounded memory)
+# Within a bundle an image is judged only once this many images precede it: against a handful
+# of references the second-best match is a poor yardstick and honest margins run high (measured
+# on the honest fixtures: the flags of a 300-image bundle sat in its first 40 positions).
+MIN_SELF_REFERENCES = 100
+
+
+def working_grid(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """[N, C, H, W] images (uint8, or float in the same 0..255 range) -> grey [N, 1, g, g']
+    with g ≤ ``resolution``: area means rounded to integers (so a group of earlier images can
+    be stored as uint8: ``reference_grid``)."""
+    x = images.float().mean(1, keepdim=True)
+    h, w = x.shape[2:]
+    f = max(1, math.ceil(max(h, w) / resolution))
+    if f > 1:
+        x = F.avg_pool2d(x, f, ceil_mode=True)
+    return x.round()
+
+
+def reference_grid(images: torch.Tensor, cfg: dict | None = None) -> torch.Tensor:
+    """An earlier group's working grid, uint8 [N, 1, g, g'] (what references and the index keep)."""
+    return working_grid(images, int((cfg or DERIVED_DEFAULTS)["resolution"])).to(torch.uint8)
+
+
+def _rotate(images: torch.Tensor, degrees: float) -> torch.Tensor:
+    """Rotate uint8/float images about their centre (bilinear, zero fill), at full resolution."""
+    n, c, h, w = images.shape
+    a = math.radians(degrees)
+    theta = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]]).expand(n, 2, 3)
+    grid = F.affine_grid(theta, (n, c, h, w), align_corners=False)
+    return F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    """rows centred and scaled to unit norm (a constant row stays 0)"""
+    x = x.flatten(1)
+    x = x - x.mean(1, keepdim=True)
+    return x / x.norm(dim=1, keepdim=True).clamp_min(1e-6)
+
+
+def _shifted(x: torch.Tensor, s: int) -> list[torch.Tensor]:
+    """every shift by up to s cells (zero fill), the unshifted view first"""
+    if s == 0:
+        return [x]
+    h, w = x.shape[2:]
+    pad = F.pad(x, (s, s, s, s))
+    views = [x]
+    for dy in range(-s, s + 1):
+        for dx in range(-s, s + 1):
+            if dy or dx:
+                views.append(pad[:, :, s + dy:s + dy + h, s + dx:s + dx + w])
+    return views
+
+
+def _quarters(x: torch.Tensor) -> list[torch.Tensor]:
+    h, w = x.shape[2:]
+    hh, hw = h // 2, w // 2
+    return [x[:, :, :hh, :hw], x[:, :, :hh, hw:], x[:, :, hh:, :hw], x[:, :, hh:, hw:]]
+
+
+@dataclass
+class Views:
+    """A query bundle prepared once: its aligned whole-image views and its shifted quarters."""
+    whole: list[torch.Tensor]            # [V] of [n, d] unit rows
+    quarters: list[list[torch.Tensor]]   # [4][S] of [n, d/4] unit rows
+
+    @property
+    def n(self) -> int:
+        return len(self.whole[0])
+
+
+def query_views(images: torch.Tensor, cfg: dict) -> Views:
+    res, s = int(cfg["resolution"]), int(cfg["shifts"])
+    base = working_grid(images, res)
+    whole = [_unit(v) for v in _shifted(base, s)]
+    for a in cfg["angles"]:
+        whole += [_unit(v) for v in _shifted(working_grid(_rotate(images, a), res), s)]
+    quarters = [[_unit(v) for v in _shifted(q, s)] for q in _quarters(base)]
+    return Views(whole, quarters)
+
+
+def reference_rows(grid: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """An earlier group's unit rows (from its ``reference_grid``): whole images and each quarter."""
+    base = grid.float()
+    return _unit(base), [_unit(q) for q in _quarters(base)]
+
+
+def _top2(views: list[torch.Tensor], ref: torch.Tensor, exclude_self: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(margin s1 − s2, index of the best reference) of each query row: the best over views of
+    the similarity to each reference row, then the best and second best reference. With
+    ``exclude_self`` (the bundle against itself) only references *before* the query count, so
+    the later image of a derived pair is the one flagged, and only from position
+    ``MIN_SELF_REFERENCES`` on."""
+    n, m = len(views[0]), len(ref)
+    margin, best_at = torch.zeros(n), torch.zeros(n, dtype=torch.int64)
+    if m < 2:
+        return margin, best_at
+    for lo in range(0, n, CHUNK):
+        hi = min(n, lo + CHUNK)
+        best = None
+        for v in views:
+            s = v[lo:hi] @ ref.T
+            best = s if best is None else torch.maximum(best, s)
+        if exclude_self:
+            mask = torch.arange(m).view(1, -1) >= torch.arange(lo, hi).view(-1, 1)
+            best = best.masked_fill(mask, -2.0)
+        top, at = best.topk(2, dim=1)
+        valid = top[:, 1] > -2.0
+        if exclude_self:
+            valid &= torch.arange(lo, hi) >= MIN_SELF_REFERENCES
+        margin[lo:hi] = torch.where(valid, top[:, 0] - top[:, 1], torch.zeros(hi - lo))
+        best_at[lo:hi] = at[:, 0]
+    return margin, best_at
+
+
+@dataclass
+class GroupResult:
+    kind: str
+    label: str
+    flagged: torch.Tensor        # bool [n]
+    whole: int                   # images flagged by the whole-image margin
+    quarters: int                # images flagged by the quarter margins
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "source": self.label, "flagged": int(self.flagged.sum()),
+                "by_whole_image": self.whole, "by_quarters": self.quarters}
+
+
+def compare(views: Views, ref_grid: torch.Tensor, thresholds: tuple[float, float, torch.Tensor | float],
+            exclude_self: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Which query images look derived from the references ``ref_grid`` (``reference_grid``
+    rows, possibly the union of several groups). ``thresholds``: (whole-image margin, quarter
+    margin per reference row or one for all, quarters needed). Returns (flagged bool [n],
+    flagged by the whole image, flagged by quarters, the reference row each flagged image
+    matched best)."""
+    margin, quad, quad_min = thresholds
+    whole_ref, quarter_refs = reference_rows(ref_grid)
+    m_whole, at_whole = _top2(views.whole, whole_ref, exclude_self)
+    by_whole = m_whole > float(margin)
+    counts = torch.zeros(views.n, dtype=torch.int64)
+    at = at_whole.clone()
+    for q_views, q_ref in zip(views.quarters, quarter_refs):
+        m_q, at_q = _top2(q_views, q_ref, exclude_self)
+        tau = quad[at_q] if isinstance(quad, torch.Tensor) else quad
+        hit = m_q > tau
+        counts += hit.long()
+        at = torch.where(hit & ~by_whole, at_q, at)
+    by_quarters = counts >= int(quad_min)
+    return by_whole | by_quarters, by_whole, by_quarters, at
+
+
+@dataclass
+class DerivedReport:
+    n: int
+    derived: torch.Tensor                      # bool [n]: derived from some earlier group
+    groups: list[GroupResult] = field(default_factory=list)
+    first: list[int | None] = field(default_factory=list)  # per image: index into groups of its first match
+    skipped_groups: int = 0
+    seconds: float = 0.0
+
+    @property
+    def fraction(self) -> float:
+        return float(self.derived.float().mean()) if self.n else 0.0
+
+    def to_json(self) -> dict:
+        return {"derived": int(self.derived.sum()), "derived_fraction": round(self.fraction, 4),
+                "groups": [g.to_json() for g in self.groups if int(g.flagged.sum())],
+                "groups_checked": len(self.groups), "groups_skipped": self.skipped_groups,
+                "seconds": round(self.seconds, 3)}
+
+
+def check_derived(images: torch.Tensor, groups: list[tuple[str, str, torch.Tensor]], cfg: dict,
+                  self_check: bool = True) -> DerivedReport:
+    """Compare a bundle (uint8 [N, C, H, W]) with earlier material and with itself: which images
+    are derived. ``groups``: ``(kind, label, grid)`` with ``grid`` the group's ``reference_grid``
+    at ``cfg``'s resolution. The margins are taken against the **union** of the groups (so more
+    earlier work makes an honest image's second-best match closer, never a false flag more
+    likely) and each flagged image is attributed to the group of its best match. At most
+    ``cfg['max_groups']`` groups, the largest first; a group stored at another resolution is
+    skipped (and counted)."""
+    import time
+
+    t0 = time.perf_counter()
+    n = len(images)
+    views = query_views(images, cfg)
+    shape = tuple(working_grid(images[:1], int(cfg["resolution"])).shape[1:])
+    usable = [g for g in groups if g[2] is not None and len(g[2]) and tuple(g[2].shape[1:]) == shape]
+    mismatched = sum(1 for g in groups if g[2] is not None and tuple(g[2].shape[1:]) != shape)
+    usable.sort(key=lambda g: -len(g[2]))
+    limit = int(cfg["max_groups"])
+    chosen = usable[:limit]
+    derived = torch.zeros(n, dtype=torch.bool)
+    first: list[int | None] = [None] * n
+    results: list[GroupResult] = []
+
+    def book(kind, label, flagged, by_w, by_q):
+        for i in (flagged & ~derived).nonzero().flatten().tolist():
+            first[i] = len(results)
+        results.append(GroupResult(kind, label, flagged, int(by_w.sum()), int(by_q.sum())))
+        derived.__ior__(flagged)
+
+    if self_check:
+        f, w, q, _ = compare(views, reference_grid(images, cfg),
+                             (cfg["self_margin"], cfg["self_quad_margin"], cfg["quad_min"]), exclude_self=True)
+        book("self", "this bundle", f, w, q)
+    if chosen:
+        union = torch.cat([g[2] for g in chosen])
+        owner = torch.cat([torch.full((len(g[2]),), k, dtype=torch.int64) for k, g in enumerate(chosen)])
+        quad = torch.tensor([float(cfg["eval_quad_margin"] if g[0] == "eval_set" else cfg["quad_margin"])
+                             for g in chosen])[owner]
+        f, w, q, at = compare(views, union, (cfg["margin"], quad, cfg["quad_min"]))
+        src = owner[at]
+        for k, (kind, label, _) in enumerate(chosen):
+            mine = src == k
+            book(kind, label, f & mine, w & mine, q & mine)
+    return DerivedReport(n, derived, results, first, max(0, len(usable) - limit) + mismatched,
+                         time.perf_counter() - t0)

@@ -89,16 +89,31 @@ def bench_dreams_cmd(task: str = typer.Option("digits", help=f"Reference task: {
 
 
 @app.command("verify")
-def bench_verify_cmd(novelty: bool = typer.Option(True, "--novelty/--no-novelty",
-                                                  help="Also the novelty check's false-positive / detection table "
-                                                       "and what cheats earn (real dreams; a few minutes)."),
-                     n: int = typer.Option(500, help="Images per bundle in the novelty table.")):
-    """Score time, score/synthesis ratio, reruns, 1 vs 2 threads; the novelty table."""
-    out = bench_dreams_and_verify(baseline=False, seeds=1)["verify"]
+def bench_verify_cmd(task: str = typer.Option("digits", help="Reference task: digits or mnist."),
+                     seeds: int = typer.Option(5, min=2, help="Recipe seeds per stability / marginal point."),
+                     budget: Optional[float] = typer.Option(None, help="Seconds; start no new point after that "
+                                                            "(cached points count for nothing; rerun to resume)."),
+                     threads: int = typer.Option(1, min=1, help="Torch threads for every distillation."),
+                     workdir: Optional[Path] = typer.Option(None, help="Teacher, bundles and resumable points "
+                                                            "(default $CODREAM_HOME/cache/bench-verify)."),
+                     novelty: bool = typer.Option(False, "--novelty/--no-novelty",
+                                                  help="Also the v2 near-twin table and index cost (digits, 500-image "
+                                                       "bundles; a few minutes)."),
+                     out: Optional[Path] = typer.Option(None, help="Also write the JSON here.")):
+    """Is the yardstick good enough to pay by: stability over recipe seeds (v2 vs v3 recipe), grinding,
+    what each disguised copy earns, honest false positives, marginal gains, cost (JSON with `goals`)."""
+    from .bench_verify import bench_verify
+
+    try:
+        result = bench_verify(task, workdir, seeds, budget, threads, log=lambda m: typer.echo(m, err=True))
+    except ValueError as exc:
+        fail(str(exc))
     if novelty:
-        out["novelty"] = _against_fresh_score(bench_novelty(n), out)
-        render_novelty(out["novelty"])
-    emit(out)
+        result["novelty_v2"] = bench_novelty(500)
+        render_novelty(result["novelty_v2"])
+    if out:
+        out.write_text(json.dumps(result, indent=2, sort_keys=True))
+    emit(result)
 
 
 def _against_fresh_score(nov: dict, verify: dict) -> dict:

@@ -69,7 +69,7 @@ NOVELTY_DEFAULTS = {"threshold": 0.97, "source_threshold": 0.95, "probe_bits": 4
 # images have more distinctive patches than dreams, hence their own thresholds (README, threat model)
 DERIVED_DEFAULTS = {"resolution": 14, "shifts": 1, "angles": [-20, -10, 10, 20], "margin": 0.135,
                     "quad_margin": 0.104, "self_margin": 0.221, "self_quad_margin": 0.154, "eval_quad_margin": 0.141,
-                    "quad_min": 2, "max_fraction": 0.05, "max_groups": 64}
+                    "quad_min": 2, "max_fraction": 0.05, "max_groups": 16}
 
 
 class SpecError(ValueError):

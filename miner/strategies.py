@@ -20,6 +20,7 @@ from codream.novelty import check_novelty
 from codream.spec import TaskSpec
 from codream.teachers import load_teachers
 
+from . import cheats
 from .methods import METHODS, synthesize
 
 
@@ -133,10 +134,27 @@ class Copy(Strategy):
         return images[torch.randperm(len(images), generator=torch.Generator().manual_seed(7))]
 
 
-def transform(images: torch.Tensor, how: str, seed: int) -> torch.Tensor:
+TRANSFORMS = ("shift", "flip", "noise", "partial", "rotate", "blend", "warp", "reoptimise")
+
+
+def transform(images: torch.Tensor, how: str, seed: int, teachers=None, spec: TaskSpec | None = None) -> torch.Tensor:
     """A copier's disguise: ``shift`` (roll 1 px), ``flip`` (left-right), ``noise`` (±8 per pixel),
-    ``partial`` (the first half copied, the rest noise)."""
+    ``partial`` (the first half copied, the rest noise); and the ones no pixel alignment undoes
+    (verification v3): ``rotate`` (10°), ``blend`` (70/30 with another of its images), ``warp``
+    (elastic), ``reoptimise`` (5 steps of the dreaming loss at lr 0.25 from the copy; needs the
+    task's ``teachers`` and ``spec``)."""
     gen = torch.Generator().manual_seed(seed)
+    big = images.shape[2] >= 28
+    if how == "rotate":
+        return cheats.rotate(images, 10)
+    if how == "blend":
+        return cheats.blend(images, images[torch.randperm(len(images), generator=gen)], 0.7)
+    if how == "warp":
+        return cheats.elastic(images, 2.0 if big else 1.0, 4.0 if big else 2.0, seed)
+    if how == "reoptimise":
+        if teachers is None or spec is None:
+            raise ValueError("reoptimise needs the task's teachers and spec")
+        return cheats.reoptimise(images, teachers, spec.mean, spec.std, 5, 0.25, seed)
     if how == "shift":
         return torch.roll(images, shifts=(1, 1), dims=(2, 3))
     if how == "flip":
@@ -147,7 +165,7 @@ def transform(images: torch.Tensor, how: str, seed: int) -> torch.Tensor:
     if how == "partial":
         half = len(images) // 2
         return torch.cat([images[:half], noise_images(len(images) - half, tuple(images.shape[1:]), seed)])
-    raise ValueError(f"unknown transform {how!r} (shift, flip, noise, partial)")
+    raise ValueError(f"unknown transform {how!r} ({', '.join(TRANSFORMS)})")
 
 
 class TransformedCopy(Copy):
@@ -158,11 +176,13 @@ class TransformedCopy(Copy):
 
     def __init__(self, how: str, source: str | Path | None = None, cid: str | None = None, wait: float = 600):
         super().__init__(source, cid, wait)
-        transform(torch.zeros(1, 1, 4, 4, dtype=torch.uint8), how, 0)  # fail now on an unknown transform
+        if how not in TRANSFORMS:
+            raise ValueError(f"unknown transform {how!r} ({', '.join(TRANSFORMS)})")
         self.how = how
 
     def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
-        return transform(self._original(ipfs), self.how, seed)
+        teachers = load_teachers(spec, client=ipfs) if self.how == "reoptimise" else None
+        return transform(self._original(ipfs), self.how, seed, teachers, spec)
 
 
 class LeakedEval(Strategy):

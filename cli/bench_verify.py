@@ -1,0 +1,372 @@
+"""`codream bench verify --task digits|mnist`: is the yardstick good enough to pay by?
+
+Every number comes from the real checks (``codream/novelty.py``, ``codream/derived.py``) and the
+real yardstick (``codream/yardstick.py``) on real dreams; nothing is simulated. Sections:
+
+- **stability**: the raw distillation gain of an honest bundle H over ``seeds`` recipe seeds (a
+  committee's per-bundle seed), for H, H reordered, H twice, H ∪ H2 (an independent honest
+  bundle), H ∪ H shifted / rotated — with the reference recipe of verification v2 ("before") and
+  of v3 ("after"). Goal: standard deviation ≤ 2 % of the honest score.
+- **grinding**: a miner who knows the seed tries ``grind`` variants of its bundle (reorderings; and
+  subsets dropping 2 % of the images) and keeps the best; then the real, unknown seeds score it.
+  Goal: nothing gained in expectation.
+- **copies**: every cheat built from H (shifts, rotations, blends, re-optimisation 5–20 steps,
+  elastic and perspective warps, patch mixes, composites, each also diluted 50 % with fresh
+  dreams), checked against the earlier submissions and the eval set, then scored if VALID: what
+  it earns as a share of H (goal ≤ 10 %); and k disguised copies under k addresses after H
+  (goal: together ≤ 1.1 × H).
+- **honest**: each independent honest bundle after the others: the share of its images flagged
+  (goal ≤ 1 %) and the share of its standalone score it keeps (goal ≥ 90 %).
+- **marginal**: the gain of H ∪ X over H for X = an independent honest bundle and each copy, with
+  its spread over seeds: what a bundle *adds* (data valuation; DESIGN "pay follows marginal
+  usefulness").
+- **cost**: the whole score (checks + students) against the synthesis time of the same bundle
+  (goal ≤ 0.1).
+
+Points are cached in ``WORKDIR/TASK-verify-points.json`` (and the bundles beside it), so an
+interrupted run resumes; ``--budget`` stops starting new points after that many seconds and the
+report lists what it left out.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from codream.bundle import Binding
+from codream.evalset import load_eval_set
+from codream.novelty import reference
+from codream.spec import TaskSpec, load as load_spec
+from codream.teachers import load_teachers
+from codream.yardstick import gain_bps, noise_accuracy, student_accuracies
+from miner import cheats
+from miner.methods import synthesize
+from miner.synthesis import deepinversion_config, dream
+from owner.teacher import train_reference
+from verifier.validate import validate_bytes
+from verifier.score import clear_memo, score_verdict
+
+TASKS = ("digits", "mnist")
+REF = Binding(31337, "0x" + "ab" * 20, 1, "0x" + "cd" * 20)
+
+
+def _v2_recipe(spec: TaskSpec) -> TaskSpec:
+    """The task's reference recipe as verification v2 scored with (the "before" column)."""
+    old = copy.deepcopy(spec)
+    old.raw["distill"].pop("ema", None)
+    old.raw["distill"].pop("students", None)
+    old.raw["baseline"].pop("seeds", None)
+    if spec.name == "mnist-reference":
+        old.raw["student"] = dict(old.raw["student"], width=8)
+    return old
+
+
+class VerifyBench:
+    def __init__(self, task: str, workdir: Path, seeds: int, budget: float | None, threads: int,
+                 log: Callable[[str], None] = print):
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
+        self.task, self.seeds, self.threads, self.log = task, seeds, threads, log
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.deadline = None if budget is None else time.monotonic() + budget
+        self.skipped: list[str] = []
+        tdir = self.workdir / f"{task}-task"
+        if not (tdir / "spec.json").exists():
+            log(f"training the {task} reference teacher into {tdir}")
+            train_reference(task, tdir, progress=False)
+        self.spec = load_spec(tdir / "spec.json")
+        self.teachers = load_teachers(self.spec)
+        self.ev = load_eval_set(tdir / "eval.safetensors", self.spec)
+        self.points_path = self.workdir / f"{task}-verify-points.json"
+        self.points: dict = json.loads(self.points_path.read_text()) if self.points_path.exists() else {}
+
+    # -- caching and budget --------------------------------------------------------------------
+    def point(self, key: str, compute: Callable[[], dict]) -> dict | None:
+        if key in self.points:
+            return self.points[key]
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.skipped.append(key)
+            return None
+        t0 = time.perf_counter()
+        value = compute()
+        value["_seconds"] = round(time.perf_counter() - t0, 2)
+        self.points[key] = value
+        tmp = self.points_path.with_suffix(".part")
+        tmp.write_text(json.dumps(self.points, indent=1, sort_keys=True))
+        tmp.replace(self.points_path)
+        self.log(f"{key}: done in {value['_seconds']} s")
+        return value
+
+    # -- inputs --------------------------------------------------------------------------------
+    def honest(self) -> dict[str, torch.Tensor]:
+        """Four independent honest 1,000-dream bundles (three seeds of one method, one of another),
+        synthesised once and kept beside the points with their synthesis time."""
+        s = self.spec
+        if self.task == "digits":
+            recipes = {"pixel s0": ("pixel", 0), "pixel s1": ("pixel", 1), "pixel s2": ("pixel", 2),
+                       "DeepInversion-50 s3": ("di50", 3)}
+        else:
+            recipes = {"DeepInversion-100 s0": ("di100", 0), "DeepInversion-100 s1": ("di100", 1),
+                       "DeepInversion-100 s2": ("di100", 2), "generator s3": ("generator", 3)}
+        out = {}
+        for name, (method, seed) in recipes.items():
+            path = self.workdir / f"{self.task}-{method}-s{seed}.safetensors"
+            if not path.exists():
+                self.log(f"dreaming 1,000 images: {name}")
+                torch.set_num_threads(self.threads)
+                t0 = time.perf_counter()
+                if method.startswith("di"):
+                    cfg = deepinversion_config(seed=seed, steps=int(method[2:]), image_size=s.shape[1], lr=0.1)
+                    images = dream(self.teachers, 1000, s.num_classes, s.shape, s.mean, s.std, cfg).images
+                else:
+                    images = synthesize(s, self.teachers, 1000, method=method, seed=seed).images
+                save_file({"images": images.contiguous()}, str(path),
+                          metadata={"seconds": f"{time.perf_counter() - t0:.2f}", "threads": str(self.threads)})
+            out[name] = load_file(str(path))["images"]
+        return out
+
+    def synthesis_seconds(self, name: str) -> float:
+        method, seed = {"digits": {"pixel s0": ("pixel", 0)}, "mnist": {"DeepInversion-100 s0": ("di100", 0)}}[
+            self.task][name]
+        from safetensors import safe_open
+        with safe_open(str(self.workdir / f"{self.task}-{method}-s{seed}.safetensors"), "pt") as fh:
+            return float(fh.metadata()["seconds"])
+
+    def raw_gain(self, spec: TaskSpec, images: torch.Tensor, seed: int) -> float:
+        base = noise_accuracy(spec, self.teachers, self.ev, self.threads)["accuracy"]
+        accs = student_accuracies(spec, self.teachers, images, self.ev, seed, self.threads)
+        return gain_bps(sum(accs) / len(accs), base)
+
+    def verdict(self, images: torch.Tensor, earlier: dict[str, torch.Tensor], seed: int = 0) -> dict:
+        """What the verifier says and pays: the real validation (near-twins + derived work) against
+        ``earlier`` (commit order) and the eval set, then the score if VALID."""
+        from codream import bundle as B
+        import tempfile
+        refs = [reference("earlier_submission", k, v, self.spec.scoring.get("derived")) for k, v in earlier.items()]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = B.write(Path(tmp) / "b.safetensors", images, REF)
+            t0 = time.perf_counter()
+            v = validate_bytes(path.read_bytes(), self.spec, REF, refs, None, self.ev[0])
+            check_s = time.perf_counter() - t0
+        out = {"verdict": "VALID" if v.valid else "INVALID", "reasons": [r["code"] for r in v.reasons],
+               "derived_fraction": v.derived.fraction if v.derived else None,
+               "not_novel_fraction": round(1 - v.novelty.novel_fraction, 4) if v.novelty else None,
+               "check_seconds": round(check_s, 3)}
+        if v.valid:
+            clear_memo()
+            t0 = time.perf_counter()
+            r = score_verdict(self.spec, self.teachers, v, self.ev, self.threads, seed=seed)
+            out.update(score_bps=r["score_bps"], score_seconds=round(time.perf_counter() - t0, 3))
+        else:
+            out["score_bps"] = 0
+        min_gain = self.spec.scoring["min_gain_bps"]
+        out["earned_bps"] = out["score_bps"] if out["verdict"] == "VALID" and out["score_bps"] >= min_gain else 0
+        return out
+
+    # -- sections ------------------------------------------------------------------------------
+    def cheats(self, h: torch.Tensor, h3: torch.Tensor, fresh: torch.Tensor) -> dict[str, torch.Tensor]:
+        big = self.spec.shape[1] >= 28
+        s = self.spec
+        c = {
+            "shifted 2 px": cheats.shift(h, 2),
+            "rotated +10°": cheats.rotate(h, 10), "rotated −10°": cheats.rotate(h, -10),
+            "rotated +20°": cheats.rotate(h, 20),
+            "70/30 blend with another earlier bundle": cheats.blend(h, h3, 0.7),
+            "50/50 blends of pairs within H": cheats.blend_pairs(h),
+            "re-optimised 5 steps (lr 0.25)": cheats.reoptimise(h, self.teachers, s.mean, s.std, 5, 0.25),
+            "re-optimised 5 steps (lr 0.05)": cheats.reoptimise(h, self.teachers, s.mean, s.std, 5, 0.05),
+            "re-optimised 20 steps (lr 0.25)": cheats.reoptimise(h, self.teachers, s.mean, s.std, 20, 0.25),
+            "elastic warp": cheats.elastic(h, 2.0 if big else 1.0, 4.0 if big else 2.0),
+            "perspective warp": cheats.perspective(h, 0.08),
+            "patches of several sources": cheats.patchmix([h, h3]),
+            "composite (shift, contrast, noise)": cheats.composite(h),
+            "rotated 10° then blended 70/30": cheats.blend(cheats.rotate(h, 10), h3, 0.7),
+        }
+        for k in list(c):
+            c[f"{k} + 50 % fresh"] = torch.cat([c[k][: len(h) // 2], fresh[len(h) // 2:]])
+        return c
+
+    def run(self) -> dict:
+        honest = self.honest()
+        names = list(honest)
+        h, h2, h3, x = (honest[n] for n in names)
+        res: dict = {"task": self.task, "seeds": self.seeds, "threads": self.threads, "honest_bundles": names}
+        specs = {"before (v2 recipe)": _v2_recipe(self.spec), "after (v3 recipe)": self.spec}
+        g = torch.Generator().manual_seed(7)
+        variants = {"H": h, "H reordered": h[torch.randperm(len(h), generator=g)], "H twice": torch.cat([h, h]),
+                    "H ∪ H2": torch.cat([h, h2]), "H ∪ H shifted 2 px": torch.cat([h, cheats.shift(h, 2)]),
+                    "H ∪ H rotated 10°": torch.cat([h, cheats.rotate(h, 10)])}
+        # -- stability ------------------------------------------------------------------------
+        stab = {}
+        for label, spec in specs.items():
+            rows = {}
+            for vname, images in variants.items():
+                gains = []
+                for seed in range(self.seeds):
+                    p = self.point(f"stability/{label}/{vname}/seed={seed}",
+                                   lambda: {"gain_bps": self.raw_gain(spec, images, seed)})
+                    if p:
+                        gains.append(p["gain_bps"])
+                if gains:
+                    m = statistics.mean(gains)
+                    sd = statistics.stdev(gains) if len(gains) > 1 else None
+                    rows[vname] = {"gains_bps": gains, "mean": round(m), "std": None if sd is None else round(sd),
+                                   "std_share_of_mean": None if sd is None or not m else round(sd / m, 4)}
+            stab[label] = rows
+        res["stability"] = stab
+        # -- honest ---------------------------------------------------------------------------
+        hon = []
+        for i, name in enumerate(names):
+            def honest_point(name=name, i=i):
+                earlier = {o: honest[o] for o in names[:i]}
+                after = self.verdict(honest[name], earlier)
+                alone = self.verdict(honest[name], {})
+                return {"after_others": after, "standalone": alone}
+            p = self.point(f"honest/{name}", honest_point)
+            if p:
+                a, s0 = p["after_others"], p["standalone"]
+                hon.append({"bundle": name, "earlier_bundles": i, "flagged_share": a["not_novel_fraction"],
+                            "derived_share": a["derived_fraction"], "verdict": a["verdict"],
+                            "score_bps": a["score_bps"], "standalone_bps": s0["score_bps"],
+                            "kept_share": round(a["score_bps"] / s0["score_bps"], 4) if s0["score_bps"] else None})
+        res["honest"] = hon
+        # -- copies ---------------------------------------------------------------------------
+        honest_pay = self.point("copies/H itself", lambda: self.verdict(h, {}))
+        cheat_sets = self.cheats(h, h3, x)
+        rows = []
+        for name, images in cheat_sets.items():
+            p = self.point(f"copies/{name}", lambda images=images: self.verdict(images, {"H": h, "H3": h3}))
+            if p and honest_pay:
+                rows.append({"cheat": name, **{k: p[k] for k in ("verdict", "reasons", "derived_fraction", "earned_bps")},
+                             "share_of_honest": round(p["earned_bps"] / honest_pay["earned_bps"], 4)
+                             if honest_pay["earned_bps"] else None})
+        res["copies"] = {"honest_bps": honest_pay and honest_pay["earned_bps"], "rows": rows}
+
+        def sybil():
+            big = self.spec.shape[1] >= 28
+            copies = {"rotated 10°": cheats.rotate(h, 10), "blended 70/30": cheats.blend(h, h3, 0.7),
+                      "re-optimised 5 steps": cheats.reoptimise(h, self.teachers, self.spec.mean, self.spec.std, 5, 0.25),
+                      "elastic warp": cheats.elastic(h, 2.0 if big else 1.0, 4.0 if big else 2.0)}
+            earlier, total, each = {"H": h}, 0, []
+            for name, images in copies.items():  # each under its own address, committed after H and the others
+                v = self.verdict(images, earlier)
+                each.append({"copy": name, "verdict": v["verdict"], "earned_bps": v["earned_bps"]})
+                total += v["earned_bps"]
+                earlier[name] = images
+            return {"copies": each, "copies_earned_bps": total}
+        sy = self.point("copies/4 disguised copies under 4 addresses", sybil)
+        if sy and honest_pay and honest_pay["earned_bps"]:
+            sy["total_share_of_one_bundle"] = round((honest_pay["earned_bps"] + sy["copies_earned_bps"]) /
+                                                    honest_pay["earned_bps"], 4)
+        res["sybil"] = sy
+        # -- grinding -------------------------------------------------------------------------
+        res["grinding"] = self.grinding(h)
+        # -- marginal -------------------------------------------------------------------------
+        marg = {}
+        unions = {"H (alone)": h, "H ∪ H2 (independent honest)": torch.cat([h, h2]),
+                  "H ∪ H rotated 10°": torch.cat([h, cheats.rotate(h, 10)]),
+                  "H ∪ H shifted 2 px": torch.cat([h, cheats.shift(h, 2)]),
+                  "H ∪ 70/30 blend": torch.cat([h, cheats.blend(h, h3, 0.7)]),
+                  "H ∪ H re-optimised 5 steps": torch.cat([h, cheat_sets["re-optimised 5 steps (lr 0.25)"]])}
+        for name, images in unions.items():
+            gains = []
+            for seed in range(self.seeds):
+                p = self.point(f"marginal/{name}/seed={seed}", lambda images=images, seed=seed:
+                               {"gain_bps": self.raw_gain(self.spec, images, seed)})
+                if p:
+                    gains.append(p["gain_bps"])
+            if gains:
+                marg[name] = {"mean": round(statistics.mean(gains)),
+                              "std": round(statistics.stdev(gains)) if len(gains) > 1 else None}
+        if "H (alone)" in marg:
+            for v in marg.values():
+                v["adds_bps"] = v["mean"] - marg["H (alone)"]["mean"]
+        res["marginal"] = marg
+        # -- cost -----------------------------------------------------------------------------
+        def cost():
+            clear_memo()
+            noise_accuracy(self.spec, self.teachers, self.ev, self.threads)  # the task's constant, untimed
+            t0 = time.perf_counter()
+            v = self.verdict(h2, {"H": h, "H3": h3})
+            return {"check_and_score_seconds": round(time.perf_counter() - t0, 2), "check_seconds": v["check_seconds"],
+                    "score_seconds": v.get("score_seconds")}
+        c = self.point("cost", cost)
+        if c:
+            synth = self.synthesis_seconds(names[0])
+            c.update(synthesis_seconds=synth, ratio=round(c["check_and_score_seconds"] / synth, 3))
+        res["cost"] = c
+        res["goals"] = self.goals(res)
+        res["left_out"] = self.skipped
+        return res
+
+    def grinding(self, h: torch.Tensor) -> dict | None:
+        """A miner who knows the seed (v2: the spec's) keeps the best of ``grind`` variants of its
+        bundle; v3 scores with a seed it cannot know. Reorderings: identical by construction
+        (canonical order); subsets dropping 2 % of the images: the chosen variant vs the plain
+        bundle under fresh seeds."""
+        grind = 8 if self.task == "mnist" else 20
+        def compute():
+            g = torch.Generator().manual_seed(11)
+            perms = [h[torch.randperm(len(h), generator=g)] for _ in range(3)]
+            order_scores = [self.raw_gain(self.spec, p, 0) for p in perms]
+            keep = len(h) - len(h) // 50
+            subsets = [h[torch.randperm(len(h), generator=g)[:keep]] for _ in range(grind)]
+            known = [self.raw_gain(self.spec, s, 0) for s in subsets]
+            best = subsets[max(range(grind), key=known.__getitem__)]
+            fresh_seeds = range(101, 101 + self.seeds)
+            best_fresh = [self.raw_gain(self.spec, best, s) for s in fresh_seeds]
+            plain_fresh = [self.raw_gain(self.spec, h, s) for s in fresh_seeds]
+            adv = [b - p for b, p in zip(best_fresh, plain_fresh)]
+            return {"reorderings_gain_bps": order_scores, "reorderings_identical": len(set(order_scores)) == 1,
+                    "variants": grind, "best_at_known_seed_bps": max(known), "median_at_known_seed_bps":
+                    statistics.median(known), "best_at_fresh_seeds_bps": best_fresh,
+                    "plain_at_fresh_seeds_bps": plain_fresh, "advantage_bps_mean": round(statistics.mean(adv), 1),
+                    "advantage_bps_std": round(statistics.stdev(adv), 1) if len(adv) > 1 else None}
+        return self.point("grinding", compute)
+
+    @staticmethod
+    def goals(res: dict) -> dict:
+        out = {}
+        after = res["stability"].get("after (v3 recipe)", {})
+        shares = [v["std_share_of_mean"] for v in after.values() if v.get("std_share_of_mean") is not None]
+        if shares:
+            out["stability: std ≤ 2 % of the honest score (every variant)"] = {"worst": max(shares), "met": max(shares) <= 0.02}
+        rows = res["copies"]["rows"]
+        if rows:
+            worst = max(rows, key=lambda r: r["share_of_honest"] or 0)
+            out["copies: each earns ≤ 10 % of the honest bundle"] = {
+                "worst": worst["cheat"], "share": worst["share_of_honest"],
+                "met": all((r["share_of_honest"] or 0) <= 0.10 for r in rows),
+                "not_met_by": [r["cheat"] for r in rows if (r["share_of_honest"] or 0) > 0.10]}
+        if res.get("sybil") and "total_share_of_one_bundle" in res["sybil"]:
+            t = res["sybil"]["total_share_of_one_bundle"]
+            out["k disguised copies + the original ≤ 1.1 × one bundle"] = {"value": t, "met": t <= 1.1}
+        hon = [r for r in res["honest"] if r["earlier_bundles"]]
+        if hon:
+            out["honest: ≤ 1 % of images flagged"] = {"worst": max(r["flagged_share"] for r in hon),
+                                                      "met": all(r["flagged_share"] <= 0.01 for r in hon)}
+            kept = [r["kept_share"] for r in hon if r["kept_share"] is not None]
+            if kept:
+                out["honest: keeps ≥ 90 % of its standalone score"] = {"worst": min(kept), "met": min(kept) >= 0.9}
+        gr = res.get("grinding")
+        if gr:
+            out["grinding: no gain in expectation"] = {"advantage_bps_mean": gr["advantage_bps_mean"],
+                                                       "advantage_bps_std": gr["advantage_bps_std"],
+                                                       "reorderings_identical": gr["reorderings_identical"]}
+        if res.get("cost") and "ratio" in res["cost"]:
+            out["cost: whole score ≤ 0.1 × synthesis"] = {"ratio": res["cost"]["ratio"], "met": res["cost"]["ratio"] <= 0.1}
+        return out
+
+
+def bench_verify(task: str = "digits", workdir: Path | None = None, seeds: int = 5, budget: float | None = None,
+                 threads: int = 1, log: Callable[[str], None] = print) -> dict:
+    from codream import config
+    workdir = Path(workdir) if workdir else config.home() / "cache" / "bench-verify"
+    return VerifyBench(task, workdir, seeds, budget, threads, log).run()

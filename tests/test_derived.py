@@ -1,0 +1,154 @@
+"""The derived-work check (codream/derived.py) on real dreams: honest bundles pass, copies made by
+transformations the near-twin check cannot align are INVALID, diluted copies too, and more
+earlier work never makes an honest image look derived. No teacher needed: the check reads pixels.
+
+Fixtures: tests/data/dreams-mnist.safetensors (two independent honest MNIST bundles, 200
+DeepInversion dreams each) and tests/data/dreams-digits.safetensors (three honest digits bundles).
+The full table (1,000-image bundles, re-optimised copies, what each copy earns) is
+`codream bench verify --task mnist|digits`."""
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from codream import data as D
+from codream.derived import MIN_REFERENCES, check_derived, reference_grid
+from codream.novelty import reference
+from codream.spec import DERIVED_DEFAULTS, digits_reference
+from miner import cheats
+from verifier.validate import derived_reasons
+
+DATA = Path(__file__).parent / "data"
+MNIST = dict(DERIVED_DEFAULTS)
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    d = load_file(str(DATA / "dreams-mnist.safetensors"))
+    return d["a"], d["b"]
+
+
+@pytest.fixture(scope="module")
+def mnist_eval():
+    return torch.from_numpy(D.mnist()[1].x)
+
+
+def groups(cfg, eval_images=None, **named):
+    """earlier submissions (commit order) and, as a verifier always has, the revealed eval set"""
+    out = [("earlier_submission", k, reference_grid(v, cfg)) for k, v in named.items()]
+    if eval_images is not None:
+        out.append(("eval_set", "eval set", reference_grid(eval_images, cfg)))
+    return out
+
+
+def test_independent_honest_bundles_are_not_flagged(mnist, mnist_eval):
+    a, b = mnist
+    for q, other in ((a, b), (b, a)):
+        r = check_derived(q, groups(MNIST, mnist_eval, other=other), MNIST)
+        assert r.fraction <= 0.02, r.to_json()  # ≤ 1 % on 1,000-image bundles: `codream bench verify`
+        assert not derived_reasons(r, MNIST["max_fraction"])
+
+
+@pytest.mark.parametrize("name,make", [
+    ("shifted 2 px", lambda a, b: cheats.shift(a, 2)),
+    ("rotated 10°", lambda a, b: cheats.rotate(a, 10)),
+    ("rotated −20°", lambda a, b: cheats.rotate(a, -20)),
+    ("70/30 blend with another earlier bundle", lambda a, b: cheats.blend(a, b, 0.7)),
+    ("elastic warp", lambda a, b: cheats.elastic(a, 2.0, 4.0)),
+    ("perspective warp", lambda a, b: cheats.perspective(a, 0.08)),
+    ("patches of several sources", lambda a, b: cheats.patchmix([a, b])),
+    ("composite", lambda a, b: cheats.composite(a)),
+])
+def test_disguised_copies_are_invalid(mnist, mnist_eval, name, make):
+    a, b = mnist
+    r = check_derived(make(a, b), groups(MNIST, mnist_eval, a=a, b=b), MNIST)
+    assert r.fraction > 4 * MNIST["max_fraction"], (name, r.to_json())
+    assert derived_reasons(r, MNIST["max_fraction"])[0]["code"] == "derived_from_other_submission"
+
+
+def test_a_copy_diluted_half_with_fresh_dreams_is_still_invalid(mnist, mnist_eval):
+    a, b = mnist
+    fresh = cheats.rotate(b, 0)  # stands for the cheater's own new dreams: not in the earlier material
+    diluted = torch.cat([cheats.rotate(a[:100], 10), fresh[100:]])
+    r = check_derived(diluted, groups(MNIST, mnist_eval, a=a), MNIST)
+    assert r.fraction > 2 * MNIST["max_fraction"], r.to_json()
+
+
+def test_a_bundle_with_a_disguised_copy_of_itself_is_invalid(mnist):
+    a, _ = mnist
+    r = check_derived(torch.cat([a, cheats.rotate(a, 10)]), [], MNIST)
+    assert r.groups[0].kind == "self" and r.fraction > 0.3, r.to_json()
+    assert derived_reasons(r, MNIST["max_fraction"])[0]["code"] == "derived_within_bundle"
+
+
+def test_the_later_image_of_a_pair_is_flagged_and_early_images_are_never_judged_against_few(mnist):
+    a, b = mnist
+    r = check_derived(torch.cat([b, cheats.rotate(b, 10)]), [], MNIST)
+    assert not r.derived[:200].any() and r.derived[200:].float().mean() > 0.8
+
+
+def test_more_earlier_work_never_makes_an_honest_image_look_derived(mnist, mnist_eval):
+    """The margins are taken against the union of the earlier groups: more references only make
+    an honest image's second-best match closer (per-group margins would add false flags)."""
+    a, b = mnist
+    few = check_derived(b, groups(MNIST, mnist_eval, a=a), MNIST)
+    many = check_derived(b, groups(MNIST, mnist_eval, a=a, **{f"a rotated {d}°": cheats.rotate(a, d) for d in (-8, -4, 4, 8)},
+                                   a_shifted=cheats.shift(a, 1)), MNIST)
+    assert many.fraction <= max(few.fraction, 0.01), (few.to_json(), many.to_json())
+
+
+def test_with_more_groups_than_the_cap_the_coarse_vote_finds_the_source(mnist, mnist_eval, monkeypatch):
+    import codream.derived
+
+    monkeypatch.setattr(codream.derived, "MIN_REFERENCES", 100)
+    a, b = mnist
+    cfg = dict(MNIST, max_groups=2)
+    decoys = {f"decoy {k}": cheats.blend(b, b.roll(k + 1, 0), 0.5) for k in range(6)}
+    gs = groups(cfg, mnist_eval, **decoys) + groups(cfg, source=a)  # the source committed last
+    r = check_derived(cheats.rotate(a, 10), gs, cfg)
+    assert r.skipped_groups == 6
+    assert any(g.label == "source" and int(g.flagged.sum()) > 150 for g in r.groups), r.to_json()
+
+
+def test_a_group_at_another_resolution_is_skipped_and_counted(mnist, mnist_eval):
+    a, _ = mnist
+    r = check_derived(cheats.rotate(a, 10), groups(dict(MNIST, resolution=7), mnist_eval, a=a), MNIST)
+    assert r.skipped_groups == 2 and [g.kind for g in r.groups] == ["self"]
+
+
+def test_too_few_earlier_images_judge_nothing_and_say_so(mnist):
+    a, b = mnist
+    r = check_derived(cheats.rotate(a, 10), groups(MNIST, a=a), MNIST)
+    assert len(a) < MIN_REFERENCES and "not_judged" in r.to_json()
+    assert [g.kind for g in r.groups] == ["self"]
+
+
+def test_references_carry_the_grid_and_the_check_is_deterministic(mnist):
+    a, b = mnist
+    ref = reference("earlier_submission", "a", a)
+    assert ref.work.dtype == torch.uint8 and tuple(ref.work.shape) == (200, 1, 14, 14)
+    q = cheats.blend(a, b, 0.7)
+    r1 = check_derived(q, [("earlier_submission", "a", ref.work)], MNIST)
+    r2 = check_derived(q, [("earlier_submission", "a", ref.work)], MNIST)
+    assert torch.equal(r1.derived, r2.derived)
+
+
+# -- digits (8×8): what the check sees, and what it cannot ----------------------------------------
+DIGITS = digits_reference("bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy",
+                          {"arch": "digits_cnn"})["scoring"]["derived"]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    d = load_file(str(DATA / "dreams-digits.safetensors"))
+    return d["a"], d["b"], torch.from_numpy(D.digits()[1].x)
+
+
+def test_digits_honest_bundles_pass_and_coarse_copies_are_invalid(digits):
+    a, b, ev = digits
+    assert check_derived(b, groups(DIGITS, ev, a=a), DIGITS).fraction <= 0.01
+    for make in (lambda: cheats.rotate(a, 10), lambda: cheats.blend(a, b, 0.7), lambda: cheats.perspective(a, 0.08),
+                 lambda: cheats.patchmix([a, b])):
+        r = check_derived(make(), groups(DIGITS, ev, a=a, b=b), DIGITS)
+        assert r.fraction > DIGITS["max_fraction"], r.to_json()

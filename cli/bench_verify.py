@@ -149,7 +149,7 @@ class VerifyBench:
         ``earlier`` (commit order) and the eval set, then the score if VALID."""
         from codream import bundle as B
         import tempfile
-        refs = [reference("earlier_submission", k, v, self.spec.scoring.get("derived")) for k, v in earlier.items()]
+        refs = [reference("earlier_submission", k, v, self.spec) for k, v in earlier.items()]
         with tempfile.TemporaryDirectory() as tmp:
             path = B.write(Path(tmp) / "b.safetensors", images, REF)
             t0 = time.perf_counter()

@@ -44,7 +44,11 @@ def verifier_score(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                    chain_id: Optional[int] = typer.Option(None, help="Binding: chain id."),
                    contract: Optional[str] = typer.Option(None, help="Binding: market address."),
                    task_id: Optional[int] = typer.Option(None, help="Binding: task id."),
-                   miner: Optional[str] = typer.Option(None, help="Binding: the miner's address.")):
+                   miner: Optional[str] = typer.Option(None, help="Binding: the miner's address."),
+                   seed: Optional[int] = typer.Option(None, min=0, max=2**31 - 1,
+                                                      help="The recipe seed a committee uses for this bundle "
+                                                           "(default: the spec's; on chain it comes from the draw "
+                                                           "and the bundle's CID).")):
     """Validate and score a bundle; print the verdict as JSON. What was not checked is said
     plainly, in `checked` and on stderr: without the binding options the bundle's own binding
     is taken as given; without --earlier / --index, copies of earlier work are not caught."""
@@ -59,12 +63,12 @@ def verifier_score(task_spec: Path = typer.Option(..., help="Task spec JSON."),
         if None in (chain_id, contract, task_id, miner):
             fail("give all of --chain-id, --contract, --task-id, --miner, or none")
         binding = Binding(chain_id, contract, task_id, miner)
-    refs = [reference("earlier_submission", f"submission {i} ({p.name})", _images_of(p))
+    refs = [reference("earlier_submission", f"submission {i} ({p.name})", _images_of(p), spec)
             for i, p in enumerate(earlier or [])]
     novelty_index = NoveltyIndex(index) if index is not None else None
     try:
         out = score_bundle(spec, bundle, ev, teachers, binding, refs, novelty_index, threads=threads,
-                           device=pick_device(device))
+                           device=pick_device(device), seed=seed)
     except NoveltyIndexError as exc:
         fail(str(exc))
     missing = [k.replace("_", " ") for k, v in out["checked"].items()

@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 
 from .derived import reference_grid
-from .spec import TaskSpec, novelty_config
+from .spec import TaskSpec, derived_config, novelty_config
 
 GRID = 8                      # fingerprints are GRID×GRID grey integers
 WIN = GRID - 2                # the central window hashed (inside every one-pixel overlap)
@@ -300,10 +300,10 @@ class Reference:
             self.codes = entry_codes(self.grids)
 
 
-def reference(kind: str, label: str, images: torch.Tensor, derived: dict | None = None) -> Reference:
-    """A reference group from uint8 images [N, C, H, W] (``derived``: the spec's derived-work
-    settings, for the resolution of the grid that check compares at)."""
-    return Reference(kind, label, grid(images), work=reference_grid(images, derived))
+def reference(kind: str, label: str, images: torch.Tensor, spec: TaskSpec | None = None) -> Reference:
+    """A reference group from uint8 images [N, C, H, W] (``spec``: for the resolution at which the
+    derived-work check compares; the default one without)."""
+    return Reference(kind, label, grid(images), work=reference_grid(images, derived_config(spec)))
 
 
 @dataclass
@@ -438,7 +438,7 @@ def _check_novelty(images, spec, earlier, index, eval_images, self_check, device
     n_local = len(refs)
     refs += stored
     if eval_images is not None:
-        refs.append(reference("eval_set", "eval set", eval_images))
+        refs.append(reference("eval_set", "eval set", eval_images, spec))
     me = Reference("self", "this bundle", g) if self_check else None
     checked = {k: 0 for k in KINDS}
     for r in refs:

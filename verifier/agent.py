@@ -312,7 +312,7 @@ class VerifierAgent(Agent):
             if e not in cache:
                 images = self._bundle_images(st, revealed[e][1], spec)
                 ok = images is not None and tuple(images.shape[1:]) == tuple(spec.shape)
-                cache[e] = reference("earlier_submission", f"submission {e}", images) if ok else None
+                cache[e] = reference("earlier_submission", f"submission {e}", images, spec) if ok else None
             if cache[e] is not None:
                 out.append(cache[e])
         return out

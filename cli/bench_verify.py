@@ -140,8 +140,11 @@ class VerifyBench:
             return float(fh.metadata()["seconds"])
 
     def raw_gain(self, spec: TaskSpec, images: torch.Tensor, seed: int) -> float:
+        """The distillation gain of all ``images`` (no checks); v2's recipe trains on the images in
+        the order given, as v2 did, v3's in the canonical order."""
         base = noise_accuracy(spec, self.teachers, self.ev, self.threads)["accuracy"]
-        accs = student_accuracies(spec, self.teachers, images, self.ev, seed, self.threads)
+        accs = student_accuracies(spec, self.teachers, images, self.ev, seed, self.threads,
+                                  in_canonical_order=spec is self.spec)
         return gain_bps(sum(accs) / len(accs), base)
 
     def verdict(self, images: torch.Tensor, earlier: dict[str, torch.Tensor], seed: int = 0) -> dict:

@@ -49,12 +49,16 @@ def student_seeds(seed: int, students: int) -> list[int]:
 
 
 def student_accuracies(spec: TaskSpec, teachers: Sequence[nn.Module], images: torch.Tensor, ev,
-                       seed: int | None = None, threads: int | None = None, device: str = "cpu") -> list[float]:
+                       seed: int | None = None, threads: int | None = None, device: str = "cpu",
+                       in_canonical_order: bool = True) -> list[float]:
     """Eval accuracy of each of the recipe's students distilled on ``images`` (canonical order);
-    ``seed`` replaces the spec's recipe seed (the per-bundle seed of a committee)."""
+    ``seed`` replaces the spec's recipe seed (the per-bundle seed of a committee).
+    ``in_canonical_order=False`` trains on the images as given (how verification v2 did: only the
+    benchmark's "before" column uses it)."""
     recipe = spec.recipe
     base = recipe.seed if seed is None else seed
-    images = canonical(images)
+    if in_canonical_order:
+        images = canonical(images)
     accs = []
     with deterministic(threads):
         for s in student_seeds(base, recipe.students):

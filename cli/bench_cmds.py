@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from .bench import bench_cid, bench_dreams_and_verify
+from .bench_verify import bench_verify
 from .bench_novelty import bench_novelty, render as render_novelty
 from .bench_dreams import TASKS, bench_dreams
 from .common import cli_argv, emit, fail
@@ -102,8 +103,6 @@ def bench_verify_cmd(task: str = typer.Option("digits", help="Reference task: di
                      out: Optional[Path] = typer.Option(None, help="Also write the JSON here.")):
     """Is the yardstick good enough to pay by: stability over recipe seeds (v2 vs v3 recipe), grinding,
     what each disguised copy earns, honest false positives, marginal gains, cost (JSON with `goals`)."""
-    from .bench_verify import bench_verify
-
     try:
         result = bench_verify(task, workdir, seeds, budget, threads, log=lambda m: typer.echo(m, err=True))
     except ValueError as exc:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import json
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -39,7 +40,9 @@ from typing import Callable
 import torch
 from safetensors.torch import load_file, save_file
 
+from codream import bundle as B, config
 from codream.bundle import Binding
+from codream.devchain import DEVNET_CHAIN_ID
 from codream.evalset import load_eval_set
 from codream.novelty import reference
 from codream.spec import TaskSpec, load as load_spec
@@ -53,7 +56,7 @@ from verifier.validate import validate_bytes
 from verifier.score import clear_memo, score_verdict
 
 TASKS = ("digits", "mnist")
-REF = Binding(31337, "0x" + "ab" * 20, 1, "0x" + "cd" * 20)
+REF = Binding(DEVNET_CHAIN_ID, "0x" + "ab" * 20, 1, "0x" + "cd" * 20)
 
 
 def _v2_recipe(spec: TaskSpec) -> TaskSpec:
@@ -150,8 +153,6 @@ class VerifyBench:
     def verdict(self, images: torch.Tensor, earlier: dict[str, torch.Tensor], seed: int = 0) -> dict:
         """What the verifier says and pays: the real validation (near-twins + derived work) against
         ``earlier`` (commit order) and the eval set, then the score if VALID."""
-        from codream import bundle as B
-        import tempfile
         refs = [reference("earlier_submission", k, v, self.spec) for k, v in earlier.items()]
         with tempfile.TemporaryDirectory() as tmp:
             path = B.write(Path(tmp) / "b.safetensors", images, REF)
@@ -370,6 +371,5 @@ class VerifyBench:
 
 def bench_verify(task: str = "digits", workdir: Path | None = None, seeds: int = 5, budget: float | None = None,
                  threads: int = 1, log: Callable[[str], None] = print) -> dict:
-    from codream import config
     workdir = Path(workdir) if workdir else config.home() / "cache" / "bench-verify"
     return VerifyBench(task, workdir, seeds, budget, threads, log).run()

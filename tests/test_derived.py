@@ -23,6 +23,16 @@ DATA = Path(__file__).parent / "data"
 MNIST = dict(DERIVED_DEFAULTS)
 
 
+@pytest.fixture(autouse=True)
+def fixture_sized_floor(monkeypatch):
+    """The fixtures hold 200-image bundles; production judges against earlier dreams only from 500
+    of them (honest flags with a 200-dream pool beside the eval set: up to 5 % on digits, 4.5 % on
+    MNIST; at 500: 2 %). These tests check the mechanism with a floor the fixtures reach."""
+    import codream.derived
+
+    monkeypatch.setattr(codream.derived, "MIN_REFERENCES", 200)
+
+
 @pytest.fixture(scope="module")
 def mnist():
     d = load_file(str(DATA / "dreams-mnist.safetensors"))
@@ -101,7 +111,7 @@ def test_more_earlier_work_never_makes_an_honest_image_look_derived(mnist, mnist
 def test_with_more_groups_than_the_cap_the_coarse_vote_finds_the_source(mnist, mnist_eval, monkeypatch):
     import codream.derived
 
-    monkeypatch.setattr(codream.derived, "MIN_REFERENCES", 100)
+    monkeypatch.setattr(codream.derived, "MIN_REFERENCES", 100)  # one 200-image decoy group beside the eval set
     a, b = mnist
     cfg = dict(MNIST, max_groups=2)
     decoys = {f"decoy {k}": cheats.blend(b, b.roll(k + 1, 0), 0.5) for k in range(6)}
@@ -117,11 +127,27 @@ def test_a_group_at_another_resolution_is_skipped_and_counted(mnist, mnist_eval)
     assert r.skipped_groups == 2 and [g.kind for g in r.groups] == ["self"]
 
 
-def test_too_few_earlier_images_judge_nothing_and_say_so(mnist):
+def test_too_few_earlier_images_judge_nothing_and_say_so(mnist, monkeypatch):
+    import codream.derived
+
+    monkeypatch.setattr(codream.derived, "MIN_REFERENCES", MIN_REFERENCES)  # production's floor
     a, b = mnist
     r = check_derived(cheats.rotate(a, 10), groups(MNIST, a=a), MNIST)
     assert len(a) < MIN_REFERENCES and "not_judged" in r.to_json()
     assert [g.kind for g in r.groups] == ["self"]
+
+
+def test_a_large_eval_set_does_not_make_a_few_earlier_dreams_judgeable(digits, monkeypatch):
+    """Each family needs the floor on its own: real eval images are a poor second-best for a dream
+    (the co-owned devnet round: 540 eval images beside one 200-image bundle flagged 3.5 % of an honest
+    bundle as derived from it, and the round paid nobody)."""
+    import codream.derived
+
+    monkeypatch.setattr(codream.derived, "MIN_REFERENCES", MIN_REFERENCES)
+    a, b, ev = digits
+    r = check_derived(cheats.rotate(a, 10), groups(DIGITS, ev, a=a), DIGITS, self_check=False)
+    assert len(ev) >= MIN_REFERENCES > len(a)
+    assert r.too_few_references == len(a) and [g.kind for g in r.groups] == ["eval_set"], r.to_json()
 
 
 def test_references_carry_the_grid_and_the_check_is_deterministic(mnist):

@@ -110,7 +110,8 @@ def verifier_run(stake: float = typer.Option(1.0, help="ETH to stake on first st
                  rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
                  account: Optional[str] = ACCOUNT, confirmations: int = CONFS,
                  ipfs_api: Optional[str] = IPFS_API):
-    """Stake, get drawn, score bundles, commit and reveal scores, settle, claim."""
+    """Stake (it counts once warmed up), get drawn, check eval sets, score bundles, commit and reveal,
+    appeal results your scores contradict, serve on appeal committees, settle, claim."""
     if strategy not in STRATEGIES:
         fail(f"--strategy must be one of {', '.join(STRATEGIES)}", 2)
     if strategy == "colluder" and not rival:
@@ -142,7 +143,10 @@ def verifier_status(address: Optional[str] = typer.Option(None, help="Default: t
     who = checked_address(address) if address else chain.account.address
     try:
         info = chain.view("info", who, on="registry")
-        show({"address": who, "stake_wei": info["stake"], "locked_seats": info["lockedSeats"],
+        pending = chain.view("pendingOf", who, on="registry")
+        show({"address": who, "stake_wei": info["stake"] + pending["amount"], "active_stake_wei": info["stake"],
+              "pending_stake_wei": pending["amount"], "activates_at": pending["activatesAt"] or None,
+              "locked_seats": info["lockedSeats"],
               "unbonding_at": info["unbondAt"] or None, "claimable_wei": chain.call("claimable", who),
               "tasks": verifier_rows(chain, who)}, as_json, render_verifier)
     except ChainError as exc:

@@ -24,7 +24,9 @@ pair that calls the honest miner's bundle INVALID, the staller and the bribed pa
 
 Agents run in two worker processes (`python -m cli.adversarial worker PLAN`), one for the miners
 and one for the verifiers, each stepping its agents in turn: the same agent code as `codream
-miner run` / `verifier run --strategy ...`, without thirty Python processes on two cores.
+miner run` / `verifier run --strategy ...`, without thirty Python processes on two cores. The
+verifiers of the worker compute each bundle's (deterministic) score once and share it; each still
+checks the eval sets, commits and reveals its own vectors.
 """
 from __future__ import annotations
 
@@ -63,7 +65,7 @@ MIN_GAIN = 7000  # the owners' quality bar (bps): 3-step dreams score ~4,900, 12
 BOND = ETH // 100
 SEATS = 31  # K = r = 31 (the largest r): every seat scores every submission, the honest stake decides, and
 # the adversaries' small stakes are drawn onto the committee in most runs
-HONEST_STAKE, SYBIL_STAKE, ADVERSARY_STAKE, STALLER_STAKE, BRIBED_STAKE = 3.0, 1.0, 0.5, 2.0, 1.0
+HONEST_STAKE, SYBIL_STAKE, ADVERSARY_STAKE, STALLER_STAKE, BRIBED_STAKE = 3.0, 1.0, 1.0, 2.0, 1.0
 BRIBE = ETH // 100  # per delivered vote: less than the seat's slash (a bribe cannot pay for itself)
 LATE_STAKE = 20 * ETH  # owner B's late stake: more than every verifier together
 
@@ -138,6 +140,7 @@ def build_agents(plan: dict) -> list[Agent]:
     cfg = ChainConfig(plan["rpc"], plan.get("deployment"), retry_seconds=60)
     ipfs = IpfsClient(plan["ipfs"], timeout=30)
     agents = []
+    memo: dict = {}  # the verifiers of this worker score each bundle once (deterministic: each would get the same)
     for a in plan["agents"]:
         chain = Chain(cfg, load_account(f"dev:{a['dev']}"))
         kind = a["kind"]
@@ -153,7 +156,7 @@ def build_agents(plan: dict) -> list[Agent]:
                         "staller": lambda: Colluder(a["target"], "accept"),
                         "bribed": lambda: Colluder(a["target"], "accept")}[kind]()
             agents.append(VerifierAgent(chain, ipfs, int(a["stake"] * ETH), threads=1, claim=True, keeper=True,
-                                        verbose=False, strategy=strategy))
+                                        verbose=False, strategy=strategy, score_memo=memo))
     return agents
 
 

@@ -264,19 +264,26 @@ class Chain:
             name, a = self._revert_of(exc)
             raise TxReverted(fn_name, name, a) from None
 
+    def tree_write_gas(self) -> int:
+        """A gas floor for a call that rewrites the registry's sum tree (stake activation, unbond,
+        a settlement that slashes): every node on a leaf's path may need a new checkpoint slot."""
+        return 80_000 + 26_000 * (max(1, self.call("verifierCount", on="registry")).bit_length() + 2)
+
     def balance(self, address: str | None = None) -> int:
         return self._rpc("balance", lambda: self.w3.eth.get_balance(address or self.account.address))
 
-    def send(self, fn_name: str, *args, value: int = 0, on: str = "market"):
+    def send(self, fn_name: str, *args, value: int = 0, on: str = "market", min_gas: int = 0):
         """Sign and send; wait for ``confirmations``. A revert is explained, never retried; a
         transaction that ran out of gas because the state moved between estimate and inclusion
         (other senders changed what it touches) is sent again with a fresh estimate and a larger
-        margin, at most twice."""
+        margin, at most twice. ``min_gas``: a floor for the gas limit (a registry write's cost
+        depends on whether its sum-tree nodes were already checkpointed in the block it lands in,
+        which an estimate cannot know)."""
         if self.account is None:
             raise ChainError("no account to sign with (a devnet account dev:N or an encrypted keystore)")
         fn = self._fn(on, fn_name, args)
         for margin in (1.3, 2.0, 3.0):
-            receipt, gas_limit = self._send_once(fn_name, fn, value, margin)
+            receipt, gas_limit = self._send_once(fn_name, fn, value, margin, min_gas)
             if receipt.status == 1:
                 break
             if receipt.gasUsed < gas_limit * 0.98:  # not out of gas: a real revert (the state changed)
@@ -290,7 +297,7 @@ class Chain:
                 time.sleep(1)
         return receipt
 
-    def _send_once(self, fn_name: str, fn, value: int, margin: float):
+    def _send_once(self, fn_name: str, fn, value: int, margin: float, min_gas: int = 0):
         sender = self.account.address
         try:
             gas = self._rpc(fn_name, lambda: fn.estimate_gas({"from": sender, "value": value}))
@@ -303,7 +310,7 @@ class Chain:
             raise ChainError(f"{fn_name}: the node refused the transaction: {exc}") from None
         base = self._rpc(fn_name, lambda: self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
         tip = 0 if self.devnet else self.w3.to_wei(1, "gwei")
-        gas_limit, max_fee = int(gas * margin) + 30_000, 2 * base + tip
+        gas_limit, max_fee = max(int(gas * margin) + 30_000, min_gas), 2 * base + tip
         if self.balance(sender) < value + gas_limit * max_fee:
             self._insufficient(fn_name, value, gas_limit * max_fee)
         tx = fn.build_transaction({"from": sender, "value": value, "gas": gas_limit,

@@ -65,11 +65,14 @@ class VerifierAgent(Agent):
     def __init__(self, chain, ipfs, stake_wei: int, threads: int | None = 1, claim: bool = True,
                  keeper: bool = True, verbose: bool = True, strategy: VerifierStrategy | None = None,
                  device: str = "cpu", index: NoveltyIndex | None = None, appeals: bool = True,
-                 max_call_gas: int = MAX_CALL_GAS):
+                 max_call_gas: int = MAX_CALL_GAS, score_memo: dict | None = None):
         super().__init__(chain, ipfs, claim, verbose)
         self.stake_wei, self.threads, self.keeper, self.device = stake_wei, threads, keeper, device
         self.strategy = strategy or Honest()
         self.appeals, self.max_call_gas = appeals, max_call_gas
+        # (task, submission) -> score record, shared by agents run in one process (the adversarial
+        # demo's worker): scoring is deterministic, so each would compute the same record
+        self.score_memo = score_memo
         # one index per agent (its own folder: agents sharing a home never write the same files)
         self.index = index or NoveltyIndex(self.state.dir / "novelty-index")
         self._task_inputs: dict[int, tuple] = {}  # tid -> (spec, teachers, union of OK eval sets or None, reason)
@@ -88,7 +91,7 @@ class VerifierAgent(Agent):
         pending = self.chain.view("pendingOf", self.me, on="registry")
         if pending["amount"] and pending["activatesAt"] <= self.chain.block()["timestamp"]:
             try:
-                self.chain.send("activate", self.me, on="registry")
+                self.chain.send("activate", self.me, on="registry", min_gas=self.chain.tree_write_gas())
                 event(self.log, "stake activated: it counts in draws now", stake=eth(pending["amount"]))
             except TxReverted as exc:  # unbonding, or someone activated it first
                 event(self.log, "activation not possible now", reason=str(exc))
@@ -445,7 +448,10 @@ class VerifierAgent(Agent):
         spec, teachers, ev, why = self._inputs(tid, st)
         todo = [s for s in self._work(st) if str(s) not in st["scores"]]
         for s in todo[:BUNDLES_PER_PASS]:
-            st["scores"][str(s)] = self._score_one(tid, st, s, spec, teachers, ev, why, revealed)
+            memo = self.score_memo if self.score_memo is not None else {}
+            if (tid, s) not in memo:
+                memo[(tid, s)] = self._score_one(tid, st, s, spec, teachers, ev, why, revealed)
+            st["scores"][str(s)] = dict(memo[(tid, s)])
             self.state.save()  # each score is durable as soon as it exists
         if len(todo) <= BUNDLES_PER_PASS:
             self._finish_scoring(tid, st)

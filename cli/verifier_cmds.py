@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -91,6 +92,31 @@ def _images_of(path: Path):
     if images is None or images.dtype.is_floating_point or images.dim() != 4:
         fail(f"--earlier {path}: needs a uint8 `images` tensor [N, C, H, W]")
     return images
+
+
+@app.command("wait")
+def verifier_wait(address: Optional[str] = typer.Option(None, help="Default: the --account's address."),
+                  active: bool = typer.Option(False, "--active", help="Wait until its stake is active (warmed up and "
+                                              "activated), not just deposited."),
+                  timeout: float = typer.Option(600, help="Give up after this many seconds (exit 1)."),
+                  rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
+                  account: Optional[str] = ACCOUNT):
+    """Wait until a verifier has staked (or, with --active, its stake counts in draws)."""
+    chain = open_chain(rpc_url, deployment, account, need_account=address is None, retry_seconds=ONE_SHOT_RETRY)
+    who = address or chain.account.address
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            held = chain.call("stakeOf", who, on="registry")
+            live = chain.view("info", who, on="registry")["stake"]
+            if (live if active else held) > 0:
+                emit({"address": who, "stake_wei": held, "active_stake_wei": live})
+                return
+            if time.monotonic() > deadline:
+                fail(f"{who}: no {'active ' if active else ''}stake within {timeout:g} s")
+            time.sleep(1)
+    except ChainError as exc:
+        fail(str(exc))
 
 
 @app.command("run")

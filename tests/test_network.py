@@ -276,3 +276,74 @@ def test_miner_survives_the_ipfs_node_going_down_and_up(net):
     devnet.up(*net["ports"])  # starts whatever is not running: the IPFS node, same repo
     wait(lambda: any(e["miner"] == miner for e in owner.events("Revealed", tid)), "the reveal after the outage")
     assert IpfsClient(net["api"]).is_pinned(next(e["cid"] for e in owner.events("Revealed", tid) if e["index"] == 0))
+
+
+def test_an_honest_verifier_appeals_a_bought_result_and_the_appeal_overturns_it(net):
+    """W holds most of a submission's seats and votes a garbage bundle 10,000 (accepted by its
+    majority). The honest agent, outvoted on its seat, appeals on its own; W left (unbonded) after
+    the score reveal, so the appeal committee is the agent's alone; the agent scores the bundle on
+    its 11 appeal seats; the appeal overturns; W is slashed, the agent repaid, the bundle settles
+    INVALID. (The test plays W and the keeper; the agent runs with --no-keeper.)"""
+    from codream.protocol import AppealStage, EvalVerdict, Outcome, miner_commitment, score_commitment, \
+        seat_vector
+
+    owner, ipfs = net["owner"], net["ipfs"]
+    honest = load_account("dev:4").address
+    agent(net, "verifier", "verifier", "run", "--account", "dev:4", "--stake", "1", "--no-keeper")
+    w = Chain(ChainConfig(net["rpc"]), load_account("dev:5"))
+    wait(lambda: owner.call("stakeOf", honest, on="registry") > 0, "the agent's stake")
+    w.send("stake", value=3 * ETH, on="registry")
+    owner.increase_time(owner.call("WARMUP", on="registry") + 1)
+    w.send("activate", w.account.address, on="registry")
+    wait(lambda: owner.view("info", honest, on="registry")["stake"] > 0, "the agent activating", mine=owner)
+    miner = Chain(ChainConfig(net["rpc"]), load_account("dev:1"))
+    for attempt in range(12):  # a committee where W holds 3+ of the 5 seats and the agent at least one
+        tid = new_task(net)
+        cid, salt = ipfs.add_bytes(b"not a bundle at all %d" % attempt), b"\x22" * 32
+        miner.send("commit", tid, miner_commitment(cid, salt, miner.account.address, tid, miner.chain_id,
+                                                   miner.address), value=BOND)
+        owner.increase_time(3601)
+        reveal_eval(owner, ipfs, tid)
+        draw(owner, tid)
+        seats = list(owner.call("getSeats", tid, on="lens")[0])
+        if seats.count(w.account.address) >= 3 and honest in seats:
+            break
+    else:
+        pytest.fail("no committee with a W majority and an honest seat in 12 draws")
+    miner.send("reveal", tid, 0, cid, salt)
+    owner.increase_time(owner.view("getTask", tid)["revealEnd"] - owner.block()["timestamp"] + 1)
+    mine_ = [j for j, v in enumerate(seats) if v == w.account.address]
+    vec = seat_vector([EvalVerdict.OK], [10_000])
+    for j in mine_:
+        w.send("commitScores", tid, j, score_commitment(vec, b"\x33" * 32, w.account.address, tid, j, w.chain_id,
+                                                        w.address))
+    wait(lambda: len(owner.events("ScoresCommitted", tid)) == 5, "the agent's commitments", mine=owner)
+    owner.increase_time(owner.view("getTask", tid)["scoreCommitEnd"] - owner.block()["timestamp"] + 1)
+    for j in mine_:
+        w.send("revealScores", tid, j, vec, b"\x33" * 32)
+    wait(lambda: len(owner.events("ScoresRevealed", tid)) == 5, "the agent's reveals", mine=owner)
+    assert owner.view("judge", tid, 0, on="lens")["status"] == Status.ACCEPTED  # bought
+    w.send("requestUnbond", on="registry")  # W leaves before the appeal's snapshot
+    owner.increase_time(owner.view("getTask", tid)["scoreRevealEnd"] - owner.block()["timestamp"] + 1)
+    wait(lambda: owner.call("appealCount", tid, on="appeals") == 1, "the agent's appeal", mine=owner)
+    x = owner.view("getAppeal", tid, 0, on="appeals")
+    assert x["appellant"] == honest and x["submission"] == 0
+    owner.mine(max(1, x["seedBlock"] - owner.block()["number"]))
+    owner.send("drawAppeal", tid, 0, on="appeals")
+    assert set(owner.call("getAppealSeats", tid, 0, on="appeals")[0]) == {honest}
+    wait(lambda: all(owner.call("getAppealSeats", tid, 0, on="appeals")[1]), "the agent's appeal commitments",
+         mine=owner)
+    owner.increase_time(owner.view("getAppeal", tid, 0, on="appeals")["commitEnd"] - owner.block()["timestamp"] + 1)
+    wait(lambda: all(owner.call("getAppealSeats", tid, 0, on="appeals")[2]), "the agent's appeal reveals",
+         mine=owner)
+    owner.increase_time(owner.view("getAppeal", tid, 0, on="appeals")["revealEnd"] - owner.block()["timestamp"] + 1)
+    before = owner.call("stakeOf", w.account.address, on="registry")
+    while AppealStage(owner.view("getAppeal", tid, 0, on="appeals")["stage"]) != AppealStage.RESOLVED:
+        owner.send("resolveAppeal", tid, 0, 100, on="appeals")
+    assert Outcome(owner.view("getAppeal", tid, 0, on="appeals")["outcome"]) == Outcome.OVERTURNED
+    assert before - owner.call("stakeOf", w.account.address, on="registry") >= 3 * 10**17  # >= 0.1 ETH per seat
+    owner.increase_time(owner.view("getTask", tid)["appealEnd"] - owner.block()["timestamp"] + 1)
+    while owner.phase(tid) != Phase.FINALIZED:
+        owner.send("settle", tid, 1000)
+    result, status = owner.call("results", tid, 0, 1, on="lens")
+    assert Status(status[0]) == Status.INVALID  # the appeal's result stands

@@ -336,7 +336,7 @@ async function renderAccount() {
     market.claimable(account), registry.info(account), registry.pendingOf(account), logs("Credited", account),
     logs("Withdrawn", account), logs("Committed", null, account), logs("SubmissionSettled", null, null, account),
     logs("SeatSettled", null, null, account), logs("TaskCreated", null, account), logs("TaskJoined", null, account),
-    logs("OwnerJudged", null, account), appealLogs("Appealed")]);
+    logs("OwnerJudged", null, null, account), appealLogs("Appealed")]);
   $("claimable").textContent = eth(claimable);
   $("claimable").dataset.wei = claimable.toString();
   $("stake").textContent = eth(info.stake + pendingStake.amount);

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from .bench import bench_cid, bench_dreams_and_verify
+from .bench_market import bench_market
 from .bench_verify import bench_verify
 from .bench_novelty import bench_novelty, render as render_novelty
 from .bench_dreams import TASKS, bench_dreams
@@ -47,6 +48,17 @@ def bench_gas_cmd():
     if "error" in out:
         fail(f"gas benchmark failed:\n{out['error']}")
     emit(out)
+
+
+@app.command("market")
+def bench_market_cmd(measured: bool = typer.Option(True, "--measured/--model-only",
+                                                   help="Also run the issue-22 attack scenarios in forge.")):
+    """What buying a verdict costs on market v3: seat-majority probabilities, seed grinding, the
+    expected net of steering a verdict at 10/20/33 % of the stake, each attack's measured net."""
+    try:
+        emit(bench_market(measured))
+    except RuntimeError as exc:
+        fail(str(exc))
 
 
 @app.command("e2e")

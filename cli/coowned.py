@@ -204,27 +204,29 @@ class CoOwnedDemo(Demo):
             alice = self.chain = Chain(ChainConfig(rpc), load_account("dev:0"))
             bob = Chain(ChainConfig(rpc), load_account("dev:1"))
             ipfs = IpfsClient(api)
+            net = self._net(rpc, st)
+            self.warm_verifiers(net)
             created = create_task(alice, ipfs, task_dir, CONTRIBUTIONS["alice"], BOND, self.seats,
                                   self.seats_per_submission, [WINDOW] * 5, 1000,
                                   eval_path=task_dir / "evals" / "alice.safetensors")
             tid = created["task_id"]
-            join_task(bob, tid, task_dir / "evals" / "bob.safetensors", CONTRIBUTIONS["bob"])
-            self.say(f"task {tid}: alice created it ({eth(CONTRIBUTIONS['alice'])}, spec {created['spec_cid']}), bob "
-                     f"joined ({eth(CONTRIBUTIONS['bob'])}); each committed to its own eval set")
-            net = self._net(rpc, st)
-            self.spawn_verifiers(net)
+            joined = join_task(bob, tid, task_dir / "evals" / "bob.safetensors", CONTRIBUTIONS["bob"], ipfs=ipfs)
+            self.say(f"task {tid}: alice created it ({eth(CONTRIBUTIONS['alice'])}, spec {created['spec_cid']}, both "
+                     f"teachers {created['declared_accuracy_bps'] / 100:.2f} % on her eval set), bob joined "
+                     f"({eth(CONTRIBUTIONS['bob'])}, {joined['declared_accuracy_bps'] / 100:.2f} % on his); each "
+                     "committed to its own eval set")
             for m in (p for p in self.parties if p.role == "miner"):
                 self.spawn(m.name, "miner", "run", "--account", f"dev:{m.dev}", *m.args, "--task", str(tid),
                            "--until-idle", "--poll", "0.5", "--threads", "1", *net)
-            self.say("3 verifiers and 2 honest miners started as separate processes; the miners dream against "
+            self.say("3 verifiers and 2 honest miners run as separate processes; the miners dream against "
                      "both owners' teachers at once")
 
             def reveal_both():
                 reveal_eval(alice, ipfs, tid)
                 reveal_eval(bob, ipfs, tid)
 
-            result = self.drive(alice, tid, reveal_both, "alice and bob revealed their eval sets (the verifiers "
-                                                         "score on their union)")
+            result = self.drive(alice, tid, reveal_both, "alice and bob revealed their eval sets (each seat checks "
+                                                         "both, then scores on the union of those it judged OK)")
             t_round = time.monotonic() - t_up
             self.say(f"alice harvests task {tid} from the chain (accepted bundles, CIDs verified; "
                      f"measured on both revealed eval sets; {self.steps or 'full-length'} distillation steps)")

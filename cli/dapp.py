@@ -14,7 +14,8 @@ from codream.bundle import BundleError, read as read_bundle
 from codream.deployment import DeploymentError, load_record
 from codream.devchain import dev_address, dev_private_key, is_devnet
 from codream.preview import grid_png
-from codream.protocol import INVALID, NO_EVAL, Phase, Status
+from codream.market import PHASE_DEADLINES, STATUS_NOTES
+from codream.protocol import INVALID, NO_EVAL, BurnReason, Outcome, Phase, Status, Verdict
 from ipfs import CID, InvalidCidError, IpfsClient, IpfsError
 
 DAPP = config.REPO_ROOT / "dapp"
@@ -36,12 +37,19 @@ def page_config(deployment: str | None, rpc_url: str | None, gateway: str) -> di
         rec = load_record(deployment)
     except DeploymentError as exc:
         return {"error": str(exc)}
-    c, r = rec["contracts"]["CoDreamMarket"], rec["contracts"]["StakeRegistry"]
+    cs = rec["contracts"]
+    c, r = cs["CoDreamMarket"], cs["StakeRegistry"]
     out = {"chainId": rec["chain_id"], "market": c["address"], "abi": c["abi"], "deployBlock": c.get("block", 0),
            "registry": r["address"], "registryAbi": r["abi"],
+           "lens": cs["CoDreamLens"]["address"], "lensAbi": cs["CoDreamLens"]["abi"],
+           "appeals": cs["CoDreamAppeals"]["address"], "appealsAbi": cs["CoDreamAppeals"]["abi"],
            "rpcUrl": rpc_url or rec.get("rpc_url") or config.rpc_url(), "gateway": gateway, "devAccounts": [],
            "harvestCommand": HARVEST_COMMAND,
            "protocol": {"phases": [p.human for p in Phase], "statuses": [s.human for s in Status],
+                        "statusNotes": {s.human: note for s, note in STATUS_NOTES.items()},
+                        "deadlines": {int(p): key for p, key in PHASE_DEADLINES.items()},
+                        "verdicts": [v.human for v in Verdict], "outcomes": [o.human for o in Outcome],
+                        "burnReasons": [b.human for b in BurnReason],
                         "invalid": INVALID, "noEval": NO_EVAL, "finalized": int(Phase.FINALIZED)}}
     if is_devnet(rec["chain_id"]):
         for i in range(10):  # the first ten: the demo's parties and a few more

@@ -1,10 +1,13 @@
-"""`codream demo` / `make demo`: one full network round on a local devnet (protocol v2).
+"""`codream demo` / `make demo`: one full network round on a local devnet (protocol v3).
 
-devnet up (anvil + IPFS node + market + stake registry) → train the digits teacher → create a
-task with a bounty → three miners (honest, noise, copier) and three verifiers run as separate
-processes → devnet time moves through the windows as soon as every agent has acted → the
-keepers draw the committee and settle → a table of who earned or lost what and why → devnet
-down (or --keep-up).
+devnet up (anvil + IPFS node + market, stake registry, appeals module, lens) → train the digits
+teacher → three verifiers stake (devnet time jumps past the warm-up once; they activate their
+stake) → the owner creates a task with a bounty and its declared teacher accuracy → three miners
+(honest, noise, copier) commit → the owner reveals its eval set → the keepers draw the committee →
+the miners reveal → the seats check the eval set, score, commit, reveal → the appeal window (the
+agents appeal a result their scores contradict) → the keepers settle → a table of who earned or
+lost what and why → devnet down (or --keep-up). Devnet time moves through each window as soon as
+every agent has acted.
 
 The demo waits on chain events, never on fixed timeouts: it keeps waiting while the agents are
 alive and making progress (their logs grow), and stops with the agent's last lines if one dies
@@ -22,8 +25,8 @@ from rich.table import Table
 
 from codream import config
 from codream.chain import Chain, ChainConfig, load_account
-from codream.market import committee, eth, submissions, verdict
-from codream.protocol import Phase, Status
+from codream.market import books, books_line, committee, contradicts, eth, ledger, submissions, verdict
+from codream.protocol import AppealStage, Phase, Status
 from ipfs import IpfsClient
 from owner.tasks import create_task, reveal_eval
 from owner.teacher import train_reference
@@ -71,7 +74,7 @@ class Demo:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
         self.parties = default_parties(n)
-        self.seats, self.seats_per_submission = 3, 3
+        self.seats, self.seats_per_submission = 5, 5  # r at its floor: 3 verifiers hold 5 seats
 
     def say(self, msg: str) -> None:
         self.con.print(f"[bold cyan]▶[/] {msg}")
@@ -147,12 +150,14 @@ class Demo:
             rpc = st["anvil"]["rpc_url"]
             owner = self.chain = Chain(ChainConfig(rpc), load_account("dev:0"))
             ipfs = IpfsClient(st["ipfs"]["api"])
+            self.warm_verifiers(self._net(rpc, st))
             bounty = 1 * ETH
             created = create_task(owner, ipfs, task_dir, bounty, ETH // 100, self.seats, self.seats_per_submission,
                                   [WINDOW] * 5, 1000)
             tid = created["task_id"]
             self.say(f"task {tid} created by the owner (dev:0): bounty 1 ETH, miner bond 0.01 ETH, "
-                     f"{self.seats} seats × {self.seats_per_submission} per submission, spec {created['spec_cid']}")
+                     f"{self.seats} seats × {self.seats_per_submission} per submission, declared teacher accuracy "
+                     f"{created['declared_accuracy_bps'] / 100:.2f} % on its eval set, spec {created['spec_cid']}")
             result = self._round(owner, ipfs, rpc, st, tid, task_dir)
             result["seconds"] = round(time.monotonic() - t0, 1)
             self.say(f"round complete in {result['seconds']} s")
@@ -173,10 +178,24 @@ class Demo:
                        *v.args, *net)
         return verifiers
 
+    def warm_verifiers(self, net: list[str]) -> list[Party]:
+        """Start the verifiers; once they staked, move devnet time past the warm-up (stake counts in
+        draws only then) and wait until each activated its own stake."""
+        verifiers = self.spawn_verifiers(net)
+        n = len(verifiers)
+        self.wait_for(f"{n} verifiers stake", lambda: self.chain.call("verifierCount", on="registry") >= n)
+        warmup = self.chain.call("WARMUP", on="registry")
+        self.chain.increase_time(warmup + 1)
+        self.wait_for(f"{n} verifiers activate their stake", lambda: len(self.chain.events("Activated",
+                                                                                          on="registry")) >= n)
+        self.say(f"{n} verifiers staked; devnet time moved past the {warmup // 86400}-day warm-up, they activated "
+                 "their stake")
+        return verifiers
+
     def _round(self, owner: Chain, ipfs: IpfsClient, rpc: str, st: dict, tid: int, task_dir) -> dict:
         net = self._net(rpc, st)
         miners = [p for p in self.parties if p.role == "miner"]
-        verifiers = self.spawn_verifiers(net)
+        verifiers = [p for p in self.parties if p.role == "verifier"]
         honest = next(p for p in miners if "--strategy" not in p.args)
         leaked = self.home / "agents" / f"miner-{honest.address.lower()}"
         common = ["--task", str(tid), "--until-idle", "--poll", "0.5", "--threads", "1", *net]
@@ -193,94 +212,155 @@ class Demo:
                            *common)
         self.say(f"{len(verifiers)} verifiers and {len(miners)} miners "
                  f"({', '.join(m.name.removeprefix('miner ') for m in miners)}) started as separate processes")
-        return self.drive(owner, tid, lambda: reveal_eval(owner, ipfs, tid), "the owner revealed the eval set")
+        return self.drive(owner, tid, lambda: reveal_eval(owner, ipfs, tid), "the owner revealed its eval set")
+
+    def pass_deadline(self, chain: Chain, tid: int, key: str) -> None:
+        """Move devnet time just past one of the task's deadlines (getTask field `key`)."""
+        end = chain.view("getTask", tid)[key]
+        now = chain.block()["timestamp"]
+        chain.increase_time(max(1, end - now + 1))
 
     def drive(self, chain: Chain, tid: int, reveal_evals, revealed_what: str) -> dict:
         """From the agents' commits to settlement: wait for each step, move devnet time through
-        the windows, call ``reveal_evals()`` in the eval-reveal window; then the table."""
+        the windows, call ``reveal_evals()`` right after the commit window; then the table."""
         miners = [p for p in self.parties if p.role == "miner"]
-        verifiers = [p for p in self.parties if p.role == "verifier"]
         self.wait_for(f"{len(miners)} miners commit", lambda: self.count("Committed", tid) >= len(miners),
                       lambda: f"{self.count('Committed', tid)}/{len(miners)} ")
-        self.wait_for("verifiers stake", lambda: chain.call("verifierCount", on="registry") >= len(verifiers))
-        chain.increase_time(WINDOW + 1)
-        self.say("commit window closed (devnet time moved forward)")
+        self.pass_deadline(chain, tid, "commitEnd")
+        reveal_evals()
+        self.say(f"commit window closed (devnet time moved forward); {revealed_what}")
+        self.wait_for("the keepers draw the committee", lambda: Phase(chain.phase(tid)) >= Phase.REVEAL)
+        self.say("committee drawn from the block's RANDAO mix; the miners reveal their bundles now")
         self.wait_for(f"{len(miners)} miners reveal", lambda: self.count("Revealed", tid) >= len(miners),
                       lambda: f"{self.count('Revealed', tid)}/{len(miners)} ")
-        chain.increase_time(WINDOW + 1)
-        reveal_evals()
-        self.say(f"reveal window closed; {revealed_what}")
-        self.wait_for("the keepers draw the committee", lambda: Phase(chain.phase(tid)) >= Phase.SCORE_COMMIT)
-        self.wait_for(f"{self.seats} seats commit scores", lambda: self.count("ScoresCommitted", tid) >= self.seats,
-                      lambda: f"{self.count('ScoresCommitted', tid)}/{self.seats} ")
-        chain.increase_time(WINDOW + 1)
-        self.wait_for(f"{self.seats} seats reveal scores", lambda: self.count("ScoresRevealed", tid) >= self.seats,
-                      lambda: f"{self.count('ScoresRevealed', tid)}/{self.seats} ")
-        chain.increase_time(WINDOW + 1)
-        self.say("score windows closed")
+        self.pass_deadline(chain, tid, "revealEnd")
+        self.score_windows(chain, [tid])
+        self.say("score windows closed; appeal window open")
+        self.appeal_window(chain, [tid])
         self.wait_for("the keepers settle", lambda: Phase(chain.phase(tid)) == Phase.FINALIZED)
         self.wait_for("agents claim and exit" if self.claim else "agents exit",
                       lambda: all(p.poll() is not None for p in self.procs.values()))
         self.check_procs()
         return self.report(chain, tid)
 
+    def silent(self) -> set[str]:
+        """Verifier addresses that never commit (the adversarial round's silent ones)."""
+        return set()
+
+    def copiers(self) -> set[str]:
+        """Verifier addresses whose reveals fail (the adversarial round's copiers)."""
+        return set()
+
+    def appellants(self) -> set[str]:
+        """Verifier addresses that appeal results their scores contradict (honest ones)."""
+        return {p.address for p in self.parties if p.role == "verifier"}
+
+    def score_windows(self, chain: Chain, tids: list[int]) -> None:
+        """Wait for every seat that will commit, pass the commit window, wait for the reveals, pass
+        the reveal window (the seats' windows of every task move together)."""
+        for tid in tids:
+            verifiers, _, _ = chain.call("getSeats", tid, on="lens")
+            want = sum(v not in self.silent() for v in verifiers)
+            self.wait_for(f"{want} seats commit in task {tid}", lambda t=tid, w=want: self.count("ScoresCommitted", t) >= w,
+                          lambda t=tid, w=want: f"{self.count('ScoresCommitted', t)}/{w} ")
+        self.pass_deadline(chain, max(tids, key=lambda t: chain.view("getTask", t)["scoreCommitEnd"]), "scoreCommitEnd")
+        for tid in tids:
+            verifiers, committed, _ = chain.call("getSeats", tid, on="lens")
+            want = sum(c and v not in self.copiers() for v, c in zip(verifiers, committed))
+            self.wait_for(f"{want} seats reveal in task {tid}", lambda t=tid, w=want: self.count("ScoresRevealed", t) >= w,
+                          lambda t=tid, w=want: f"{self.count('ScoresRevealed', t)}/{w} ")
+        time.sleep(2)  # a copier's attempt
+        self.pass_deadline(chain, max(tids, key=lambda t: chain.view("getTask", t)["scoreRevealEnd"]), "scoreRevealEnd")
+
+    def expected_appeals(self, chain: Chain, tid: int) -> int:
+        """How many submissions the appealing agents will appeal: those where one of them revealed
+        a score that contradicts the standing judgement (`codream.market.contradicts`)."""
+        t = chain.view("getTask", tid)
+        appellants = self.appellants()
+        n = 0
+        for s in range(t["submissionCount"]):
+            if not chain.call("getSubmissions", tid, s, 1, on="lens")[1][0]:
+                continue
+            j = chain.view("judge", tid, s, on="lens")
+            miner = chain.call("getSubmissions", tid, s, 1, on="lens")[0][0]
+            for d, seat in enumerate(j["seats"]):
+                holder = chain.view("seat", tid, seat)["verifier"]
+                if holder in appellants and holder != miner and j["revealed"][d] and j["eligible"][d] and \
+                        contradicts(j["scores"][d], j, t["toleranceBps"], t["minGainBps"]):
+                    n += 1
+                    break
+        return n
+
+    def appeal_window(self, chain: Chain, tids: list[int]) -> None:
+        """Wait for the appeals the agents will make, let each appeal committee score (time moves
+        through its windows) and be resolved, then close the appeal window."""
+        expected = {tid: self.expected_appeals(chain, tid) for tid in tids}
+        for tid, n in expected.items():
+            if n:
+                self.say(f"task {tid}: {n} result(s) contradicted by an honest seat's score: appeals follow")
+            self.wait_for(f"{n} appeal(s) in task {tid}",
+                          lambda t=tid, k=n: chain.call("appealCount", t, on="appeals") >= k)
+        for tid in tids:
+            for a in range(chain.call("appealCount", tid, on="appeals")):
+                self.serve_appeal(chain, tid, a)
+        for tid in tids:
+            self.pass_deadline(chain, tid, "appealEnd")
+
+    def serve_appeal(self, chain: Chain, tid: int, a: int) -> None:
+        def appeal():
+            return chain.view("getAppeal", tid, a, on="appeals")
+
+        self.wait_for(f"appeal {a} of task {tid}: its committee drawn",
+                      lambda: AppealStage(appeal()["stage"]) >= AppealStage.SCORING)
+        if AppealStage(appeal()["stage"]) == AppealStage.SCORING:
+            verifiers, _, _, _ = chain.call("getAppealSeats", tid, a, on="appeals")
+            want = sum(v not in self.silent() for v in verifiers)
+            self.wait_for(f"{want} appeal seats commit", lambda: sum(chain.call("getAppealSeats", tid, a,
+                                                                                on="appeals")[1]) >= want)
+            chain.increase_time(max(1, appeal()["commitEnd"] - chain.block()["timestamp"] + 1))
+            self.wait_for(f"{want} appeal seats reveal", lambda: sum(chain.call("getAppealSeats", tid, a,
+                                                                                on="appeals")[2]) >= want)
+            chain.increase_time(max(1, appeal()["revealEnd"] - chain.block()["timestamp"] + 1))
+        self.wait_for(f"appeal {a} of task {tid} resolved",
+                      lambda: AppealStage(appeal()["stage"]) == AppealStage.RESOLVED)
+        x = appeal()
+        self.say(f"appeal {a} of task {tid} (submission {x['submission']}): "
+                 f"{['–', 'confirmed', 'overturned', 'void'][x['outcome']]}")
+
     # -- the table ---------------------------------------------------------------------
     def report(self, chain: Chain, tid: int) -> dict:
         t = chain.view("getTask", tid)
         subs = submissions(chain, tid, t["submissionCount"])
         seats = committee(chain, tid)
-        credited: dict[str, int] = {}
-        for e in chain.events("Credited", tid):
-            credited[e["account"]] = credited.get(e["account"], 0) + e["amount"]
+        accounts = ledger(chain, {p.name: [p.address] for p in self.parties}, tasks=[tid])
         table = Table(title=f"Task {tid}: who earned or lost what, and why")
         for col in ("role", "address", "paid in", "credited", "slashed", "net", "why"):
             table.add_column(col, justify="right" if col in ("paid in", "credited", "slashed", "net") else "left")
-        contributed = {o["addr"]: o["contribution"] for o in chain.view_list("owners", tid)}
+        verdicts = {o["addr"]: o["verdict"] for o in chain.view_list("owners", tid)}
         rows = []
         for p in self.parties:
-            addr = p.address
-            got, slashed, paid = credited.get(addr, 0), 0, 0
+            addr, acct = p.address, accounts[p.name]
             if p.role == "owner":
-                paid, why = contributed.get(addr, 0), p.why
+                why = f"{p.why} (eval set judged {['–', 'good', 'faulty', 'unjudged'][verdicts.get(addr, 0)]})"
             elif p.role == "miner":
                 mine = [r for r in subs if r["miner"] == addr]
-                paid = t["minerBond"] * len(mine)
                 why = "; ".join(verdict(r, t["minGainBps"]) for r in mine) or "did not submit"
             else:
                 mine = [s for s in seats if s["verifier"] == addr]
-                slashed = sum(s.get("slashed", 0) for s in mine)
                 faulty = [s["seat"] for s in mine if s.get("faulty")]
                 why = ("not drawn" if not mine else
-                       f"seats {faulty}: silent or outside tolerance: slashed" if faulty else
+                       f"seats {faulty}: silent or outvoted: slashed (burned)" if faulty else
                        f"{len(mine)} seat(s) agreed with the majority: fee share")
-            net = got - paid - slashed
-            rows.append({"role": p.name, "address": addr, "paid_in_wei": paid, "credited_wei": got,
-                         "slashed_wei": slashed, "net_wei": net, "why": why})
-            table.add_row(p.name, addr[:10] + "…", eth(paid), eth(got), eth(slashed), eth(net, True), why)
+            rows.append({"role": p.name, "address": addr, **acct.as_dict(), "why": why})
+            table.add_row(p.name, addr[:10] + "…", eth(acct.paid_in), eth(acct.credited), eth(acct.slashed),
+                          eth(acct.net, True), why)
         self.con.print(table)
-        books = self.books(chain)
-        self.say(f"books: market {eth(books['market_balance_wei'])} = claimable + escrow "
-                 f"{eth(books['claimable_plus_escrow_wei'])}; registry {eth(books['registry_balance_wei'])} = "
-                 f"stakes {eth(books['stakes_wei'])}: {'balanced' if books['balanced'] else 'NOT BALANCED'}")
+        b = books(chain)
+        self.say(books_line(b))
         return {"task_id": tid, "rows": rows,
                 "submissions": [{**r, "status": r["status"].human} for r in subs],
                 "committee": seats, "statuses": {r["index"]: Status(r["status"]).human for r in subs},
-                "books": books}
-
-    @staticmethod
-    def books(chain: Chain) -> dict:
-        """The solvency invariant, read from the chain: the market holds exactly what it owes
-        (every account's claimable balance plus every task's escrow) and the registry exactly
-        the stakes."""
-        market_balance = chain.w3.eth.get_balance(chain.address)
-        owed = sum(chain.call("claimable", a) for a in {e["account"] for e in chain.events("Credited")})
-        escrow = sum(chain.view("getTask", t)["escrow"] for t in range(1, chain.call("taskCount") + 1))
-        registry_balance = chain.w3.eth.get_balance(chain.registry.address)
-        stakes = sum(chain.call("stakeOf", v, on="registry")
-                     for v in {e["verifier"] for e in chain.events("Staked", on="registry")})
-        return {"market_balance_wei": market_balance, "claimable_plus_escrow_wei": owed + escrow,
-                "registry_balance_wei": registry_balance, "stakes_wei": stakes,
-                "balanced": market_balance == owed + escrow and registry_balance == stakes}
+                "books": b}
 
 
 def run(keep_up: bool = False, n: int = 1000, anvil_port: int = 8545, ipfs_port: int = 5001,

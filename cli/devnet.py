@@ -21,7 +21,10 @@ from eth_account import Account
 from web3 import Web3
 
 from codream import config
+from codream.chain import Chain, ChainConfig
 from codream.deployment import DeploymentError, load_record
+from codream.market import deadline_of
+from codream.protocol import Phase
 from codream.devchain import DEV_ACCOUNTS, DEV_MNEMONIC, DEVNET_CHAIN_ID, dev_private_key
 
 from .common import cli_argv
@@ -251,6 +254,25 @@ def warp(rpc_url: str, seconds: int) -> dict:
     w3.provider.make_request("evm_mine", [])
     block = w3.eth.get_block("latest")
     return {"block": block["number"], "timestamp": block["timestamp"]}
+
+
+def _market(rpc_url: str, deployment: str | None):
+    return Chain(ChainConfig(rpc_url, deployment, retry_seconds=5))
+
+
+def seconds_to(rpc_url: str, task_id: int, deployment: str | None = None) -> int:
+    """Seconds from now to just past the end of task ``task_id``'s current window."""
+    chain = _market(rpc_url, deployment)
+    phase = Phase(chain.phase(task_id))
+    end = deadline_of(chain.view("getTask", task_id), phase)
+    if end is None:
+        raise DevnetError(f"task {task_id} is in phase '{phase.human}', which has no window to warp past")
+    return max(1, end - chain.block()["timestamp"] + 1)
+
+
+def warmup_seconds(rpc_url: str, deployment: str | None = None) -> int:
+    """The stake registry's warm-up, plus a second."""
+    return _market(rpc_url, deployment).call("WARMUP", on="registry") + 1
 
 
 def mine(rpc_url: str, blocks: int) -> dict:

@@ -62,12 +62,22 @@ def devnet_fund(address: str = typer.Argument(..., help="The address to fund (e.
 
 
 @app.command("warp")
-def devnet_warp(seconds: int = typer.Argument(..., help="How far to move devnet time forward."),
-                anvil_port: int = ANVIL_PORT):
-    """Move devnet time forward (and mine a block), e.g. past a task's window."""
+def devnet_warp(seconds: Optional[int] = typer.Argument(None, help="How far to move devnet time forward."),
+                past: Optional[int] = typer.Option(None, "--past", help="Instead: just past the end of this task's "
+                                                   "current window (commit, eval reveal, reveal, score commit, score "
+                                                   "reveal, appeal)."),
+                warmup: bool = typer.Option(False, "--warmup", help="Instead: past the stake warm-up (new stake "
+                                            "counts in draws only after it)."),
+                anvil_port: int = ANVIL_PORT, deployment: Optional[str] = typer.Option(None, hidden=True)):
+    """Move devnet time forward (and mine a block): SECONDS, past a task's window, or past the warm-up."""
+    if sum(x is not None and x is not False for x in (seconds, past, warmup)) != 1:
+        fail("give one of SECONDS, --past TASK or --warmup", 2)
     try:
+        if seconds is None:
+            seconds = devnet.seconds_to(_rpc(anvil_port), past, deployment) if past is not None else \
+                devnet.warmup_seconds(_rpc(anvil_port), deployment)
         emit(devnet.warp(_rpc(anvil_port), seconds))
-    except devnet.DevnetError as exc:
+    except (devnet.DevnetError, DeploymentError) as exc:
         fail(str(exc))
 
 

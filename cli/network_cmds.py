@@ -48,14 +48,17 @@ def claim(rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
 
 def deploy(network: str = typer.Option(..., help="Name for the record, e.g. sepolia or rehearsal."),
            rpc_url: str = typer.Option(..., "--rpc-url", help="JSON-RPC endpoint of that network."),
-           account: Optional[str] = ACCOUNT, confirmations: int = CONFS):
-    """Deploy CoDreamMarket from a keystore account; write $CODREAM_HOME/deployments/NETWORK.json.
+           account: Optional[str] = ACCOUNT, confirmations: int = CONFS,
+           params: str = typer.Option("production", help="Protocol parameter set: production, or rehearsal "
+                                      "(short floors, for a chain run in real time).")):
+    """Deploy CoDreamMarket (with its stake registry and appeals module) and a lens from a keystore
+    account; write $CODREAM_HOME/deployments/NETWORK.json.
     (brownie users: `brownie run scripts/deploy.py --network codream-sepolia` does the same.)"""
     spec = account or os.environ.get("CODREAM_ACCOUNT")
     if not spec:
         fail("--account: a keystore file (or dev:N on a devnet)")
     try:
-        path = deploy_market(rpc_url, load_account(spec), network, confirmations)
+        path = deploy_market(rpc_url, load_account(spec), network, confirmations, params)
     except (ChainError, DeploymentError) as exc:
         fail(str(exc))
     rec = json.loads(path.read_text())

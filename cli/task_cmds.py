@@ -14,7 +14,7 @@ from codream.chain import ChainError
 from codream.distill import CheckpointMismatch
 from codream.evalset import EvalSetError, load_eval_set
 from codream.market import show_task
-from codream.protocol import Phase
+from codream.protocol import DEFAULT_SEATS_PER_SUBMISSION, Phase
 from codream.spec import SpecError, load as load_spec
 from codream.teachers import TeacherError
 from ipfs import IpfsError
@@ -38,7 +38,8 @@ def parse_windows(text: str) -> list[int]:
     except ValueError:
         w = []
     if len(w) != 5 or any(x <= 0 for x in w):
-        fail("--windows: five positive numbers of seconds, e.g. 600,600,600,600,600", 2)
+        fail("--windows: five positive numbers of seconds (commit, evalReveal, reveal, scoreCommit, scoreReveal), "
+             "e.g. 3600,3600,3600,3600,3600", 2)
     return w
 
 
@@ -51,22 +52,24 @@ def _owner_strategy(name: str):
 
 OWNER_STRATEGY = typer.Option("honest", hidden=True, help="TEST/DEMO ADVERSARIES ONLY: " + ", ".join(OWNER_STRATEGIES)
                               + " (never-reveals keeps the eval set secret; unhosted-eval commits to bytes it "
-                                "never publishes).")
+                                "never publishes; shuffled-labels lies about its eval set).")
 
 
 @app.command("create")
 def task_create(task_dir: Path = typer.Option(..., help="Folder from `codream teacher train`."),
                 bounty: float = typer.Option(1.0, help="Bounty in ETH."),
                 bond: float = typer.Option(0.01, help="Miner bond in ETH."),
-                seats: int = typer.Option(3, "--seats", "--committee", min=1,
-                                          help="Committee seats (drawn by stake, with replacement)."),
-                per_submission: int = typer.Option(3, "--seats-per-submission", min=1,
-                                                   help="Seats that score each submission (≤ seats)."),
+                seats: int = typer.Option(DEFAULT_SEATS_PER_SUBMISSION, "--seats", "--committee", min=1,
+                                          help="Committee seats K (drawn by stake, with replacement; ≤ 64)."),
+                per_submission: int = typer.Option(DEFAULT_SEATS_PER_SUBMISSION, "--seats-per-submission", min=1,
+                                                   help="Seats r that score each submission: odd, at least the "
+                                                        "market's floor (5 in production), ≤ seats."),
                 fee_bps: int = typer.Option(1000, help="Verifiers' share of the bounty, bps."),
                 eval_set: Optional[Path] = typer.Option(None, "--eval", help="This owner's eval set "
                                                         "(default TASK_DIR/eval.safetensors)."),
-                windows: str = typer.Option("600,600,600,600,600",
-                                            help="Seconds: commit,reveal,evalReveal,scoreCommit,scoreReveal."),
+                windows: str = typer.Option("3600,3600,3600,3600,3600",
+                                            help="Seconds: commit,evalReveal,reveal,scoreCommit,scoreReveal (each at "
+                                                 "least the market's minimum window, 1 h in production)."),
                 auto_reveal_eval: bool = typer.Option(False, "--auto-reveal", help="Wait and reveal the eval set."),
                 strategy: str = OWNER_STRATEGY,
                 rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
@@ -83,7 +86,7 @@ def task_create(task_dir: Path = typer.Option(..., help="Folder from `codream te
     chain, ipfs = open_chain(rpc_url, deployment, account, confirmations), open_ipfs(ipfs_api)
     try:
         out = create_task(chain, ipfs, task_dir, wei(bounty), wei(bond), seats, per_submission, w, fee_bps,
-                          eval_set)
+                          eval_set, accuracy_bps=chosen.accuracy_bps(task_dir))
         emit(out)
         if auto_reveal_eval:
             emit({"eval_cid": auto_reveal(chain, ipfs, out["task_id"])})
@@ -96,13 +99,16 @@ def task_join(task_id: int = typer.Argument(..., help="The task to co-own."),
               eval_set: Path = typer.Option(..., "--eval", exists=True, dir_okay=False,
                                             help="Your own eval set (safetensors); it stays private until you "
                                                  "reveal it."),
-              contribution: float = typer.Option(..., help="ETH you add to the bounty."),
+              contribution: float = typer.Option(..., help="ETH you add to the bounty (at least 0.01 ETH and 10 % of "
+                                                 "the creator's contribution)."),
               rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
-              account: Optional[str] = ACCOUNT, confirmations: int = CONFS):
-    """Co-own a task during its commit window: add to the bounty and commit to your eval set."""
+              account: Optional[str] = ACCOUNT, confirmations: int = CONFS, ipfs_api: Optional[str] = IPFS_API):
+    """Co-own a task during its commit window: add to the bounty and commit to your eval set and
+    the teachers' accuracy on it (measured here with the task's spec and teachers)."""
     try:
-        emit(join_task(open_chain(rpc_url, deployment, account, confirmations), task_id, eval_set, wei(contribution)))
-    except (ChainError, OwnerError) as exc:
+        emit(join_task(open_chain(rpc_url, deployment, account, confirmations), task_id, eval_set, wei(contribution),
+                       ipfs=open_ipfs(ipfs_api)))
+    except (ChainError, OwnerError, IpfsError, SpecError, TeacherError) as exc:
         fail(str(exc))
 
 

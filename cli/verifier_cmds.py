@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -97,6 +98,31 @@ def _images_of(path: Path):
     return images
 
 
+@app.command("wait")
+def verifier_wait(address: Optional[str] = typer.Option(None, help="Default: the --account's address."),
+                  active: bool = typer.Option(False, "--active", help="Wait until its stake is active (warmed up and "
+                                              "activated), not just deposited."),
+                  timeout: float = typer.Option(600, help="Give up after this many seconds (exit 1)."),
+                  rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
+                  account: Optional[str] = ACCOUNT):
+    """Wait until a verifier has staked (or, with --active, its stake counts in draws)."""
+    chain = open_chain(rpc_url, deployment, account, need_account=address is None, retry_seconds=ONE_SHOT_RETRY)
+    who = address or chain.account.address
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            held = chain.call("stakeOf", who, on="registry")
+            live = chain.view("info", who, on="registry")["stake"]
+            if (live if active else held) > 0:
+                emit({"address": who, "stake_wei": held, "active_stake_wei": live})
+                return
+            if time.monotonic() > deadline:
+                fail(f"{who}: no {'active ' if active else ''}stake within {timeout:g} s")
+            time.sleep(1)
+    except ChainError as exc:
+        fail(str(exc))
+
+
 @app.command("run")
 def verifier_run(stake: float = typer.Option(1.0, help="ETH to stake on first start."),
                  threads: int = typer.Option(DEFAULT_THREADS, help="Scoring threads (keep equal across verifiers)."),
@@ -114,7 +140,8 @@ def verifier_run(stake: float = typer.Option(1.0, help="ETH to stake on first st
                  rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
                  account: Optional[str] = ACCOUNT, confirmations: int = CONFS,
                  ipfs_api: Optional[str] = IPFS_API):
-    """Stake, get drawn, score bundles, commit and reveal scores, settle, claim."""
+    """Stake (it counts once warmed up), get drawn, check eval sets, score bundles, commit and reveal,
+    appeal results your scores contradict, serve on appeal committees, settle, claim."""
     if strategy not in STRATEGIES:
         fail(f"--strategy must be one of {', '.join(STRATEGIES)}", 2)
     if strategy == "colluder" and not rival:
@@ -146,7 +173,10 @@ def verifier_status(address: Optional[str] = typer.Option(None, help="Default: t
     who = checked_address(address) if address else chain.account.address
     try:
         info = chain.view("info", who, on="registry")
-        show({"address": who, "stake_wei": info["stake"], "locked_seats": info["lockedSeats"],
+        pending = chain.view("pendingOf", who, on="registry")
+        show({"address": who, "stake_wei": info["stake"] + pending["amount"], "active_stake_wei": info["stake"],
+              "pending_stake_wei": pending["amount"], "activates_at": pending["activatesAt"] or None,
+              "locked_seats": info["lockedSeats"],
               "unbonding_at": info["unbondAt"] or None, "claimable_wei": chain.call("claimable", who),
               "tasks": verifier_rows(chain, who)}, as_json, render_verifier)
     except ChainError as exc:

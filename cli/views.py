@@ -76,9 +76,15 @@ def render_task(shown: dict, con: Console) -> None:
               + f" · bounty {eth(shown['bounty_wei'])} · bond {eth(shown['miner_bond_wei'])}"
               + f" · min gain {shown['min_gain_bps']} bps · tolerance {shown['tolerance_bps']} bps"
               + f" · {shown['seats']} seats, {shown['seats_per_submission']} per submission")
+    if shown["draw_seed"].strip("0x"):
+        con.print(f"  draw seed {shown['draw_seed']} (each bundle's recipe seed derives from it)")
     for o in shown["owners"]:
-        con.print(f"  owner {o['address']}: {eth(o['contribution_wei'])}, eval "
-                  + (f"revealed ({o['eval_cid']})" if o["eval_revealed"] else "not revealed yet"))
+        judged = {"none": "", "good": ", judged good", "faulty": ", judged FAULTY (contribution burned)",
+                  "unjudged": ", unjudged (refunded)"}[o["verdict"]]
+        con.print(f"  owner {o['address']}: {eth(o['contribution_wei'])}, declared teacher accuracy "
+                  f"{o['declared_accuracy_bps'] / 100:.2f} %, eval "
+                  + (f"revealed ({o['eval_cid']}; {o['ok_votes']} OK / {o['not_ok_votes']} not OK votes)"
+                     if o["eval_revealed"] else "not revealed") + judged)
     table = Table(title="Submissions")
     for col in ("#", "miner", "CID", "median", "status", "reward", "bond back", "why"):
         table.add_column(col)
@@ -92,10 +98,30 @@ def render_task(shown: dict, con: Console) -> None:
         for col in ("seat", "verifier", "committed", "revealed", "agree", "disagree", "outcome"):
             seats.add_column(col)
         for s in shown["committee"]:
-            outcome = "–" if "faulty" not in s else (f"faulty: slashed {eth(s['slashed'])}" if s["faulty"] else "ok")
+            outcome = "–" if "faulty" not in s else (f"faulty: slashed {eth(s['slashed'])} (burned)" if s["faulty"]
+                                                     else "ok")
             seats.add_row(str(s["seat"]), s["verifier"][:12], _yes(s["committed"]), _yes(s["revealed"]),
                           str(s.get("agree", "–")), str(s.get("disagree", "–")), outcome)
         con.print(seats)
+    if shown["appeals"]:
+        appeals = Table(title="Appeals")
+        for col in ("#", "submission", "appellant", "deposit", "stage", "outcome", "original", "appeal result",
+                    "overturned seats"):
+            appeals.add_column(col)
+        for a in shown["appeals"]:
+            appeals.add_row(str(a["appeal"]), str(a["submission"]), a["appellant"][:12], eth(a["deposit_wei"]),
+                            a["stage"], a["outcome"], score_label(a["original"]) if a["original"] is not None else "–",
+                            score_label(a["result"]) if a["result"] is not None else "–",
+                            ", ".join(f"{o['seat']} (−{eth(o['slashed'])})" for o in a["overturned_seats"]) or "–")
+        con.print(appeals)
+    st = shown["settlement"]
+    if st["stage"] == "finalized":
+        con.print(f"settled: funded {eth(st['funded_wei'])} (good and unjudged owners), miners paid "
+                  f"{eth(st['miners_paid_wei'])}, verifiers paid {eth(st['pot_paid_wei'])}, owners refunded "
+                  f"{eth(st['owners_refund_wei'])}, burned {eth(st['burned_wei'])}"
+                  + (" — the round failed before its draw: every bond reclaimable" if st["failed_round"] else ""))
+    for b in shown["burns"]:
+        con.print(f"  burned {eth(b['wei'])}: {b['reason']}")
 
 
 def _yes(v: bool) -> str:
@@ -145,6 +171,7 @@ def verifier_rows(chain: Chain, address: str) -> list[dict]:
     """One row per task where ``address`` holds seats."""
     rows = []
     drawn = {e["taskId"] for e in chain.events("CommitteeDrawn") if address in e["seats"]}
+    drawn |= {e["taskId"] for e in chain.events("AppealDrawn", on="appeals") if address in e["seats"]}
     credited: dict[int, int] = {}
     for e in chain.events("Credited", account=address):
         credited[e["taskId"]] = credited.get(e["taskId"], 0) + e["amount"]
@@ -163,8 +190,9 @@ def verifier_rows(chain: Chain, address: str) -> list[dict]:
 
 
 def render_verifier(obj: dict, con: Console) -> None:
-    con.print(f"[bold]Verifier {obj['address']}[/]: stake {eth(obj['stake_wei'])} (not earnings), "
-              f"{obj['locked_seats']} seat(s) locked in open committees"
+    con.print(f"[bold]Verifier {obj['address']}[/]: stake {eth(obj['stake_wei'])} (not earnings; "
+              f"{eth(obj.get('pending_stake_wei', 0))} of it still warming up), "
+              f"{obj['locked_seats']} seat(s) locked in open committees and appeals"
               + (", unbonding" if obj["unbonding_at"] else "") + f" · claimable {eth(obj['claimable_wei'])}")
     if not obj["tasks"]:
         con.print("not drawn onto any committee yet")
@@ -183,8 +211,8 @@ def render_verifier(obj: dict, con: Console) -> None:
 
 def render_rewards(obj: dict, con: Console) -> None:
     con.print(f"[bold]{obj['address']}[/]: claimable {eth(obj['claimable_wei'])} · stake {eth(obj['stake_wei'])} "
-              f"(not earnings) · bonds in open tasks {eth(obj['pending_bonds_wei'])} · withdrawn "
-              f"{eth(obj['withdrawn_wei'])}")
+              f"(not earnings; {eth(obj['pending_stake_wei'])} warming up) · bonds in open tasks "
+              f"{eth(obj['pending_bonds_wei'])} · withdrawn {eth(obj['withdrawn_wei'])}")
     table = Table(title="History")
     for col in ("task", "amount", "what", "block"):
         table.add_column(col)

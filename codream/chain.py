@@ -81,12 +81,21 @@ HINTS = {
     "StakeLocked": lambda a: f"the stake holds {a['lockedSeats']} committee seat(s) in unsettled tasks",
     "ToleranceTooHigh": lambda a: f"tolerance can be at most {a['max']} bps",
     "FeeTooHigh": lambda a: f"the verifiers' fee can be at most {a['max']} bps",
-    "BadSeats": lambda a: f"need 1 ≤ seats per submission ≤ seats ≤ {a['maxSeats']}",
-    "BadWindow": lambda a: f"window {a['index']} must be between 1 s and 30 days",
-    "NoEligibleStake": lambda a: "no verifier has stake right now; the draw needs at least one staked verifier",
-    "DrawPending": lambda a: "a draw is already pending; draw the committee once its seed block is mined",
-    "SeedNotMined": lambda a: "wait for the seed block to be mined (`codream devnet mine 2` on a devnet)",
-    "SeedExpired": lambda a: "the seed block is older than 256 blocks: request the draw again",
+    "BadSeats": lambda a: (f"seats per submission must be odd, at least {a['minSeatsPerSubmission']} and at most "
+                           f"the seats; seats at most {a['maxSeats']}"),
+    "BadWindow": lambda a: f"window {a['index']} must be between {a['min']} s and {a['max']} s",
+    "BadAccuracy": lambda a: "the declared teacher accuracy must be in (0, 10000] bps",
+    "ContributionTooLow": lambda a: f"a co-owner contributes at least {_eth(a['required'])}",
+    "NoEligibleStake": lambda a: "no verifier has active stake right now (new stake warms up first)",
+    "DrawPending": lambda a: f"a draw is pending until block {a['lastBlock']}; draw the committee in that window",
+    "SeedNotReached": lambda a: "wait for the seed block (`codream devnet mine 2` on a devnet)",
+    "DrawWindowMissed": lambda a: "the draw window passed: request the draw again",
+    "WarmingUp": lambda a: f"this stake counts only from {a['activatesAt']} (unix time): it is warming up",
+    "NothingPending": lambda a: "no pending stake to activate",
+    "WrongDeposit": lambda a: f"an appeal of this task needs a deposit of exactly {_eth(a['required'])}",
+    "AlreadyAppealed": lambda a: "that submission was appealed already (one appeal each)",
+    "TooManyAppeals": lambda a: f"the task has {a['max']} appeals already",
+    "AppealWindowClosed": lambda a: "the appeal window is closed",
     "NotSeatHolder": lambda a: "this address does not hold that committee seat",
     "BadReveal": lambda a: "the salt or CID does not match the commitment",
     "NothingToWithdraw": lambda a: "nothing is claimable for this address yet",
@@ -160,8 +169,9 @@ class ChainConfig:
 
 
 class Chain:
-    """One market (and its stake registry), one account. Views are methods; writes go through
-    ``send``. ``on="registry"`` addresses the registry instead of the market."""
+    """One market (with its stake registry, appeals module and lens), one account. Views are
+    methods; writes go through ``send``. ``on="registry"`` (``"appeals"``, ``"lens"``) addresses
+    that contract instead of the market."""
 
     def __init__(self, cfg: ChainConfig, account=None):
         self.cfg = cfg
@@ -169,15 +179,22 @@ class Chain:
         self.w3 = Web3(Web3.HTTPProvider(cfg.rpc_url, request_kwargs={"timeout": 10},
                                          exception_retry_configuration=retry_configuration(cfg.retry_seconds)))
         rec = load_record(cfg.deployment)
-        m, r = rec["contracts"]["CoDreamMarket"], rec["contracts"]["StakeRegistry"]
+        self.record = rec
+        cs = rec["contracts"]
+        m = cs["CoDreamMarket"]
         self.address = Web3.to_checksum_address(m["address"])
         self.deploy_block = m.get("block", 0)
-        self.market = self.w3.eth.contract(address=self.address, abi=m["abi"])
-        self.registry = self.w3.eth.contract(address=Web3.to_checksum_address(r["address"]), abi=r["abi"])
-        self._contracts = {"market": self.market, "registry": self.registry}
+
+        def contract(name: str):
+            return self.w3.eth.contract(address=Web3.to_checksum_address(cs[name]["address"]), abi=cs[name]["abi"])
+
+        self.market, self.registry = contract("CoDreamMarket"), contract("StakeRegistry")
+        self.appeals, self.lens = contract("CoDreamAppeals"), contract("CoDreamLens")
+        self._contracts = {"market": self.market, "registry": self.registry, "appeals": self.appeals,
+                           "lens": self.lens}
         self.account = account
         self._errors = {}
-        for item in m["abi"] + r["abi"]:
+        for item in (i for name in cs for i in cs[name]["abi"]):
             if item.get("type") == "error":
                 sig = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
                 self._errors[keccak(text=sig)[:4]] = (item["name"], [i["type"] for i in item["inputs"]],
@@ -237,19 +254,36 @@ class Chain:
             name, a = self._revert_of(exc)
             raise TxReverted(fn_name, name, a) from None
 
+    def estimate_gas(self, fn_name: str, *args, value: int = 0, on: str = "market") -> int:
+        """The gas a call would use now (eth_estimateGas); a revert raises TxReverted."""
+        fn = self._fn(on, fn_name, args)
+        sender = self.account.address if self.account is not None else None
+        try:
+            return self._rpc(fn_name, lambda: fn.estimate_gas({"from": sender, "value": value}))
+        except (ContractLogicError, ContractCustomError) as exc:
+            name, a = self._revert_of(exc)
+            raise TxReverted(fn_name, name, a) from None
+
+    def tree_write_gas(self) -> int:
+        """A gas floor for a call that rewrites the registry's sum tree (stake activation, unbond,
+        a settlement that slashes): every node on a leaf's path may need a new checkpoint slot."""
+        return 80_000 + 26_000 * (max(1, self.call("verifierCount", on="registry")).bit_length() + 2)
+
     def balance(self, address: str | None = None) -> int:
         return self._rpc("balance", lambda: self.w3.eth.get_balance(address or self.account.address))
 
-    def send(self, fn_name: str, *args, value: int = 0, on: str = "market"):
+    def send(self, fn_name: str, *args, value: int = 0, on: str = "market", min_gas: int = 0):
         """Sign and send; wait for ``confirmations``. A revert is explained, never retried; a
         transaction that ran out of gas because the state moved between estimate and inclusion
         (other senders changed what it touches) is sent again with a fresh estimate and a larger
-        margin, at most twice."""
+        margin, at most twice. ``min_gas``: a floor for the gas limit (a registry write's cost
+        depends on whether its sum-tree nodes were already checkpointed in the block it lands in,
+        which an estimate cannot know)."""
         if self.account is None:
             raise ChainError("no account to sign with (a devnet account dev:N or an encrypted keystore)")
         fn = self._fn(on, fn_name, args)
         for margin in (1.3, 2.0, 3.0):
-            receipt, gas_limit = self._send_once(fn_name, fn, value, margin)
+            receipt, gas_limit = self._send_once(fn_name, fn, value, margin, min_gas)
             if receipt.status == 1:
                 break
             if receipt.gasUsed < gas_limit * 0.98:  # not out of gas: a real revert (the state changed)
@@ -263,7 +297,7 @@ class Chain:
                 time.sleep(1)
         return receipt
 
-    def _send_once(self, fn_name: str, fn, value: int, margin: float):
+    def _send_once(self, fn_name: str, fn, value: int, margin: float, min_gas: int = 0):
         sender = self.account.address
         try:
             gas = self._rpc(fn_name, lambda: fn.estimate_gas({"from": sender, "value": value}))
@@ -276,7 +310,7 @@ class Chain:
             raise ChainError(f"{fn_name}: the node refused the transaction: {exc}") from None
         base = self._rpc(fn_name, lambda: self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
         tip = 0 if self.devnet else self.w3.to_wei(1, "gwei")
-        gas_limit, max_fee = int(gas * margin) + 30_000, 2 * base + tip
+        gas_limit, max_fee = max(int(gas * margin) + 30_000, min_gas), 2 * base + tip
         if self.balance(sender) < value + gas_limit * max_fee:
             self._insufficient(fn_name, value, gas_limit * max_fee)
         tx = fn.build_transaction({"from": sender, "value": value, "gas": gas_limit,

@@ -1,9 +1,10 @@
 """Deployment records: the JSON that agents and the dapp read to find the market.
 
-``{"network", "chain_id", "deployer", "rpc_url", "contracts": {"CoDreamMarket": {"address", "abi",
-"block", "tx"}, "StakeRegistry": {"address", "abi"}}}`` (the market deploys its stake registry).
-brownie (`brownie run scripts/deploy.py`), `codream deploy` and `codream devnet up` all write it
-through :func:`write_record`.
+``{"network", "chain_id", "deployer", "rpc_url", "params", "contracts": {"CoDreamMarket":
+{"address", "abi", "block", "tx"}, "StakeRegistry": {"address", "abi"}, "CoDreamAppeals": {...},
+"CoDreamLens": {...}}}`` (protocol v3: the market deploys its stake registry and appeals module;
+the lens is deployed beside it). brownie (`brownie run scripts/deploy.py`), `codream deploy` and
+`codream devnet up` all write it through :func:`write_record`.
 """
 from __future__ import annotations
 
@@ -25,13 +26,20 @@ def record_path(network: str) -> Path:
     return d / f"{network}.json"
 
 
-def write_record(network: str, chain_id: int, market: dict, registry: dict, deployer: str,
-                 rpc_url: str | None = None, path: Path | None = None) -> Path:
-    """``market``: {address, abi, block, tx}; ``registry``: {address, abi}."""
+CONTRACTS = ("CoDreamMarket", "StakeRegistry", "CoDreamAppeals", "CoDreamLens")
+
+
+def write_record(network: str, chain_id: int, contracts: dict, deployer: str, rpc_url: str | None = None,
+                 params: str | None = None, path: Path | None = None) -> Path:
+    """``contracts``: name -> {address, abi} (the market's also block and tx), for every name in
+    CONTRACTS; ``params``: the name of the parameter set the market was deployed with."""
+    missing = set(CONTRACTS) - set(contracts)
+    if missing:
+        raise DeploymentError(f"a deployment record needs {', '.join(sorted(missing))}")
     path = path or record_path(network)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rec = {"network": network, "chain_id": chain_id, "deployer": deployer, "rpc_url": rpc_url,
-           "contracts": {"CoDreamMarket": market, "StakeRegistry": registry}}
+    rec = {"network": network, "chain_id": chain_id, "deployer": deployer, "rpc_url": rpc_url, "params": params,
+           "contracts": contracts}
     tmp = path.with_suffix(".part")
     tmp.write_text(json.dumps(rec, indent=2))
     tmp.replace(path)
@@ -47,7 +55,7 @@ def load_record(path: str | Path | None = None, network: str = "devnet") -> dict
                               "`codream deploy --network NAME` (brownie: `brownie run scripts/deploy.py`)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DeploymentError(f"{path} is not a deployment record ({exc})") from None
-    if not isinstance(rec, dict) or not {"CoDreamMarket", "StakeRegistry"} <= set(rec.get("contracts", {})):
-        raise DeploymentError(f"{path} is not a protocol-v2 deployment record (needs contracts.CoDreamMarket "
-                              "and contracts.StakeRegistry): deploy again")
+    if not isinstance(rec, dict) or not set(CONTRACTS) <= set(rec.get("contracts", {})):
+        raise DeploymentError(f"{path} is not a protocol-v3 deployment record (needs contracts "
+                              f"{', '.join(CONTRACTS)}): deploy again")
     return rec

@@ -1,11 +1,14 @@
-"""Eval sets: what a task owner keeps secret until the reveal, and verifiers score on.
+"""Eval sets: what a task owner keeps secret until the reveal, and verifiers check and score on.
 One safetensors file: ``images`` uint8 [N, C, H, W], ``labels`` int64 [N].
 
-A co-owned task has one eval set per owner; verifiers score on the union of the revealed
-ones (``load_eval_union``)."""
+Protocol v3: each owner declares, when it funds a task, the accuracy of the spec's teacher
+ensemble on its own eval set; every seat checks each revealed set (``check_eval_set``) and votes
+one eval verdict per owner; a seat scores on the union of the sets it judged OK
+(``union_eval_sets``, owner order)."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -13,9 +16,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .data import normalize
+from .protocol import BPS, EVAL_ACCURACY_TOLERANCE_BPS, EvalVerdict
 from .spec import TaskSpec
 
 FORMAT = "codream.eval/1"
+MIN_EVAL_IMAGES = 10  # a set smaller than this cannot measure an accuracy within the tolerance
 
 
 class EvalSetError(ValueError):
@@ -69,3 +75,55 @@ def load_eval_union(paths: Sequence[str | Path], spec: TaskSpec) -> tuple[torch.
     if not paths:
         raise EvalSetError("no revealed eval set: a task is scored on at least one")
     return union_eval_sets([load_eval_set(p, spec) for p in paths])
+
+
+@dataclass(frozen=True)
+class EvalCheck:
+    """One seat's verdict on one owner's eval set: what it votes, the accuracy it measured (bps,
+    None if it could not measure) and why."""
+
+    verdict: EvalVerdict
+    measured_bps: int | None
+    reason: str
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == EvalVerdict.OK
+
+
+@torch.no_grad()
+def ensemble_accuracy_bps(spec: TaskSpec, teachers, images: torch.Tensor, labels: torch.Tensor,
+                          batch: int = 1024) -> int:
+    """The accuracy of the teacher ensemble (mean of logits) on images, in bps (rounded down)."""
+    correct = 0
+    for t in teachers:
+        t.eval()
+    for i in range(0, len(images), batch):
+        x = normalize(images[i:i + batch], spec.mean, spec.std)
+        logits = torch.stack([t(x) for t in teachers]).mean(0)
+        correct += int((logits.argmax(1) == labels[i:i + batch]).sum())
+    return correct * BPS // max(1, len(images))
+
+
+def check_eval_set(spec: TaskSpec, teachers, ev, declared_bps: int) -> EvalCheck:
+    """The eval check of protocol v3 (docs/protocol-v3.md §5): ``ev`` is the loaded set
+    (images, labels) or an EvalSetError / a string saying why it could not be loaded. OK iff it is
+    well formed (``load_eval_set`` already checked format, shape and label range), holds at least
+    MIN_EVAL_IMAGES images, the declared accuracy is at least twice chance, and the teacher
+    ensemble's measured accuracy is within EVAL_ACCURACY_TOLERANCE_BPS of the declared one.
+    Deterministic: honest seats agree."""
+    if isinstance(ev, (str, Exception)):
+        return EvalCheck(EvalVerdict.FAILED, None, f"unusable: {ev}")
+    x, y = ev
+    if len(x) < MIN_EVAL_IMAGES:
+        return EvalCheck(EvalVerdict.FAILED, None, f"{len(x)} images, fewer than {MIN_EVAL_IMAGES}")
+    chance = BPS // spec.num_classes
+    if declared_bps < 2 * chance:
+        return EvalCheck(EvalVerdict.FAILED, None, f"declared accuracy {declared_bps} bps is below twice chance "
+                                                   f"({2 * chance} bps)")
+    measured = ensemble_accuracy_bps(spec, teachers, x, y)
+    if abs(measured - declared_bps) > EVAL_ACCURACY_TOLERANCE_BPS:
+        return EvalCheck(EvalVerdict.FAILED, measured, f"the teachers score {measured} bps on it, the owner "
+                                                       f"declared {declared_bps} bps (tolerance "
+                                                       f"{EVAL_ACCURACY_TOLERANCE_BPS})")
+    return EvalCheck(EvalVerdict.OK, measured, f"teachers {measured} bps, declared {declared_bps} bps")

@@ -1,11 +1,17 @@
-"""What the market says about a task or an address, read from the chain: the one read model
-the CLI's status views, the agents' outcome lines and the demo's table share."""
+"""What the market says about a task or an address, read from the chain (protocol v3): the one
+read model the CLI's status views, the agents' outcome lines, the demos' tables, the dapp server
+and the tests share — tasks, submissions, committees, owner verdicts, appeals, burns — and the one
+accounting of who paid in, was credited, was slashed, and what was burned (``ledger``, ``books``)."""
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from web3 import Web3
 
 from .chain import Chain
-from .protocol import NO_EVAL, Phase, Stage, Status, score_label
+from .protocol import NO_EVAL, AppealStage, BurnReason, Outcome, Phase, Stage, Status, Verdict, score_label, status_of, \
+    within
 
 PAGE = 256  # submissions per paginated view call
 WEI = 10**18
@@ -40,22 +46,40 @@ def duration(seconds: int | float | None) -> str:
     return f"{d} d {h} h" if h else f"{d} d"
 
 
+# what each status means for the miner, in a few words (the dapp shows these; `verdict` says more)
+STATUS_NOTES = {
+    Status.ACCEPTED: "result ≥ min gain: reward + bond",
+    Status.REJECTED: "result < min gain: half the bond forfeited",
+    Status.INVALID: "a majority found it INVALID: bond forfeited",
+    Status.UNRESOLVED: "unjudged (no majority, no usable eval set, or a failed round): bond back, no share",
+    Status.UNSCORED: "its own miner held its seats: unjudged, bond back",
+    Status.UNREVEALED: "never revealed: bond forfeited (reclaimable if the round failed before its draw)",
+}
+# the getTask field holding the end of each phase's window
+PHASE_DEADLINES = {Phase.COMMIT: "commitEnd", Phase.EVAL_REVEAL: "evalRevealEnd", Phase.REVEAL: "revealEnd",
+                   Phase.SCORE_COMMIT: "scoreCommitEnd", Phase.SCORE_REVEAL: "scoreRevealEnd",
+                   Phase.APPEAL: "appealEnd"}
+
+
 def deadline_of(task: dict, phase: Phase) -> int | None:
     """When the current phase's window closes, if it has one."""
-    return {Phase.COMMIT: task["commitEnd"], Phase.REVEAL: task["revealEnd"], Phase.EVAL_REVEAL: task["evalRevealEnd"],
-            Phase.SCORE_COMMIT: task["scoreCommitEnd"], Phase.SCORE_REVEAL: task["scoreRevealEnd"]}.get(phase)
+    key = PHASE_DEADLINES.get(phase)
+    return task[key] if key else None
 
 
+# ----------------------------------------------------------------------------- a task
 def task_state(chain: Chain, tid: int) -> dict:
-    """The task's parameters, phase, time left and owners (with revealed eval CIDs)."""
+    """The task's parameters, phase, time left and owners (revealed eval CIDs, declared accuracy,
+    verdict: recorded at settlement, else what the revealed vectors give so far)."""
     t = chain.view("getTask", tid)
     phase = Phase(chain.phase(tid))
     now = chain.block()["timestamp"]
     deadline = deadline_of(t, phase)
     owners = chain.view_list("owners", tid)
     evals = {e["ownerIndex"]: e["evalCid"] for e in chain.events("EvalRevealed", tid)}
+    verdicts, ok, not_ok = chain.call("ownerVerdicts", tid, on="lens")
     for i, o in enumerate(owners):
-        o["eval_cid"] = evals.get(i)
+        o.update(eval_cid=evals.get(i), verdict=Verdict(verdicts[i]), ok_votes=ok[i], not_ok_votes=not_ok[i])
     return dict(t, id=tid, phase=phase, now=now, seconds_left=None if deadline is None else max(0, deadline - now),
                 owners=owners)
 
@@ -65,26 +89,30 @@ def submissions(chain: Chain, tid: int, n: int) -> list[dict]:
     rows = []
     for start in range(0, n, PAGE):
         count = min(PAGE, n - start)
-        miners, revealed = chain.call("getSubmissions", tid, start, count)
-        result, status = chain.call("results", tid, start, count)
+        miners, revealed = chain.call("getSubmissions", tid, start, count, on="lens")
+        result, status = chain.call("results", tid, start, count, on="lens")
         for k in range(count):
             rows.append({"index": start + k, "miner": miners[k] if revealed[k] else None, "revealed": revealed[k],
                          "result": result[k], "status": Status(status[k])})
     cids = {e["index"]: (e["miner"], e["cid"]) for e in chain.events("Revealed", tid)}
     settled = {e["index"]: e for e in chain.events("SubmissionSettled", tid)}
+    overturned = {e["index"]: e["result"] for e in chain.events("Overturned", tid)}
     for row in rows:
         miner_cid = cids.get(row["index"])
         if miner_cid:
             row["miner"], row["cid"] = miner_cid
         e = settled.get(row["index"])
         if e:
-            row.update(reward=e["reward"], bond_returned=e["bondReturned"], result=e["result"], status=Status(e["status"]))
+            row.update(miner=e["miner"], reward=e["reward"], bond_returned=e["bondReturned"], result=e["result"],
+                       status=Status(e["status"]), reclaimed=miner_cid is None)
+        if row["index"] in overturned:
+            row["overturned"] = True
     return rows
 
 
 def committee(chain: Chain, tid: int) -> list[dict]:
     """Every seat: verifier, committed/revealed, agreements and what settlement did to it."""
-    verifiers, committed, revealed = chain.call("getSeats", tid)
+    verifiers, committed, revealed = chain.call("getSeats", tid, on="lens")
     seats = [{"seat": j, "verifier": v, "committed": c, "revealed": r}
              for j, (v, c, r) in enumerate(zip(verifiers, committed, revealed))]
     settled = {e["seat"]: e for e in chain.events("SeatSettled", tid)}
@@ -95,26 +123,67 @@ def committee(chain: Chain, tid: int) -> list[dict]:
     return seats
 
 
+def appeals(chain: Chain, tid: int) -> list[dict]:
+    """Every appeal of a task: appellant, submission, deposit, stage, outcome, the two results,
+    its seats, and the overturned seats' slashes."""
+    out = []
+    overturns: dict[int, list] = {}
+    for e in chain.events("OriginalSeatOverturned", tid, on="appeals"):
+        overturns.setdefault(e["appealId"], []).append({"seat": e["seat"], "verifier": e["verifier"],
+                                                         "slashed": e["slashed"], "to_appellant": e["toAppellant"]})
+    for a in range(chain.call("appealCount", tid, on="appeals")):
+        x = chain.view("getAppeal", tid, a, on="appeals")
+        verifiers, committed, revealed, scores = chain.call("getAppealSeats", tid, a, on="appeals")
+        decided = Outcome(x["outcome"]) in (Outcome.CONFIRMED, Outcome.OVERTURNED)
+        out.append({"appeal": a, "appellant": x["appellant"], "submission": x["submission"], "deposit_wei": x["deposit"],
+                    "stage": AppealStage(x["stage"]).name.lower(), "outcome": Outcome(x["outcome"]).human,
+                    "original": x["original"] if decided else None, "result": x["result"] if decided else None,
+                    "seats": [{"seat": j, "verifier": v, "committed": c, "revealed": r, "score": s if r else None}
+                              for j, (v, c, r, s) in enumerate(zip(verifiers, committed, revealed, scores))],
+                    "overturned_seats": overturns.get(a, []), "draw_deadline": x["drawDeadline"],
+                    "commit_end": x["commitEnd"], "reveal_end": x["revealEnd"]})
+    return out
+
+
+def burns(chain: Chain, tid: int | None = None) -> list[dict]:
+    """Every burn (of a task, or all): amount, reason, block."""
+    return [{"task": e["taskId"], "wei": e["amount"], "reason": BurnReason(e["reason"]).human,
+             "block": e["blockNumber"]} for e in chain.events("Burned", tid)]
+
+
 def verdict(row: dict, min_gain: int) -> str:
     """Why a submission ended where it did, in a few words."""
     st, res = row["status"], row["result"]
+    appealed = " (after an appeal)" if row.get("overturned") else ""
     if st == Status.ACCEPTED:
-        return f"median {score_label(res)} ≥ min gain {min_gain} bps: reward + bond"
+        return f"result {score_label(res)} ≥ min gain {min_gain} bps: reward + bond{appealed}"
     if st == Status.REJECTED:
-        return f"median {score_label(res)} < min gain {min_gain} bps: half the bond forfeited"
+        return f"result {score_label(res)} < min gain {min_gain} bps: half the bond forfeited{appealed}"
     if st == Status.INVALID:
-        return "the committee's majority found the bundle INVALID: bond forfeited"
+        return f"a majority of its seats found the bundle INVALID: bond forfeited{appealed}"
     if st == Status.UNRESOLVED:
-        return ("the eval set could not be obtained (NO_EVAL): equal share + bond" if res == NO_EVAL
-                else "no majority of the seats agreed: equal share + bond")
+        if row.get("reclaimed"):
+            return "the round failed before its draw: bond reclaimed"
+        return ("no eval set its seats could use (NO_EVAL): unjudged, bond back" if res == NO_EVAL
+                else "no majority of its seats agreed: unjudged, bond back")
     if st == Status.UNSCORED:
-        return "its own miner held every seat that should score it: bond back, no share"
+        return "its own miner held every seat that should score it: unjudged, bond back"
     if st == Status.UNREVEALED:
-        return "never revealed: bond forfeited"
+        return "never revealed: bond forfeited (or reclaimable if the round failed before its draw)"
     return st.human
 
 
+def contradicts(mine: int, judgement: dict, tolerance: int, min_gain: int) -> bool:
+    """Whether a seat's own score contradicts a submission's standing judgement (`CoDreamLens.judge`),
+    so that an honest verifier appeals it: another status, a result outside tolerance, or no
+    majority at all while it did judge the bundle (a score other than NO_EVAL)."""
+    if not judgement["majority"]:
+        return mine != NO_EVAL
+    return not within(mine, judgement["result"], tolerance) or status_of(mine, min_gain) != Status(judgement["status"])
+
+
 def show_task(chain: Chain, tid: int) -> dict:
+    """Everything about one task, for people (`codream task show`) and scripts (--json)."""
     t = task_state(chain, tid)
     subs = submissions(chain, tid, t["submissionCount"])
     seats = committee(chain, tid)
@@ -124,24 +193,122 @@ def show_task(chain: Chain, tid: int) -> dict:
         "time_left": duration(t["seconds_left"]) if t["seconds_left"] is not None else None,
         "spec_cid": t["specCid"], "bounty_wei": t["bounty"], "miner_bond_wei": t["minerBond"],
         "seats": t["seats"], "seats_per_submission": t["seatsPerSubmission"], "min_gain_bps": t["minGainBps"],
-        "tolerance_bps": t["toleranceBps"], "fee_bps": t["feeBps"],
+        "tolerance_bps": t["toleranceBps"], "fee_bps": t["feeBps"], "draw_seed": "0x" + bytes(t["seed"]).hex(),
         "owners": [{"address": o["addr"], "contribution_wei": o["contribution"], "eval_revealed": o["revealed"],
-                    "eval_cid": o["eval_cid"]} for o in t["owners"]],
+                    "eval_cid": o["eval_cid"], "declared_accuracy_bps": o["evalAccuracyBps"],
+                    "verdict": o["verdict"].human, "ok_votes": o["ok_votes"], "not_ok_votes": o["not_ok_votes"]}
+                   for o in t["owners"]],
         "submissions": [{**{k: v for k, v in r.items() if k != "status"}, "status": r["status"].human,
                          "result_label": score_label(r["result"]) if r["status"] >= Status.ACCEPTED else None,
                          "why": verdict(r, t["minGainBps"]) if r["status"] >= Status.UNREVEALED else None}
                         for r in subs],
         "committee": seats,
+        "appeals": appeals(chain, tid),
+        "burns": burns(chain, tid),
         "settlement": {"stage": Stage(st["stage"]).name.lower(), "failed_round": st["failed"],
-                       "revealed": st["revealed"], "unresolved": st["unresolved"], "pot_wei": st["pot"]},
+                       "funded_wei": st["funded"], "accepted": st["accepted"], "pot_wei": st["pot"],
+                       "miners_paid_wei": st["minersPaid"], "pot_paid_wei": st["potPaid"], "burned_wei": st["burned"],
+                       "owners_refund_wei": sum(e["ownersRefund"] for e in chain.events("Finalized", tid))},
     }
 
 
+# ----------------------------------------------------------------------------- accounting
+@dataclass
+class Account:
+    """What one party (one or more addresses) put in and got out, in wei."""
+
+    paid_in: int = 0  # contributions, bonds, appeal deposits
+    credited: int = 0  # everything credited to `claimable` (rewards, bonds back, fees, refunds, appeal payouts)
+    slashed: int = 0  # stake taken by slashes
+    transfers: int = 0  # other value moved on chain to (+) or from (−) it, given by the caller (e.g. bribes)
+    items: list = field(default_factory=list)  # (kind, task, wei) entries, for tables
+
+    @property
+    def net(self) -> int:
+        return self.credited - self.paid_in - self.slashed + self.transfers
+
+    def as_dict(self) -> dict:
+        return {"paid_in_wei": self.paid_in, "credited_wei": self.credited, "slashed_wei": self.slashed,
+                "transfers_wei": self.transfers, "net_wei": self.net}
+
+
+def ledger(chain: Chain, parties: Mapping[str, Iterable[str]], tasks: Iterable[int] | None = None,
+           transfers: Iterable[tuple[str, str, int]] = ()) -> dict[str, Account]:
+    """Per party (name -> its addresses): what it paid in (owner contributions, miner bonds,
+    appeal deposits), was credited (every `Credited`) and lost to slashes (every registry
+    `Slashed` of its addresses), restricted to ``tasks`` if given (slashes then to those tasks'
+    settlement and appeal transactions). ``transfers`` (from, to, wei) adds value moved outside
+    the market (a bribe) to both sides."""
+    task_set = set(tasks) if tasks is not None else None
+    owner_of = {Web3.to_checksum_address(a): name for name, addrs in parties.items() for a in addrs}
+    out = {name: Account() for name in parties}
+
+    def add(addr: str, attr: str, wei: int, kind: str, task):
+        name = owner_of.get(Web3.to_checksum_address(addr))
+        if name is None or (task_set is not None and task is not None and task not in task_set):
+            return
+        acct = out[name]
+        setattr(acct, attr, getattr(acct, attr) + wei)
+        acct.items.append((kind, task, wei if attr in ("credited", "transfers") else -wei))
+
+    bonds = {}
+    for e in chain.events("TaskCreated"):
+        add(e["creator"], "paid_in", e["bounty"], "bounty", e["taskId"])
+        bonds[e["taskId"]] = e["minerBond"]
+    for e in chain.events("TaskJoined"):
+        add(e["owner"], "paid_in", e["contribution"], "bounty (co-owner)", e["taskId"])
+    for e in chain.events("Committed"):
+        add(e["miner"], "paid_in", bonds[e["taskId"]], "bond", e["taskId"])
+    for e in chain.events("Appealed", on="appeals"):
+        add(e["appellant"], "paid_in", e["deposit"], "appeal deposit", e["taskId"])
+    for e in chain.events("Credited"):
+        add(e["account"], "credited", e["amount"], "credited", e["taskId"])
+    task_txs = None
+    if task_set is not None:  # slashes happen in a task's settlement or appeal transactions
+        task_txs = {e["tx"] for e in chain.events("SeatSettled") if e["taskId"] in task_set}
+        task_txs |= {e["tx"] for e in chain.events("AppealSeatSettled", on="appeals") if e["taskId"] in task_set}
+        task_txs |= {e["tx"] for e in chain.events("OriginalSeatOverturned", on="appeals") if e["taskId"] in task_set}
+    for e in chain.events("Slashed", on="registry"):
+        if task_txs is None or e["tx"] in task_txs:
+            add(e["verifier"], "slashed", e["amount"], "slashed", None)
+    for src, dst, wei in transfers:
+        add(src, "transfers", -wei, "transfer out", None)
+        add(dst, "transfers", wei, "transfer in", None)
+    return out
+
+
+def books(chain: Chain) -> dict:
+    """The solvency invariant, read from the chain: the market holds exactly what it owes (every
+    account's claimable balance and every task's escrow) plus what it burned, and the registry
+    exactly the stakes (active and pending)."""
+    market_balance = chain.w3.eth.get_balance(chain.address)
+    owed = sum(chain.call("claimable", a) for a in {e["account"] for e in chain.events("Credited")})
+    escrow = sum(chain.view("getTask", t)["escrow"] for t in range(1, chain.call("taskCount") + 1))
+    burned = chain.call("burned")
+    registry_balance = chain.w3.eth.get_balance(chain.registry.address)
+    stakes = sum(chain.call("stakeOf", v, on="registry")
+                 for v in {e["verifier"] for e in chain.events("Staked", on="registry")})
+    return {"market_balance_wei": market_balance, "claimable_wei": owed, "escrow_wei": escrow, "burned_wei": burned,
+            "claimable_plus_escrow_plus_burned_wei": owed + escrow + burned,
+            "registry_balance_wei": registry_balance, "stakes_wei": stakes,
+            "balanced": market_balance == owed + escrow + burned and registry_balance == stakes}
+
+
+def books_line(b: dict) -> str:
+    """The books in one line, for people."""
+    return (f"books: market {eth(b['market_balance_wei'])} = claimable {eth(b['claimable_wei'])} + escrow "
+            f"{eth(b['escrow_wei'])} + burned {eth(b['burned_wei'])}; registry {eth(b['registry_balance_wei'])} = "
+            f"stakes {eth(b['stakes_wei'])}: {'balanced' if b['balanced'] else 'NOT BALANCED'}")
+
+
+# ----------------------------------------------------------------------------- an address
 def rewards(chain: Chain, address: str) -> dict:
-    """Claimable now, stake (apart from earnings), bonds in open tasks, and a history of every
-    credit, forfeited bond, slash and withdrawal of ``address``."""
+    """Claimable now, stake (active and warming up, apart from earnings), bonds in open tasks, and a
+    history of every credit (rewards, bonds back, reclaimed bonds, fees, refunds, appeal payouts),
+    forfeited bond, slash, burn of its contribution and withdrawal of ``address``."""
     address = Web3.to_checksum_address(address)
     info = chain.view("info", address, on="registry")
+    pending_stake = chain.view("pendingOf", address, on="registry")
     history, pending = [], 0
     committed = [e for e in chain.events("Committed") if e["miner"] == address]
     phases = {}
@@ -149,40 +316,70 @@ def rewards(chain: Chain, address: str) -> dict:
         tid = e["taskId"]
         if tid not in phases:
             phases[tid] = Phase(chain.phase(tid))
-        if phases[tid] != Phase.FINALIZED:
+        settled = phases[tid] == Phase.FINALIZED and not chain.view("getSettlement", tid)["failed"]
+        if not settled:
             pending += chain.view("getTask", tid)["minerBond"]
-    settled_by_tx: dict[str, list] = {}
+    kinds: dict[str, str] = {}  # tx -> what a credit in it is
     for e in chain.events("SubmissionSettled", miner=address):
-        settled_by_tx.setdefault(e["tx"], []).append(e)
         bond = chain.view("getTask", e["taskId"])["minerBond"]
+        reclaimed = e["reward"] == 0 and Status(e["status"]) == Status.UNRESOLVED and e["result"] == NO_EVAL and \
+            chain.view("getSettlement", e["taskId"])["failed"]
+        kinds[e["tx"]] = "bond reclaimed (failed round)" if reclaimed else (
+            "reward + bond back" if e["reward"] else "bond back")
         if e["bondReturned"] < bond:
             history.append({"task": e["taskId"], "wei": -(bond - e["bondReturned"]), "block": e["blockNumber"],
                             "kind": f"bond forfeited ({Status(e['status']).human})"})
-    seat_txs = {e["tx"] for e in chain.events("SeatSettled", verifier=address)}
     for e in chain.events("SeatSettled", verifier=address):
         if e["slashed"]:
             history.append({"task": e["taskId"], "wei": -e["slashed"], "block": e["blockNumber"],
-                            "kind": f"slashed (seat {e['seat']}: " +
-                                    ("silent" if e["agree"] + e["disagree"] == 0 else "outside tolerance") + ")"})
+                            "kind": f"slashed, burned (seat {e['seat']}: " +
+                                    ("silent" if e["agree"] + e["disagree"] == 0 else "outvoted") + ")"})
+    for e in chain.events("AppealSeatSettled", verifier=address, on="appeals"):
+        if e["slashed"]:
+            history.append({"task": e["taskId"], "wei": -e["slashed"], "block": e["blockNumber"],
+                            "kind": f"slashed, burned (appeal {e['appealId']} seat {e['seat']})"})
+        if e["paid"]:
+            kinds.setdefault(e["tx"], "appeal seat fee")
+    for e in chain.events("OriginalSeatOverturned", verifier=address, on="appeals"):
+        history.append({"task": e["taskId"], "wei": -e["slashed"], "block": e["blockNumber"],
+                        "kind": f"overturned on appeal {e['appealId']} (seat {e['seat']}): slashed"})
+    for e in chain.events("AppealResolved", on="appeals"):
+        kinds.setdefault(e["tx"], f"appeal {e['appealId']} {Outcome(e['outcome']).human}: deposit back / share")
+    owners_of = {}
     for e in chain.events("Credited", account=address):
-        if e["tx"] in settled_by_tx:
-            kind = "reward + bond back"
-        elif e["tx"] in seat_txs or chain.call("seatsOf", e["taskId"], address):
-            kind = "verifier fee"
-        else:
-            kind = "owner refund"
-        history.append({"task": e["taskId"], "wei": e["amount"], "kind": kind, "block": e["blockNumber"]})
+        tid = e["taskId"]
+        kind = kinds.get(e["tx"])
+        if kind is None:
+            if tid not in owners_of:
+                owners_of[tid] = {o["addr"] for o in chain.view_list("owners", tid)}
+            if chain.call("seatsOf", tid, address, on="lens"):
+                kind = "verifier fee"
+            elif address in owners_of[tid]:
+                kind = "owner refund"
+            else:
+                kind = "credited"
+        history.append({"task": tid, "wei": e["amount"], "kind": kind, "block": e["blockNumber"]})
     for e in chain.events("TaskCreated", creator=address):
         history.append({"task": e["taskId"], "wei": -e["bounty"], "kind": "bounty paid", "block": e["blockNumber"]})
     for e in chain.events("TaskJoined", owner=address):
-        if e["ownerIndex"] != 0:
-            history.append({"task": e["taskId"], "wei": -e["contribution"], "kind": "bounty paid (co-owner)",
-                            "block": e["blockNumber"]})
+        history.append({"task": e["taskId"], "wei": -e["contribution"], "kind": "bounty paid (co-owner)",
+                        "block": e["blockNumber"]})
+    for e in chain.events("OwnerJudged", owner=address):
+        if Verdict(e["verdict"]) == Verdict.FAULTY:
+            contribution = chain.view_list("owners", e["taskId"])[e["ownerIndex"]]["contribution"]
+            history.append({"task": e["taskId"], "wei": 0, "block": e["blockNumber"],
+                            "kind": f"eval set judged faulty: contribution {eth(contribution)} burned"})
+    for e in chain.events("Appealed", on="appeals"):
+        if e["appellant"] == address:
+            history.append({"task": e["taskId"], "wei": -e["deposit"], "block": e["blockNumber"],
+                            "kind": f"appeal deposit (submission {e['index']})"})
     withdrawn = 0
     for e in chain.events("Withdrawn", account=address):
         withdrawn += e["amount"]
         history.append({"task": None, "wei": e["amount"], "kind": "withdrawn", "block": e["blockNumber"]})
     history.sort(key=lambda h: h["block"])
-    return {"address": address, "claimable_wei": chain.call("claimable", address), "stake_wei": info["stake"],
+    return {"address": address, "claimable_wei": chain.call("claimable", address),
+            "stake_wei": info["stake"] + pending_stake["amount"], "active_stake_wei": info["stake"],
+            "pending_stake_wei": pending_stake["amount"], "activates_at": pending_stake["activatesAt"] or None,
             "unbonding_at": info["unbondAt"] or None, "locked_seats": info["lockedSeats"],
             "pending_bonds_wei": pending, "withdrawn_wei": withdrawn, "history": history}

@@ -3,57 +3,65 @@ pragma solidity 0.8.28;
 
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {CoDreamAppeals} from "./CoDreamAppeals.sol";
 import {StakeRegistry} from "./StakeRegistry.sol";
 import {ICoDreamMarket} from "./interfaces/ICoDreamMarket.sol";
+import {IStakeRegistry} from "./interfaces/IStakeRegistry.sol";
+import {Rules} from "./libraries/Rules.sol";
 import {Scores} from "./libraries/Scores.sol";
 
-/// @title CoDreamMarket: co-owned tasks, commit-reveal mining, sharded verification by
-/// stake-drawn committees, batched settlement, pull payments.
-/// @notice Protocol v2 (spec/protocol-v2.md). Amounts are native ETH. Every payout is credited to
-/// `claimable` and pulled with `withdraw`. The contract's balance always equals
-/// sum(claimable) + sum(task escrow) (forge invariant); a task's escrow is its bounty, the bonds of
-/// its submissions not yet paid out and the verifier pot not yet paid, and is 0 once finalized.
-/// Verifier stakes live in the StakeRegistry this contract deploys.
+/// @title CoDreamMarket: co-owned tasks with checked eval sets, commit-reveal mining, committees
+/// drawn from RANDAO before any bundle is public, sharded verification, appeals, batched
+/// settlement, pull payments.
+/// @notice Protocol v3 (docs/protocol-v3.md). Money moves only on a judgement: whatever no
+/// judgement assigns goes back to the owners who did their part, or is burned. Amounts are
+/// native ETH; every payout is credited to `claimable` and pulled with `withdraw`. Burned wei
+/// stays in this contract forever, counted in `burned`, so the books always read
+/// balance == sum(claimable) + sum(task escrow) + burned (forge invariant). A finalized task's
+/// escrow is 0, except for a round that failed before its draw: there it holds the bonds its
+/// committers have not reclaimed yet (`reclaimBond`). Verifier stakes live in the StakeRegistry,
+/// appeals in CoDreamAppeals; both are deployed here. Read-heavy views are in CoDreamLens.
 contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
     // ------------------------------------------------------------------ constants
-    uint256 public constant SEAT_SLASH = 0.02 ether; // per faulty seat, capped at the stake
-    uint256 public constant SNAPSHOT_TTL = 1 days; // a re-requested draw reuses the first snapshot
-    uint256 public constant DRAW_DELAY_BLOCKS = 2; // seed block = request block + 2
-    uint256 public constant DRAW_TIMEOUT = 7 days; // after the eval-reveal deadline
+    uint256 public constant SEAT_SLASH = 0.02 ether; // per faulty seat, capped at the stake; burned
     uint256 public constant MIN_BOND = 0.001 ether;
-    uint256 public constant BELOW_MIN_FORFEIT_BPS = 5000;
     uint256 public constant MAX_TOLERANCE_BPS = 300;
     uint256 public constant MAX_FEE_BPS = 5000;
-    uint256 public constant MAX_WINDOW = 30 days;
     uint256 public constant MAX_SUBMISSIONS = 4096;
     uint256 public constant MAX_SEATS = 64;
-    uint256 public constant MAX_OWNERS = 8;
+    uint256 public constant MAX_SEATS_PER_SUBMISSION = 31; // an appeal committee has 2r + 1 <= 63 seats
+    uint256 public constant MAX_OWNERS = 8; // every owner verdict sits in a seat's first vector word
     uint256 public constant MAX_CID_LENGTH = 128;
-    int32 public constant INVALID = Scores.INVALID;
-    int32 public constant NO_EVAL = Scores.NO_EVAL;
+    uint256 public constant CO_OWNER_MIN = 0.01 ether;
+    uint256 public constant CO_OWNER_MIN_BPS = 1000; // of the creator's contribution
+    uint256 public constant DRAW_DELAY_BLOCKS = 2;
+    uint256 public constant DRAW_WINDOW_BLOCKS = 32;
+    /// work per settle call, in units (see _unitCost): every call stays far below a block's gas
+    uint256 public constant SETTLE_UNITS = 2400;
     uint256 private constant BPS = 10_000;
 
-    /// One slot per submission. Until the reveal `data` holds the first 24 bytes of the
-    /// commitment; the reveal writes the miner's address in its first 20 bytes and settlement
-    /// its result (int32) in the last 4. The CID lives in the `Revealed` event.
-    struct Submission {
-        bytes24 data;
-        uint56 commitBlock;
-        Status status;
-    }
-
-    /// One slot per committee seat; the score commitment and vector are stored apart.
-    struct Seat {
-        address verifier;
-        bool revealed;
-        uint32 agree; // resolved submissions where this seat's score supported the result
-        uint32 disagree; // resolved submissions where it did not
-    }
+    // ------------------------------------------------------------------ parameters (immutable)
+    uint32 private immutable _minWindow;
+    uint32 private immutable _maxCommitWindow;
+    uint32 private immutable _maxEvalWindow;
+    uint32 private immutable _maxLockWindow;
+    uint32 private immutable _secondsPerBundle;
+    uint32 private immutable _drawTimeout;
+    uint32 private immutable _appealWindow;
+    uint32 private immutable _appealScoreWindow;
+    uint32 private immutable _warmup;
+    uint32 private immutable _unbondingDelay;
+    uint8 private immutable _minR;
 
     // ------------------------------------------------------------------ state
-    /// @notice holds verifier stakes; deployed by this contract, which alone locks and slashes
-    StakeRegistry public immutable registry;
+    /// @notice holds verifier stakes; deployed here, only this contract locks and slashes
+    IStakeRegistry public immutable registry;
+    /// @notice the appeals module (deployed here): the only caller of the appeal hooks
+    address public immutable appeals;
     uint256 public taskCount;
+    /// @notice wei burned so far: faulty owners' contributions, faulty seats' slashes, forfeits no
+    /// seat earned, rounding dust. It never leaves this contract.
+    uint256 public burned;
     mapping(uint256 => Task) internal _tasks;
     mapping(uint256 => Owner[]) internal _owners;
     mapping(uint256 => mapping(uint256 => Submission)) internal _submissions; // task => index
@@ -61,17 +69,33 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
     mapping(uint256 => mapping(bytes32 => bool)) public cidUsed;
     mapping(uint256 => mapping(uint256 => Seat)) internal _seats; // task => seat
     mapping(uint256 => mapping(uint256 => bytes32)) internal _scoreCommitments; // task => seat
-    /// revealed score vectors, eight int32 per word: task => (seat << 32 | word)
+    /// revealed vectors, eight int32 per word: task => (seat << 32 | word)
     mapping(uint256 => mapping(uint256 => uint256)) internal _scoreWords;
+    /// an overturning appeal's result: task => index => (1 << 32 | uint32(result)), 0 if none
+    mapping(uint256 => mapping(uint256 => uint256)) internal _finalResults;
     mapping(uint256 => Settlement) internal _settlements;
     /// @notice wei each address can withdraw now (pull payments)
     mapping(address => uint256) public claimable;
 
-    constructor() {
-        registry = new StakeRegistry(address(this));
+    modifier onlyAppeals() {
+        if (msg.sender != appeals) revert NotAppeals(msg.sender);
+        _;
     }
 
-    /// @notice Accepts slashed stake from the registry only (booked by `settle` to its task).
+    /// @param p the protocol parameters (docs/protocol-v3.md §2); checked for consistency here
+    constructor(Params memory p) {
+        _checkParams(p);
+        (_minWindow, _maxCommitWindow, _maxEvalWindow, _maxLockWindow) =
+            (p.minWindow, p.maxCommitWindow, p.maxEvalWindow, p.maxLockWindow);
+        (_secondsPerBundle, _drawTimeout, _appealWindow, _appealScoreWindow) =
+            (p.secondsPerBundle, p.drawTimeout, p.appealWindow, p.appealScoreWindow);
+        (_warmup, _unbondingDelay, _minR) = (p.warmup, p.unbondingDelay, p.minSeatsPerSubmission);
+        IStakeRegistry reg = new StakeRegistry(address(this), p.warmup, p.unbondingDelay);
+        registry = reg;
+        appeals = address(new CoDreamAppeals(this, reg, p.minWindow, p.drawTimeout, p.appealScoreWindow));
+    }
+
+    /// @notice Accepts slashed stake from the registry only (booked by the slashing call).
     receive() external payable {
         if (msg.sender != address(registry)) revert NotRegistry(msg.sender);
     }
@@ -80,75 +104,83 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
     /// @notice Create a task escrowing `msg.value` as bounty; the caller is owner 0.
     /// @param specCid IPFS CID of the task spec (1..128 bytes)
     /// @param evalCommitment keccak256(abi.encode(evalCid, salt)) of the caller's eval set
+    /// @param evalAccuracyBps the caller's declared accuracy of the spec's teacher ensemble on
+    /// that eval set, in (0, 10000]; verifiers check it at the eval reveal
     /// @param minerBond wei each commit bonds (>= MIN_BOND)
-    /// @param seats committee seats K (1..MAX_SEATS)
-    /// @param seatsPerSubmission seats r scoring each submission (1..K)
-    /// @param minGainBps least median gain that earns a reward, in [-10000, 10000]
-    /// @param toleranceBps how far a score may be from the result and still agree (<= MAX_TOLERANCE_BPS)
-    /// @param feeBps share of the bounty that goes to the verifier pot (<= MAX_FEE_BPS)
-    /// @param windows [commit, reveal, evalReveal, scoreCommit, scoreReveal] in seconds, each in [1, MAX_WINDOW]
-    function createTask(string calldata specCid, bytes32 evalCommitment, uint256 minerBond, uint8 seats,
-        uint8 seatsPerSubmission, int16 minGainBps, uint16 toleranceBps, uint16 feeBps, uint32[5] calldata windows)
-        external payable returns (uint256 taskId)
+    /// @param seats committee seats K (r..MAX_SEATS)
+    /// @param seatsPerSubmission seats r scoring each submission: odd, in [minSeatsPerSubmission, 31]
+    /// @param minGainBps least result that earns a reward, in [-10000, 10000]
+    /// @param toleranceBps how far a score may be from the result and still agree (<= 300)
+    /// @param feeBps share of the funded bounty that goes to the verifier pot (<= 5000)
+    /// @param windows [commit, evalReveal, reveal, scoreCommit, scoreReveal] in seconds, each at
+    /// least minWindow; commit <= maxCommitWindow, evalReveal <= maxEvalWindow, the three others
+    /// (they lock verifier stake) <= maxLockWindow
+    function createTask(string calldata specCid, bytes32 evalCommitment, uint16 evalAccuracyBps, uint256 minerBond,
+        uint8 seats, uint8 seatsPerSubmission, int16 minGainBps, uint16 toleranceBps, uint16 feeBps,
+        uint32[5] calldata windows) external payable returns (uint256 taskId)
     {
         if (msg.value == 0) revert NoBounty();
         if (minerBond < MIN_BOND) revert MinBond(MIN_BOND, minerBond);
-        if (seatsPerSubmission == 0 || seatsPerSubmission > seats || seats > MAX_SEATS) {
-            revert BadSeats(seats, seatsPerSubmission, MAX_SEATS);
+        if (seatsPerSubmission % 2 == 0 || seatsPerSubmission < _minR || seatsPerSubmission > MAX_SEATS_PER_SUBMISSION
+            || seatsPerSubmission > seats || seats > MAX_SEATS) {
+            revert BadSeats(seats, seatsPerSubmission, _minR, MAX_SEATS);
         }
         if (toleranceBps > MAX_TOLERANCE_BPS) revert ToleranceTooHigh(MAX_TOLERANCE_BPS, toleranceBps);
         if (feeBps > MAX_FEE_BPS) revert FeeTooHigh(MAX_FEE_BPS, feeBps);
         if (minGainBps < -Scores.MAX_GAIN || minGainBps > Scores.MAX_GAIN) revert BadMinGain(minGainBps);
+        _checkOwnerInputs(evalCommitment, evalAccuracyBps);
         _checkCid(specCid);
-        if (evalCommitment == bytes32(0)) revert ZeroCommitment();
-        for (uint256 i; i < 5; ++i) {
-            if (windows[i] == 0 || windows[i] > MAX_WINDOW) revert BadWindow(i, windows[i]);
-        }
+        _checkWindows(windows);
         taskId = ++taskCount;
         Task storage t = _tasks[taskId];
         uint256 commitEnd = block.timestamp + windows[0];
         t.escrow = SafeCast.toUint96(msg.value);
         t.minerBond = SafeCast.toUint72(minerBond);
         t.commitEnd = SafeCast.toUint32(commitEnd);
-        t.revealEnd = SafeCast.toUint32(commitEnd + windows[1]);
-        t.evalRevealEnd = SafeCast.toUint32(commitEnd + windows[1] + windows[2]);
         t.ownerCount = 1;
+        t.evalRevealEnd = SafeCast.toUint32(commitEnd + windows[1]);
         t.seats = seats;
         t.seatsPerSubmission = seatsPerSubmission;
         t.minGainBps = minGainBps;
         t.toleranceBps = toleranceBps;
         t.feeBps = feeBps;
-        t.scoreCommitWindow = windows[3];
-        t.scoreRevealWindow = windows[4];
+        (t.revealWindow, t.scoreCommitWindow, t.scoreRevealWindow) = (windows[2], windows[3], windows[4]);
         t.bounty = uint96(msg.value);
         t.specCid = specCid;
-        _owners[taskId].push(Owner(msg.sender, uint96(msg.value), evalCommitment, false));
-        emit TaskCreated(taskId, msg.sender, specCid, msg.value, minerBond, seats, seatsPerSubmission);
+        _owners[taskId].push(Owner(msg.sender, uint96(msg.value), evalCommitment, false, evalAccuracyBps, Verdict.None));
+        emit TaskCreated(taskId, msg.sender, specCid, msg.value, minerBond, seats, seatsPerSubmission, evalAccuracyBps);
     }
 
-    /// @notice Join a task as a co-owner during its commit window: `msg.value` adds to the bounty
-    /// and `evalCommitment` commits to the caller's own eval set (revealed like owner 0's).
+    /// @notice Join a task as a co-owner during its commit window: `msg.value` (at least
+    /// CO_OWNER_MIN and CO_OWNER_MIN_BPS of the creator's contribution) adds to the bounty and
+    /// `evalCommitment` commits to the caller's own eval set, of declared accuracy `evalAccuracyBps`.
     /// @return ownerIndex the caller's index for `revealEval`
-    function joinTask(uint256 taskId, bytes32 evalCommitment) external payable returns (uint256 ownerIndex) {
+    function joinTask(uint256 taskId, bytes32 evalCommitment, uint16 evalAccuracyBps)
+        external payable returns (uint256 ownerIndex)
+    {
         Task storage t = _task(taskId);
         if (block.timestamp > t.commitEnd) revert WrongPhase(taskId, Phase.Commit, phaseOf(taskId));
-        if (msg.value == 0) revert NoBounty();
-        if (evalCommitment == bytes32(0)) revert ZeroCommitment();
+        _checkOwnerInputs(evalCommitment, evalAccuracyBps);
         Owner[] storage owners_ = _owners[taskId];
+        uint256 least = owners_[0].contribution * CO_OWNER_MIN_BPS / BPS;
+        if (least < CO_OWNER_MIN) least = CO_OWNER_MIN;
+        if (msg.value < least) revert ContributionTooLow(least, msg.value);
         ownerIndex = owners_.length;
         if (ownerIndex >= MAX_OWNERS) revert TooManyOwners(MAX_OWNERS);
         for (uint256 i; i < ownerIndex; ++i) {
             if (owners_[i].addr == msg.sender) revert AlreadyOwner(taskId, msg.sender);
         }
-        owners_.push(Owner(msg.sender, SafeCast.toUint96(msg.value), evalCommitment, false));
+        owners_.push(Owner(msg.sender, SafeCast.toUint96(msg.value), evalCommitment, false, evalAccuracyBps,
+            Verdict.None));
         t.ownerCount = uint8(ownerIndex + 1);
         t.bounty = SafeCast.toUint96(t.bounty + msg.value);
         t.escrow = SafeCast.toUint96(t.escrow + msg.value);
-        emit TaskJoined(taskId, msg.sender, ownerIndex, msg.value);
+        emit TaskJoined(taskId, msg.sender, ownerIndex, msg.value, evalAccuracyBps);
     }
 
-    /// @notice Reveal owner `ownerIndex`'s eval set after the miners' reveal window, until the
-    /// eval-reveal deadline. Verifiers score on the union of all revealed eval sets.
+    /// @notice Reveal owner `ownerIndex`'s eval set in the eval-reveal window, right after the
+    /// commit window: every CID is committed by then, so no miner can fit its dreams to it, and
+    /// no bundle is public yet. An owner who does not reveal in the window is faulty.
     function revealEval(uint256 taskId, uint256 ownerIndex, string calldata evalCid, bytes32 salt) external {
         Task storage t = _task(taskId);
         Phase p = phaseOf(taskId);
@@ -184,21 +216,19 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
         emit Committed(taskId, msg.sender, index);
     }
 
-    /// @notice Reveal the CID committed at `index`: only in the reveal window (after the commit
-    /// window), never in the commit's block, by the committer, each CID once per task.
+    /// @notice Reveal the CID committed at `index`: only in the reveal window, which opens when the
+    /// committee is drawn (after the commit and eval windows), by the committer, each CID once.
     function reveal(uint256 taskId, uint256 index, string calldata cid, bytes32 salt) external {
         Task storage t = _tasks[taskId];
-        (uint256 commitEnd, uint256 revealEnd, bool anyRevealed) = (t.commitEnd, t.revealEnd, t.anyRevealed);
-        if (block.timestamp <= commitEnd || block.timestamp > revealEnd) {
-            if (commitEnd == 0) revert UnknownTask(taskId);
+        if (block.timestamp > t.revealEnd) { // also before the draw: revealEnd is 0 until then
+            if (t.commitEnd == 0) revert UnknownTask(taskId);
             revert WrongPhase(taskId, Phase.Reveal, phaseOf(taskId));
         }
         Submission storage s = _submissions[taskId][index];
         Submission memory sub = s;
         if (sub.commitBlock == 0) revert UnknownSubmission(taskId, index);
         if (sub.status != Status.Committed) revert AlreadyRevealed(taskId, index);
-        if (block.number <= sub.commitBlock) revert RevealInCommitBlock(sub.commitBlock);
-        if (bytes(cid).length == 0 || bytes(cid).length > MAX_CID_LENGTH) revert BadCid(bytes(cid).length);
+        _checkCid(cid);
         bytes32 expected = keccak256(abi.encode(cid, salt, msg.sender, taskId, block.chainid, address(this)));
         if (bytes24(expected) != sub.data) revert BadReveal(taskId, index);
         bytes32 key = keccak256(bytes(cid));
@@ -207,179 +237,265 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
         used[key] = true;
         s.data = bytes24(bytes20(msg.sender));
         s.status = Status.Revealed;
-        if (!anyRevealed) t.anyRevealed = true; // once per task
         emit Revealed(taskId, msg.sender, index, cid);
     }
 
+    /// @notice In a round that failed before its draw (nobody revealed a bundle), take back the
+    /// bond of submission `index` by proving its commitment (the CID need not be published).
+    function reclaimBond(uint256 taskId, uint256 index, string calldata cid, bytes32 salt) external {
+        Task storage t = _task(taskId);
+        Settlement storage st = _settlements[taskId];
+        if (st.stage != Stage.Finalized || !st.failed) revert WrongPhase(taskId, Phase.Finalized, phaseOf(taskId));
+        Submission storage s = _submissions[taskId][index];
+        if (s.commitBlock == 0) revert UnknownSubmission(taskId, index);
+        if (s.status != Status.Committed) revert AlreadyRevealed(taskId, index);
+        bytes32 expected = keccak256(abi.encode(cid, salt, msg.sender, taskId, block.chainid, address(this)));
+        if (bytes24(expected) != s.data) revert BadReveal(taskId, index);
+        s.data = _settledData(msg.sender, Scores.NO_EVAL);
+        s.status = Status.Unresolved; // unjudged: bond back, nothing else
+        uint256 bond = t.minerBond;
+        _credit(msg.sender, taskId, bond);
+        emit SubmissionSettled(taskId, index, msg.sender, Scores.NO_EVAL, Status.Unresolved, 0, bond);
+    }
+
     // ------------------------------------------------------------------ committee
-    /// @notice Fix the stake snapshot and the seed block of the committee draw (anyone), once a
-    /// submission is revealed and the eval sets are settled. A re-request is possible only after
-    /// the seed block's hash expired (> 256 blocks); it keeps the first snapshot for SNAPSHOT_TTL.
+    /// @notice Fix the stake snapshot (the first request only: the end of the previous block) and
+    /// the seed block of the committee draw (anyone), once the eval sets are revealed. A
+    /// re-request is possible only after the previous draw window passed, and keeps the snapshot.
     function requestDraw(uint256 taskId) external {
         Task storage t = _task(taskId);
         Phase p = phaseOf(taskId);
         if (p != Phase.AwaitingDraw) revert WrongPhase(taskId, Phase.AwaitingDraw, p);
         uint256 seedBlock = t.seedBlock;
-        if (seedBlock != 0 && block.number <= seedBlock + 256) revert DrawPending(taskId, seedBlock);
+        if (seedBlock != 0 && block.number <= seedBlock + DRAW_WINDOW_BLOCKS) {
+            revert DrawPending(taskId, seedBlock + DRAW_WINDOW_BLOCKS);
+        }
         uint256 snap = t.snapshotBlock;
-        if (seedBlock == 0 || block.timestamp > uint256(t.requestedAt) + SNAPSHOT_TTL) {
+        if (snap == 0) {
             snap = block.number - 1;
             if (registry.totalAt(snap) == 0) revert NoEligibleStake();
             t.snapshotBlock = uint64(snap);
-            t.requestedAt = uint32(block.timestamp);
         }
         seedBlock = block.number + DRAW_DELAY_BLOCKS;
         t.seedBlock = uint64(seedBlock);
         emit DrawRequested(taskId, snap, seedBlock);
     }
 
-    /// @notice Draw the committee (anyone) after the seed block, while its hash exists: K seats,
-    /// each an independent stake-weighted sample of the snapshot (with replacement). Each seat
-    /// locks its verifier's stake until settlement. The score windows start now.
+    /// @notice Draw the committee (anyone) in a block of [seedBlock, seedBlock + 32]: its seed is
+    /// keccak256(prevrandao, taskId, snapshot) of the block this call lands in (a builder can only
+    /// leave the call out of its block, not choose the value). K seats, each an independent
+    /// stake-weighted sample of the snapshot (with replacement), each locking its verifier's stake
+    /// until settlement. The miners' reveal window starts now; the score-commit window is at least
+    /// minWindow + secondsPerBundle x the busiest seat's bundles.
     function drawCommittee(uint256 taskId) external nonReentrant {
         Task storage t = _task(taskId);
         Phase p = phaseOf(taskId);
         if (p != Phase.AwaitingDraw) revert WrongPhase(taskId, Phase.AwaitingDraw, p);
         uint256 seedBlock = t.seedBlock;
         if (seedBlock == 0) revert DrawNotRequested(taskId);
-        if (block.number <= seedBlock) revert SeedNotMined(seedBlock);
-        bytes32 seed = blockhash(seedBlock);
-        if (seed == bytes32(0)) revert SeedExpired(seedBlock);
+        if (block.number < seedBlock) revert SeedNotReached(seedBlock);
+        if (block.number > seedBlock + DRAW_WINDOW_BLOCKS) revert DrawWindowMissed(seedBlock + DRAW_WINDOW_BLOCKS);
         uint256 snap = t.snapshotBlock;
+        bytes32 seed = keccak256(abi.encode(block.prevrandao, taskId, snap));
         uint256 total = registry.totalAt(snap);
         uint256 k = t.seats;
         address[] memory drawn = new address[](k);
         mapping(uint256 => Seat) storage seats_ = _seats[taskId];
         for (uint256 j; j < k; ++j) {
-            uint256 r = uint256(keccak256(abi.encode(seed, taskId, j))) % total;
-            address v = registry.sampleAt(snap, r);
+            address v = registry.sampleAt(snap, uint256(keccak256(abi.encode(seed, j))) % total);
             drawn[j] = v;
             seats_[j].verifier = v;
             registry.lock(v, 1);
         }
-        uint256 commitEnd = block.timestamp + t.scoreCommitWindow;
-        uint256 revealEnd = commitEnd + t.scoreRevealWindow;
-        t.scoreCommitEnd = SafeCast.toUint32(commitEnd);
-        t.scoreRevealEnd = SafeCast.toUint32(revealEnd);
-        emit CommitteeDrawn(taskId, drawn, commitEnd, revealEnd);
+        uint256 r = t.seatsPerSubmission;
+        uint256 busiest = r * ((uint256(t.submissionCount) + k - 1) / k); // most bundles one seat scores
+        uint256 commitWindow = _minWindow + _secondsPerBundle * busiest;
+        if (commitWindow < t.scoreCommitWindow) commitWindow = t.scoreCommitWindow;
+        uint256 revealEnd = block.timestamp + t.revealWindow;
+        uint256 scoreCommitEnd = revealEnd + commitWindow;
+        uint256 scoreRevealEnd = scoreCommitEnd + t.scoreRevealWindow;
+        uint256 appealEnd = scoreRevealEnd + _appealWindow;
+        t.revealEnd = SafeCast.toUint32(revealEnd);
+        t.scoreCommitEnd = SafeCast.toUint32(scoreCommitEnd);
+        t.scoreRevealEnd = SafeCast.toUint32(scoreRevealEnd);
+        t.appealEnd = SafeCast.toUint32(appealEnd);
+        t.seed = seed;
+        emit CommitteeDrawn(taskId, drawn, seed, revealEnd, scoreCommitEnd, scoreRevealEnd, appealEnd);
     }
 
-    /// @notice Commit to seat `seat`'s score vector (its holder only, in the score-commit window):
-    /// keccak256(abi.encode(int32[] scores, salt, msg.sender, taskId, seat, block.chainid, address(this))).
-    function commitScores(uint256 taskId, uint256 seat, bytes32 commitment) external {
+    /// @notice Commit to seat `seat`'s vector (its holder only, in the score-commit window, which
+    /// follows the miners' reveal window): keccak256(abi.encode(int32[] vector, salt, msg.sender,
+    /// taskId, seat, block.chainid, address(this))).
+    function commitScores(uint256 taskId, uint256 seat_, bytes32 commitment) external {
         Task storage t = _task(taskId);
-        if (t.scoreCommitEnd == 0 || block.timestamp > t.scoreCommitEnd) {
+        if (block.timestamp <= t.revealEnd || block.timestamp > t.scoreCommitEnd) {
             revert WrongPhase(taskId, Phase.ScoreCommit, phaseOf(taskId));
         }
-        _holder(taskId, seat);
+        _holder(taskId, seat_);
         if (commitment == bytes32(0)) revert ZeroCommitment();
-        if (_scoreCommitments[taskId][seat] != bytes32(0)) revert ScoresAlreadyCommitted(taskId, seat);
-        _scoreCommitments[taskId][seat] = commitment;
-        emit ScoresCommitted(taskId, seat, msg.sender);
+        if (_scoreCommitments[taskId][seat_] != bytes32(0)) revert ScoresAlreadyCommitted(taskId, seat_);
+        _scoreCommitments[taskId][seat_] = commitment;
+        emit ScoresCommitted(taskId, seat_, msg.sender);
     }
 
-    /// @notice Reveal seat `seat`'s committed scores, one per submission it is assigned
-    /// (`assigned(taskId, seat)`, ascending): a gain in bps in [-10000, 10000], INVALID or NO_EVAL.
-    /// Only in the score-reveal window. The scores are then readable through `getScores`.
-    function revealScores(uint256 taskId, uint256 seat, int32[] calldata scores, bytes32 salt) external {
+    /// @notice Reveal seat `seat`'s committed vector in the score-reveal window: first one eval
+    /// verdict per owner (EVAL_OK = 1, EVAL_FAILED = 2, EVAL_UNAVAILABLE = 3; anything of those for
+    /// an owner that never revealed), then one score per submission the seat is assigned, ascending:
+    /// a gain in bps in [-10000, 10000], INVALID or NO_EVAL, computed on the union of the eval sets
+    /// the seat judged OK. The vector is then readable (CoDreamLens.getScores).
+    function revealScores(uint256 taskId, uint256 seat_, int32[] calldata scores, bytes32 salt) external {
         Task storage t = _task(taskId);
         if (block.timestamp <= t.scoreCommitEnd || block.timestamp > t.scoreRevealEnd) {
             revert WrongPhase(taskId, Phase.ScoreReveal, phaseOf(taskId));
         }
-        Seat storage st = _holder(taskId, seat);
-        if (st.revealed) revert ScoresAlreadyRevealed(taskId, seat);
-        bytes32 c = _scoreCommitments[taskId][seat];
-        if (c == bytes32(0)) revert ScoresNotCommitted(taskId, seat);
-        uint256 n = Scores.count(seat, t.submissionCount, t.seats, t.seatsPerSubmission);
+        Seat storage st = _holder(taskId, seat_);
+        if (st.revealed) revert ScoresAlreadyRevealed(taskId, seat_);
+        bytes32 c = _scoreCommitments[taskId][seat_];
+        if (c == bytes32(0)) revert ScoresNotCommitted(taskId, seat_);
+        uint256 o = t.ownerCount;
+        uint256 n = o + Scores.count(seat_, t.submissionCount, t.seats, t.seatsPerSubmission);
         if (scores.length != n) revert WrongScoreCount(n, scores.length);
-        if (keccak256(abi.encode(scores, salt, msg.sender, taskId, seat, block.chainid, address(this))) != c) {
-            revert BadScoreReveal(taskId, seat);
+        if (keccak256(abi.encode(scores, salt, msg.sender, taskId, seat_, block.chainid, address(this))) != c) {
+            revert BadScoreReveal(taskId, seat_);
+        }
+        for (uint256 i; i < o; ++i) {
+            if (!Scores.isVerdict(scores[i])) revert BadVerdict(i, scores[i]);
         }
         st.revealed = true;
-        _storeScores(taskId, seat, scores);
-        emit ScoresRevealed(taskId, seat, msg.sender);
+        _storeScores(taskId, seat_, scores);
+        emit ScoresRevealed(taskId, seat_, msg.sender);
     }
 
     // ------------------------------------------------------------------ settlement
-    /// @notice Advance the settlement of a task by at most `maxItems` items (submissions or seats;
-    /// the owners' refund counts as one) — anyone, any number of calls. Allowed once the
-    /// score-reveal window ended, or a failure deadline passed (no eval set revealed by the
-    /// eval-reveal deadline, no committee by evalRevealEnd + DRAW_TIMEOUT, no revealed submission).
+    /// @notice Advance the settlement of a task by at most `maxItems` items (owners' verdicts,
+    /// submissions, seats, the refund) — anyone, any number of calls. The contract caps the work
+    /// of one call (SETTLE_UNITS) whatever `maxItems` is, so every call fits a block at the
+    /// protocol's maxima. Allowed once the appeal window closed with no open appeal, or the round
+    /// failed before its draw (no submission, no eval set revealed, no committee in time).
     function settle(uint256 taskId, uint256 maxItems) external nonReentrant {
         if (maxItems == 0) revert ZeroItems();
         Task storage t = _task(taskId);
         Settlement storage st = _settlements[taskId];
-        if (st.stage == Stage.None) _startSettlement(taskId, t, st);
-        else if (st.stage == Stage.Finalized) revert WrongPhase(taskId, Phase.AwaitingSettlement, Phase.Finalized);
-        uint256 budget = maxItems;
-        while (budget != 0 && st.stage != Stage.Finalized) {
-            Stage stage = st.stage;
-            if (stage == Stage.Results) {
-                budget = st.failed ? _countReveals(taskId, t, st, budget) : _results(taskId, t, st, budget);
-            } else if (stage == Stage.Seats) {
-                budget = _judgeSeats(taskId, t, st, budget);
-            } else if (stage == Stage.Payouts) {
-                budget = _payouts(taskId, t, st, budget);
-            } else if (stage == Stage.Fees) {
-                budget = _fees(taskId, t, st, budget);
-            } else {
-                _refundOwners(taskId, t, st);
-                budget -= 1;
-            }
+        if (st.stage == Stage.None) {
+            Phase p = phaseOf(taskId);
+            if (p != Phase.AwaitingSettlement) revert WrongPhase(taskId, Phase.AwaitingSettlement, p);
+            st.failed = t.revealEnd == 0; // no committee: nobody revealed a bundle
+            st.stage = Stage.Owners;
+        } else if (st.stage == Stage.Finalized) {
+            revert WrongPhase(taskId, Phase.AwaitingSettlement, Phase.Finalized);
+        }
+        uint256 units = SETTLE_UNITS;
+        while (maxItems != 0 && st.stage != Stage.Finalized) {
+            uint256 cost = _unitCost(st.stage, t.seatsPerSubmission);
+            uint256 n = units / cost;
+            if (n == 0) break;
+            if (n > maxItems) n = maxItems;
+            uint256 done = _runStage(taskId, t, st, n);
+            maxItems -= done;
+            units -= done * cost;
         }
         emit Settled(taskId, st.stage, st.cursor);
     }
 
-    function _startSettlement(uint256 taskId, Task storage t, Settlement storage st) private {
-        Phase p = phaseOf(taskId);
-        if (p != Phase.AwaitingSettlement) revert WrongPhase(taskId, Phase.AwaitingSettlement, p);
-        if (!t.anyRevealed) {
-            // nobody revealed: nothing to judge; the bounty and every bond go back to the owners
-            st.failed = true;
-            st.pot = uint128(uint256(t.submissionCount) * t.minerBond);
-            st.stage = Stage.Refund;
-        } else if (t.scoreCommitEnd == 0) {
-            st.failed = true; // no eval set or no committee: revealed miners share everything
-            st.stage = Stage.Results;
-        } else {
-            st.pot = uint128(uint256(t.bounty) * t.feeBps / BPS); // the verifiers' fee
-            st.stage = Stage.Results;
-        }
+    /// @dev units one item of a stage costs (SETTLE_UNITS per call); calibrated by the forge
+    /// scale test at the maxima so that one call stays under about 8M gas
+    function _unitCost(Stage stage, uint256 r) private pure returns (uint256) {
+        if (stage == Stage.Results) return 8 + 2 * r;
+        if (stage == Stage.Seats) return 150; // a slash rewrites the registry's sum tree
+        if (stage == Stage.Payouts) return 12;
+        if (stage == Stage.Fees) return 12;
+        return 600; // Owners, Refund: one item over every seat or owner
     }
 
-    /// @dev stage Results of a failed round: count the revealed submissions, forfeit the others' bonds
-    function _countReveals(uint256 taskId, Task storage t, Settlement storage st, uint256 budget)
-        private returns (uint256)
-    {
-        uint256 n = t.submissionCount;
-        uint256 from = st.cursor;
-        uint256 to = from + budget < n ? from + budget : n;
-        uint256 revealed = st.revealed;
-        uint256 last = st.lastRevealed;
-        uint256 forfeits;
-        mapping(uint256 => Submission) storage subs = _submissions[taskId];
-        for (uint256 s = from; s < to; ++s) {
-            Submission memory sub = subs[s];
-            if (sub.status == Status.Committed) {
-                forfeits += t.minerBond;
-                continue;
-            }
-            ++revealed;
-            last = s;
-            subs[s] = Submission(_settledData(address(bytes20(sub.data)), NO_EVAL), sub.commitBlock, Status.Unresolved);
+    /// @dev runs up to n items of the current stage; returns how many it ran
+    function _runStage(uint256 taskId, Task storage t, Settlement storage st, uint256 n) private returns (uint256) {
+        Stage stage = st.stage;
+        if (stage == Stage.Owners) {
+            _judgeOwners(taskId, t, st);
+            return 1;
         }
-        st.revealed = uint16(revealed);
-        st.lastRevealed = uint16(last);
-        st.pot += uint128(forfeits);
-        return _advance(st, to, n, Stage.Payouts, budget - (to - from));
+        if (stage == Stage.Refund) {
+            _refund(taskId, t, st);
+            return 1;
+        }
+        bool perSeat = stage == Stage.Seats || stage == Stage.Fees;
+        uint256 end = perSeat ? t.seats : t.submissionCount;
+        uint256 from = st.cursor;
+        uint256 to = from + n < end ? from + n : end;
+        if (stage == Stage.Results) _results(taskId, t, st, from, to);
+        else if (stage == Stage.Seats) _judgeSeats(taskId, st, from, to);
+        else if (stage == Stage.Payouts) _payouts(taskId, t, st, from, to);
+        else _fees(taskId, st, from, to);
+        if (to < end) {
+            st.cursor = uint16(to);
+        } else {
+            st.cursor = 0;
+            st.stage = stage == Stage.Fees || (stage == Stage.Payouts && st.totalAgree == 0) ? Stage.Refund
+                : Stage(uint8(stage) + 1);
+        }
+        return to - from;
+    }
+
+    /// @dev stage Owners: each owner's verdict from the seats' first entries (a majority of all
+    /// seats), faulty contributions burned, the funded bounty B and the verifiers' fee; seats
+    /// that voted against a Good or Faulty verdict disagree. In a round that failed before its
+    /// draw an owner who revealed is Unjudged (refunded) and one who did not is Faulty.
+    function _judgeOwners(uint256 taskId, Task storage t, Settlement storage st) private {
+        Owner[] storage owners_ = _owners[taskId];
+        uint256 k = st.failed ? 0 : t.seats;
+        uint256[] memory first = new uint256[](k);
+        bool[] memory revealed = new bool[](k);
+        uint256[] memory agree = new uint256[](k);
+        uint256[] memory disagree = new uint256[](k);
+        mapping(uint256 => Seat) storage seats_ = _seats[taskId];
+        for (uint256 j; j < k; ++j) {
+            revealed[j] = seats_[j].revealed;
+            if (revealed[j]) first[j] = _scoreWords[taskId][j << 32];
+        }
+        uint256 funded;
+        for (uint256 i; i < owners_.length; ++i) {
+            Owner storage o = owners_[i];
+            (uint256 ok, uint256 notOk) = (0, 0);
+            Verdict v;
+            if (!o.revealed) {
+                v = t.submissionCount == 0 ? Verdict.Unjudged : Verdict.Faulty; // nothing happened: no fault
+            } else if (st.failed) {
+                v = Verdict.Unjudged;
+            } else {
+                (ok, notOk) = Rules.tallyOwner(first, revealed, i);
+                v = Rules.ownerVerdict(ok, notOk, k);
+                if (v != Verdict.Unjudged) {
+                    for (uint256 j; j < k; ++j) {
+                        if (!revealed[j]) continue;
+                        if (Rules.agreesWithOwnerVerdict(Scores.unpack(first[j], i), v)) ++agree[j];
+                        else ++disagree[j];
+                    }
+                }
+            }
+            o.verdict = v;
+            if (v == Verdict.Faulty) _burn(taskId, t, st, o.contribution, BurnReason.FaultyOwner);
+            else funded += o.contribution;
+            emit OwnerJudged(taskId, i, o.addr, v, ok, notOk);
+        }
+        for (uint256 j; j < k; ++j) {
+            if (agree[j] != 0 || disagree[j] != 0) {
+                Seat storage se = seats_[j];
+                (se.agree, se.disagree) = (uint32(agree[j]), uint32(disagree[j]));
+            }
+        }
+        st.funded = uint96(funded);
+        if (!st.failed) st.pot = uint128(Rules.fee(funded, t.feeBps));
+        st.stage = st.failed ? Stage.Refund : Stage.Results;
     }
 
     /// Working copy of the committee for one batch of stage Results.
     struct Batch {
         uint256 k;
         uint256 r;
+        uint256 offset; // owner verdicts ahead of the scores in every vector
         uint256 tolerance;
         int256 minGain;
+        bool appealed; // whether any appeal was made (else no final result to read)
         address[] verifier;
         bool[] revealed;
         uint256[] agree;
@@ -390,45 +506,35 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
         uint256[] keys; // the current submission's scores with their seats, sorted (Scores.insertSorted)
     }
 
-    /// Totals of one batch of stage Results.
-    struct Tally {
-        uint256 revealed;
-        uint256 unresolved;
-        uint256 weight;
-        uint256 forfeits;
-        uint256 lastRevealed;
-    }
-
-    /// @dev stage Results: per submission, the lower median of its eligible seats' scores and
-    /// whether a majority of the eligible seats supports it; per seat, agree / disagree counts
-    function _results(uint256 taskId, Task storage t, Settlement storage st, uint256 budget) private returns (uint256) {
-        uint256 n = t.submissionCount;
-        uint256 from = st.cursor;
-        uint256 to = from + budget < n ? from + budget : n;
+    /// @dev stage Results: per submission, its judgement (or the result of the appeal that
+    /// overturned it) and status; per seat, agree / disagree counts against the final result
+    function _results(uint256 taskId, Task storage t, Settlement storage st, uint256 from, uint256 to) private {
         Batch memory b = _loadBatch(taskId, t, from);
-        Tally memory tally = Tally(st.revealed, st.unresolved, st.acceptedWeight, 0, st.lastRevealed);
-        for (uint256 s = from; s < to; ++s) _result(taskId, t, b, tally, s);
-        _storeBatch(taskId, b);
-        st.revealed = uint16(tally.revealed);
-        st.unresolved = uint16(tally.unresolved);
-        st.acceptedWeight = uint32(tally.weight);
-        st.lastRevealed = uint16(tally.lastRevealed);
-        st.pot += uint128(tally.forfeits);
-        return _advance(st, to, n, Stage.Seats, budget - (to - from));
-    }
-
-    /// @dev settles submission s's result and books it
-    function _result(uint256 taskId, Task storage t, Batch memory b, Tally memory tally, uint256 s) private {
-        Submission memory sub = _submissions[taskId][s];
-        if (sub.status == Status.Committed) {
-            for (uint256 d; d < b.r; ++d) b.nextRank[Scores.seatOf(s, d, b.k)] += 1;
-            tally.forfeits += t.minerBond; // never revealed: the whole bond goes to the verifier pot
-            return;
+        uint256 forfeits;
+        uint256 weight = st.acceptedWeight;
+        uint256 accepted = st.accepted;
+        uint256 bond = t.minerBond;
+        mapping(uint256 => Submission) storage subs = _submissions[taskId];
+        for (uint256 s = from; s < to; ++s) {
+            Submission memory sub = subs[s];
+            if (sub.status == Status.Committed) { // never revealed: the whole bond goes to the verifier pot
+                for (uint256 d; d < b.r; ++d) b.nextRank[Scores.seatOf(s, d, b.k)] += 1;
+                forfeits += bond;
+                continue;
+            }
+            address miner = address(bytes20(sub.data));
+            (int32 m, Status status) = _judge(taskId, b, s, miner);
+            if (status == Status.Accepted) {
+                weight += uint256(uint32(m));
+                ++accepted;
+            }
+            forfeits += bond - Rules.bondBack(status, bond);
+            subs[s] = Submission(_settledData(miner, m), sub.commitBlock, status);
         }
-        address miner = address(bytes20(sub.data));
-        (int32 m, Status status) = _judge(taskId, b, s, miner);
-        _count(t, tally, s, m, status);
-        _submissions[taskId][s] = Submission(_settledData(miner, m), sub.commitBlock, status);
+        _storeBatch(taskId, b);
+        st.acceptedWeight = uint32(weight);
+        st.accepted = uint16(accepted);
+        st.pot += uint128(forfeits);
     }
 
     /// @dev the result of one revealed submission and the agreement of the seats that scored it
@@ -440,8 +546,8 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
         uint256[] memory keys = b.keys;
         uint256 j = s % b.k;
         for (uint256 d; d < b.r; ++d) {
-            uint256 q = b.nextRank[j];
-            b.nextRank[j] = q + 1;
+            uint256 q = b.nextRank[j] + b.offset;
+            b.nextRank[j] += 1;
             if (b.verifier[j] != miner) { // a verifier never scores its own submission: that seat abstains
                 ++eligible;
                 if (b.revealed[j]) { // a silent seat counts in the majority's denominator only
@@ -454,51 +560,32 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
             }
             j = j + 1 == b.k ? 0 : j + 1;
         }
-        if (eligible == 0) return (NO_EVAL, Status.Unscored); // its own miner holds every seat of it
-        if (c == 0) return (NO_EVAL, Status.Unresolved);
-        m = Scores.keyValue(keys[(c - 1) / 2]); // the lower median
-        uint256 supporters;
-        uint256 supportMask;
-        for (uint256 i; i < c; ++i) {
-            if (Scores.within(Scores.keyValue(keys[i]), m, b.tolerance)) {
-                ++supporters;
-                supportMask |= 1 << i;
+        if (eligible == 0) return (Scores.NO_EVAL, Status.Unscored); // its own miner holds every seat of it
+        (int32 median, bool majority, uint256 mask) = Scores.decide(keys, c, eligible, b.tolerance);
+        m = median;
+        uint256 fin = b.appealed ? _finalResults[taskId][s] : 0;
+        if (fin != 0) { // an appeal committee's majority overturned the result: it is final
+            m = int32(uint32(fin));
+            majority = true;
+            mask = 0;
+            for (uint256 i; i < c; ++i) {
+                if (Scores.within(Scores.keyValue(keys[i]), m, b.tolerance)) mask |= 1 << i;
             }
         }
-        if (!Scores.isMajority(supporters, eligible)) return (m, Status.Unresolved);
+        if (!majority) return (m, Status.Unresolved);
         for (uint256 i; i < c; ++i) {
-            uint256 seat = Scores.keyTag(keys[i]);
-            if (supportMask & (1 << i) != 0) b.agree[seat] += 1;
-            else b.disagree[seat] += 1;
+            uint256 seat_ = Scores.keyTag(keys[i]);
+            if (mask & (1 << i) != 0) b.agree[seat_] += 1;
+            else b.disagree[seat_] += 1;
         }
-        if (m == INVALID) status = Status.Invalid;
-        else if (m == NO_EVAL) status = Status.Unresolved; // the eval set was unavailable: not the miner's fault
-        else if (m > 0 && m >= b.minGain) status = Status.Accepted;
-        else status = Status.Rejected;
-    }
-
-    /// @dev books one revealed submission's result into the batch totals
-    function _count(Task storage t, Tally memory tally, uint256 s, int32 m, Status status) private view {
-        tally.revealed += 1;
-        tally.lastRevealed = s;
-        if (status == Status.Unresolved) {
-            tally.unresolved += 1;
-        } else if (status == Status.Invalid) {
-            tally.forfeits += t.minerBond;
-        } else if (status == Status.Accepted) {
-            tally.weight += uint256(uint32(m));
-        } else if (status == Status.Rejected) {
-            tally.forfeits += uint256(t.minerBond) * BELOW_MIN_FORFEIT_BPS / BPS;
-        }
+        status = Rules.statusOf(m, b.minGain);
     }
 
     function _loadBatch(uint256 taskId, Task storage t, uint256 from) private view returns (Batch memory b) {
         uint256 k = t.seats;
         uint256 r = t.seatsPerSubmission;
-        b.k = k;
-        b.r = r;
-        b.tolerance = t.toleranceBps;
-        b.minGain = t.minGainBps;
+        (b.k, b.r, b.offset, b.tolerance, b.minGain) = (k, r, t.ownerCount, t.toleranceBps, t.minGainBps);
+        b.appealed = t.appealCount != 0;
         b.verifier = new address[](k);
         b.revealed = new bool[](k);
         b.agree = new uint256[](k);
@@ -510,10 +597,7 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
         mapping(uint256 => Seat) storage seats_ = _seats[taskId];
         for (uint256 j; j < k; ++j) {
             Seat memory se = seats_[j];
-            b.verifier[j] = se.verifier;
-            b.revealed[j] = se.revealed;
-            b.agree[j] = se.agree;
-            b.disagree[j] = se.disagree;
+            (b.verifier[j], b.revealed[j], b.agree[j], b.disagree[j]) = (se.verifier, se.revealed, se.agree, se.disagree);
             b.nextRank[j] = Scores.rank(j, from, k, r);
             b.wordIndex[j] = type(uint256).max;
         }
@@ -529,181 +613,146 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev stage Seats: a seat that scored nothing it had to (silent) or disagreed with a
-    /// resolved result is faulty and its verifier is slashed SEAT_SLASH into the pot; every
-    /// seat is unlocked
-    function _judgeSeats(uint256 taskId, Task storage t, Settlement storage st, uint256 budget)
-        private returns (uint256)
-    {
-        uint256 k = t.seats;
-        uint256 from = st.cursor;
-        uint256 to = from + budget < k ? from + budget : k;
-        uint256 slashed;
+    /// @dev stage Seats: a seat that did not reveal or disagreed with any judgement is faulty; its
+    /// verifier is slashed SEAT_SLASH, which is burned (never paid to the majority that outvoted
+    /// it: bribes must not pay). Every seat is unlocked.
+    function _judgeSeats(uint256 taskId, Settlement storage st, uint256 from, uint256 to) private {
         uint256 totalAgree = st.totalAgree;
-        uint256 lastPaid = st.lastPaidSeat;
         for (uint256 j = from; j < to; ++j) {
             Seat memory se = _seats[taskId][j];
             uint256 taken;
-            bool faulty = _isFaulty(t, se, j);
+            bool faulty = !se.revealed || se.disagree != 0;
             if (faulty) {
                 taken = registry.slash(se.verifier, SEAT_SLASH);
-                slashed += taken;
-            } else if (se.agree != 0) {
+                _burnSlash(taskId, st, taken, BurnReason.SeatSlash);
+            } else {
                 totalAgree += se.agree;
-                lastPaid = j;
             }
             registry.unlock(se.verifier, 1);
             emit SeatSettled(taskId, j, se.verifier, se.agree, se.disagree, faulty, taken);
         }
-        st.totalAgree = uint32(totalAgree);
-        st.lastPaidSeat = uint8(lastPaid);
-        st.pot += uint128(slashed);
-        t.escrow += uint96(slashed);
-        return _advance(st, to, k, Stage.Payouts, budget - (to - from));
+        st.totalAgree = uint32(totalAgree); // (no escrow moves: slashed stake arrives from the registry)
     }
 
-    /// Amounts every submission of stage Payouts is paid from.
-    struct Shares {
-        uint256 bond;
-        uint256 acceptedPot; // shared pro rata to the accepted results
-        uint256 weight; // W
-        uint256 unresolvedShare; // each unresolved submission (and, in a failed round, each revealed one)
-        uint256 potShare; // each revealed submission's share of the pot when no seat earned (0 otherwise)
-        uint256 potDust; // to the last revealed submission with its pot share
-        uint256 lastRevealed;
-        bool failed;
-    }
-
-    /// @dev stage Payouts: credit every revealed submission's reward and bond
-    function _payouts(uint256 taskId, Task storage t, Settlement storage st, uint256 budget) private returns (uint256) {
-        uint256 n = t.submissionCount;
-        uint256 from = st.cursor;
-        uint256 to = from + budget < n ? from + budget : n;
-        Shares memory sh = _shares(t, st);
-        uint256 minersPaid;
-        uint256 potPaid;
-        for (uint256 s = from; s < to; ++s) {
-            (uint256 reward, uint256 extra) = _payout(taskId, sh, s);
-            if (sh.failed) minersPaid += reward + extra;
-            else (minersPaid, potPaid) = (minersPaid + reward, potPaid + extra);
-        }
-        st.minersPaid += uint128(minersPaid);
-        st.potPaid += uint128(potPaid);
-        return _advance(st, to, n, Stage.Fees, budget - (to - from));
-    }
-
-    /// @dev credits submission s: its reward (from the miner pot), its pot share (`extra`) and its bond
-    function _payout(uint256 taskId, Shares memory sh, uint256 s) private returns (uint256 reward, uint256 extra) {
-        Submission memory sub = _submissions[taskId][s];
-        if (sub.status == Status.Committed) return (0, 0); // unrevealed: its bond is in the pot
-        address miner = address(bytes20(sub.data));
-        int32 m = int32(uint32(uint192(sub.data)));
-        uint256 bondBack = sh.bond;
-        if (sub.status == Status.Accepted) {
-            reward = sh.acceptedPot * uint256(uint32(m)) / sh.weight;
-        } else if (sub.status == Status.Unresolved) {
-            reward = sh.unresolvedShare;
-        } else if (sub.status == Status.Rejected) {
-            bondBack -= sh.bond * BELOW_MIN_FORFEIT_BPS / BPS;
-        } else if (sub.status == Status.Invalid) {
-            bondBack = 0;
-        } // Unscored: the bond only
-        extra = s == sh.lastRevealed ? sh.potShare + sh.potDust : sh.potShare;
-        _credit(miner, taskId, reward + extra + bondBack);
-        emit SubmissionSettled(taskId, s, miner, m, sub.status, reward + extra, bondBack);
-    }
-
-    function _shares(Task storage t, Settlement storage st) private view returns (Shares memory sh) {
-        uint256 revealed = st.revealed;
-        sh.bond = t.minerBond;
-        sh.lastRevealed = st.lastRevealed;
-        sh.failed = st.failed;
-        if (st.failed) {
-            // the whole bounty and the forfeited bonds, equally among the revealed submissions
-            uint256 all = uint256(t.bounty) + st.pot;
-            sh.unresolvedShare = all / revealed;
-            sh.potDust = all - sh.unresolvedShare * revealed;
-            return sh;
-        }
-        uint256 minerPot = _minerPot(t);
-        uint256 unresolvedPot = minerPot * st.unresolved / revealed;
-        sh.unresolvedShare = st.unresolved == 0 ? 0 : unresolvedPot / st.unresolved;
-        sh.acceptedPot = minerPot - unresolvedPot;
-        sh.weight = st.acceptedWeight;
-        if (st.totalAgree == 0) {
-            // no seat earned anything: the pot goes to the revealed miners, never to an owner
-            uint256 pot = st.pot;
-            sh.potShare = pot / revealed;
-            sh.potDust = pot - sh.potShare * revealed;
-        }
-    }
-
-    /// @dev stage Fees: the verifier pot (fee + forfeited bonds + slashes) pro rata to the agree
-    /// counts of the non-faulty seats, dust to the last paid seat (skipped when no seat earned:
-    /// the revealed miners got the pot in stage Payouts)
-    function _fees(uint256 taskId, Task storage t, Settlement storage st, uint256 budget) private returns (uint256) {
-        uint256 k = t.seats;
-        if (st.totalAgree == 0) return _advance(st, k, k, Stage.Refund, budget);
-        uint256 from = st.cursor;
-        uint256 to = from + budget < k ? from + budget : k;
-        uint256 paid = st.potPaid;
-        for (uint256 j = from; j < to; ++j) paid += _fee(taskId, t, st, j, paid);
-        st.potPaid = uint128(paid);
-        return _advance(st, to, k, Stage.Refund, budget - (to - from));
-    }
-
-    /// @dev credits seat j its share of the pot (pro rata to its agree count; the last paid seat
-    /// gets the rest) unless it is faulty or agreed with nothing
-    function _fee(uint256 taskId, Task storage t, Settlement storage st, uint256 j, uint256 paid)
-        private returns (uint256 fee)
-    {
-        Seat memory se = _seats[taskId][j];
-        if (se.agree == 0 || _isFaulty(t, se, j)) return 0;
-        fee = j == st.lastPaidSeat ? st.pot - paid : uint256(st.pot) * se.agree / st.totalAgree;
-        _credit(se.verifier, taskId, fee);
-    }
-
-    /// @dev the miner pot nobody earned (no accepted submission, rounding dust) goes back to the
-    /// owners pro rata to their contributions, dust to owner 0; when nobody revealed, the bounty
-    /// and the forfeited bonds go back to them. Slashes never reach an owner.
-    function _refundOwners(uint256 taskId, Task storage t, Settlement storage st) private {
-        uint256 bounty = t.bounty;
-        uint256 refund;
-        if (st.revealed == 0) refund = bounty + st.pot; // nobody revealed: nobody did work
-        else if (!st.failed) refund = _minerPot(t) - st.minersPaid;
-        Owner[] storage owners_ = _owners[taskId];
+    /// @dev stage Payouts: each revealed submission's reward (Accepted: the miner pot pro rata to
+    /// its result) and the part of its bond its status returns
+    function _payouts(uint256 taskId, Task storage t, Settlement storage st, uint256 from, uint256 to) private {
+        uint256 funded = st.funded;
+        uint256 minerPot = funded - Rules.fee(funded, t.feeBps);
+        uint256 weight = st.acceptedWeight;
+        uint256 bond = t.minerBond;
         uint256 paid;
-        for (uint256 i = owners_.length - 1; i > 0; --i) {
-            uint256 share = refund * owners_[i].contribution / bounty;
-            paid += share;
-            _credit(owners_[i].addr, taskId, share);
+        for (uint256 s = from; s < to; ++s) {
+            Submission memory sub = _submissions[taskId][s];
+            if (sub.status == Status.Committed) continue; // unrevealed: its bond is in the pot
+            address miner = address(bytes20(sub.data));
+            int32 m = int32(uint32(uint192(sub.data)));
+            uint256 reward = sub.status == Status.Accepted ? Rules.proRata(minerPot, uint32(m), weight) : 0;
+            uint256 back = Rules.bondBack(sub.status, bond);
+            paid += reward;
+            _credit(miner, taskId, reward + back);
+            emit SubmissionSettled(taskId, s, miner, m, sub.status, reward, back);
         }
-        _credit(owners_[0].addr, taskId, refund - paid);
+        st.minersPaid += uint128(paid);
+    }
+
+    /// @dev stage Fees: the verifier pot (fee + forfeited bonds) pro rata to the agree counts of
+    /// the non-faulty seats (skipped when no seat earned: see _refund)
+    function _fees(uint256 taskId, Settlement storage st, uint256 from, uint256 to) private {
+        uint256 pot = st.pot;
+        uint256 totalAgree = st.totalAgree;
+        uint256 paid;
+        for (uint256 j = from; j < to; ++j) {
+            Seat memory se = _seats[taskId][j];
+            if (se.agree == 0 || !se.revealed || se.disagree != 0) continue;
+            uint256 fee = Rules.proRata(pot, se.agree, totalAgree);
+            paid += fee;
+            _credit(se.verifier, taskId, fee);
+        }
+        st.potPaid += uint128(paid);
+    }
+
+    /// @dev stage Refund: the Good and Unjudged owners get back, pro rata to their contributions,
+    /// what no judgement assigned: the miner pot if nothing was accepted, the fee if no seat
+    /// earned (the forfeited bonds are then burned); in a failed round, their contributions. No
+    /// owner is ever credited more than it paid. What is left of the escrow (rounding dust) is
+    /// burned, except, in a failed round, the committers' bonds (reclaimBond).
+    function _refund(uint256 taskId, Task storage t, Settlement storage st) private {
+        uint256 funded = st.funded;
+        uint256 refund = funded;
+        uint256 reserved;
+        if (st.failed) {
+            reserved = uint256(t.submissionCount) * t.minerBond;
+        } else {
+            uint256 fee = Rules.fee(funded, t.feeBps);
+            refund = st.accepted == 0 ? funded - fee : 0;
+            if (st.totalAgree == 0) {
+                refund += fee;
+                _burn(taskId, t, st, st.pot - fee, BurnReason.ForfeitedBonds);
+            }
+        }
+        Owner[] storage owners_ = _owners[taskId];
+        for (uint256 i; i < owners_.length; ++i) {
+            Owner storage o = owners_[i];
+            if (o.verdict != Verdict.Faulty) _credit(o.addr, taskId, Rules.proRata(refund, o.contribution, funded));
+        }
+        _burn(taskId, t, st, t.escrow - reserved, BurnReason.Dust);
         st.stage = Stage.Finalized;
-        emit Finalized(taskId, st.minersPaid, st.potPaid, !st.failed && st.totalAgree == 0, refund);
+        emit Finalized(taskId, funded, st.minersPaid, st.potPaid, refund, st.burned);
     }
 
-    /// @dev moves the cursor; on the last item of a stage, on to `next`
-    function _advance(Settlement storage st, uint256 to, uint256 end, Stage next, uint256 budget)
-        private returns (uint256)
-    {
-        if (to < end) {
-            st.cursor = uint16(to);
-            return 0; // the batch ended inside this stage
+    // ------------------------------------------------------------------ appeals module hooks
+    /// @notice Book an appeal deposit (appeals module only, in the appeal window).
+    function depositAppeal(uint256 taskId) external payable onlyAppeals {
+        Task storage t = _task(taskId);
+        if (phaseOf(taskId) != Phase.Appeal || block.timestamp > t.appealEnd) {
+            revert WrongPhase(taskId, Phase.Appeal, phaseOf(taskId));
         }
-        st.cursor = 0;
-        st.stage = next;
-        return budget;
+        t.escrow += SafeCast.toUint96(msg.value);
+        t.appealDeposits += SafeCast.toUint96(msg.value);
+        t.openAppeals += 1;
+        t.appealCount += 1;
     }
 
-    /// @dev what the miners share: the bounty less the verifiers' fee
-    function _minerPot(Task storage t) private view returns (uint256) {
-        return t.bounty - uint256(t.bounty) * t.feeBps / BPS;
+    /// @notice Credit `amount` of the task's open appeal deposits to `to`, or burn it if `to` is
+    /// the zero address (rounding dust) (appeals module only).
+    function payFromAppeal(uint256 taskId, address to, uint256 amount) external onlyAppeals {
+        Task storage t = _task(taskId);
+        t.appealDeposits -= SafeCast.toUint96(amount);
+        if (to == address(0)) _burn(taskId, t, _settlements[taskId], amount, BurnReason.Dust);
+        else _credit(to, taskId, amount);
     }
 
-    function _isFaulty(Task storage t, Seat memory se, uint256 j) private view returns (bool) {
-        if (se.disagree != 0) return true;
-        return !se.revealed && Scores.count(j, t.submissionCount, t.seats, t.seatsPerSubmission) != 0;
+    /// @notice Slash `verifier` by `amount` for an appeal (appeals module only): `shareBps` of what
+    /// is taken is credited to `beneficiary` (an appellant), the rest burned.
+    function slashForAppeal(uint256 taskId, address verifier, uint256 amount, address beneficiary, uint256 shareBps)
+        external onlyAppeals returns (uint256 taken)
+    {
+        _task(taskId);
+        taken = registry.slash(verifier, amount);
+        uint256 share = taken * shareBps / BPS;
+        if (share != 0) {
+            claimable[beneficiary] += share;
+            emit Credited(beneficiary, taskId, share);
+        }
+        _burnSlash(taskId, _settlements[taskId], taken - share,
+            shareBps == 0 ? BurnReason.SeatSlash : BurnReason.OverturnSlash);
+    }
+
+    /// @notice Lock (or unlock) one appeal seat of `verifier` (appeals module only).
+    function lockForAppeal(address verifier, bool lock) external onlyAppeals {
+        if (lock) registry.lock(verifier, 1);
+        else registry.unlock(verifier, 1);
+    }
+
+    /// @notice An appeal is resolved; if it overturned submission `index`'s result, settlement uses
+    /// `result` instead. Settlement no longer waits for it (appeals module only).
+    function closeAppeal(uint256 taskId, bool overturned, uint256 index, int32 result) external onlyAppeals {
+        _task(taskId).openAppeals -= 1;
+        if (overturned) {
+            _finalResults[taskId][index] = (1 << 32) | uint256(uint32(result));
+            emit Overturned(taskId, index, result);
+        }
     }
 
     // ------------------------------------------------------------------ withdraw
@@ -721,23 +770,31 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
     /// @notice Where a task stands now (see `Phase`).
     function phaseOf(uint256 taskId) public view returns (Phase) {
         Task storage t = _tasks[taskId];
-        if (t.commitEnd == 0) return Phase.None;
+        uint256 commitEnd = t.commitEnd;
+        if (commitEnd == 0) return Phase.None;
         Stage stage = _settlements[taskId].stage;
         if (stage == Stage.Finalized) return Phase.Finalized;
         if (stage != Stage.None) return Phase.Settling;
         uint256 now_ = block.timestamp;
-        if (t.scoreCommitEnd != 0) {
-            if (now_ <= t.scoreCommitEnd) return Phase.ScoreCommit;
-            if (now_ <= t.scoreRevealEnd) return Phase.ScoreReveal;
-            return Phase.AwaitingSettlement;
+        if (now_ <= commitEnd) return Phase.Commit;
+        if (t.revealEnd == 0) { // no committee yet
+            if (t.submissionCount == 0) return Phase.AwaitingSettlement; // nothing to judge: a refund
+            if (now_ <= t.evalRevealEnd && t.ownersRevealed < t.ownerCount) return Phase.EvalReveal;
+            if (t.ownersRevealed == 0) return Phase.AwaitingSettlement; // no eval set: failed round
+            if (now_ <= uint256(t.evalRevealEnd) + _drawTimeout) return Phase.AwaitingDraw;
+            return Phase.AwaitingSettlement; // no committee in time: failed round
         }
-        if (now_ <= t.commitEnd) return Phase.Commit;
         if (now_ <= t.revealEnd) return Phase.Reveal;
-        if (!t.anyRevealed) return Phase.AwaitingSettlement; // nothing to score: refund
-        if (now_ <= t.evalRevealEnd && t.ownersRevealed < t.ownerCount) return Phase.EvalReveal;
-        if (t.ownersRevealed == 0) return Phase.AwaitingSettlement; // no eval set: failed round
-        if (now_ <= uint256(t.evalRevealEnd) + DRAW_TIMEOUT) return Phase.AwaitingDraw;
-        return Phase.AwaitingSettlement; // no committee in time: failed round
+        if (now_ <= t.scoreCommitEnd) return Phase.ScoreCommit;
+        if (now_ <= t.scoreRevealEnd) return Phase.ScoreReveal;
+        if (now_ <= t.appealEnd || t.openAppeals != 0) return Phase.Appeal;
+        return Phase.AwaitingSettlement;
+    }
+
+    /// @notice The protocol parameters fixed at deployment.
+    function params() external view returns (Params memory) {
+        return Params(_minWindow, _maxCommitWindow, _maxEvalWindow, _maxLockWindow, _secondsPerBundle, _drawTimeout,
+            _appealWindow, _appealScoreWindow, _warmup, _unbondingDelay, _minR);
     }
 
     /// @notice A task's parameters, windows, draw state, bounty and escrow.
@@ -745,108 +802,41 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
         return _task(taskId);
     }
 
-    /// @notice The task's owners: address, contribution, eval commitment, whether revealed.
+    /// @notice The task's owners: address, contribution, eval commitment, whether revealed,
+    /// declared accuracy, verdict.
     function owners(uint256 taskId) external view returns (Owner[] memory) {
         return _owners[taskId];
     }
 
-    /// @notice Submissions [from, from + count) (clamped): miner (zero until revealed), revealed.
-    /// CIDs are in the `Revealed` events.
-    function getSubmissions(uint256 taskId, uint256 from, uint256 count)
-        external view returns (address[] memory miners, bool[] memory revealed)
-    {
-        uint256 n = _clamp(_task(taskId).submissionCount, from, count);
-        miners = new address[](n);
-        revealed = new bool[](n);
-        for (uint256 i; i < n; ++i) {
-            Submission storage sub = _submissions[taskId][from + i];
-            revealed[i] = sub.status != Status.Committed;
-            if (revealed[i]) miners[i] = address(bytes20(sub.data));
-        }
+    /// @notice One submission's slot (CoDreamLens pages through them).
+    function submission(uint256 taskId, uint256 index) external view returns (Submission memory) {
+        return _submissions[taskId][index];
     }
 
-    /// @notice Results [from, from + count) (clamped): the result (lower median of the eligible
-    /// seats' scores, INVALID / NO_EVAL sentinels; 0 before settlement) and the status.
-    function results(uint256 taskId, uint256 from, uint256 count)
-        external view returns (int32[] memory result, Status[] memory status)
-    {
-        Task storage t = _task(taskId);
-        uint256 n = _clamp(t.submissionCount, from, count);
-        result = new int32[](n);
-        status = new Status[](n);
-        for (uint256 i; i < n; ++i) {
-            Submission storage sub = _submissions[taskId][from + i];
-            status[i] = sub.status;
-            if (status[i] == Status.Committed) {
-                if (block.timestamp > t.revealEnd) status[i] = Status.Unrevealed;
-            } else {
-                result[i] = int32(uint32(uint192(sub.data)));
-            }
-        }
+    /// @notice One committee seat: verifier, revealed, agree / disagree (final after settlement).
+    function seat(uint256 taskId, uint256 seatIndex) external view returns (Seat memory) {
+        return _seats[taskId][seatIndex];
     }
 
-    /// @notice The committee: per seat its verifier, whether it committed and revealed scores.
-    function getSeats(uint256 taskId)
-        external view returns (address[] memory verifiers, bool[] memory committed, bool[] memory revealed)
-    {
-        Task storage t = _task(taskId);
-        uint256 k = t.scoreCommitEnd == 0 ? 0 : t.seats;
-        verifiers = new address[](k);
-        committed = new bool[](k);
-        revealed = new bool[](k);
-        for (uint256 j; j < k; ++j) {
-            Seat storage se = _seats[taskId][j];
-            verifiers[j] = se.verifier;
-            committed[j] = _scoreCommitments[taskId][j] != bytes32(0);
-            revealed[j] = se.revealed;
-        }
-    }
-
-    /// @notice The seats `verifier` holds in a task's committee (one verifier can hold several).
-    function seatsOf(uint256 taskId, address verifier) external view returns (uint256[] memory out) {
-        Task storage t = _task(taskId);
-        uint256 k = t.scoreCommitEnd == 0 ? 0 : t.seats;
-        uint256[] memory tmp = new uint256[](k);
-        uint256 c;
-        for (uint256 j; j < k; ++j) {
-            if (_seats[taskId][j].verifier == verifier) tmp[c++] = j;
-        }
-        out = new uint256[](c);
-        for (uint256 i; i < c; ++i) out[i] = tmp[i];
-    }
-
-    /// @notice The submission indices seat `seat` scores, ascending: its score vector's order.
-    function assigned(uint256 taskId, uint256 seat) external view returns (uint256[] memory) {
-        Task storage t = _task(taskId);
-        if (seat >= t.seats) return new uint256[](0);
-        return Scores.seatSubmissions(seat, t.submissionCount, t.seats, t.seatsPerSubmission);
-    }
-
-    /// @notice Seat `seat`'s revealed score vector (empty until revealed), in `assigned` order.
-    function getScores(uint256 taskId, uint256 seat) external view returns (int32[] memory out) {
-        Task storage t = _task(taskId);
-        if (seat >= t.seats || !_seats[taskId][seat].revealed) return out;
-        out = new int32[](Scores.count(seat, t.submissionCount, t.seats, t.seatsPerSubmission));
-        for (uint256 i; i < out.length; ++i) {
-            out[i] = Scores.unpack(_scoreWords[taskId][(seat << 32) | (i / 8)], i % 8);
-        }
-    }
-
-    /// @notice A seat's agreement counts over the resolved submissions it scored (final once
-    /// settlement passed stage Results).
-    function seatStats(uint256 taskId, uint256 seat) external view returns (uint256 agree, uint256 disagree) {
-        Seat storage se = _seats[taskId][seat];
-        return (se.agree, se.disagree);
-    }
-
-    /// @notice Settlement progress and totals (stage, cursor, R, U, W, pot, amounts paid).
-    function getSettlement(uint256 taskId) external view returns (Settlement memory) {
-        return _settlements[taskId];
+    /// @notice Word `word` of seat `seatIndex`'s revealed vector (eight int32 per word).
+    function scoreWord(uint256 taskId, uint256 seatIndex, uint256 word) external view returns (uint256) {
+        return _scoreWords[taskId][(seatIndex << 32) | word];
     }
 
     /// @notice The score commitment of a seat (0 until committed).
-    function scoreCommitment(uint256 taskId, uint256 seat) external view returns (bytes32) {
-        return _scoreCommitments[taskId][seat];
+    function scoreCommitment(uint256 taskId, uint256 seatIndex) external view returns (bytes32) {
+        return _scoreCommitments[taskId][seatIndex];
+    }
+
+    /// @notice The appeal result that replaced submission `index`'s, if an appeal overturned it.
+    function finalResult(uint256 taskId, uint256 index) external view returns (bool overturned, int32 result) {
+        uint256 fin = _finalResults[taskId][index];
+        return (fin != 0, int32(uint32(fin)));
+    }
+
+    /// @notice Settlement progress and totals.
+    function getSettlement(uint256 taskId) external view returns (Settlement memory) {
+        return _settlements[taskId];
     }
 
     // ------------------------------------------------------------------ helpers
@@ -855,9 +845,9 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
         if (t.commitEnd == 0) revert UnknownTask(taskId);
     }
 
-    function _holder(uint256 taskId, uint256 seat) private view returns (Seat storage st) {
-        st = _seats[taskId][seat];
-        if (seat >= _tasks[taskId].seats || st.verifier != msg.sender) revert NotSeatHolder(taskId, seat, msg.sender);
+    function _holder(uint256 taskId, uint256 seat_) private view returns (Seat storage st) {
+        st = _seats[taskId][seat_];
+        if (seat_ >= _tasks[taskId].seats || st.verifier != msg.sender) revert NotSeatHolder(taskId, seat_, msg.sender);
     }
 
     function _checkCid(string calldata cid) private pure {
@@ -865,7 +855,38 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
         if (len == 0 || len > MAX_CID_LENGTH) revert BadCid(len);
     }
 
-    function _storeScores(uint256 taskId, uint256 seat, int32[] calldata scores) private {
+    function _checkOwnerInputs(bytes32 evalCommitment, uint16 evalAccuracyBps) private pure {
+        if (evalCommitment == bytes32(0)) revert ZeroCommitment();
+        if (evalAccuracyBps == 0 || evalAccuracyBps > BPS) revert BadAccuracy(evalAccuracyBps);
+    }
+
+    function _checkWindows(uint32[5] calldata w) private view {
+        uint256[5] memory max = [uint256(_maxCommitWindow), _maxEvalWindow, _maxLockWindow, _maxLockWindow,
+            _maxLockWindow];
+        for (uint256 i; i < 5; ++i) {
+            if (w[i] < _minWindow || w[i] > max[i]) revert BadWindow(i, w[i], _minWindow, max[i]);
+        }
+    }
+
+    /// @dev the parameters hold together: every window at least minWindow; warm-up longer than a
+    /// task's whole span from creation to its last appeal draw (so no stake can arrive in time
+    /// for a task it has seen); unbonding longer than a snapshot's age at its draw
+    function _checkParams(Params memory p) private pure {
+        if (p.minWindow == 0 || p.maxCommitWindow < p.minWindow || p.maxEvalWindow < p.minWindow
+            || p.maxLockWindow < p.minWindow || p.drawTimeout < p.minWindow || p.appealWindow < p.minWindow
+            || p.appealScoreWindow < p.minWindow) revert BadParams("windows below minWindow");
+        if (p.minSeatsPerSubmission % 2 == 0 || p.minSeatsPerSubmission > MAX_SEATS_PER_SUBMISSION) {
+            revert BadParams("minSeatsPerSubmission");
+        }
+        uint256 scoreCommit = uint256(p.minWindow) + uint256(p.secondsPerBundle) * MAX_SUBMISSIONS;
+        if (scoreCommit < p.maxLockWindow) scoreCommit = p.maxLockWindow;
+        uint256 span = uint256(p.maxCommitWindow) + p.maxEvalWindow + p.drawTimeout + p.maxLockWindow + scoreCommit
+            + p.maxLockWindow + p.appealWindow + p.drawTimeout;
+        if (p.warmup <= span) revert BadParams("warmup <= a task's span");
+        if (p.unbondingDelay <= uint256(p.maxEvalWindow) + p.drawTimeout) revert BadParams("unbondingDelay");
+    }
+
+    function _storeScores(uint256 taskId, uint256 seat_, int32[] calldata scores) private {
         mapping(uint256 => uint256) storage words = _scoreWords[taskId];
         uint256 n = scores.length;
         uint256 word;
@@ -874,7 +895,7 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
             if (!Scores.isValid(x)) revert BadScore(x);
             word = Scores.pack(word, i % 8, x);
             if (i % 8 == 7 || i + 1 == n) {
-                words[(seat << 32) | (i / 8)] = word;
+                words[(seat_ << 32) | (i / 8)] = word;
                 word = 0;
             }
         }
@@ -892,8 +913,18 @@ contract CoDreamMarket is ICoDreamMarket, ReentrancyGuardTransient {
         emit Credited(to, taskId, amount);
     }
 
-    function _clamp(uint256 n, uint256 from, uint256 count) private pure returns (uint256) {
-        if (from >= n) return 0;
-        return n - from < count ? n - from : count;
+    /// @dev burns escrowed wei of a task
+    function _burn(uint256 taskId, Task storage t, Settlement storage st, uint256 amount, BurnReason why) private {
+        if (amount == 0) return;
+        t.escrow -= uint96(amount);
+        _burnSlash(taskId, st, amount, why);
+    }
+
+    /// @dev books wei as burned (slashed stake arrives from the registry, outside any escrow)
+    function _burnSlash(uint256 taskId, Settlement storage st, uint256 amount, BurnReason why) private {
+        if (amount == 0) return;
+        burned += amount;
+        st.burned += uint128(amount);
+        emit Burned(taskId, amount, why);
     }
 }

@@ -30,7 +30,8 @@ function duration(s) {
 
 const same = (a, b) => !!a && !!b && a.toLowerCase() === b.toLowerCase();
 
-let cfg, provider, market, registry, signer = null, account = null, selectedTask = null, busy = false, again = false;
+let cfg, provider, market, registry, lens, appeals, signer = null, account = null, selectedTask = null, busy = false,
+  again = false;
 
 /** Build an element; string/number children become text nodes (never parsed as HTML). */
 function el(tag, attrs = {}, ...children) {
@@ -78,6 +79,8 @@ async function boot() {
   provider.pollingInterval = 1000;
   market = new ethers.Contract(cfg.market, cfg.abi, provider);
   registry = new ethers.Contract(cfg.registry, cfg.registryAbi, provider);
+  lens = new ethers.Contract(cfg.lens, cfg.lensAbi, provider);
+  appeals = new ethers.Contract(cfg.appeals, cfg.appealsAbi, provider);
   $("market").textContent = cfg.market;
   for (const [i, d] of (cfg.devAccounts || []).entries()) {
     $("dev-account").append(el("option", { value: i }, `${d.label} ${d.address}`));
@@ -177,6 +180,10 @@ async function logs(name, ...args) {
   return market.queryFilter(market.filters[name](...args), cfg.deployBlock);
 }
 
+async function appealLogs(name, ...args) {
+  return appeals.queryFilter(appeals.filters[name](...args), cfg.deployBlock);
+}
+
 function scoreText(v) {
   return v === cfg.protocol.invalid ? "INVALID" : v === cfg.protocol.noEval ? "NO_EVAL" : `${v} bps`;
 }
@@ -187,8 +194,8 @@ async function renderTasks() {
   const rows = [];
   for (let id = n; id >= 1; id--) {
     const [t, ph] = await Promise.all([market.getTask(id), market.phaseOf(id)]);
-    const ends = { 1: t.commitEnd, 2: t.revealEnd, 3: t.evalRevealEnd, 5: t.scoreCommitEnd, 6: t.scoreRevealEnd };
-    const left = ends[ph] !== undefined ? Number(ends[ph]) - now : null;
+    const end = cfg.protocol.deadlines[Number(ph)];  // the getTask field closing this phase, if any
+    const left = end !== undefined ? Number(t[end]) - now : null;
     rows.push(el("tr", { class: `clickable${selectedTask === id ? " selected" : ""}`, "data-task": id,
       title: "show this task's submissions and committee",
       onclick: () => { selectedTask = id; refresh(); } },
@@ -205,28 +212,30 @@ async function renderTask(id) {
   $("task-id").textContent = id;
   const t = await market.getTask(id);
   const n = Number(t.submissionCount);
-  const [[miners, revealed], [result, status], revealedEv, settledEv, seatsView, seatEv, owners, phase] = await Promise.all([
-    market.getSubmissions(id, 0, n), market.results(id, 0, n), logs("Revealed", id), logs("SubmissionSettled", id),
-    market.getSeats(id), logs("SeatSettled", id), market.owners(id), market.phaseOf(id)]);
+  const [[miners, revealed], [result, status], revealedEv, settledEv, seatsView, seatEv, owners, phase, verdictsView,
+    burnedEv, appealCount, settlement] = await Promise.all([
+    lens.getSubmissions(id, 0, n), lens.results(id, 0, n), logs("Revealed", id), logs("SubmissionSettled", id),
+    lens.getSeats(id), logs("SeatSettled", id), market.owners(id), market.phaseOf(id), lens.ownerVerdicts(id),
+    logs("Burned", id), appeals.appealCount(id), market.getSettlement(id)]);
   const cids = {}, settled = {};
   for (const e of revealedEv) cids[Number(e.args.index)] = e.args.cid;
   for (const e of settledEv) settled[Number(e.args.index)] = e.args;
   $("task-params").textContent = `bounty ${eth(t.bounty)} from ${owners.length} owner(s) · miner bond ${eth(t.minerBond)}` +
     ` · min gain ${t.minGainBps} bps · tolerance ${t.toleranceBps} bps · ${t.seats} seats, ${t.seatsPerSubmission} score each submission`;
+  renderOwners(owners, verdictsView);
   const statuses = cfg.protocol.statuses;
   const rows = [];
   for (let i = 0; i < miners.length; i++) {
     const st = statuses[Number(status[i])], s = settled[i], cid = cids[i];
     const miner = miners[i] === ethers.ZeroAddress ? null : miners[i];
-    const settledRes = ["accepted", "rejected", "invalid", "unresolved"].includes(st);
-    const cls = { accepted: "ok", rejected: "warn", invalid: "bad", unresolved: "warn", unrevealed: "bad" }[st] || "";
-    const why = { accepted: "median ≥ min gain: reward + bond", rejected: "median < min gain: half the bond forfeited",
-      invalid: "majority: INVALID bundle: bond forfeited", unresolved: "no majority (or no eval set): equal share + bond",
-      unrevealed: "never revealed: bond forfeited" }[st] || "";
+    const settledRes = ["accepted", "rejected", "invalid", "unresolved", "unscored"].includes(st);
+    const cls = { accepted: "ok", rejected: "warn", invalid: "bad", unresolved: "warn", unscored: "warn",
+      unrevealed: "bad" }[st] || "";
+    const why = cfg.protocol.statusNotes[st] || "";
     rows.push(el("tr", { class: same(miner, account) ? "mine" : "" },
       el("td", {}, i), el("td", { class: "mono", title: miner || "" }, short(miner)),
       el("td", { class: "mono" }, cidLink(cid)),
-      el("td", {}, settledRes ? scoreText(Number(result[i])) : "–"),
+      el("td", {}, settledRes && cid ? scoreText(Number(result[i])) : "–"),
       el("td", {}, el("span", { class: cls }, st), why ? el("div", { class: "muted small" }, why) : null),
       el("td", {}, s ? eth(s.reward) : "–"), el("td", {}, s ? eth(s.bondReturned) : "–"),
       el("td", {}, cid ? el("button", { "data-cid": cid, onclick: () => preview(cid) }, "preview") : "")));
@@ -238,12 +247,51 @@ async function renderTask(id) {
   for (const e of seatEv) bySeat[Number(e.args.seat)] = e.args;
   fillRows($("seats").querySelector("tbody"), verifiers.map((v, j) => {
     const e = bySeat[j];
-    const outcome = !e ? "–" : e.faulty ? el("span", { class: "bad" }, `faulty: slashed ${eth(e.slashed)}`)
+    const outcome = !e ? "–" : e.faulty ? el("span", { class: "bad" }, `faulty: slashed ${eth(e.slashed)} (burned)`)
       : el("span", { class: "ok" }, `agreed ${e.agree}×`);
     return el("tr", { class: same(v, account) ? "mine" : "" }, el("td", {}, j),
       el("td", { class: "mono", title: v }, short(v)), el("td", {}, committed[j] ? "yes" : "no"),
       el("td", {}, revealedSeats[j] ? "yes" : "no"), el("td", {}, outcome));
   }), 5, "no committee drawn yet");
+  await renderAppeals(id, Number(appealCount));
+  const burned = burnedEv.map((e) => el("li", {}, `${eth(e.args.amount)}: ${cfg.protocol.burnReasons[Number(e.args.reason)]}`));
+  $("burns").replaceChildren(...(burned.length ? burned : [el("li", { class: "muted" }, "nothing burned")]));
+  $("settlement").textContent = Number(phase) === cfg.protocol.finalized
+    ? `funded by good and unjudged owners: ${eth(settlement.funded)} · miners paid ${eth(settlement.minersPaid)} · ` +
+      `verifiers paid ${eth(settlement.potPaid)} · burned ${eth(settlement.burned)}` +
+      (settlement.failed ? " · the round failed before its draw: every bond is reclaimable" : "")
+    : "not settled yet";
+}
+
+/** Each owner: contribution, declared teacher accuracy, and the verdict on its eval set. */
+function renderOwners(owners, verdictsView) {
+  const [verdicts, ok, notOk] = verdictsView;
+  fillRows($("owners").querySelector("tbody"), owners.map((o, i) => {
+    const v = cfg.protocol.verdicts[Number(verdicts[i])];
+    const cls = { good: "ok", faulty: "bad", unjudged: "warn" }[v] || "";
+    const note = v === "faulty" ? "contribution burned" : v === "unjudged" ? "refunded like a good owner" : "";
+    return el("tr", { class: same(o.addr, account) ? "mine" : "" }, el("td", {}, i),
+      el("td", { class: "mono", title: o.addr }, short(o.addr)), el("td", {}, eth(o.contribution)),
+      el("td", {}, `${(Number(o.evalAccuracyBps) / 100).toFixed(2)} %`), el("td", {}, o.revealed ? "yes" : "no"),
+      el("td", {}, el("span", { class: cls }, v), note ? el("div", { class: "muted small" }, note) : null,
+        el("div", { class: "muted small" }, `${ok[i]} OK / ${notOk[i]} not OK`)));
+  }), 6, "no owners");
+}
+
+/** Every appeal of the task: submission, appellant, deposit, outcome, the two results. */
+async function renderAppeals(id, count) {
+  const rows = [];
+  for (let a = 0; a < count; a++) {
+    const x = await appeals.getAppeal(id, a);
+    const outcome = cfg.protocol.outcomes[Number(x.outcome)];
+    const decided = outcome === "confirmed" || outcome === "overturned";
+    rows.push(el("tr", { class: same(x.appellant, account) ? "mine" : "" }, el("td", {}, a), el("td", {}, x.submission),
+      el("td", { class: "mono", title: x.appellant }, short(x.appellant)), el("td", {}, eth(x.deposit)),
+      el("td", {}, el("span", { class: { overturned: "warn", confirmed: "ok" }[outcome] || "" }, outcome)),
+      el("td", {}, decided ? scoreText(Number(x.original)) : "–"),
+      el("td", {}, decided ? scoreText(Number(x.result)) : "–")));
+  }
+  fillRows($("appeals").querySelector("tbody"), rows, 7, "no appeal");
 }
 
 /** For a finalized task the viewer owns (any of its owners): the accepted bundles it can harvest
@@ -283,38 +331,52 @@ async function preview(cid) {
 }
 
 async function renderAccount() {
-  const [claimable, info, credited, withdrawn, committed, settledMine, seatsMine, created, joined] = await Promise.all([
-    market.claimable(account), registry.info(account), logs("Credited", account), logs("Withdrawn", account),
-    logs("Committed", null, account), logs("SubmissionSettled", null, null, account), logs("SeatSettled", null, null, account),
-    logs("TaskCreated", null, account), logs("TaskJoined", null, account)]);
+  const [claimable, info, pendingStake, credited, withdrawn, committed, settledMine, seatsMine, created, joined, judged,
+    appealed] = await Promise.all([
+    market.claimable(account), registry.info(account), registry.pendingOf(account), logs("Credited", account),
+    logs("Withdrawn", account), logs("Committed", null, account), logs("SubmissionSettled", null, null, account),
+    logs("SeatSettled", null, null, account), logs("TaskCreated", null, account), logs("TaskJoined", null, account),
+    logs("OwnerJudged", null, null, account), appealLogs("Appealed")]);
   $("claimable").textContent = eth(claimable);
   $("claimable").dataset.wei = claimable.toString();
-  $("stake").textContent = eth(info.stake);
-  $("locked").textContent = `${info.lockedSeats} seat(s) in open committees` +
+  $("stake").textContent = eth(info.stake + pendingStake.amount);
+  $("locked").textContent = `${info.lockedSeats} seat(s) in open committees and appeals` +
+    (pendingStake.amount > 0n ? ` · ${eth(pendingStake.amount)} warming up until ` +
+      new Date(Number(pendingStake.activatesAt) * 1000).toLocaleString() : "") +
     (Number(info.unbondAt) ? ` · unbonding until ${new Date(Number(info.unbondAt) * 1000).toLocaleString()}` : "");
   let pending = 0n;
   const bonds = {};
   for (const e of committed) {
     const t = await market.getTask(e.args.taskId);
     bonds[Number(e.args.taskId)] = t.minerBond;
-    if (Number(await market.phaseOf(e.args.taskId)) !== cfg.protocol.finalized) pending += t.minerBond;
+    const s = await market.getSettlement(e.args.taskId);
+    if (Number(await market.phaseOf(e.args.taskId)) !== cfg.protocol.finalized || s.failed) pending += t.minerBond;
   }
   $("pending").textContent = eth(pending);
   const out = withdrawn.reduce((a, e) => a + e.args.amount, 0n);
   $("withdrawn").textContent = eth(out);
   $("withdrawn").dataset.wei = out.toString();
   const settledTx = new Set(settledMine.map((e) => e.transactionHash)), seatTx = new Set(seatsMine.map((e) => e.transactionHash));
+  const ownerOf = new Set([...created, ...joined].map((e) => Number(e.args.taskId)));
+  const mineAppeals = appealed.filter((e) => same(e.args.appellant, account));
+  const what = (e) => settledTx.has(e.transactionHash)
+    ? (settledMine.find((x) => x.transactionHash === e.transactionHash).args.reward > 0n ? "reward + bond back" : "bond back")
+    : seatTx.has(e.transactionHash) ? "verifier fee"
+      : ownerOf.has(Number(e.args.taskId)) ? "owner refund" : "credited";
   const hist = [
-    ...credited.map((e) => ({ task: e.args.taskId, amount: e.args.amount, block: e.blockNumber,
-      what: settledTx.has(e.transactionHash) ? "reward + bond back" : seatTx.has(e.transactionHash) ? "verifier fee" : "credited" })),
+    ...credited.map((e) => ({ task: e.args.taskId, amount: e.args.amount, block: e.blockNumber, what: what(e) })),
     ...settledMine.filter((e) => bonds[Number(e.args.taskId)] > e.args.bondReturned).map((e) => ({ task: e.args.taskId,
       amount: -(bonds[Number(e.args.taskId)] - e.args.bondReturned), block: e.blockNumber,
       what: `bond forfeited (${cfg.protocol.statuses[Number(e.args.status)]})` })),
     ...seatsMine.filter((e) => e.args.slashed > 0n).map((e) => ({ task: e.args.taskId, amount: -e.args.slashed,
-      block: e.blockNumber, what: `slashed (seat ${e.args.seat})` })),
+      block: e.blockNumber, what: `slashed, burned (seat ${e.args.seat})` })),
     ...created.map((e) => ({ task: e.args.taskId, amount: -e.args.bounty, block: e.blockNumber, what: "bounty paid" })),
     ...joined.filter((e) => Number(e.args.ownerIndex) > 0).map((e) => ({ task: e.args.taskId, amount: -e.args.contribution,
       block: e.blockNumber, what: "bounty paid (co-owner)" })),
+    ...judged.filter((e) => cfg.protocol.verdicts[Number(e.args.verdict)] === "faulty").map((e) => ({ task: e.args.taskId,
+      amount: 0n, block: e.blockNumber, what: "eval set judged faulty: contribution burned" })),
+    ...mineAppeals.map((e) => ({ task: e.args.taskId, amount: -e.args.deposit, block: e.blockNumber,
+      what: `appeal deposit (submission ${e.args.index})` })),
     ...withdrawn.map((e) => ({ task: "–", amount: e.args.amount, block: e.blockNumber, what: "withdrawn" })),
   ].sort((a, b) => a.block - b.block);
   fillRows($("history").querySelector("tbody"),

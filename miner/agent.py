@@ -1,8 +1,10 @@
 """The mining agent: `codream miner run`.
 
 Per task it walks: new → dreamed (bundles on disk, CIDs known) → salted (salts on disk) →
-committed (indices from the Committed events) → revealed (bundles pinned, CIDs revealed) →
-settled. Every stage is saved before the action that leaves it, so a killed agent resumes
+committed (indices from the Committed events) → revealed (bundles pinned and CIDs revealed once
+the committee is drawn: protocol v3 reveals after the draw) → settled. If the round fails before
+its draw (no eval set, no committee), nothing is revealed: committed → reclaiming → settled, the
+bonds taken back with `reclaimBond`. Every stage is saved before the action that leaves it, so a killed agent resumes
 where it was: a commit that reached the chain before the agent could record it is recognised
 from the chain's events (its own commits, in the order it sent them) and never sent twice.
 
@@ -28,7 +30,7 @@ from .strategies import Honest, Strategy
 
 class MinerAgent(Agent):
     role = "miner"
-    DONE_STAGES = ("settled", "skipped", "missed")
+    DONE_STAGES = ("settled", "skipped", "missed")  # (reclaiming: waits for the failed round's settlement)
 
     def __init__(self, chain, ipfs, n: int = 1000, strategy: Strategy | None = None, task_filter: int | None = None,
                  claim: bool = True, verbose: bool = True):
@@ -61,7 +63,14 @@ class MinerAgent(Agent):
             if phase == Phase.REVEAL:
                 self._reveal(tid, st)
             elif phase > Phase.REVEAL:
-                self._reveal_missed(tid, st)
+                if self.chain.view("getTask", tid)["revealEnd"] == 0:  # failed before its draw
+                    self.save_stage(st, "reclaiming")
+                    event(self.log, "the round failed before its draw: nothing is revealed, the bond comes back",
+                          task=tid)
+                else:
+                    self._reveal_missed(tid, st)
+        if st["stage"] == "reclaiming" and phase == Phase.FINALIZED:
+            self._reclaim(tid, st)
         if st["stage"] == "revealed" and phase == Phase.FINALIZED:
             self._outcome(tid, st)
             self.save_stage(st, "settled")
@@ -145,9 +154,26 @@ class MinerAgent(Agent):
         self.save_stage(st, "revealed")
         event(self.log, "revealed", task=tid, cids=[s["cid"] for s in st["subs"]])
 
+    def _reclaim(self, tid: int, st: dict) -> None:
+        """Take every bond of a round that failed before its draw back (proving the commitment;
+        the bundle itself is never published)."""
+        for sub in st["subs"]:
+            if sub.get("reclaimed"):
+                continue
+            try:
+                self.chain.send("reclaimBond", tid, sub["index"], sub["cid"], salt_bytes(sub["salt"]))
+            except TxReverted as exc:
+                if exc.error != "AlreadyRevealed":
+                    raise
+            sub["reclaimed"] = True
+            self.state.save()
+        self._outcome(tid, st)
+        self.save_stage(st, "settled")
+
     def _reveal_missed(self, tid: int, st: dict) -> None:
         for sub in st["subs"]:  # a reveal that landed before a crash could record it
-            sub["revealed"] = sub.get("revealed") or self.chain.call("getSubmissions", tid, sub["index"], 1)[1][0]
+            sub["revealed"] = sub.get("revealed") or self.chain.call("getSubmissions", tid, sub["index"], 1,
+                                                                     on="lens")[1][0]
         if all(s["revealed"] for s in st["subs"]):
             self.save_stage(st, "revealed")
         else:
@@ -161,7 +187,7 @@ class MinerAgent(Agent):
         for e in self.chain.events("SubmissionSettled", tid):
             if e["index"] not in ours:
                 continue
-            row = {"status": Status(e["status"]), "result": e["result"]}
+            row = {"status": Status(e["status"]), "result": e["result"], "reclaimed": st["stage"] == "reclaiming"}
             net = e["reward"] + e["bondReturned"] - t["minerBond"]
             event(self.log, f"task {tid}: {row['status'].human}, net {eth(net, True)} — {verdict(row, t['minGainBps'])}",
                   task=tid, index=e["index"], result=score_label(e["result"]), reward_wei=e["reward"],

@@ -1,8 +1,11 @@
 """Task owners: create a task, co-fund one, reveal an eval set.
 
-The eval set's CID is committed (hash with a salt) when the owner funds the task and stays off
-IPFS until the reveal window, so miners cannot fit their dreams to it. The salt is on disk (owner
-state, keyed by the chain instance) before the commitment goes on chain.
+The eval set's CID is committed (hash with a salt) when the owner funds the task, together with
+the owner's declared accuracy of the task's teacher ensemble on it (computed here from the task
+folder; verifiers check it at the reveal: protocol v3). The set stays off IPFS until the reveal,
+right after the commit window (every CID is committed by then, so no miner can fit its dreams to
+it; no bundle is public yet). An owner who does not reveal in that window loses its contribution.
+The salt is on disk (owner state, keyed by the chain instance) before the commitment goes on chain.
 """
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ from pathlib import Path
 
 from codream.agent import AgentState, chain_key
 from codream.chain import Chain
+from codream.evalset import EvalSetError, ensemble_accuracy_bps, load_eval_set
 from codream.protocol import Phase, eval_commitment, new_salt, salt_bytes
-from codream.spec import load as load_spec
+from codream.spec import TaskSpec, load as load_spec, parse_bytes
+from codream.teachers import load_teachers
 from ipfs import IpfsClient, cid_of_file
 
 
@@ -54,39 +59,63 @@ def _record(state: AgentState, tid: int, eval_cid: str, salt: str, eval_path: Pa
     state.save()
 
 
+def declared_accuracy(spec: TaskSpec, eval_path: str | Path, client: IpfsClient | None = None) -> int:
+    """The accuracy (bps) of the spec's teacher ensemble on an eval set, as verifiers will measure
+    it (``codream.evalset.check_eval_set``): what the owner declares when it funds the task."""
+    try:
+        x, y = load_eval_set(eval_path, spec)
+    except EvalSetError as exc:
+        raise OwnerError(str(exc)) from None
+    return ensemble_accuracy_bps(spec, load_teachers(spec, client=client), x, y)
+
+
 def create_task(chain: Chain, ipfs: IpfsClient, task_dir: str | Path, bounty_wei: int, bond_wei: int,
                 seats: int, seats_per_submission: int, windows: list[int], fee_bps: int = 1000,
-                eval_path: str | Path | None = None) -> dict:
-    """Publish teachers and spec, commit to the (still private) eval set, fund the bounty."""
+                eval_path: str | Path | None = None, accuracy_bps: int | None = None) -> dict:
+    """Publish teachers and spec, commit to the (still private) eval set and its declared teacher
+    accuracy (measured here unless given), fund the bounty. ``windows``: commit, eval reveal,
+    reveal, score commit, score reveal (seconds)."""
     task_dir = Path(task_dir)
     eval_path = Path(eval_path) if eval_path else task_dir / "eval.safetensors"
     spec = load_spec(task_dir / "spec.json")
+    if accuracy_bps is None:
+        accuracy_bps = declared_accuracy(spec, eval_path)
     spec_cid = publish_spec(ipfs, task_dir)
     state = owner_state(chain)
     eval_cid, salt = _commit_eval(state, eval_path)
-    receipt = chain.send("createTask", spec_cid, eval_commitment(eval_cid, salt_bytes(salt)), bond_wei, seats,
-                         seats_per_submission, spec.scoring["min_gain_bps"], spec.scoring["tolerance_bps"], fee_bps,
-                         windows, value=bounty_wei)
+    receipt = chain.send("createTask", spec_cid, eval_commitment(eval_cid, salt_bytes(salt)), accuracy_bps, bond_wei,
+                         seats, seats_per_submission, spec.scoring["min_gain_bps"], spec.scoring["tolerance_bps"],
+                         fee_bps, windows, value=bounty_wei)
     tid = chain.market.events.TaskCreated().process_receipt(receipt)[0]["args"]["taskId"]
-    _record(state, tid, eval_cid, salt, eval_path, spec_cid=spec_cid, owner_index=0)
-    return {"task_id": tid, "spec_cid": spec_cid, "eval_commitment_for": eval_cid, "bounty_wei": bounty_wei}
+    _record(state, tid, eval_cid, salt, eval_path, spec_cid=spec_cid, owner_index=0, accuracy_bps=accuracy_bps)
+    return {"task_id": tid, "spec_cid": spec_cid, "eval_commitment_for": eval_cid, "bounty_wei": bounty_wei,
+            "declared_accuracy_bps": accuracy_bps}
 
 
-def join_task(chain: Chain, task_id: int, eval_path: str | Path, contribution_wei: int) -> dict:
-    """Co-own a task: add to its bounty and commit to this owner's own eval set (commit window)."""
+def join_task(chain: Chain, task_id: int, eval_path: str | Path, contribution_wei: int,
+              ipfs: IpfsClient | None = None, accuracy_bps: int | None = None) -> dict:
+    """Co-own a task: add to its bounty and commit to this owner's own eval set and its declared
+    teacher accuracy (measured here, with the task's spec and teachers from IPFS, unless given)
+    in the commit window. A co-owner pays at least max(0.01 ETH, 10 % of the creator's part)."""
     eval_path = Path(eval_path)
+    if accuracy_bps is None:
+        client = ipfs or IpfsClient()
+        spec = parse_bytes(client.cat(chain.view("getTask", task_id)["specCid"], max_bytes=1 << 20))
+        accuracy_bps = declared_accuracy(spec, eval_path, client=client)
     state = owner_state(chain)
     eval_cid, salt = _commit_eval(state, eval_path)
-    receipt = chain.send("joinTask", task_id, eval_commitment(eval_cid, salt_bytes(salt)), value=contribution_wei)
+    receipt = chain.send("joinTask", task_id, eval_commitment(eval_cid, salt_bytes(salt)), accuracy_bps,
+                         value=contribution_wei)
     index = chain.market.events.TaskJoined().process_receipt(receipt)[0]["args"]["ownerIndex"]
-    _record(state, task_id, eval_cid, salt, eval_path, owner_index=index)
+    _record(state, task_id, eval_cid, salt, eval_path, owner_index=index, accuracy_bps=accuracy_bps)
     return {"task_id": task_id, "owner_index": index, "eval_commitment_for": eval_cid,
-            "contribution_wei": contribution_wei}
+            "contribution_wei": contribution_wei, "declared_accuracy_bps": accuracy_bps}
 
 
 def reveal_eval(chain: Chain, ipfs: IpfsClient, task_id: int, publish: bool = True) -> str:
-    """Pin this owner's eval set and reveal its CID (eval-reveal window). ``publish=False``
-    reveals the CID without pinning the content (only the adversarial demo's owner does that)."""
+    """Pin this owner's eval set and reveal its CID (eval-reveal window, right after the commit
+    window). ``publish=False`` reveals the CID without pinning the content (only the adversarial
+    demo's owner does that)."""
     state = owner_state(chain)
     st = state.task(task_id)
     if "eval_cid" not in st:
@@ -102,7 +131,7 @@ def reveal_eval(chain: Chain, ipfs: IpfsClient, task_id: int, publish: bool = Tr
 
 
 def auto_reveal(chain: Chain, ipfs: IpfsClient, task_id: int, poll: float = 2.0) -> str:
-    """Wait for the eval-reveal window, then reveal."""
-    while Phase(chain.phase(task_id)) in (Phase.COMMIT, Phase.REVEAL):
+    """Wait for the eval-reveal window (the end of the commit window), then reveal."""
+    while Phase(chain.phase(task_id)) == Phase.COMMIT:
         time.sleep(poll)
     return reveal_eval(chain, ipfs, task_id)

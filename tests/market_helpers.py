@@ -1,23 +1,28 @@
-"""Helpers for the contract tests: a `Round` that drives one task through protocol v2 with
-named actors, revert and book-keeping checks. Encodings come from codream.protocol."""
+"""Helpers for the contract tests: a `Round` that drives one task through protocol v3 with named
+actors, revert and book-keeping checks, and the test-only contracts (tests/contracts/, outside the
+production tree) compiled through brownie. Encodings come from codream.protocol."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from brownie import chain, web3
+from brownie import chain, compile_source, web3
 from brownie.exceptions import VirtualMachineError
-from eth_abi import encode
 from eth_utils import keccak
 
 from cli.gasbench import patient_receipts  # noqa: F401  (anvil receipt race, see there)
-from codream.protocol import (INVALID, NO_EVAL, Phase, Stage, Status, eval_commitment,  # noqa: F401
-                              miner_commitment, rank, score_commitment, seat_submissions)
+from codream.protocol import (INVALID, NO_EVAL, PRODUCTION_PARAMS, EvalVerdict, Phase, Stage,  # noqa: F401
+                              Status, appeal_commitment, eval_commitment, miner_commitment, rank, score_commitment,
+                              seat_submissions, seat_vector)
 
-WINDOWS = [3600, 3600, 3600, 3600, 3600]  # commit, reveal, evalReveal, scoreCommit, scoreReveal
+REPO = Path(__file__).resolve().parent.parent
+WINDOWS = [3600] * 5  # commit, evalReveal, reveal, scoreCommit, scoreReveal: the production minimum
 BOUNTY = 10**18
 BOND = 10**16
 STAKE = 10**18
+ACCURACY = 9500  # declared teacher accuracy on an eval set (bps)
 
 
 def salt(i) -> bytes:
@@ -31,6 +36,32 @@ def reverts(name: str, fn, *args):
     msg = exc.value.revert_msg or ""
     assert msg.split(":")[0] == name, msg
     return msg
+
+
+def flatten(path: Path, seen: set | None = None) -> str:
+    """One Solidity source from `path` and everything it imports (relative paths and the
+    @openzeppelin remapping), each file once, dependencies first."""
+    seen = set() if seen is None else seen
+    path = path.resolve()
+    if path in seen:
+        return ""
+    seen.add(path)
+    text = path.read_text()
+    out = []
+    for dep in re.findall(r'^import\s+[^;]*"([^"]+)";', text, re.M):
+        target = REPO / "node_modules" / dep if dep.startswith("@") else path.parent / dep
+        out.append(flatten(target, seen))
+    body = re.sub(r'^(import\s+[^;]*;|// SPDX-License-Identifier:.*|pragma solidity[^;]*;)\s*$', "", text,
+                  flags=re.M)
+    return "\n".join(out) + "\n" + body
+
+
+def load_test_contracts():
+    """tests/contracts/Attackers.sol (attackers and harnesses) compiled with the project's compiler
+    settings; the containers by name."""
+    src = "// SPDX-License-Identifier: MIT\npragma solidity 0.8.28;\n" + flatten(REPO / "tests" / "contracts" /
+                                                                              "Attackers.sol")
+    return compile_source(src, solc_version="0.8.28", evm_version="cancun")
 
 
 def transact(contract, fn: str, *args, sender, value: int = 0) -> dict:
@@ -51,40 +82,43 @@ def registry_info(reg, verifier) -> dict:
 
 
 def books(m, addresses) -> None:
-    """The market's balance equals sum(claimable) over `addresses` + sum(escrow) over all tasks."""
+    """The market's balance == sum(claimable) over `addresses` + sum(escrow) + burned."""
     owed = sum(m.claimable(a) for a in set(map(str, addresses)))
     owed += sum(m.getTask(t)["escrow"] for t in range(1, m.taskCount() + 1))
-    assert m.balance() == owed
+    assert m.balance() == owed + m.burned()
 
 
-def draw_seats(reg, seed: bytes, task_id: int, k: int, snapshot: int) -> list[str]:
-    """The committee drawCommittee draws from `seed`: seat j = sampleAt(snap, keccak(seed, id, j) % total)."""
-    total = reg.totalAt(snapshot)
-    out = []
-    for j in range(k):
-        r = int.from_bytes(keccak(encode(["bytes32", "uint256", "uint256"], [seed, task_id, j])), "big") % total
-        out.append(str(reg.sampleAt(snapshot, r)))
-    return out
+def stake_active(reg, verifiers, amount: int = STAKE) -> None:
+    """Stake, let the warm-up pass (devnet time), activate."""
+    for v in verifiers:
+        reg.stake({"from": v, "value": amount})
+    chain.sleep(reg.WARMUP() + 1)
+    chain.mine(1)
+    for v in verifiers:
+        reg.activate(v, {"from": v})
+    chain.mine(1)
 
 
 class Round:
-    """One task driven through the protocol; `truth[s]` is submission s's honest score."""
+    """One task driven through protocol v3; `truth[s]` is submission s's honest score, `votes[i]`
+    the seats' eval verdict on owner i (default OK)."""
 
-    def __init__(self, m, reg, owner, k=5, r=3, min_gain=100, tolerance=150, fee_bps=1000, bounty=BOUNTY,
+    def __init__(self, m, reg, lens, owner, k=5, r=5, min_gain=100, tolerance=150, fee_bps=1000, bounty=BOUNTY,
                  bond=BOND, windows=WINDOWS):
-        self.m, self.reg, self.owner, self.k, self.r, self.bond = m, reg, owner, k, r, bond
-        self.windows = windows
-        tx = m.createTask("bafyspec", eval_commitment("bafyeval-0", salt("eval-0")), bond, k, r, min_gain,
+        self.m, self.reg, self.lens, self.owner, self.k, self.r, self.bond = m, reg, lens, owner, k, r, bond
+        tx = m.createTask("bafyspec", eval_commitment("bafyeval-0", salt("eval-0")), ACCURACY, bond, k, r, min_gain,
                           tolerance, fee_bps, windows, {"from": owner, "value": bounty})
         self.id = tx.return_value
         self.owners = [owner]
         self.subs: list[tuple] = []  # (miner, cid, salt) by index
         self.truth: dict[int, int] = {}
+        self.votes: dict[int, int] = {}
 
     # ------------------------------------------------------------------ owners and miners
     def join(self, who, amount):
         i = len(self.owners)
-        self.m.joinTask(self.id, eval_commitment(f"bafyeval-{i}", salt(f"eval-{i}")), {"from": who, "value": amount})
+        self.m.joinTask(self.id, eval_commitment(f"bafyeval-{i}", salt(f"eval-{i}")), ACCURACY,
+                        {"from": who, "value": amount})
         self.owners.append(who)
 
     def commit(self, miner, cid: str | None = None) -> int:
@@ -101,18 +135,26 @@ class Round:
         miner, cid, s = self.subs[index]
         return self.m.reveal(self.id, index, cid, s, {"from": miner})
 
+    def reclaim(self, index: int):
+        miner, cid, s = self.subs[index]
+        return self.m.reclaimBond(self.id, index, cid, s, {"from": miner})
+
     def reveal_eval(self, i: int = 0):
         return self.m.revealEval(self.id, i, f"bafyeval-{i}", salt(f"eval-{i}"), {"from": self.owners[i]})
 
     def submit(self, miners, unrevealed=()):
-        """each miner commits once; all but the `unrevealed` indices reveal; ends in the eval window"""
+        """each miner commits once; every owner reveals its eval set; the committee is drawn; all
+        but the `unrevealed` indices reveal; ends in the score-commit window"""
         for miner in miners:
             self.commit(miner)
-        self.to_reveal()
+        self.to_eval()
+        for i in range(len(self.owners)):
+            self.reveal_eval(i)
+        self.draw()
         for i in range(len(miners)):
             if i not in unrevealed:
                 self.reveal(i)
-        self.to_eval()
+        self.sleep_past(self.task()["revealEnd"])
 
     # ------------------------------------------------------------------ time
     def task(self):
@@ -124,37 +166,32 @@ class Round:
             chain.sleep(deadline - now + 1)
         chain.mine(1)
 
-    def to_reveal(self):
+    def to_eval(self):
         self.sleep_past(self.task()["commitEnd"])
 
-    def to_eval(self):
-        self.sleep_past(self.task()["revealEnd"])
-
-    def to_eval_end(self):
-        self.sleep_past(self.task()["evalRevealEnd"])
+    def to_settlement(self):
+        self.sleep_past(self.task()["appealEnd"])
 
     # ------------------------------------------------------------------ committee
-    def request(self):
-        return self.m.requestDraw(self.id, {"from": self.owner})
-
     def draw(self) -> list[str]:
-        """requests (unless pending), mines past the seed block, draws; returns the seat holders"""
+        """requests (unless pending), mines to the seed block, draws; returns the seat holders"""
         if self.task()["seedBlock"] == 0:
-            self.request()
-        chain.mine(3)
-        self.m.drawCommittee(self.id, {"from": self.owner})
+            self.m.requestDraw(self.id, {"from": self.owner})
+        chain.mine(2)
+        self.draw_tx = self.m.drawCommittee(self.id, {"from": self.owner})
         return self.seats()
 
     def seats(self) -> list[str]:
-        return [str(a) for a in self.m.getSeats(self.id)[0]]
+        return [str(a) for a in self.lens.getSeats(self.id)[0]]
 
     def vector(self, seat: int, score: Callable[[int, int], int]) -> list[int]:
         n = self.task()["submissionCount"]
-        return [score(seat, s) for s in seat_submissions(seat, n, self.k, self.r)]
+        verdicts = [self.votes.get(i, EvalVerdict.OK) for i in range(len(self.owners))]
+        return seat_vector(verdicts, [score(seat, s) for s in seat_submissions(seat, n, self.k, self.r)])
 
-    def score(self, behaviour: Callable[[int, int], int | None] | None = None, silent=()):
-        """each non-silent seat commits then reveals `behaviour(seat, s)` (default: the truth);
-        ends after the score-reveal window"""
+    def score(self, behaviour: Callable[[int, int], int] | None = None, silent=()):
+        """each non-silent seat commits then reveals its vector (default scores: the truth); ends
+        after the score-reveal window (in the appeal window)"""
         behaviour = behaviour or (lambda seat, s: self.truth.get(s, 0))
         seats = self.seats()
         vectors = {j: self.vector(j, behaviour) for j in range(len(seats)) if j not in silent}
@@ -169,10 +206,12 @@ class Round:
     # ------------------------------------------------------------------ settlement
     def settle(self, batch: int = 1000, by=None) -> list:
         txs = []
+        if self.m.phaseOf(self.id) == Phase.APPEAL:
+            self.to_settlement()
         while self.m.phaseOf(self.id) != Phase.FINALIZED:
             txs.append(self.m.settle(self.id, batch, {"from": by or self.owner}))
         return txs
 
     def results(self) -> list[tuple[int, Status]]:
-        res, st = self.m.results(self.id, 0, self.task()["submissionCount"])
+        res, st = self.lens.results(self.id, 0, self.task()["submissionCount"])
         return [(int(x), Status(y)) for x, y in zip(res, st)]

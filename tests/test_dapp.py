@@ -77,7 +77,7 @@ def test_dapp_matches_cli_rewards_and_claims_on_chain(demo_devnet, tmp_path):
     kinds = " ".join(report["history"])
     assert "reward + bond back" in kinds and "withdrawn" in kinds  # the honest miner's history
     assert report["mineRows"] == 1  # the connected miner's own row is highlighted
-    assert "min gain 1000 bps" in report["params"] and len(report["seats"]) == 3
+    assert "min gain 1000 bps" in report["params"] and len(report["seats"]) == 5
     assert report["harvest"] == {"hiddenForMiner": True, "command": "codream task harvest 1 --out harvest-task-1",
                                  "rows": 1, "summary": report["harvest"]["summary"]}  # the owner's view only
     assert report["harvest"]["summary"].startswith("1 accepted bundle(s)") and "you put in 1 ETH" in \
@@ -127,7 +127,9 @@ def test_dapp_says_what_is_wrong_with_the_chain_and_recovers(tmp_path):
             "stateMutability": "view"}]
     record = {"chain_id": DEVNET_CHAIN_ID, "contracts": {
         "CoDreamMarket": {"address": "0x" + "42" * 20, "abi": abi, "block": 0},
-        "StakeRegistry": {"address": "0x" + "43" * 20, "abi": abi}}}
+        "StakeRegistry": {"address": "0x" + "43" * 20, "abi": abi},
+        "CoDreamAppeals": {"address": "0x" + "44" * 20, "abi": abi},
+        "CoDreamLens": {"address": "0x" + "45" * 20, "abi": abi}}}
     rec = tmp_path / "deployment.json"
     rec.write_text(json.dumps(record))
     anvil_port = free_port()
@@ -187,13 +189,21 @@ def test_hostile_cids_from_the_chain_render_as_text(tmp_path, monkeypatch):
     try:
         rpc = st["anvil"]["rpc_url"]
         owner, miner = Chain(ChainConfig(rpc), load_account("dev:0")), Chain(ChainConfig(rpc), load_account("dev:1"))
+        verifier = Chain(ChainConfig(rpc), load_account("dev:2"))
+        verifier.send("stake", value=10**18, on="registry")
+        verifier.increase_time(verifier.call("WARMUP", on="registry") + 1)
+        verifier.send("activate", verifier.account.address, on="registry")
         spec_cid, cid, s = HOSTILE[:120], HOSTILE[::-1][:120], b"\x01" * 32
-        receipt = owner.send("createTask", spec_cid, eval_commitment("e", s), 10**16, 1, 1, 0, 0, 0, [3600] * 5,
-                             value=10**18)
+        receipt = owner.send("createTask", spec_cid, eval_commitment("e", s), 9000, 10**16, 5, 5, 0, 0, 0,
+                             [3600] * 5, value=10**18)
         tid = owner.market.events.TaskCreated().process_receipt(receipt)[0]["args"]["taskId"]
         miner.send("commit", tid, miner_commitment(cid, s, miner.account.address, tid, miner.chain_id,
                                                    miner.address), value=10**16)
         miner.increase_time(3601)
+        owner.send("revealEval", tid, 0, "e", s)
+        owner.send("requestDraw", tid)
+        owner.mine(2)
+        owner.send("drawCommittee", tid)  # miners reveal after the draw
         miner.send("reveal", tid, 0, cid, s)
         server, port = _serve_dapp(rpc, {"CODREAM_HOME": str(home)}, "--ipfs-api", st["ipfs"]["api"])
         try:

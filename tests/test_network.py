@@ -1,5 +1,5 @@
-"""The network end to end on anvil + the local IPFS node: a full round with exact payouts,
-agents killed and restarted, the RPC and the IPFS node going away and coming back."""
+"""The network end to end on anvil + the local IPFS node (protocol v3): a full round with exact
+payouts, agents killed and restarted, the RPC and the IPFS node going away and coming back."""
 import json
 import os
 import shutil
@@ -77,8 +77,24 @@ def rewind_stage(ctx, role, address, tid, stage) -> dict:
     return st
 
 
-def new_task(ctx, k=1):
+def new_task(ctx, k=5):
     return create_task(ctx["owner"], ctx["ipfs"], ctx["task_dir"], ETH, BOND, k, k, [3600] * 5, 1000)["task_id"]
+
+
+def warm_verifier(ctx, dev: int = 4) -> Chain:
+    """A verifier whose stake is active (devnet time moves past the warm-up)."""
+    v = Chain(ChainConfig(ctx["rpc"]), load_account(f"dev:{dev}"))
+    v.send("stake", value=ETH, on="registry")
+    v.increase_time(v.call("WARMUP", on="registry") + 1)
+    v.send("activate", v.account.address, on="registry")
+    return v
+
+
+def draw(chain: Chain, tid: int) -> None:
+    """The keeper's two calls: request, then draw in the seed block's window."""
+    chain.send("requestDraw", tid)
+    chain.mine(2)
+    chain.send("drawCommittee", tid)
 
 
 def test_full_round_pays_exactly_by_the_settlement_rules(tmp_path, monkeypatch, reference_task):
@@ -99,18 +115,22 @@ def test_full_round_pays_exactly_by_the_settlement_rules(tmp_path, monkeypatch, 
     assert rows["miner copier"]["credited_wei"] == 0  # INVALID: bond forfeited
     pot = fee + BOND + BOND // 2  # fee + the copier's bond + half the noise bond
     seats = result["committee"]
-    assert all(not s["faulty"] and s["slashed"] == 0 for s in seats)
-    for j in (1, 2, 3):  # the pot pays per agreeing seat (each seat scored all 3 submissions)
+    assert len(seats) == 5 and all(not s["faulty"] and s["slashed"] == 0 for s in seats)
+    for j in (1, 2, 3):  # the pot pays per agreeing seat (each judged the owner and all 3 submissions)
         held = sum(s["verifier"] == rows[f"verifier {j}"]["address"] for s in seats)
-        assert abs(rows[f"verifier {j}"]["credited_wei"] - pot * held // 3) <= 2
+        assert abs(rows[f"verifier {j}"]["credited_wei"] - pot * held // 5) <= 2
         assert rows[f"verifier {j}"]["slashed_wei"] == 0
-    assert sum(rows[f"verifier {j}"]["credited_wei"] for j in (1, 2, 3)) == pot
+    paid = sum(rows[f"verifier {j}"]["credited_wei"] for j in (1, 2, 3))
+    assert 0 <= pot - paid <= 5  # rounding dust: burned, never given to anyone
     assert rows["owner"]["credited_wei"] == 0  # everything the miners could earn was earned
     total_in = ETH + 3 * BOND
-    assert sum(r["credited_wei"] for r in rows.values()) == total_in  # every wei accounted for
+    books = result["books"]
+    assert sum(r["credited_wei"] for r in rows.values()) + books["burned_wei"] == total_in  # every wei accounted for
+    assert books["balanced"]
 
 
 def test_miner_killed_between_commit_and_reveal_still_reveals_once(net):
+    warm_verifier(net)
     tid = new_task(net)
     miner = load_account("dev:1").address
     owner = net["owner"]
@@ -122,6 +142,8 @@ def test_miner_killed_between_commit_and_reveal_still_reveals_once(net):
     # worst case: the commit reached the chain but the agent died before recording it
     saved = rewind_stage(net, "miner", miner, tid, "salted")["subs"][0]
     owner.increase_time(3601)
+    reveal_eval(owner, net["ipfs"], tid)
+    draw(owner, tid)  # miners reveal once the committee is drawn
     agent(net, "miner2", "miner", "run", "--account", "dev:1", "--strategy", "noise", "--n", "200",
           "--task", str(tid))
     wait(lambda: any(e["miner"] == miner for e in owner.events("Revealed", tid)), "the reveal after restart")
@@ -133,28 +155,32 @@ def test_verifier_killed_mid_round_resumes_with_its_salt(net):
     from codream.protocol import miner_commitment
 
     owner = net["owner"]
-    tid = new_task(net, k=1)
+    v = agent(net, "verifier", "verifier", "run", "--account", "dev:4", "--stake", "1")
+    wait(lambda: owner.call("verifierCount", on="registry") == 1, "the stake")
+    owner.increase_time(owner.call("WARMUP", on="registry") + 1)
+    wait(lambda: owner.events("Activated", on="registry"), "the verifier activating its stake", mine=owner)
+    tid = new_task(net)  # one verifier: it holds all 5 seats
     miner = Chain(ChainConfig(net["rpc"]), load_account("dev:1"))
     bundle_cid = net["ipfs"].add_bytes(b"not a bundle at all")  # will be INVALID: fast to score
     salt = b"\x11" * 32
     miner.send("commit", tid, miner_commitment(bundle_cid, salt, miner.account.address, tid, miner.chain_id,
                                                miner.address), value=BOND)
     owner.increase_time(3601)
+    reveal_eval(owner, net["ipfs"], tid)
+    wait(lambda: owner.phase(tid) >= Phase.REVEAL, "the keeper's draw", mine=owner)
     miner.send("reveal", tid, 0, bundle_cid, salt)
     owner.increase_time(3601)
-    reveal_eval(owner, net["ipfs"], tid)
-    v = agent(net, "verifier", "verifier", "run", "--account", "dev:4", "--stake", "1")
-    wait(lambda: len(owner.events("ScoresCommitted", tid)) == 1, "the score commitment", mine=owner)
+    wait(lambda: len(owner.events("ScoresCommitted", tid)) == 5, "the score commitments", mine=owner)
     os.killpg(v.pid, signal.SIGKILL)
     v.wait()
-    # worst case: the commitment landed but the agent died before recording it
+    # worst case: the commitments landed but the agent died before recording it
     rewind_stage(net, "verifier", load_account("dev:4").address, tid, "scored")
-    owner.increase_time(3601)
+    owner.increase_time(owner.view("getTask", tid)["scoreCommitEnd"] - owner.block()["timestamp"] + 1)
     agent(net, "verifier2", "verifier", "run", "--account", "dev:4", "--stake", "1")
-    wait(lambda: len(owner.events("ScoresRevealed", tid)) == 1, "the reveal after restart", mine=owner)
-    owner.increase_time(3601)
+    wait(lambda: len(owner.events("ScoresRevealed", tid)) == 5, "the reveals after restart", mine=owner)
+    owner.increase_time(owner.view("getTask", tid)["appealEnd"] - owner.block()["timestamp"] + 1)
     wait(lambda: owner.phase(tid) == Phase.FINALIZED, "settlement by the verifier (keeper)", mine=owner)
-    result, status = owner.call("results", tid, 0, 1)
+    result, status = owner.call("results", tid, 0, 1, on="lens")
     assert list(result) == [INVALID] and Status(status[0]) == Status.INVALID
     verifier = load_account("dev:4").address
     assert owner.call("stakeOf", verifier, on="registry") == ETH  # agreed with itself: not slashed
@@ -232,18 +258,92 @@ def test_chain_client_rides_out_an_rpc_outage_and_explains_a_permanent_one(net):
 
 def test_miner_survives_the_ipfs_node_going_down_and_up(net):
     owner = net["owner"]
+    warm_verifier(net)
     tid = new_task(net)
     miner = load_account("dev:1").address
     agent(net, "miner", "miner", "run", "--account", "dev:1", "--strategy", "noise", "--n", "200",
           "--task", str(tid))
     wait(lambda: any(e["miner"] == miner for e in owner.events("Committed", tid)), "the commit")
+    owner.increase_time(3601)
+    reveal_eval(owner, net["ipfs"], tid)
     pid = int((net["home"] / "devnet" / "ipfs.pid").read_text())
     os.killpg(pid, signal.SIGTERM)
     wait(lambda: devnet.ipfs_answers(net["ports"][1]) is None, "the IPFS node to stop", timeout=30)
-    owner.increase_time(3601)
+    draw(owner, tid)  # the reveal window opens while the node is down
     log = net["home"] / "miner.log"
     wait(lambda: "retrying after error" in log.read_text(), "the miner to notice the outage", timeout=60)
     assert not owner.events("Revealed", tid)
     devnet.up(*net["ports"])  # starts whatever is not running: the IPFS node, same repo
     wait(lambda: any(e["miner"] == miner for e in owner.events("Revealed", tid)), "the reveal after the outage")
     assert IpfsClient(net["api"]).is_pinned(next(e["cid"] for e in owner.events("Revealed", tid) if e["index"] == 0))
+
+
+def test_an_honest_verifier_appeals_a_bought_result_and_the_appeal_overturns_it(net):
+    """W holds most of a submission's seats and votes a garbage bundle 10,000 (accepted by its
+    majority). The honest agent, outvoted on its seat, appeals on its own; W left (unbonded) after
+    the score reveal, so the appeal committee is the agent's alone; the agent scores the bundle on
+    its 11 appeal seats; the appeal overturns; W is slashed, the agent repaid, the bundle settles
+    INVALID. (The test plays W and the keeper; the agent runs with --no-keeper.)"""
+    from codream.protocol import AppealStage, EvalVerdict, Outcome, miner_commitment, score_commitment, \
+        seat_vector
+
+    owner, ipfs = net["owner"], net["ipfs"]
+    honest = load_account("dev:4").address
+    agent(net, "verifier", "verifier", "run", "--account", "dev:4", "--stake", "1", "--no-keeper")
+    w = Chain(ChainConfig(net["rpc"]), load_account("dev:5"))
+    wait(lambda: owner.call("stakeOf", honest, on="registry") > 0, "the agent's stake")
+    w.send("stake", value=3 * ETH, on="registry")
+    owner.increase_time(owner.call("WARMUP", on="registry") + 1)
+    w.send("activate", w.account.address, on="registry")
+    wait(lambda: owner.view("info", honest, on="registry")["stake"] > 0, "the agent activating", mine=owner)
+    miner = Chain(ChainConfig(net["rpc"]), load_account("dev:1"))
+    for attempt in range(12):  # a committee where W holds 3+ of the 5 seats and the agent at least one
+        tid = new_task(net)
+        cid, salt = ipfs.add_bytes(b"not a bundle at all %d" % attempt), b"\x22" * 32
+        miner.send("commit", tid, miner_commitment(cid, salt, miner.account.address, tid, miner.chain_id,
+                                                   miner.address), value=BOND)
+        owner.increase_time(3601)
+        reveal_eval(owner, ipfs, tid)
+        draw(owner, tid)
+        seats = list(owner.call("getSeats", tid, on="lens")[0])
+        if seats.count(w.account.address) >= 3 and honest in seats:
+            break
+    else:
+        pytest.fail("no committee with a W majority and an honest seat in 12 draws")
+    miner.send("reveal", tid, 0, cid, salt)
+    owner.increase_time(owner.view("getTask", tid)["revealEnd"] - owner.block()["timestamp"] + 1)
+    mine_ = [j for j, v in enumerate(seats) if v == w.account.address]
+    vec = seat_vector([EvalVerdict.OK], [10_000])
+    for j in mine_:
+        w.send("commitScores", tid, j, score_commitment(vec, b"\x33" * 32, w.account.address, tid, j, w.chain_id,
+                                                        w.address))
+    wait(lambda: len(owner.events("ScoresCommitted", tid)) == 5, "the agent's commitments", mine=owner)
+    owner.increase_time(owner.view("getTask", tid)["scoreCommitEnd"] - owner.block()["timestamp"] + 1)
+    for j in mine_:
+        w.send("revealScores", tid, j, vec, b"\x33" * 32)
+    wait(lambda: len(owner.events("ScoresRevealed", tid)) == 5, "the agent's reveals", mine=owner)
+    assert owner.view("judge", tid, 0, on="lens")["status"] == Status.ACCEPTED  # bought
+    w.send("requestUnbond", on="registry")  # W leaves before the appeal's snapshot
+    owner.increase_time(owner.view("getTask", tid)["scoreRevealEnd"] - owner.block()["timestamp"] + 1)
+    wait(lambda: owner.call("appealCount", tid, on="appeals") == 1, "the agent's appeal", mine=owner)
+    x = owner.view("getAppeal", tid, 0, on="appeals")
+    assert x["appellant"] == honest and x["submission"] == 0
+    owner.mine(max(1, x["seedBlock"] - owner.block()["number"]))
+    owner.send("drawAppeal", tid, 0, on="appeals")
+    assert set(owner.call("getAppealSeats", tid, 0, on="appeals")[0]) == {honest}
+    wait(lambda: all(owner.call("getAppealSeats", tid, 0, on="appeals")[1]), "the agent's appeal commitments",
+         mine=owner)
+    owner.increase_time(owner.view("getAppeal", tid, 0, on="appeals")["commitEnd"] - owner.block()["timestamp"] + 1)
+    wait(lambda: all(owner.call("getAppealSeats", tid, 0, on="appeals")[2]), "the agent's appeal reveals",
+         mine=owner)
+    owner.increase_time(owner.view("getAppeal", tid, 0, on="appeals")["revealEnd"] - owner.block()["timestamp"] + 1)
+    before = owner.call("stakeOf", w.account.address, on="registry")
+    while AppealStage(owner.view("getAppeal", tid, 0, on="appeals")["stage"]) != AppealStage.RESOLVED:
+        owner.send("resolveAppeal", tid, 0, 100, on="appeals")
+    assert Outcome(owner.view("getAppeal", tid, 0, on="appeals")["outcome"]) == Outcome.OVERTURNED
+    assert before - owner.call("stakeOf", w.account.address, on="registry") >= 3 * 10**17  # >= 0.1 ETH per seat
+    owner.increase_time(owner.view("getTask", tid)["appealEnd"] - owner.block()["timestamp"] + 1)
+    while owner.phase(tid) != Phase.FINALIZED:
+        owner.send("settle", tid, 1000)
+    result, status = owner.call("results", tid, 0, 1, on="lens")
+    assert Status(status[0]) == Status.INVALID  # the appeal's result stands

@@ -1,12 +1,15 @@
 """Testnet rehearsal: the same agents against anvil run like a public testnet — a block every
 second, EIP-1559 fees, keystore signing only (dev accounts serve as the faucet, nothing
-else), confirmations awaited, windows passing in real time, no time travel. Configured
-exactly as a user would for Sepolia: --rpc-url, --deployment, --account KEYSTORE."""
+else), confirmations awaited, windows passing in real time. Configured exactly as a user would
+for Sepolia: --rpc-url, --deployment, --account KEYSTORE. The market is deployed with the
+rehearsal parameter set (10-second window floor, r floor 1: the same constructor checks); the
+one time jump is the verifier's stake warm-up, as if it had staked a day before the task."""
 import json
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from web3 import Web3
 
@@ -51,12 +54,22 @@ def test_agents_stake_verify_and_settle_on_a_testnet_like_chain(tmp_path, monkey
                                           "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "type": 2})
             w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(tx.raw_transaction))
         res = cli(home, "deploy", "--network", "rehearsal", "--rpc-url", rpc, "--account",
-                  str(tmp_path / "owner.json"), "--confirmations", "2")
+                  str(tmp_path / "owner.json"), "--confirmations", "2", "--params", "rehearsal")
         assert res.returncode == 0, res.stderr
         record = json.loads(res.stdout)["record"]
         user = ["--rpc-url", rpc, "--deployment", record, "--ipfs-api", api, "--confirmations", "2"]
         procs.append(spawn(home, tmp_path / "verifier.log", "verifier", "run", "--stake", "0.5", "--poll", "1",
                            "--until-idle", "--account", str(tmp_path / "verifier.json"), *user))
+        market = json.loads(Path(record).read_text())["contracts"]["StakeRegistry"]
+        registry = w3.eth.contract(address=market["address"], abi=market["abi"])
+        deadline = time.monotonic() + 120
+        while registry.functions.stakeOf(keys["verifier"]).call() == 0:
+            assert time.monotonic() < deadline, (tmp_path / "verifier.log").read_text()[-1500:]
+            time.sleep(1)
+        w3.provider.make_request("evm_increaseTime", [registry.functions.WARMUP().call() + 1])  # staked a day ago
+        while registry.functions.info(keys["verifier"]).call()[0] == 0:  # the agent activates its own stake
+            assert time.monotonic() < deadline, (tmp_path / "verifier.log").read_text()[-1500:]
+            time.sleep(1)
         task_dir = reference_task["spec"].rsplit("/", 1)[0]
         owner = spawn(home, tmp_path / "owner.log", "task", "create", "--task-dir", task_dir, "--bounty", "1",
                       "--bond", "0.01", "--seats", "1", "--seats-per-submission", "1", "--windows", ",".join([str(WINDOW)] * 5),

@@ -189,3 +189,26 @@ def test_partial_mixup_blends_only_its_share_of_each_batch(task, monkeypatch):
         D.distill(spec.student, teachers, images, recipe, spec.mean, spec.std)
         up_front = [] if per_step == 128 else [300]
         assert seen == up_front + [per_step] * 4, (aug, seen)
+
+
+def test_the_eval_check_passes_an_honest_set_and_fails_lies(task, reference_task):
+    """check_eval_set (protocol v3): the owner's declared teacher accuracy is confirmed within the
+    tolerance; shuffled labels, a declared value below twice chance, too few images and an
+    unreadable set fail; the check is deterministic (honest seats agree)."""
+    from codream.evalset import EvalSetError, check_eval_set, ensemble_accuracy_bps
+    from codream.protocol import EvalVerdict
+    from owner.tasks import declared_accuracy
+
+    spec, teachers, (x, y) = task
+    declared = declared_accuracy(spec, reference_task["eval_set"])
+    assert declared == ensemble_accuracy_bps(spec, teachers, x, y) > 9000  # the owner measures as verifiers do
+    ok = check_eval_set(spec, teachers, (x, y), declared)
+    assert ok.verdict == EvalVerdict.OK and ok.measured_bps == declared
+    assert check_eval_set(spec, teachers, (x, y), declared) == ok  # deterministic
+    shuffled = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(0))]
+    bad = check_eval_set(spec, teachers, (x, shuffled), declared)
+    assert bad.verdict == EvalVerdict.FAILED and bad.measured_bps < 2000, bad  # ~chance: the lie shows
+    assert check_eval_set(spec, teachers, (x, y), 1500).verdict == EvalVerdict.FAILED  # below twice chance
+    assert check_eval_set(spec, teachers, (x[:5], y[:5]), declared).verdict == EvalVerdict.FAILED
+    assert check_eval_set(spec, teachers, EvalSetError("not a safetensors file"), declared).verdict == \
+        EvalVerdict.FAILED

@@ -45,7 +45,8 @@ def test_the_readme_round_by_hand_settles_and_pays(tmp_path):
         shown = json.loads(run_cli("task", "show", "1", "--json", env=env).stdout)
         assert shown["phase"] == "finalized"
         assert [s["status"] for s in shown["submissions"]] == ["accepted", "accepted"], shown["submissions"]
-        assert all(not s["faulty"] for s in shown["committee"])
+        assert all(not s["faulty"] for s in shown["committee"]) and len(shown["committee"]) == 5
+        assert [o["verdict"] for o in shown["owners"]] == ["good"]  # the owner's eval set passed the check
         for who in ("miner1", "verifier1"):
             address = json.loads(run_cli("account", "address", str(work / "keys" / f"{who}.json"), env=env).stdout)
             rew = json.loads(run_cli("rewards", "--json", "--address", address["address"], env=env).stdout)

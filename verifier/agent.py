@@ -1,16 +1,20 @@
 """The verifying agent: `codream verifier run`.
 
-It stakes once (in the stake registry), keeps the protocol moving as a keeper (requests and
-draws committees, re-requests an expired draw, settles tasks in batches: anyone may), and for
-the seats it holds: fetches the spec, teachers, every revealed eval set and the bundles its
-seats are assigned (CIDs verified), validates and scores them, commits one score vector per
-seat, reveals it, and claims.
+It stakes once (in the stake registry) and activates its stake when the warm-up is over; keeps
+the protocol moving as a keeper (requests and draws committees and appeal committees, re-requests
+a missed draw window, resolves appeals and settles tasks in batches sized by eth_estimateGas:
+anyone may); and for the seats it holds: fetches the spec, teachers and every revealed eval set,
+checks each owner's set against its declared teacher accuracy (one eval verdict per owner),
+fetches the bundles its seats are assigned (CIDs verified), validates and scores them on the union
+of the eval sets it judged OK, commits one vector per seat, reveals it, and claims. In the appeal
+window it appeals a result its own score disagrees with (outside tolerance, or no standing
+result), and it serves on appeal committees like on any committee.
 
-Each pass first does every task's quick, deadline-bound step (draw, commit, reveal, settle),
-then a slice of scoring work for the task whose score-commit deadline is nearest, saving each
-score as it is computed. So scoring many bundles never makes it miss a reveal elsewhere, and a
-killed agent resumes without rescoring. A bundle or eval set nobody serves becomes INVALID or
-NO_EVAL (with the reason) once retrying cannot help any more.
+Each pass first does every task's quick, deadline-bound step (draw, commit, reveal, appeal,
+settle), then a slice of scoring work for the task whose score-commit deadline is nearest, saving
+each score as it is computed. So scoring many bundles never makes it miss a reveal elsewhere, and
+a killed agent resumes without rescoring. A bundle nobody serves becomes INVALID, an eval set
+nobody serves EVAL_UNAVAILABLE (with the reason) once retrying cannot help any more.
 
 Novelty (verification v2, ``codream/novelty.py``): a bundle is compared with the submissions
 revealed before it in the task (commit order: the earliest commitment wins), with the task's
@@ -19,8 +23,10 @@ last set is the persistent :class:`verifier.index.NoveltyIndex`, filled from cha
 IPFS; so that every verifier compares with the same set, "earlier" means: a task with a smaller
 id whose ``Finalized`` event is in a block no later than this task's ``CommitteeDrawn``.
 
-Per-task stages: new → seated (seats known) → scored (vectors and salts saved) → committed →
-revealed → done (or not seated → done).
+Per-task stages: new → drawn (seats known, bundles being revealed) → seated (scoring) → scored
+(vectors and salts saved) → committed → revealed → done; or new → watching (not on the committee:
+still a keeper and a possible appeal seat) → done. Appeal seats and appeals it made are kept per
+task under ``appeal_seats`` and ``appealed``.
 """
 from __future__ import annotations
 
@@ -30,11 +36,11 @@ import time
 from codream import content
 from codream.agent import Agent, TaskError, event
 from codream.bundle import Binding, BundleError, read
-from codream.chain import TxReverted
-from codream.evalset import EvalSetError, load_eval_set, union_eval_sets
-from codream.market import duration, eth
-from codream.protocol import INVALID, NO_EVAL, Phase, Status, new_salt, salt_bytes, score_commitment, score_label, \
-    seat_submissions
+from codream.chain import ChainError, TxReverted
+from codream.evalset import EvalCheck, EvalSetError, check_eval_set, load_eval_set, union_eval_sets
+from codream.market import contradicts, duration, eth
+from codream.protocol import INVALID, NO_EVAL, AppealStage, EvalVerdict, Phase, Status, appeal_commitment, new_salt, \
+    recipe_seed, salt_bytes, score_commitment, score_label, seat_submissions, seat_vector
 from codream.spec import SpecError, TaskSpec, parse_bytes
 from codream.teachers import TeacherError, load_teachers
 from ipfs import CidNotFound, ContentTooLarge, IpfsTimeout
@@ -45,8 +51,9 @@ from .score import score_verdict
 from .strategies import Honest, VerifierStrategy
 from .validate import validate_file
 
-SETTLE_BATCH = 200  # submissions or seats per settle call (well under 5M gas)
-FETCH_ATTEMPTS = 3  # a CID nobody serves after this many tries is given up (INVALID / NO_EVAL)
+SETTLE_ITEMS = 4096  # items asked of a settle call; halved until eth_estimateGas is under MAX_CALL_GAS
+MAX_CALL_GAS = 8_000_000  # a keeper call this agent sends (the contract caps every call below a block)
+FETCH_ATTEMPTS = 3  # a CID nobody serves after this many tries is given up (INVALID / EVAL_UNAVAILABLE)
 BUNDLES_PER_PASS = 4  # scoring slice between two passes over the deadlines
 EVAL_MAX_BYTES = 256 << 20
 
@@ -57,26 +64,37 @@ class VerifierAgent(Agent):
 
     def __init__(self, chain, ipfs, stake_wei: int, threads: int | None = 1, claim: bool = True,
                  keeper: bool = True, verbose: bool = True, strategy: VerifierStrategy | None = None,
-                 device: str = "cpu", index: NoveltyIndex | None = None):
+                 device: str = "cpu", index: NoveltyIndex | None = None, appeals: bool = True,
+                 max_call_gas: int = MAX_CALL_GAS, score_memo: dict | None = None):
         super().__init__(chain, ipfs, claim, verbose)
         self.stake_wei, self.threads, self.keeper, self.device = stake_wei, threads, keeper, device
         self.strategy = strategy or Honest()
+        self.appeals, self.max_call_gas = appeals, max_call_gas
+        # (task, submission) -> score record, shared by agents run in one process (the adversarial
+        # demo's worker): scoring is deterministic, so each would compute the same record
+        self.score_memo = score_memo
         # one index per agent (its own folder: agents sharing a home never write the same files)
         self.index = index or NoveltyIndex(self.state.dir / "novelty-index")
-        self._task_inputs: dict[int, tuple] = {}  # tid -> (spec, teachers, eval set or None, reason)
+        self._task_inputs: dict[int, tuple] = {}  # tid -> (spec, teachers, union of OK eval sets or None, reason)
         self._refs: dict[int, dict] = {}  # tid -> submission -> novelty reference (None: unusable)
         self._earlier_tasks: dict[int, set] = {}  # tid -> {(task, submission)} its replay check may use
-        self._draw_backoff: dict[int, float] = {}
+        self._draw_backoff: dict[tuple, float] = {}
 
     # -- the stake --------------------------------------------------------------------
     def prepare(self) -> None:
-        if self.state.data.get("staked"):
-            return
-        if self.chain.call("stakeOf", self.me, on="registry") == 0:
-            self.chain.send("stake", value=self.stake_wei, on="registry")
-            event(self.log, "staked", stake=eth(self.stake_wei))
-        self.state.data["staked"] = True
-        self.state.save()
+        if not self.state.data.get("staked"):
+            if self.chain.call("stakeOf", self.me, on="registry") == 0:
+                self.chain.send("stake", value=self.stake_wei, on="registry")
+                event(self.log, "staked (warming up before it counts in draws)", stake=eth(self.stake_wei))
+            self.state.data["staked"] = True
+            self.state.save()
+        pending = self.chain.view("pendingOf", self.me, on="registry")
+        if pending["amount"] and pending["activatesAt"] <= self.chain.block()["timestamp"]:
+            try:
+                self.chain.send("activate", self.me, on="registry", min_gas=self.chain.tree_write_gas())
+                event(self.log, "stake activated: it counts in draws now", stake=eth(pending["amount"]))
+            except TxReverted as exc:  # unbonding, or someone activated it first
+                event(self.log, "activation not possible now", reason=str(exc))
 
     def joined_any(self) -> bool:
         """--until-idle: every task it has seen is settled (seated or not: the draw is random)."""
@@ -87,7 +105,7 @@ class VerifierAgent(Agent):
     def advance(self, tid: int, st: dict, phase: int) -> bool:
         phase = Phase(phase)
         if phase == Phase.FINALIZED:
-            if st.get("seats"):
+            if st.get("seats") or st.get("appeal_seats") or st.get("appealed"):
                 self._outcome(tid, st)
             self.save_stage(st, "done")
             return False
@@ -102,55 +120,196 @@ class VerifierAgent(Agent):
             if self.keeper:
                 self._settle(tid)
             return True
-        if phase in (Phase.SCORE_COMMIT, Phase.SCORE_REVEAL):
-            if st["stage"] == "new":
-                seats = list(self.chain.call("seatsOf", tid, self.me))
-                if not seats:
-                    self.save_stage(st, "done")  # not on this committee
-                    return False
-                t = self.chain.view("getTask", tid)
-                self.save_stage(st, "seated", seats=seats, n=t["submissionCount"], k=t["seats"],
-                                r=t["seatsPerSubmission"], scores={})
-                event(self.log, "on the committee", task=tid, seats=seats,
-                      bundles=len(self._work(st)), score_commit_closes_in=duration(t["scoreCommitEnd"] -
-                                                                                   self.chain.block()["timestamp"]))
-            if st["stage"] == "scored":
-                self._commit(tid, st, phase)
-            if st["stage"] == "committed" and phase == Phase.SCORE_REVEAL:
-                self._reveal(tid, st)
-            if st["stage"] == "seated" and phase == Phase.SCORE_REVEAL:
-                self.save_stage(st, "missed")
-                event(self.log, "missed the score-commit window: scoring took too long", logging.WARNING, task=tid)
-            return st["stage"] not in ("revealed", "missed")
+        if phase >= Phase.REVEAL:
+            self._committee_step(tid, st, phase)
+        if phase == Phase.APPEAL:
+            self._appeal_step(tid, st)
         return phase != Phase.NONE
 
+    def _committee_step(self, tid: int, st: dict, phase: Phase) -> None:
+        """From the draw to the score reveal: learn the seats, score, commit, reveal."""
+        if st["stage"] == "new":
+            seats = list(self.chain.call("seatsOf", tid, self.me, on="lens"))
+            if not seats:
+                self.save_stage(st, "watching")  # not on the committee: a keeper, maybe an appeal seat
+                return
+            t = self.chain.view("getTask", tid)
+            self.save_stage(st, "drawn", seats=seats, n=t["submissionCount"], k=t["seats"],
+                            r=t["seatsPerSubmission"], owners=t["ownerCount"], seed="0x" + bytes(t["seed"]).hex(),
+                            scores={})
+            event(self.log, "on the committee", task=tid, seats=seats, bundles=len(self._work(st)),
+                  reveal_closes_in=duration(t["revealEnd"] - self.chain.block()["timestamp"]),
+                  score_commit_closes_in=duration(t["scoreCommitEnd"] - self.chain.block()["timestamp"]))
+        if st["stage"] == "drawn" and phase >= Phase.SCORE_COMMIT:
+            self.save_stage(st, "seated")  # every bundle is revealed (or never will be): score
+        if st["stage"] == "scored":
+            self._commit(tid, st, phase)
+        if st["stage"] == "committed" and phase == Phase.SCORE_REVEAL:
+            self._reveal(tid, st)
+        if st["stage"] in ("drawn", "seated") and phase >= Phase.SCORE_REVEAL:
+            self.save_stage(st, "missed")
+            event(self.log, "missed the score-commit window: scoring took too long", logging.WARNING, task=tid)
+        if st["stage"] == "committed" and phase > Phase.SCORE_REVEAL:
+            self.save_stage(st, "missed")
+            event(self.log, "missed the score-reveal window", logging.WARNING, task=tid)
+
     # -- keeper duties -------------------------------------------------------------
+    def _backing_off(self, key: tuple) -> bool:
+        return time.monotonic() < self._draw_backoff.get(key, 0)
+
+    def _back_off(self, key: tuple, what: str, exc: Exception, **fields) -> None:
+        wait = min(60.0, 2 * max(2.0, self._draw_backoff.get(key, 0) - time.monotonic() + 2.0))
+        self._draw_backoff[key] = time.monotonic() + wait
+        event(self.log, what, reason=str(exc), retry_in=f"{wait:.0f} s", **fields)
+
     def _keep_draw(self, tid: int) -> None:
-        if time.monotonic() < self._draw_backoff.get(tid, 0):
+        """Request the draw (or again after a missed window), then draw in the seed block's window."""
+        key = ("draw", tid)
+        if self._backing_off(key):
             return
         t = self.chain.view("getTask", tid)
         block = self.chain.block()["number"]
+        last = t["seedBlock"] + self.chain.call("DRAW_WINDOW_BLOCKS")
         try:
-            if t["seedBlock"] == 0 or block > t["seedBlock"] + 256:
+            if t["seedBlock"] == 0 or block > last:
                 self.chain.send("requestDraw", tid)
-                event(self.log, "draw requested" if t["seedBlock"] == 0 else "draw re-requested (seed expired)",
+                event(self.log, "draw requested" if t["seedBlock"] == 0 else "draw re-requested (window missed)",
                       task=tid)
-            elif block > t["seedBlock"]:
+            elif block + 1 >= t["seedBlock"]:  # the transaction lands in the next block
                 self.chain.send("drawCommittee", tid)
                 event(self.log, "committee drawn", task=tid)
-            self._draw_backoff.pop(tid, None)
-        except TxReverted as exc:  # another keeper was first, no stake yet, seed block not mined...
-            wait = min(60.0, 2 * max(2.0, self._draw_backoff.get(tid, 0) - time.monotonic() + 2.0))
-            self._draw_backoff[tid] = time.monotonic() + wait
-            event(self.log, "draw not possible now", task=tid, reason=str(exc), retry_in=f"{wait:.0f} s")
+            self._draw_backoff.pop(key, None)
+        except TxReverted as exc:  # another keeper was first, no active stake yet, seed block not reached...
+            self._back_off(key, "draw not possible now", exc, task=tid)
+
+    def _sized(self, fn_name: str, *args, on: str = "market") -> int:
+        """The most items (from SETTLE_ITEMS, halving) whose call eth_estimateGas puts under
+        max_call_gas (the contract caps the work of a call anyway)."""
+        n = SETTLE_ITEMS
+        while n > 1 and self.chain.estimate_gas(fn_name, *args, n, on=on) > self.max_call_gas:
+            n //= 2
+        return n
 
     def _settle(self, tid: int) -> None:
         try:
-            self.chain.send("settle", tid, SETTLE_BATCH)
+            n = self._sized("settle", tid)
+            self.chain.send("settle", tid, n)
             st = self.chain.view("getSettlement", tid)
-            event(self.log, "settling", task=tid, stage=st["stage"], cursor=st["cursor"])
+            event(self.log, "settling", task=tid, stage=st["stage"], cursor=st["cursor"], items=n)
         except TxReverted as exc:
             event(self.log, "settle not possible now", task=tid, reason=str(exc))
+
+    # -- appeals ---------------------------------------------------------------------------
+    def _appeal_step(self, tid: int, st: dict) -> None:
+        """In the appeal phase: appeal results its own scores contradict, serve on appeal
+        committees, and (as a keeper) draw and resolve appeals."""
+        if self.appeals and st.get("stage") == "revealed" and self.strategy.appeals:
+            self._maybe_appeal(tid, st)
+        count = self.chain.call("appealCount", tid, on="appeals")
+        for a in range(count):
+            x = self.chain.view("getAppeal", tid, a, on="appeals")
+            stage = AppealStage(x["stage"])
+            if stage == AppealStage.SCORING:
+                self._serve_appeal_seats(tid, st, a, x)
+            if self.keeper and stage != AppealStage.RESOLVED:
+                self._keep_appeal(tid, a, x, stage)
+
+    def _maybe_appeal(self, tid: int, st: dict) -> None:
+        """Appeal each submission it scored whose standing result its score contradicts: another
+        status, outside tolerance, or no majority at all (an unjudged submission it did judge)."""
+        t = self.chain.view("getTask", tid)
+        if self.chain.block()["timestamp"] > t["appealEnd"]:
+            return
+        done = st.setdefault("appealed", {})
+        for s_key, rec in sorted(st["scores"].items(), key=lambda kv: int(kv[0])):
+            if s_key in done or rec.get("verdict") in ("UNREVEALED", "NOT SCORED") or rec.get("miner") == self.me:
+                continue
+            mine = rec["score"]
+            j = self.chain.view("judge", tid, int(s_key), on="lens")
+            if not contradicts(mine, j, t["toleranceBps"], t["minGainBps"]):
+                continue
+            if self.chain.call("appealed", tid, int(s_key), on="appeals"):
+                done[s_key] = {"by": "someone else"}
+                continue
+            deposit = self.chain.call("depositFor", tid, on="appeals")
+            try:
+                receipt = self.chain.send("appeal", tid, int(s_key), value=deposit, on="appeals")
+            except (TxReverted, ChainError) as exc:
+                event(self.log, "appeal not possible", logging.WARNING, task=tid, submission=s_key, reason=str(exc))
+                done[s_key] = {"error": str(exc)}
+                self.state.save()
+                continue
+            aid = self.chain.appeals.events.Appealed().process_receipt(receipt)[0]["args"]["appealId"]
+            done[s_key] = {"appeal": aid, "deposit": deposit, "mine": mine, "standing": j["result"],
+                           "majority": j["majority"]}
+            self.state.save()
+            event(self.log, "appealed", task=tid, submission=int(s_key), mine=score_label(mine),
+                  standing=score_label(j["result"]) if j["majority"] else "no majority", deposit=eth(deposit))
+
+    def _serve_appeal_seats(self, tid: int, st: dict, a: int, x: dict) -> None:
+        """Score the appealed submission for every seat this agent holds on the appeal committee,
+        commit, then reveal (a seat held by the submission's own miner abstains)."""
+        verifiers, committed, revealed, _ = self.chain.call("getAppealSeats", tid, a, on="appeals")
+        mine = [j for j, v in enumerate(verifiers) if v == self.me]
+        if not mine:
+            return
+        rec = st.setdefault("appeal_seats", {}).setdefault(str(a), {"seats": mine, "submission": x["submission"]})
+        now = self.chain.block()["timestamp"]
+        if "score" not in rec:
+            if not self.strategy.commits:
+                rec["score"] = None  # a silent adversary
+            else:
+                rec["score"] = self._appeal_score(tid, st, x["submission"])
+                rec["salts"] = {str(j): new_salt() for j in mine}
+            self.state.save()
+            event(self.log, "on an appeal committee", task=tid, appeal=a, submission=x["submission"], seats=mine,
+                  score=score_label(rec["score"]) if rec["score"] is not None else "silent")
+        if rec["score"] is None:
+            return
+        if now <= x["commitEnd"]:
+            for j in mine:
+                if not committed[j]:
+                    c = appeal_commitment(rec["score"], salt_bytes(rec["salts"][str(j)]), self.me, tid, a, j,
+                                          self.chain.chain_id, self.chain.appeals.address)
+                    self.chain.send("commitAppealScore", tid, a, j, c, on="appeals")
+        elif now <= x["revealEnd"]:
+            for j in mine:
+                if committed[j] and not revealed[j]:
+                    self.chain.send("revealAppealScore", tid, a, j, rec["score"], salt_bytes(rec["salts"][str(j)]),
+                                    on="appeals")
+
+    def _appeal_score(self, tid: int, st: dict, s: int) -> int:
+        """Its score of submission s: the one it computed on the committee, or computed now."""
+        if str(s) in st.get("scores", {}):
+            return self.strategy.appeal_score(st["scores"][str(s)]["score"], st["scores"][str(s)].get("miner"))
+        revealed = {e["index"]: (e["miner"], e["cid"]) for e in self.chain.events("Revealed", tid)}
+        spec, teachers, ev, why = self._inputs(tid, st)
+        rec = self._score_one(tid, st, s, spec, teachers, ev, why, revealed)
+        st.setdefault("appeal_scores", {})[str(s)] = rec
+        return self.strategy.appeal_score(rec["score"], rec.get("miner"))
+
+    def _keep_appeal(self, tid: int, a: int, x: dict, stage: AppealStage) -> None:
+        key = ("appeal", tid, a)
+        if self._backing_off(key):
+            return
+        block = self.chain.block()
+        try:
+            if stage == AppealStage.DRAWING and block["timestamp"] <= x["drawDeadline"]:
+                last = x["seedBlock"] + self.chain.call("DRAW_WINDOW_BLOCKS")
+                if block["number"] > last:
+                    self.chain.send("requestAppealDraw", tid, a, on="appeals")
+                elif block["number"] + 1 >= x["seedBlock"]:
+                    self.chain.send("drawAppeal", tid, a, on="appeals")
+                    event(self.log, "appeal committee drawn", task=tid, appeal=a)
+            elif stage == AppealStage.RESOLVING or (stage == AppealStage.SCORING and block["timestamp"] > x["revealEnd"]) \
+                    or (stage == AppealStage.DRAWING and block["timestamp"] > x["drawDeadline"]):
+                self.chain.send("resolveAppeal", tid, a, self._sized("resolveAppeal", tid, a, on="appeals"),
+                                on="appeals")
+                y = self.chain.view("getAppeal", tid, a, on="appeals")
+                event(self.log, "resolving appeal", task=tid, appeal=a, stage=AppealStage(y["stage"]).name.lower())
+            self._draw_backoff.pop(key, None)
+        except TxReverted as exc:
+            self._back_off(key, "appeal step not possible now", exc, task=tid, appeal=a)
 
     # -- scoring (the long work) -----------------------------------------------------------
     @staticmethod
@@ -168,31 +327,53 @@ class VerifierAgent(Agent):
         return True
 
     def _inputs(self, tid: int, st: dict):
-        """(spec, teachers, eval set or None, why none) for a task, fetched once per process."""
+        """(spec, teachers, union of the eval sets it judged OK or None, why none) for a task,
+        fetched and checked once per process; the per-owner checks go to ``st["eval_checks"]``."""
         if tid in self._task_inputs:
             return self._task_inputs[tid]
         t = self.chain.view("getTask", tid)
+        owners = self.chain.view_list("owners", tid)
         try:
             spec = parse_bytes(self.ipfs.cat(t["specCid"], max_bytes=1 << 20))
             teachers = load_teachers(spec, client=self.ipfs)
-        except (SpecError, TeacherError) as exc:  # the owner published something unusable
-            self._task_inputs[tid] = (None, None, None, f"task spec or teachers unusable: {exc}")
+        except (SpecError, TeacherError) as exc:  # the creator published something unusable
+            why = f"task spec or teachers unusable: {exc}"
+            st["eval_checks"] = [{"verdict": int(EvalVerdict.FAILED), "measured_bps": None, "reason": why}
+                                 for _ in owners]
+            self.state.save()
+            self._task_inputs[tid] = (None, None, None, why)
             return self._task_inputs[tid]
-        evals = [e["evalCid"] for e in sorted(self.chain.events("EvalRevealed", tid), key=lambda e: e["ownerIndex"])]
-        sets, why = [], None
-        for cid in evals:
-            try:
-                sets.append(load_eval_set(self._fetch(st, cid, EVAL_MAX_BYTES), spec))
-            except (CidNotFound, IpfsTimeout) as exc:
-                if self._attempts(st, cid) < FETCH_ATTEMPTS:
-                    raise TaskError(f"eval set {cid} not available yet ({exc})") from None
-                why = f"eval set {cid} unavailable after {FETCH_ATTEMPTS} tries: {exc}"
-            except (ContentTooLarge, EvalSetError) as exc:
-                why = f"eval set {cid} unusable: {exc}"
-        ev = None if why or not sets else union_eval_sets(sets)  # co-owned: the union, in owner order
+        evals = {e["ownerIndex"]: e["evalCid"] for e in self.chain.events("EvalRevealed", tid)}
+        checks, ok_sets = [], []
+        for i, o in enumerate(owners):
+            check, ev = self._check_owner(st, spec, teachers, evals.get(i), o["evalAccuracyBps"])
+            checks.append({"verdict": int(check.verdict), "measured_bps": check.measured_bps, "reason": check.reason})
+            if check.ok:
+                ok_sets.append(ev)
+        st["eval_checks"] = checks
+        self.state.save()
+        event(self.log, "eval sets checked", task=tid,
+              verdicts=[f"{EvalVerdict(c['verdict']).name}: {c['reason']}" for c in checks])
+        ev = union_eval_sets(ok_sets) if ok_sets else None  # co-owned: the union, in owner order
+        why = None if ok_sets else "no revealed eval set passed the checks"
         self._earlier_tasks[tid] = self._index_earlier_tasks(tid, st, spec)
         self._task_inputs[tid] = (spec, teachers, ev, why)
         return self._task_inputs[tid]
+
+    def _check_owner(self, st: dict, spec: TaskSpec, teachers, cid: str | None, declared: int):
+        """One owner's eval verdict and its loaded set (None unless OK)."""
+        if cid is None:
+            return EvalCheck(EvalVerdict.UNAVAILABLE, None, "never revealed"), None
+        try:
+            ev = load_eval_set(self._fetch(st, cid, EVAL_MAX_BYTES), spec)
+        except (CidNotFound, IpfsTimeout) as exc:
+            if self._attempts(st, cid) < FETCH_ATTEMPTS:
+                raise TaskError(f"eval set {cid} not available yet ({exc})") from None
+            return EvalCheck(EvalVerdict.UNAVAILABLE, None, f"nobody served {cid} after {FETCH_ATTEMPTS} tries"), None
+        except (ContentTooLarge, EvalSetError) as exc:
+            return check_eval_set(spec, teachers, exc, declared), None
+        check = check_eval_set(spec, teachers, ev, declared)
+        return check, ev if check.ok else None
 
     def _index_earlier_tasks(self, tid: int, st: dict, spec: TaskSpec) -> set:
         """Add the accepted bundles of every earlier task sharing a teacher with ``tid`` to the
@@ -260,12 +441,17 @@ class VerifierAgent(Agent):
         if not self.strategy.scores:  # a demo adversary that does no work
             for s in self._work(st):
                 st["scores"][str(s)] = {"score": 0, "verdict": "NOT SCORED", "miner": revealed.get(s, (None,))[0]}
+            st["eval_checks"] = [{"verdict": int(EvalVerdict.OK), "measured_bps": None, "reason": "not checked"}
+                                 for _ in range(st["owners"])]
             self._finish_scoring(tid, st)
             return
         spec, teachers, ev, why = self._inputs(tid, st)
         todo = [s for s in self._work(st) if str(s) not in st["scores"]]
         for s in todo[:BUNDLES_PER_PASS]:
-            st["scores"][str(s)] = self._score_one(tid, st, s, spec, teachers, ev, why, revealed)
+            memo = self.score_memo if self.score_memo is not None else {}
+            if (tid, s) not in memo:
+                memo[(tid, s)] = self._score_one(tid, st, s, spec, teachers, ev, why, revealed)
+            st["scores"][str(s)] = dict(memo[(tid, s)])
             self.state.save()  # each score is durable as soon as it exists
         if len(todo) <= BUNDLES_PER_PASS:
             self._finish_scoring(tid, st)
@@ -273,11 +459,10 @@ class VerifierAgent(Agent):
     def _score_one(self, tid, st, s, spec: TaskSpec | None, teachers, ev, why, revealed) -> dict:
         if s not in revealed:
             return {"score": 0, "verdict": "UNREVEALED", "miner": None}  # ignored on chain
-        if spec is None:
-            return {"score": INVALID, "verdict": "INVALID", "reasons": [{"code": "task_unusable", "detail": why}]}
-        if ev is None:
-            return {"score": NO_EVAL, "verdict": "NO_EVAL", "reasons": [{"code": "eval_unavailable", "detail": why}]}
         miner, cid = revealed[s]
+        if spec is None or ev is None:  # not the miner's fault: unjudged, its bond comes back
+            return {"score": NO_EVAL, "verdict": "NO_EVAL", "miner": miner,
+                    "reasons": [{"code": "task_unusable" if spec is None else "eval_unavailable", "detail": why}]}
         try:
             path = self._fetch(st, cid, spec.bundle["max_bytes"])
         except ContentTooLarge as exc:
@@ -297,10 +482,12 @@ class VerifierAgent(Agent):
         if not verdict.valid:
             return {"score": INVALID, "verdict": "INVALID", "miner": miner, "reasons": verdict.reasons,
                     "novelty": novelty}
+        seed = recipe_seed(bytes.fromhex(st["seed"][2:]), cid) if st.get("seed") else None
+        # TODO(verification v3): pass `seed=seed` to score_verdict once verifier/score.py takes it
         r = score_verdict(spec, teachers, verdict, ev, self.threads, self.device)
         return {"score": r["score_bps"], "verdict": "VALID", "miner": miner, "gain_bps": r["gain_bps"],
                 "novel_images": r["novel_images"], "student_accuracy": r["student_accuracy"],
-                "baseline_accuracy": r["baseline_accuracy"], "novelty": novelty}
+                "baseline_accuracy": r["baseline_accuracy"], "novelty": novelty, "recipe_seed": seed}
 
     def _earlier(self, tid: int, st: dict, s: int, spec: TaskSpec, revealed: dict) -> list[Reference]:
         """Novelty references of every submission revealed before ``s`` in this task (commit
@@ -318,10 +505,12 @@ class VerifierAgent(Agent):
         return out
 
     def _finish_scoring(self, tid: int, st: dict) -> None:
+        verdicts = self.strategy.verdicts([c["verdict"] for c in st["eval_checks"]])
         vectors = {}
         for j in st["seats"]:
             subs = [st["scores"][str(s)] for s in seat_submissions(j, st["n"], st["k"], st["r"])]
-            vectors[str(j)] = self.strategy.vector([x["score"] for x in subs], [x.get("miner") for x in subs])
+            scores = self.strategy.vector([x["score"] for x in subs], [x.get("miner") for x in subs])
+            vectors[str(j)] = seat_vector(verdicts, scores)
         salts = {str(j): new_salt() for j in st["seats"]}
         # vectors and salts are durable before any commitment leaves
         self.save_stage(st, "scored", vectors=vectors, salts=salts)
@@ -331,7 +520,7 @@ class VerifierAgent(Agent):
     # -- commit / reveal -------------------------------------------------------------------
     def _commit(self, tid: int, st: dict, phase: Phase) -> None:
         """Commit every seat's vector; a seat already committed (killed after sending) is skipped."""
-        _, committed, _ = self.chain.call("getSeats", tid)
+        _, committed, _ = self.chain.call("getSeats", tid, on="lens")
         if not self.strategy.commits:  # a demo adversary that stays silent
             self.save_stage(st, "revealed")
             return
@@ -349,7 +538,7 @@ class VerifierAgent(Agent):
         event(self.log, "scores committed", task=tid, seats=st["seats"])
 
     def _reveal(self, tid: int, st: dict) -> None:
-        _, _, revealed = self.chain.call("getSeats", tid)
+        _, _, revealed = self.chain.call("getSeats", tid, on="lens")
         if self.strategy.copies_reveals:
             self._try_copied_reveal(tid, st, revealed)
             return
@@ -365,7 +554,7 @@ class VerifierAgent(Agent):
         others = [j for j, r in enumerate(revealed) if r and j not in st["seats"]]
         if not others:
             return  # nothing to copy yet; try again next pass
-        copied = list(self.chain.call("getScores", tid, others[0]))
+        copied = list(self.chain.call("getScores", tid, others[0], on="lens"))
         for j in st["seats"]:
             try:
                 self.chain.send("revealScores", tid, j, copied[:len(st["vectors"][str(j)])], salt_bytes(st["salts"][str(j)]))
@@ -375,14 +564,24 @@ class VerifierAgent(Agent):
         self.save_stage(st, "revealed")
 
     def _outcome(self, tid: int, st: dict) -> None:
-        """One line per settled task: what the seats earned or lost, and why."""
+        """One line per settled task: what the seats earned or lost (slashes are burned), and the
+        appeals it made or served on."""
         settled = [e for e in self.chain.events("SeatSettled", tid) if e["verifier"] == self.me]
-        fee = sum(e["amount"] for e in self.chain.events("Credited", tid, account=self.me))
+        credited = sum(e["amount"] for e in self.chain.events("Credited", tid, account=self.me))
         slashed = sum(e["slashed"] for e in settled)
+        slashed += sum(e["slashed"] for e in self.chain.events("AppealSeatSettled", tid, on="appeals",
+                                                               verifier=self.me))
+        slashed += sum(e["slashed"] for e in self.chain.events("OriginalSeatOverturned", tid, on="appeals",
+                                                               verifier=self.me))
         faulty = [e["seat"] for e in settled if e["faulty"]]
-        why = (f"seats {faulty} faulty (silent or outside tolerance): slashed {eth(slashed)}" if faulty
-               else "every seat agreed with the majority")
-        event(self.log, f"task {tid} settled: fee {eth(fee, True)}, {why}", task=tid, fee_wei=fee,
+        why = (f"seats {faulty} faulty (silent or outvoted): slashed {eth(slashed)}, burned" if faulty
+               else "every seat agreed with the majority" if settled else "not on the committee")
+        appealed = {k: v for k, v in st.get("appealed", {}).items() if "appeal" in v}
+        if appealed:
+            why += f"; appealed submissions {sorted(int(k) for k in appealed)}"
+        if st.get("appeal_seats"):
+            why += f"; served on appeals {sorted(int(a) for a in st['appeal_seats'])}"
+        event(self.log, f"task {tid} settled: credited {eth(credited, True)}, {why}", task=tid, credited_wei=credited,
               slashed_wei=slashed)
 
 

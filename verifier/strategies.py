@@ -15,15 +15,24 @@ class VerifierStrategy:
     scores = True  # does it do the scoring work at all?
     commits = True  # does it commit (and then reveal) its vectors?
     copies_reveals = False  # does it try to reveal another seat's vector instead of its own?
+    appeals = False  # does it appeal results its scores contradict?
 
     def vector(self, honest: list[int], miners: list[str | None]) -> list[int]:
-        """The vector it commits for one seat, given the honest scores of the seat's submissions
+        """The scores it commits for one seat, given the honest scores of the seat's submissions
         (in the seat's order) and their miners."""
         return honest
 
+    def verdicts(self, honest: list[int]) -> list[int]:
+        """The eval verdicts it commits (one per owner), given the honest ones."""
+        return honest
+
+    def appeal_score(self, honest: int, miner: str | None) -> int:
+        """The score it commits on an appeal committee, given the honest one."""
+        return self.vector([honest], [miner])[0]
+
 
 class Honest(VerifierStrategy):
-    name, demo_only = "honest", False
+    name, demo_only, appeals = "honest", False, True
 
 
 class Lazy(VerifierStrategy):
@@ -55,18 +64,20 @@ class Copier(VerifierStrategy):
 
 
 class Colluder(VerifierStrategy):
-    """Demo adversary: scores honestly except a rival miner's submissions, which it under-scores
-    (``mode="zero"``) or calls INVALID (``mode="invalid"``)."""
+    """Demo adversary: scores honestly except one miner's submissions, which it under-scores
+    (``mode="zero"``), calls INVALID (``mode="invalid"``) or scores 10,000 (``mode="accept"``: a
+    bribed verifier voting a briber's junk in, or a staller voting an outlier on its own junk)."""
 
     name = "colluder"
+    MODES = {"zero": 0, "invalid": INVALID, "accept": 10_000}
 
     def __init__(self, rival: str, mode: str = "invalid"):
-        if mode not in ("zero", "invalid"):
-            raise ValueError(f"colluder mode must be zero or invalid, got {mode!r}")
+        if mode not in self.MODES:
+            raise ValueError(f"colluder mode must be one of {', '.join(self.MODES)}, got {mode!r}")
         self.rival, self.mode = rival.lower(), mode
 
     def vector(self, honest, miners):
-        bad = INVALID if self.mode == "invalid" else 0
+        bad = self.MODES[self.mode]
         return [bad if (m or "").lower() == self.rival else h for h, m in zip(honest, miners)]
 
 

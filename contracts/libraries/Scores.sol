@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-/// @title Scores: score values, the majority rule and the seat <-> submission assignment.
+/// @title Scores: score values, eval verdicts, the majority rule and the seat <-> submission
+/// assignment (docs/protocol-v3.md §5).
 /// @notice A score is a signed distillation gain in basis points in [-MAX_GAIN, MAX_GAIN], or one
 /// of two sentinels that sort below every gain: INVALID (the bundle failed validation) and
-/// NO_EVAL (the verifier could not obtain the revealed eval sets).
+/// NO_EVAL (the verifier had no eval set it judged usable). A seat's vector starts with one eval
+/// verdict per owner (EVAL_OK, EVAL_FAILED, EVAL_UNAVAILABLE), then its submissions' scores.
 ///
 /// Assignment: with N submissions and K seats, submission s is scored by the r distinct seats
 /// (s + d) mod K, d = 0..r-1. Seat j therefore scores the submissions s < N with
@@ -14,11 +16,19 @@ library Scores {
     int32 internal constant INVALID = type(int32).min;
     int32 internal constant NO_EVAL = type(int32).min + 1;
     int32 internal constant MAX_GAIN = 10_000;
+    int32 internal constant EVAL_OK = 1; // the owner's eval set passed every check
+    int32 internal constant EVAL_FAILED = 2; // it was fetched but failed a check (format, labels, accuracy)
+    int32 internal constant EVAL_UNAVAILABLE = 3; // nobody served it
 
     // ------------------------------------------------------------------ values
     /// @dev a gain in [-MAX_GAIN, MAX_GAIN] or a sentinel
     function isValid(int32 x) internal pure returns (bool) {
         return x <= NO_EVAL || (x >= -MAX_GAIN && x <= MAX_GAIN);
+    }
+
+    /// @dev an eval verdict entry (EVAL_OK, EVAL_FAILED or EVAL_UNAVAILABLE)
+    function isVerdict(int32 x) internal pure returns (bool) {
+        return x >= EVAL_OK && x <= EVAL_UNAVAILABLE;
     }
 
     /// @dev x supports m: equal if either is a sentinel, else |x - m| <= tolerance
@@ -76,6 +86,24 @@ library Scores {
     /// @dev a result stands iff more than half of all eligible seats (silent ones included) support it
     function isMajority(uint256 supporters, uint256 eligible) internal pure returns (bool) {
         return 2 * supporters > eligible;
+    }
+
+    /// @dev the judgement of one submission from its c revealed scores, sorted as keys
+    /// (insertSorted), and its eligible seat count: the lower median m, whether more than half of
+    /// the eligible seats support it, and which keys (bit i: keys[i]) support it
+    function decide(uint256[] memory keys, uint256 c, uint256 eligible, uint256 tolerance)
+        internal pure returns (int32 m, bool majority, uint256 supportMask)
+    {
+        if (c == 0) return (NO_EVAL, false, 0);
+        m = keyValue(keys[(c - 1) / 2]);
+        uint256 supporters;
+        for (uint256 i; i < c; ++i) {
+            if (within(keyValue(keys[i]), m, tolerance)) {
+                ++supporters;
+                supportMask |= 1 << i;
+            }
+        }
+        majority = isMajority(supporters, eligible);
     }
 
     // ------------------------------------------------------------------ assignment

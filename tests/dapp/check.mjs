@@ -70,6 +70,10 @@ try {
   await page.screenshot({ path: shot, fullPage: true });
 } catch (e) {
   report.errors.push(String(e));
+  try {  // what the page says about it, if anything
+    const pages = browser.contexts().flatMap((c) => c.pages());
+    if (pages.length) report.errors.push(`banner: ${await pages[0].textContent("#banner")}`);
+  } catch (_) { /* the page is gone */ }
 } finally {
   await browser.close();
 }

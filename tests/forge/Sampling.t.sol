@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {StakeRegistry} from "../../contracts/StakeRegistry.sol";
 import {ICoDreamMarket} from "../../contracts/interfaces/ICoDreamMarket.sol";
 import {MarketBase} from "./MarketBase.sol";
 
 /// Property 1: seats follow stake, not addresses.
 ///
-/// Seat j of a draw is `sampleAt(snapshot, keccak(seed, taskId, j) % total)`: K independent
+/// Seat j of a draw is `sampleAt(snapshot, keccak(seed, j) % total)`: K independent
 /// stake-weighted samples WITH replacement, so a verifier's expected seat count is
 /// K * stake / total however the stake is split across addresses.
 ///
@@ -34,8 +33,11 @@ contract SeatsFollowStakeTest is MarketBase {
         }
         stakeAs(actor(2), S); // two bystanders with S each
         stakeAs(actor(3), S);
-        snap = block.number;
-        vm.roll(block.number + 1);
+        address[] memory all = new address[](SPLIT + 3);
+        (all[0], all[1], all[2]) = (whole, actor(2), actor(3));
+        for (uint256 i; i < SPLIT; ++i) all[3 + i] = group[i];
+        warmUp(all); // activates every stake, then rolls a block
+        snap = block.number - 1;
     }
 
     function _isGroup(address a) internal view returns (bool) {
@@ -50,7 +52,7 @@ contract SeatsFollowStakeTest is MarketBase {
             bytes32 seed = keccak256(abi.encode("draw", d));
             uint256 wHere;
             for (uint256 j; j < K; ++j) {
-                address v = reg.sampleAt(snap, uint256(keccak256(abi.encode(seed, uint256(1), j))) % total);
+                address v = reg.sampleAt(snap, uint256(keccak256(abi.encode(seed, j))) % total);
                 if (v == whole) ++wHere;
                 else if (_isGroup(v)) ++g;
             }
@@ -100,7 +102,7 @@ contract SeatsFollowStakeTest is MarketBase {
             address[] memory taken = new address[](8);
             uint256 removed;
             for (uint256 j; j < 8; ++j) {
-                uint256 r = uint256(keccak256(abi.encode(seed, uint256(1), j)));
+                uint256 r = uint256(keccak256(abi.encode(seed, j)));
                 address v = _withoutReplacement(r, total - removed, taken, j);
                 taken[j] = v;
                 removed += reg.weightAt(v, snap);
@@ -114,16 +116,15 @@ contract SeatsFollowStakeTest is MarketBase {
 
     function test_CommitteeDrawHoldsSeveralSeatsPerVerifier() public {
         // the market's own draw, end to end: one verifier can hold several seats
-        uint256 id = newTask(actor(0), 1 ether, 64, 3, 100, 150, 1000);
-        submit(id, 1, 0);
-        revealEvalAs(id, 0);
-        address[] memory seats = draw(id);
-        uint256[] memory mine = m.seatsOf(id, whole);
+        uint256 id = newTask(actor(0), 1 ether, 64, 5, 100, 150, 1000);
+        address[] memory seats = submit(id, 1, 0);
+        uint256[] memory mine = lens.seatsOf(id, whole);
         assertTrue(mine.length >= 2, "64 seats, 1/4 of the stake: several seats expected");
         assertEq(reg.info(whole).lockedSeats, mine.length, "each seat locks");
         uint256 fromWhole;
         for (uint256 j; j < seats.length; ++j) if (seats[j] == whole) ++fromWhole;
         assertEq(fromWhole, mine.length, "seatsOf");
         assertTrue(m.phaseOf(id) == ICoDreamMarket.Phase.ScoreCommit, "drawn");
+        assertTrue(lens.seatsOf(id, whole).length == mine.length, "the lens agrees");
     }
 }

@@ -31,6 +31,13 @@ interface Vm {
     function cool(address) external;
     /// deploys an artifact by name ("File.sol:Contract") without compiling it into the test
     function deployCode(string calldata) external returns (address);
+    /// the same with ABI-encoded constructor arguments
+    function deployCode(string calldata, bytes calldata) external returns (address);
+    /// sets block.prevrandao (the RANDAO mix of the block) from now on
+    function prevrandao(bytes32) external;
+    /// the next call is expected to emit an event matching the next emitted one (checks: topics 1-3, data)
+    function expectEmit(bool, bool, bool, bool) external;
+    function getBlockNumber() external view returns (uint256);
 }
 
 abstract contract MiniTest {
@@ -72,6 +79,18 @@ abstract contract MiniTest {
 
     function assertLe(uint256 a, uint256 b, string memory why) internal pure {
         if (a > b) revert(string.concat(why, ": ", _u(a), " > ", _u(b)));
+    }
+
+    function assertLe(int256 a, int256 b, string memory why) internal pure {
+        if (a > b) revert(string.concat(why, ": ", _i(a), " > ", _i(b)));
+    }
+
+    function assertLt(int256 a, int256 b, string memory why) internal pure {
+        if (a >= b) revert(string.concat(why, ": ", _i(a), " >= ", _i(b)));
+    }
+
+    function assertGt(uint256 a, uint256 b, string memory why) internal pure {
+        if (a <= b) revert(string.concat(why, ": ", _u(a), " <= ", _u(b)));
     }
 
     function bound(uint256 x, uint256 lo, uint256 hi) internal pure returns (uint256) {

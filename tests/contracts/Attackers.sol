@@ -2,9 +2,14 @@
 pragma solidity 0.8.28;
 
 import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
-import {Scores} from "../libraries/Scores.sol";
+import {ICoDreamMarket} from "../../contracts/interfaces/ICoDreamMarket.sol";
+import {ProtocolParams} from "../../contracts/libraries/ProtocolParams.sol";
+import {Rules} from "../../contracts/libraries/Rules.sol";
+import {Scores} from "../../contracts/libraries/Scores.sol";
 
-/// Test-only actors for the attack checklist and the scale tests. Never deployed outside tests.
+/// Test-only actors for the attack checklist and the scale tests, and harnesses that expose the
+/// protocol's pure rules to the Python mirror's tests. Never deployed outside tests (this file
+/// lives outside the production source tree, contracts/).
 interface IMarket {
     function commit(uint256 taskId, bytes32 commitment) external payable returns (uint256);
     function reveal(uint256 taskId, uint256 index, string calldata cid, bytes32 salt) external;
@@ -126,16 +131,16 @@ contract StakerFactory {
 }
 
 /// drawCommittee's sampling for many seeds in one call: per seed, the seats of k that members of
-/// `group` would get (seat j = sampleAt(snap, keccak(seed, taskId, j) % totalAt(snap)))
+/// `group` would get (seat j = sampleAt(snap, keccak(seed, j) % totalAt(snap)))
 contract DrawProbe {
-    function groupSeats(IRegistry r, uint256 snap, bytes32[] calldata seeds, uint256 taskId, uint256 k,
-        address[] calldata group) external view returns (uint256[] memory counts)
+    function groupSeats(IRegistry r, uint256 snap, bytes32[] calldata seeds, uint256 k, address[] calldata group)
+        external view returns (uint256[] memory counts)
     {
         uint256 total = r.totalAt(snap);
         counts = new uint256[](seeds.length);
         for (uint256 i; i < seeds.length; ++i) {
             for (uint256 j; j < k; ++j) {
-                address v = r.sampleAt(snap, uint256(keccak256(abi.encode(seeds[i], taskId, j))) % total);
+                address v = r.sampleAt(snap, uint256(keccak256(abi.encode(seeds[i], j))) % total);
                 for (uint256 g; g < group.length; ++g) {
                     if (group[g] == v) counts[i] += 1;
                 }
@@ -156,5 +161,38 @@ contract ScoresHarness {
 
     function count(uint256 j, uint256 n, uint256 k, uint256 r) external pure returns (uint256) {
         return Scores.count(j, n, k, r);
+    }
+}
+
+/// the settlement rules and the judgement of one submission, for checking the Python mirror
+contract RulesHarness {
+    function statusOf(int32 m, int256 minGain) external pure returns (uint8) {
+        return uint8(Rules.statusOf(m, minGain));
+    }
+
+    function bondBack(uint8 status, uint256 bond) external pure returns (uint256) {
+        return Rules.bondBack(ICoDreamMarket.Status(status), bond);
+    }
+
+    function proRata(uint256 amount, uint256 part, uint256 whole) external pure returns (uint256) {
+        return Rules.proRata(amount, part, whole);
+    }
+
+    function ownerVerdict(uint256 ok, uint256 notOk, uint256 seats) external pure returns (uint8) {
+        return uint8(Rules.ownerVerdict(ok, notOk, seats));
+    }
+
+    /// the lower median of `scores`, and whether more than half of `eligible` seats support it
+    function decide(int32[] calldata scores, uint256 eligible, uint256 tolerance)
+        external pure returns (int32 m, bool majority)
+    {
+        uint256[] memory keys = new uint256[](scores.length);
+        uint256 c;
+        for (uint256 i; i < scores.length; ++i) c = Scores.insertSorted(keys, c, scores[i], i);
+        (m, majority,) = Scores.decide(keys, c, eligible, tolerance);
+    }
+
+    function production() external pure returns (ICoDreamMarket.Params memory) {
+        return ProtocolParams.production();
     }
 }

@@ -30,7 +30,7 @@ from torch import nn
 
 from . import config
 from .distill import accuracy, deterministic, distill, noise_images
-from .spec import TaskSpec
+from .spec import Recipe, TaskSpec
 
 
 def canonical(images: torch.Tensor) -> torch.Tensor:
@@ -48,20 +48,30 @@ def student_seeds(seed: int, students: int) -> list[int]:
     return out
 
 
+def students(spec: TaskSpec, teachers: Sequence[nn.Module], images: torch.Tensor, seed: int | None = None,
+             threads: int | None = None, device: str = "cpu", recipe: Recipe | None = None,
+             progress=None) -> list[nn.Module]:
+    """The recipe's students distilled on ``images`` (canonical order). ``seed`` replaces the
+    recipe's seed (the per-bundle seed of a committee); ``recipe`` replaces the spec's (a task
+    owner's full-length harvest recipe); ``progress(step)`` is called after every step."""
+    recipe = recipe or spec.recipe
+    base = recipe.seed if seed is None else seed
+    images = canonical(images)
+    out = []
+    with deterministic(threads):
+        for s in student_seeds(base, recipe.students):
+            out.append(distill(spec.student, teachers, images, replace(recipe, seed=s), spec.mean, spec.std,
+                               progress=progress, device=device))
+    return out
+
+
 def student_accuracies(spec: TaskSpec, teachers: Sequence[nn.Module], images: torch.Tensor, ev,
                        seed: int | None = None, threads: int | None = None, device: str = "cpu") -> list[float]:
     """Eval accuracy of each of the recipe's students distilled on ``images`` (canonical order);
     ``seed`` replaces the spec's recipe seed (the per-bundle seed of a committee)."""
-    recipe = spec.recipe
-    base = recipe.seed if seed is None else seed
-    images = canonical(images)
-    accs = []
+    models = students(spec, teachers, images, seed, threads, device)
     with deterministic(threads):
-        for s in student_seeds(base, recipe.students):
-            student = distill(spec.student, teachers, images, replace(recipe, seed=s), spec.mean, spec.std,
-                              device=device)
-            accs.append(accuracy(student, ev[0], ev[1], spec.mean, spec.std))
-    return accs
+        return [accuracy(m, ev[0], ev[1], spec.mean, spec.std) for m in models]
 
 
 def noise_accuracy(spec: TaskSpec, teachers: Sequence[nn.Module], ev, threads: int | None = None,

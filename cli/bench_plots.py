@@ -47,7 +47,8 @@ def plot_cost(out: dict, path: Path) -> Path:
     ax.set_ylabel("gap closed")
     ax.set_title(f"{out['task']}: {out['n_dreams']:,} dreams, {out['seeds']} seeds (bars: min..max)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -67,7 +68,8 @@ def plot_count(out: dict, path: Path) -> Path:
     ax.set_ylabel("gap closed")
     ax.set_title(f"{out['task']}: gap closed vs number of dreams")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

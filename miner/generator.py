@@ -42,16 +42,19 @@ from .synthesis import DreamConfig, DreamResult, Repulsion, _jitter, adaptive_lo
 
 @dataclass
 class GeneratorConfig:
-    """Hyper-parameters of generator-based synthesis. Defaults: tuned on the digits and MNIST
-    reference tasks (README, "Dreams, bundles and scores")."""
+    """Hyper-parameters of generator-based synthesis. Defaults: measured on the MNIST reference task
+    (README, "Dreams, bundles and scores"): the repulsion ends the collapse (84 % of a 1,000-dream
+    bundle were near-twins without it, none with it) and 20 pixel steps from each generated batch
+    lift the student from 72 to 82–83 %."""
 
     batch: int = 64  # dreams per batch: smaller batches = more meta-updates for the same work
     inner_steps: int = 12  # Adam steps of the generator copy per batch ("Fast-k")
     emit: int = 1  # dreams kept per optimised one: the adapted generator also draws emit−1 fresh batches
-    warmup_steps: int = 200  # inner steps of the first batch (the meta-generator knows nothing yet)
+    warmup_steps: int = 100  # inner steps of the first batch (the meta-generator knows nothing yet)
     lr: float = 0.01  # Adam lr of the generator copy
     lr_z: float = 0.05  # Adam lr of the batch's latent codes
-    meta_lr: float = 0.5  # Reptile step of the meta-generator towards the adapted copy
+    meta_lr: float = 0.5  # Reptile step of the meta-generator towards the adapted copy (1: one generator
+    # trained throughout, its Adam state kept, the batch's codes not optimised)
     nz: int = 64  # latent size
     width: int = 16  # generator channels at full resolution (twice that at half resolution)
     bn: float = 1.0
@@ -59,15 +62,16 @@ class GeneratorConfig:
     ce: float = 1.0
     adaptive: float = 0.5  # adversarial term against the student (0: no student, no KD work)
     noise_layer: bool = False  # NAYER: a freshly initialised layer per batch in front of the generator
-    repel: float = 0.0  # weight of the repulsion from same-class dreams (this batch and a bank of earlier ones)
+    repel: float = 20.0  # weight of the repulsion from same-class dreams (this batch and a bank of earlier ones)
     repel_margin: float = 0.85  # grid similarity above which dreams are pushed apart
     repel_bank: int = 4096  # earlier dreams remembered for the repulsion
     kd_every: int = 1  # the student learns after every kd_every-th batch
-    refine_steps: int = 0  # pixel steps on each generated batch after it is made (0: none)
+    refine_steps: int = 20  # pixel steps on each generated batch after it is made (0: none)
     refine_lr: float = 0.1  # the refinement's Adam lr (our optimiser: betas 0.5/0.99, cosine)
     refine_noise: float = 0.1  # N(0, σ) added to a batch before its refinement (per-dream diversity)
     refine_bn: float = 10.0  # BN-statistics weight of the refinement (DeepInversion's)
-    kd_steps: int = 10  # student KD steps per batch
+    refine_repel: float = 20.0  # weight of the repulsion during the refinement (0: none)
+    kd_steps: int = 5  # student KD steps per batch
     kd_batch: int = 128
     kd_lr: float = 0.01
     kd_temperature: float = 4.0
@@ -198,16 +202,18 @@ def dream_generator(teachers: Sequence[nn.Module], n: int, num_classes: int, sha
     labels = balanced_labels(n, num_classes, gen)
     out = torch.empty((n, *shape), dtype=torch.uint8)
     hooks = bn_hooks(teachers, cfg.bn_momentum)
-    repel = Repulsion(cfg.repel_bank, cfg.repel_margin) if cfg.repel else None
+    repel = Repulsion(cfg.repel_bank, cfg.repel_margin) if cfg.repel or cfg.refine_repel else None
     refine = DreamConfig(steps=cfg.refine_steps, batch=cfg.batch, lr=cfg.refine_lr, bn=cfg.refine_bn, ce=1.0,
                          tv=2.5e-5, l2=3e-8, jitter=cfg.jitter, flip=cfg.flip, init_std=cfg.refine_noise,
-                         amp=cfg.amp) if cfg.refine_steps else None
+                         repel=cfg.refine_repel, cosine_lr=True, amp=cfg.amp) if cfg.refine_steps else None
     if repel is not None and avoid is not None and len(avoid):
         repel.add(avoid, avoid_labels)
     use_amp = cfg.amp and device.type == "cuda"
     chunk = cfg.batch * cfg.emit  # dreams out of one optimisation
     batches = math.ceil(n / chunk)
     steps = [cfg.warmup_steps if b == 0 else cfg.inner_steps for b in range(batches)]
+    continuous = cfg.meta_lr >= 1.0  # Reptile with step 1 is plain training: no per-batch copy needed
+    meta_opt = torch.optim.Adam(meta.parameters(), lr=cfg.lr, betas=(0.5, 0.999)) if continuous else None
     bar = tqdm(total=sum(steps) + batches * cfg.refine_steps, desc="dreaming (generator)", unit="step",
                disable=not progress)
     t0 = time.perf_counter()
@@ -216,14 +222,18 @@ def dream_generator(teachers: Sequence[nn.Module], n: int, num_classes: int, sha
             lo, end = b * chunk, min(n, (b + 1) * chunk)
             hi = min(end, lo + cfg.batch)  # the optimised part of the chunk
             y = labels[lo:hi].to(device)
-            z = torch.randn((hi - lo, cfg.nz), generator=gen).to(device).requires_grad_(True)
-            fast = copy.deepcopy(meta).train()
-            groups = [{"params": fast.parameters(), "lr": cfg.lr}, {"params": [z], "lr": cfg.lr_z}]
+            z = torch.randn((hi - lo, cfg.nz), generator=gen).to(device)
             noisy = None
-            if cfg.noise_layer:
-                noisy = NoiseLayer(2 * cfg.nz, gen).to(device).train()
-                groups.append({"params": noisy.parameters(), "lr": cfg.lr})
-            opt = torch.optim.Adam(groups, betas=(0.5, 0.999))
+            if continuous:  # one generator trained throughout: its optimiser (and Adam state) carries on
+                fast, opt = meta.train(), meta_opt
+            else:
+                z.requires_grad_(True)
+                fast = copy.deepcopy(meta).train()
+                groups = [{"params": fast.parameters(), "lr": cfg.lr}, {"params": [z], "lr": cfg.lr_z}]
+                if cfg.noise_layer:
+                    noisy = NoiseLayer(2 * cfg.nz, gen).to(device).train()
+                    groups.append({"params": noisy.parameters(), "lr": cfg.lr})
+                opt = torch.optim.Adam(groups, betas=(0.5, 0.999))
             use_adv = adv is not None and lo > 0
             for _ in range(steps[b]):
                 x = fast(z, y, noisy)
@@ -237,7 +247,7 @@ def dream_generator(teachers: Sequence[nn.Module], n: int, num_classes: int, sha
                     if use_adv:
                         total = total + cfg.adaptive * adaptive_loss(adv.model(xin).float(),
                                                                      torch.stack(t_logits).mean(0))
-                if repel is not None:
+                if repel is not None and cfg.repel:
                     total = total + cfg.repel * repel.loss(x, y)
                 opt.zero_grad(set_to_none=True)
                 total.backward()
@@ -249,24 +259,24 @@ def dream_generator(teachers: Sequence[nn.Module], n: int, num_classes: int, sha
                     f = min(end, e + cfg.batch)
                     z_new = torch.randn((f - e, cfg.nz), generator=gen).to(device)
                     made.append(fast(z_new, labels[e:f].to(device), noisy).float())
-            for k, xb in enumerate(made):
-                a = lo if k == 0 else hi + (k - 1) * cfg.batch
-                if refine is not None:  # per-dream pixel steps from the generator's batch
-                    for hs in hooks:
-                        for h in hs:
-                            h.enabled = False
-                    xb = dream_batch(teachers, labels[a:a + len(xb)], shape, mean, std, refine, gen, device, init=xb,
-                                     on_step=lambda: bar.update(1 / len(made)))
-                    for hs in hooks:
-                        for h in hs:
-                            h.enabled = True
-                out[a:a + len(xb)] = to_uint8(xb.cpu())
+            xb = torch.cat(made)
+            if refine is not None:  # per-dream pixel steps from the generator's images, the whole chunk at once
+                for hs in hooks:
+                    for h in hs:
+                        h.enabled = False
+                xb = dream_batch(teachers, labels[lo:end], shape, mean, std, refine, gen, device, init=xb,
+                                 on_step=lambda: bar.update(1), repel=repel)
+                for hs in hooks:
+                    for h in hs:
+                        h.enabled = True
+            out[lo:end] = to_uint8(xb.cpu())
             if repel is not None:
                 repel.add(out[lo:end], labels[lo:end])
             for hs in hooks:
                 for h in hs:
                     h.update()
-            _reptile(meta, fast, cfg.meta_lr)
+            if not continuous:
+                _reptile(meta, fast, cfg.meta_lr)
             if adv is not None and (b + 1) % cfg.kd_every == 0:
                 adv.learn(out[:end], teachers, mean, std, gen)
     finally:

@@ -11,12 +11,15 @@ from codream.teachers import load_teachers
 from codream.zoo import build_model
 from ipfs import cid_of_file
 from codream.novelty import repeats_within
+from miner import generator
 from miner.generator import Generator, GeneratorConfig, dream_generator
 from miner.methods import METHODS, synthesize
 from miner.synthesis import BNStatsHook, Repulsion
 from tests.conftest import run_cli
 
 B = Binding(31337, "0x" + "12" * 20, 3, "0x" + "34" * 20)
+# toy sizes: every piece of the generator runs (repulsion, student, pixel refinement), briefly
+FAST = {"batch": 20, "inner_steps": 3, "warmup_steps": 6, "kd_steps": 2, "refine_steps": 2}
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +30,7 @@ def task(reference_task):
 
 def _gen(task, n=60, seed=0, teachers=None, student=None, **kw):
     spec, ts = task
-    cfg = GeneratorConfig(**{"batch": 20, "inner_steps": 3, "warmup_steps": 6, "kd_steps": 2, "seed": seed, **kw})
+    cfg = GeneratorConfig(**{**FAST, "seed": seed, **kw})
     return dream_generator(teachers or ts, n, spec.num_classes, spec.shape, spec.mean, spec.std, cfg,
                            student=student or build_model(spec.student))
 
@@ -94,8 +97,9 @@ def test_generator_without_adversary_runs_no_student(task):
     assert res.images.shape == (40, 1, 8, 8)
 
 
-def test_synthesize_dispatches_methods_and_rejects_unknown_ones(task):
+def test_synthesize_dispatches_methods_and_rejects_unknown_ones(task, monkeypatch):
     spec, teachers = task
+    monkeypatch.setattr(generator, "GENERATOR_SMALL", FAST)  # the task's defaults, at toy sizes
     assert METHODS == ("pixel", "generator")
     for m in METHODS:
         assert synthesize(spec, teachers, 20, m, steps=2, batch=10).images.shape == (20, 1, 8, 8)

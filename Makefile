@@ -66,10 +66,13 @@ bench: setup
 # The CIFAR-size mining path on a GPU (ResNet-34 teacher, 32 px): dreams/s, peak memory and GPU
 # utilisation as JSON, in about 2 minutes. It needs only torch, numpy, safetensors and tqdm, so a GPU
 # image's own python can run it: `make bench-gpu BENCH_PY=python3` (add ARGS="--teacher W.safetensors"
-# for a trained teacher). Without CUDA it says so and exits 2; ARGS=--dry-run checks the code on CPU.
+# for a trained teacher). MNIST_TASK=DIR (a `codream teacher train --dataset mnist` folder) adds an MNIST point:
+# 4,000 dreams from our generator and from DeepInversion, scored on the GPU. Without CUDA it says so and
+# exits 2; ARGS=--dry-run checks the code on CPU.
 BENCH_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+MNIST_TASK ?=
 bench-gpu:
-	$(BENCH_PY) -m cli.bench_gpu $(ARGS)
+	$(BENCH_PY) -m cli.bench_gpu $(if $(MNIST_TASK),--mnist-task $(MNIST_TASK)) $(ARGS)
 
 dapp: setup
 	codream dapp

@@ -14,10 +14,10 @@ import torch
 from codream import data as D
 from codream.bundle import Binding, write
 from codream.devchain import DEVNET_CHAIN_ID
-from codream.distill import accuracy, deterministic, distill, noise_images
 from codream.evalset import load_eval_set
 from codream.spec import load as load_spec
 from codream.teachers import load_teachers
+from codream.yardstick import noise_accuracy, student_accuracies
 from ipfs import IpfsClient, cid_of_bytes
 from miner.synthesis import DreamConfig, deepinversion_config, dream
 from owner.teacher import train_reference
@@ -85,18 +85,17 @@ def bench_dreams_and_verify(baseline: bool = True, verify: bool = True, baseline
         train, ev = D.digits()
         evt = (torch.from_numpy(ev.x), torch.from_numpy(ev.y))
 
-        def student_acc(images):
-            with deterministic():
-                st = distill(spec.student, teachers, images, spec.recipe, spec.mean, spec.std)
-            return accuracy(st, evt[0], evt[1], spec.mean, spec.std)
+        def student_acc(images):  # the yardstick: what verifiers score with
+            accs = student_accuracies(spec, teachers, images, evt)
+            return sum(accs) / len(accs)
 
-        acc_noise = student_acc(noise_images(spec.baseline["n"], spec.shape, spec.baseline["seed"]))
+        acc_noise = noise_accuracy(spec, teachers, evt)["accuracy"]  # the task constant
         acc_real = student_acc(torch.from_numpy(train.x))
 
         def gap_closed(acc):  # share of the noise → real gap that dreams close
             return (acc - acc_noise) / (acc_real - acc_noise)
 
-        res = dream(teachers, n, 10, spec.shape, spec.mean, spec.std, DreamConfig())
+        res = dream(teachers, n, 10, spec.shape, spec.mean, spec.std, DreamConfig.for_shape(spec.shape))
         acc_dreams = student_acc(res.images)
         gap = gap_closed(acc_dreams)
         d = out["dreams"]
@@ -106,7 +105,8 @@ def bench_dreams_and_verify(baseline: bool = True, verify: bool = True, baseline
                   "dreams_per_second": round(res.stats["dreams_per_second"], 2)})
         if seeds > 1:  # the spread over dream seeds (the eval set is 540 images: 1 image ≈ 0.2 points)
             gaps = [gap] + [gap_closed(student_acc(dream(teachers, n, 10, spec.shape, spec.mean, spec.std,
-                                                         DreamConfig(seed=s)).images)) for s in range(1, seeds)]
+                                                         DreamConfig.for_shape(spec.shape, seed=s)).images))
+                                   for s in range(1, seeds)]
             d.update({"gap_closed_by_seed": [round(g, 4) for g in gaps],
                       "gap_closed_mean": round(sum(gaps) / len(gaps), 4)})
         if baseline:

@@ -77,23 +77,31 @@ def bench_e2e_cmd(n: int = typer.Option(1000, help="Dreams per bundle.")):
 
 @app.command("dreams")
 def bench_dreams_cmd(task: str = typer.Option("digits", help=f"Reference task: {', '.join(TASKS)}."),
-                     n: Optional[int] = typer.Option(None, help="Dreams per point (default: digits 1,000, mnist 4,000)."),
-                     seeds: int = typer.Option(3, min=1, help="Dream seeds per configuration."),
-                     di_steps: Optional[str] = typer.Option(None, help="DeepInversion steps grid, e.g. 25,50,100."),
-                     di_lrs: Optional[str] = typer.Option(None, help="DeepInversion lr grid, e.g. 0.05,0.1."),
+                     budget: Optional[float] = typer.Option(None, help="Seconds this run may take: the points that "
+                                                            "fit, in priority order; the rest is listed as left out "
+                                                            "(default: everything)."),
+                     n: Optional[int] = typer.Option(None, help="Dreams per point of the cost curve (default 1,000)."),
+                     seeds: int = typer.Option(2, min=1, help="Dream seeds per configuration."),
+                     di_steps: Optional[str] = typer.Option(None, help="DeepInversion steps grid, e.g. 50,100,200."),
+                     di_lrs: Optional[str] = typer.Option(None, help="DeepInversion lr grid, e.g. 0.1,0.25."),
                      ours: str = typer.Option("pixel,generator", help="Our methods to place on the curve."),
-                     curve: Optional[str] = typer.Option(None, help="Also gap closed vs dreams, e.g. 1000,2000,4000,8000."),
-                     curve_seeds: int = typer.Option(1, min=1, help="Seeds per point of --curve."),
+                     pixel_steps: int = typer.Option(0, help="Our pixel loop's steps (0: the task's default)."),
+                     generator_steps: int = typer.Option(0, help="The generator's inner steps (0: the default)."),
+                     curve: Optional[str] = typer.Option(None, help="Gap closed vs dreams at these counts (default: "
+                                                         "digits 250,500,1000; mnist 1000,2000,4000,8000; 0: none)."),
+                     curve_seeds: int = typer.Option(2, min=1, help="Seeds per point of the count curve."),
                      threads: int = typer.Option(1, min=1, help="Torch threads for every point (timings compare)."),
-                     workdir: Optional[Path] = typer.Option(None, help="Teacher and resumable point file "
+                     workdir: Optional[Path] = typer.Option(None, help="Teacher, resumable point file and plots "
                                                             "(default $CODREAM_HOME/cache/bench-dreams)."),
                      out: Optional[Path] = typer.Option(None, help="Also write the summary JSON here.")):
-    """Gap closed vs wall time: our methods against DeepInversion's best curve (README, Benchmarks)."""
-    ints = (lambda v: tuple(int(x) for x in v.split(",")) if v else None)
+    """Gap closed vs cost: our methods against DeepInversion's best curve, and vs the number of
+    dreams (README, Benchmarks). Resumable: finished points are kept and reused."""
+    ints = (lambda v: tuple(int(x) for x in v.split(",") if int(x)) if v is not None else None)
     try:
         result = bench_dreams(task, n, seeds, ints(di_steps), tuple(float(x) for x in di_lrs.split(",")) if di_lrs
-                              else None, tuple(ours.split(",")), curve=ints(curve) or (), curve_seeds=curve_seeds,
-                              threads=threads, workdir=workdir, log=lambda m: typer.echo(m, err=True))
+                              else None, tuple(ours.split(",")), pixel_steps, generator_steps, curve=ints(curve),
+                              curve_seeds=curve_seeds, budget=budget, threads=threads, workdir=workdir,
+                              log=lambda m: typer.echo(m, err=True))
     except ValueError as exc:
         fail(str(exc))
     if out:

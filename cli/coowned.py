@@ -72,7 +72,7 @@ def coowned_round(work: str | Path, seed: int = 0, n: int = 1000, steps: int | N
     teachers = load_teachers(spec)
     evals = eval_images_for(work / "task", spec)
     say(f"seed {seed}: a miner co-dreams {n} images against both teachers")
-    cfg = DreamConfig(seed=seed)
+    cfg = DreamConfig.for_shape(spec.shape, seed=seed)
     co = dream(teachers, n, spec.num_classes, spec.shape, spec.mean, spec.std, cfg, progress=progress)
     bundle = work / "co-dreams.safetensors"
     write_bundle(bundle, co.images, Binding(DEVNET_CHAIN_ID, ZERO, 0, MINER))

@@ -14,7 +14,7 @@ from codream.preview import write_grid
 from codream.teachers import TeacherError, load_teachers
 from ipfs import IpfsError, cid_of_file
 from miner.agent import MinerAgent
-from miner.methods import METHODS, synthesize
+from miner.methods import METHODS, synthesize_new
 from miner.strategies import STRATEGIES, Copy, Honest, LeakedEval, LowEffort, Noise, Spam, TransformedCopy
 
 from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, checked_address, emit, fail, \
@@ -43,7 +43,8 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                 contract: str = typer.Option(ZERO, help="Binding: market address."),
                 task_id: int = typer.Option(0, help="Binding: task id."),
                 miner: str = typer.Option(ZERO, help="Binding: the miner's address.")):
-    """Dream a bundle for a task, offline."""
+    """Dream a bundle for a task, offline: its own near-twins and self-derived images are dropped
+    and replaced (the verifier pays for new images only; README "Dreams, bundles and scores")."""
     if method not in METHODS:
         fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     dev = pick_device(device)
@@ -57,16 +58,18 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
         fail(str(exc))
     except IpfsError as exc:
         fail(f"cannot fetch the task's teachers: {exc}")
-    res = synthesize(spec, teachers, n, method, seed=seed, steps=steps, batch=batch, device=dev, amp=amp,
-                     progress=True)
+    res = synthesize_new(spec, teachers, n, method, seed=seed, steps=steps, batch=batch, device=dev, amp=amp,
+                         progress=True)
     write(out, res.images, Binding(chain_id, contract, task_id, miner))
     if preview:
         write_grid(res.images, res.labels, preview)
-    emit({"bundle": str(out), "cid": cid_of_file(out), "n": n, "device": dev, "method": method,
-          "seconds": round(res.stats["seconds"], 2), "dreams_per_second": round(res.stats["dreams_per_second"], 1)})
+    emit({"bundle": str(out), "cid": cid_of_file(out), "n": len(res.images), "device": dev, "method": method,
+          "seconds": round(res.stats["seconds"], 2), "dreams_per_second": round(res.stats["dreams_per_second"], 1),
+          "repeats_first_pass": res.stats["repeats_first_pass"], "repeats_dropped": res.stats["repeats_dropped"],
+          "top_up_rounds": res.stats["top_up_rounds"]})
 
 
-def _strategy(name: str, steps: Optional[int], device: str, method: str, copy_from: Optional[str],
+def _strategy(name: str, steps: Optional[int], device: str, method: str, amp: bool, copy_from: Optional[str],
               copy_cid: Optional[str],
               transform_how: Optional[str], copies: int):
     """The strategy object for `miner run --strategy NAME` (every one but honest is a demo adversary)."""
@@ -77,7 +80,7 @@ def _strategy(name: str, steps: Optional[int], device: str, method: str, copy_fr
     if name == "transformed-copy" and not transform_how:
         fail("--strategy transformed-copy needs --transform shift|flip|noise|partial", 2)
     try:
-        return {"honest": lambda: Honest(steps, device, method), "low-effort": lambda: LowEffort(steps or 3, device),
+        return {"honest": lambda: Honest(steps, device, method, amp), "low-effort": lambda: LowEffort(steps or 3, device),
                 "noise": Noise, "spam": lambda: Spam(copies), "eval-images": LeakedEval,
                 "copy": lambda: Copy(copy_from, copy_cid),
                 "transformed-copy": lambda: TransformedCopy(transform_how, copy_from, copy_cid)}[name]()
@@ -92,6 +95,7 @@ def miner_run(task: Optional[int] = typer.Option(None, "--task", help="Only this
               method: str = typer.Option("pixel", help="pixel (default) or generator (a meta-learned generator; "
                                          "faster per dream, `codream bench dreams`)."),
               device: str = typer.Option("auto", help="auto, cpu or cuda."),
+              amp: bool = typer.Option(False, "--amp", help="bf16 mixed precision for synthesis (CUDA only; ignored on CPU)."),
               threads: Optional[int] = typer.Option(None, help="CPU threads."),
               poll: float = typer.Option(2.0, help="Seconds between passes over the tasks."),
               until_idle: bool = typer.Option(False, "--until-idle", help="Exit once every task it joined is settled."),
@@ -108,7 +112,7 @@ def miner_run(task: Optional[int] = typer.Option(None, "--task", help="Only this
     """Find open tasks, dream, commit, reveal, claim. Resumes safely after being killed."""
     dev = pick_device(device)
     set_threads(threads)
-    chosen = _strategy(strategy, steps, dev, method, copy_from, copy_cid, transform_how, copies)
+    chosen = _strategy(strategy, steps, dev, method, amp, copy_from, copy_cid, transform_how, copies)
     chain = open_chain(rpc_url, deployment, account, confirmations)
     if task is not None and not 1 <= task <= chain.call("taskCount"):
         fail(f"--task {task}: there is no task {task} on this market ({chain.call('taskCount')} tasks; "

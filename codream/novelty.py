@@ -54,7 +54,7 @@ from typing import Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .derived import reference_grid
+from .derived import check_derived, reference_grid
 from .spec import TaskSpec, derived_config, novelty_config
 
 GRID = 8                      # fingerprints are GRID×GRID grey integers
@@ -558,3 +558,13 @@ def _take_best(best, best_ref, qi, s, grp):
     improve = top > best
     best.copy_(torch.where(improve, top, best))
     best_ref.copy_(torch.where(improve, first, best_ref))
+
+
+def repeats_within(images: torch.Tensor, spec: TaskSpec | None = None) -> torch.Tensor:
+    """bool [N]: the images of a bundle that its own verifiers would not count as new *within the
+    bundle*: near-twins of an earlier image of it (:func:`check_novelty`, self only) or derived
+    from one (:func:`codream.derived.check_derived`'s self check). What a miner drops before
+    submitting; the verifier also compares with material the miner cannot see (earlier
+    submissions, the eval set, earlier tasks)."""
+    twins = ~check_novelty(images, spec).novel
+    return twins | check_derived(images, [], derived_config(spec)).derived

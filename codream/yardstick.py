@@ -30,7 +30,7 @@ from torch import nn
 
 from . import config
 from .distill import accuracy, deterministic, distill, noise_images
-from .spec import TaskSpec
+from .spec import Recipe, TaskSpec
 
 
 def canonical(images: torch.Tensor) -> torch.Tensor:
@@ -48,6 +48,24 @@ def student_seeds(seed: int, students: int) -> list[int]:
     return out
 
 
+def students(spec: TaskSpec, teachers: Sequence[nn.Module], images: torch.Tensor, seed: int | None = None,
+             threads: int | None = None, device: str = "cpu", recipe: Recipe | None = None,
+             progress=None, in_canonical_order: bool = True) -> list[nn.Module]:
+    """The recipe's students distilled on ``images`` (canonical order). ``seed`` replaces the
+    recipe's seed (the per-bundle seed of a committee); ``recipe`` replaces the spec's (a task
+    owner's full-length harvest recipe); ``progress(step)`` is called after every step."""
+    recipe = recipe or spec.recipe
+    base = recipe.seed if seed is None else seed
+    if in_canonical_order:
+        images = canonical(images)
+    out = []
+    with deterministic(threads):
+        for s in student_seeds(base, recipe.students):
+            out.append(distill(spec.student, teachers, images, replace(recipe, seed=s), spec.mean, spec.std,
+                               progress=progress, device=device))
+    return out
+
+
 def student_accuracies(spec: TaskSpec, teachers: Sequence[nn.Module], images: torch.Tensor, ev,
                        seed: int | None = None, threads: int | None = None, device: str = "cpu",
                        in_canonical_order: bool = True) -> list[float]:
@@ -55,17 +73,9 @@ def student_accuracies(spec: TaskSpec, teachers: Sequence[nn.Module], images: to
     ``seed`` replaces the spec's recipe seed (the per-bundle seed of a committee).
     ``in_canonical_order=False`` trains on the images as given (how verification v2 did: only the
     benchmark's "before" column uses it)."""
-    recipe = spec.recipe
-    base = recipe.seed if seed is None else seed
-    if in_canonical_order:
-        images = canonical(images)
-    accs = []
+    models = students(spec, teachers, images, seed, threads, device, in_canonical_order=in_canonical_order)
     with deterministic(threads):
-        for s in student_seeds(base, recipe.students):
-            student = distill(spec.student, teachers, images, replace(recipe, seed=s), spec.mean, spec.std,
-                              device=device)
-            accs.append(accuracy(student, ev[0], ev[1], spec.mean, spec.std))
-    return accs
+        return [accuracy(m, ev[0], ev[1], spec.mean, spec.std) for m in models]
 
 
 def noise_accuracy(spec: TaskSpec, teachers: Sequence[nn.Module], ev, threads: int | None = None,

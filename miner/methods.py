@@ -1,12 +1,15 @@
 """The miner's synthesis methods behind one call: ``pixel`` (``synthesis.dream``: optimise each
-batch's pixels) and ``generator`` (``generator.dream_generator``: a meta-learned generator)."""
+batch's pixels) and ``generator`` (``generator.dream_generator``: a meta-learned generator);
+and ``keep_new``, which makes a bundle out of them that its verifiers count as new."""
 from __future__ import annotations
 
-from typing import Sequence
+import time
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
+from codream.novelty import repeats_within
 from codream.spec import TaskSpec
 from codream.zoo import build_model
 
@@ -15,25 +18,76 @@ from .synthesis import DreamConfig, DreamResult, dream
 
 
 METHODS = ("pixel", "generator")
+TOP_UPS = 3  # rounds of replacement dreams for dropped repeats
+TOP_UP_SEED = 7919  # seed of top-up round k: seed + TOP_UP_SEED * k
 
 
 def synthesize(spec: TaskSpec, teachers: Sequence[nn.Module], n: int, method: str = "pixel", seed: int = 0,
                steps: int | None = None, batch: int | None = None, device: str | torch.device = "cpu",
-               amp: bool = False, progress: bool = False) -> DreamResult:
-    """Dream ``n`` images for a task with one of ``METHODS`` (the miner's entry point).
+               amp: bool = False, progress: bool = False, avoid: torch.Tensor | None = None,
+               avoid_labels: torch.Tensor | None = None) -> DreamResult:
+    """Dream ``n`` images for a task with one of ``METHODS`` (raw: nothing dropped).
 
     ``steps``: steps per batch (pixel) or inner steps per batch after the first (generator).
-    The generator's adversarial student is the spec's own student architecture.
+    The generator's adversarial student is the spec's own student architecture; ``avoid`` (with
+    ``avoid_labels``): dreams already kept, which the generator's repulsion steers away from.
     """
     if method == "pixel":
-        cfg = DreamConfig(seed=seed, amp=amp)
+        cfg = DreamConfig.for_shape(spec.shape, seed=seed, amp=amp)
         cfg.steps = steps or cfg.steps
         cfg.batch = batch or cfg.batch
         return dream(teachers, n, spec.num_classes, spec.shape, spec.mean, spec.std, cfg, device, progress=progress)
     if method == "generator":
-        gcfg = GeneratorConfig(seed=seed, amp=amp)
+        gcfg = GeneratorConfig.for_shape(spec.shape, seed=seed, amp=amp)
         gcfg.inner_steps = steps or gcfg.inner_steps
         gcfg.batch = batch or gcfg.batch
         return dream_generator(teachers, n, spec.num_classes, spec.shape, spec.mean, spec.std, gcfg, device,
-                               student=build_model(spec.student), progress=progress)
+                               student=build_model(spec.student), progress=progress, avoid=avoid,
+                               avoid_labels=avoid_labels)
     raise ValueError(f"unknown synthesis method {method!r} (known: {', '.join(METHODS)})")
+
+
+def keep_new(spec: TaskSpec, first: DreamResult, n: int, seed: int,
+             more: Callable[[int, int, DreamResult], DreamResult], top_ups: int = TOP_UPS) -> DreamResult:
+    """Drop the images of ``first`` that the verifier would not count as new within the bundle
+    (near-twins and self-derived images: ``codream.novelty.repeats_within``) and dream
+    replacements with ``more(count, seed, kept)``, up to ``top_ups`` rounds; what is still
+    flagged after the last round is left out (the bundle may then hold fewer than ``n``).
+
+    A verifier calls a bundle with more than ``scoring.novelty.duplicate_max_fraction`` near-twins
+    or ``scoring.derived.max_fraction`` derived images INVALID and pays only for new images, so
+    this is money. ``stats``: the first pass's repeat share, the rounds, the images dropped and
+    the seconds of everything (synthesis, checks, top-ups)."""
+    t0 = time.perf_counter()
+    images, labels = first.images, first.labels
+    dropped, first_share, rounds = 0, None, 0
+    for k in range(top_ups + 1):
+        bad = repeats_within(images, spec)
+        if first_share is None:
+            first_share = float(bad.float().mean()) if len(bad) else 0.0
+        dropped += int(bad.sum())
+        images, labels = images[~bad], labels[~bad]
+        missing = n - len(images)
+        if missing <= 0 or k == top_ups:
+            break
+        rounds += 1
+        extra = more(missing, seed + TOP_UP_SEED * (k + 1), DreamResult(images, labels))
+        images, labels = torch.cat([images, extra.images]), torch.cat([labels, extra.labels])
+    stats = dict(first.stats)
+    secs = first.stats.get("seconds", 0.0) + time.perf_counter() - t0
+    stats.update(seconds=secs, dreams_per_second=len(images) / secs if secs else float("inf"),
+                 repeats_first_pass=round(first_share, 4), repeats_dropped=dropped, top_up_rounds=rounds)
+    return DreamResult(images, labels, stats)
+
+
+def synthesize_new(spec: TaskSpec, teachers: Sequence[nn.Module], n: int, method: str = "pixel", seed: int = 0,
+                   steps: int | None = None, batch: int | None = None, device: str | torch.device = "cpu",
+                   amp: bool = False, progress: bool = False, top_ups: int = TOP_UPS) -> DreamResult:
+    """``synthesize``, then ``keep_new``: the bundle a miner submits (the CLI's `miner dream` and
+    the mining agent alike)."""
+    def more(k: int, s: int, kept: DreamResult) -> DreamResult:
+        return synthesize(spec, teachers, k, method, s, steps, batch, device, amp, avoid=kept.images,
+                          avoid_labels=kept.labels)
+
+    first = synthesize(spec, teachers, n, method, seed, steps, batch, device, amp, progress)
+    return keep_new(spec, first, n, seed, more, top_ups)

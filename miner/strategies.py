@@ -16,12 +16,11 @@ from codream import bundle as bundlemod
 from codream import data as D
 from codream.agent import TaskError
 from codream.distill import noise_images
-from codream.novelty import check_novelty
 from codream.spec import TaskSpec
 from codream.teachers import load_teachers
 
 from . import cheats
-from .methods import METHODS, synthesize
+from .methods import METHODS, synthesize_new
 
 
 class StrategyError(TaskError):
@@ -49,31 +48,17 @@ class Honest(Strategy):
 
     name, demo_only = "honest", False
 
-    def __init__(self, steps: int | None = None, device: str = "cpu", method: str = "pixel"):
+    def __init__(self, steps: int | None = None, device: str = "cpu", method: str = "pixel", amp: bool = False):
         if method not in METHODS:
             raise ValueError(f"unknown synthesis method {method!r} (known: {', '.join(METHODS)})")
-        self.steps, self.device, self.method = steps, device, method
+        self.steps, self.device, self.method, self.amp = steps, device, method, amp
 
     def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
+        """Dream, then drop this bundle's own repeats (near-twins and self-derived images: the
+        verifier pays for new images only) and dream replacements (``methods.synthesize_new``)."""
         teachers = load_teachers(spec, client=ipfs)
-        images = synthesize(spec, teachers, n, self.method, seed=seed, steps=self.steps, device=self.device).images
-        return self.deduplicate(spec, teachers, images, n, seed)
-
-    TOP_UPS = 3
-
-    def deduplicate(self, spec: TaskSpec, teachers, images: torch.Tensor, n: int, seed: int) -> torch.Tensor:
-        """Verifiers pay only for new images and call a bundle that is mostly near-twins of itself
-        INVALID (mode collapse; ``codream.novelty``): drop this bundle's own near-twins and dream
-        replacements, a few times; what stays collapsed is left out."""
-        for k in range(self.TOP_UPS + 1):
-            report = check_novelty(images, spec)
-            images = images[report.novel]
-            missing = n - len(images)
-            if missing <= 0 or k == self.TOP_UPS:
-                return images
-            more = synthesize(spec, teachers, missing, self.method, seed=seed + 7919 * (k + 1), steps=self.steps,
-                              device=self.device).images
-            images = torch.cat([images, more])
+        return synthesize_new(spec, teachers, n, self.method, seed=seed, steps=self.steps, device=self.device,
+                              amp=self.amp).images
 
 
 class LowEffort(Honest):

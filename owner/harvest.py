@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
-from codream import content
+from codream import content, yardstick
 from codream.bundle import BundleError, read as read_bundle
 from codream.chain import Chain
 from codream.data import normalize
@@ -389,17 +389,14 @@ def harvest(spec: TaskSpec, bundles: list[AcceptedBundle], out: str | Path, *,
             if baselines else []
         if baselines and train is not None:
             extra.append(("real-data student", train[0]))
-        for name, imgs in extra:
+        for name, imgs in extra:  # the yardstick, with the harvest's full-length recipe
             if name in res:
                 continue
-            with deterministic(threads):
-                run = Distillation(spec.student, teachers, imgs, recipe, spec.mean, spec.std)
-                bar = tqdm(total=recipe.steps, desc=name, unit="step", disable=not progress)
-                while not run.done:
-                    run.run_step()
-                    bar.update(1)
-                bar.close()
-            acc_of(name, run.result())
+            bar = tqdm(total=recipe.steps, desc=name, unit="step", disable=not progress)
+            model = yardstick.students(spec, teachers, imgs, threads=threads, recipe=recipe,
+                                       progress=lambda _: bar.update(1))[0]
+            bar.close()
+            acc_of(name, model)
             _save_state(out, st)
     _save_state(out, st)
     preview_per_class(images, teachers, spec, out / "preview.png")

@@ -1,6 +1,7 @@
 """`codream bench dreams` (gap closed vs time against DeepInversion's best curve) and
 `make bench-gpu` (its CPU dry run and its no-CUDA message), at toy sizes."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from cli import bench_dreams as bd
+from miner import generator
 from codream import spec as specmod
 from miner.synthesis import deepinversion_config
 from tests.conftest import REPO
@@ -44,8 +46,9 @@ def test_deepinversion_baseline_uses_its_own_init_and_jitter_scaled_to_resolutio
     assert ours.cosine_lr and ours.bn == 10.0 and ours.lr == 0.25
 
 
-def test_bench_dreams_end_to_end_at_toy_size_and_resumes(reference_task, tmp_path, monkeypatch):
+def test_bench_dreams_fits_a_budget_resumes_and_draws(reference_task, tmp_path, monkeypatch):
     monkeypatch.setenv("CODREAM_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(generator, "GENERATOR_SMALL", {"warmup_steps": 4, "kd_steps": 2, "refine_steps": 2})
     task_dir = tmp_path / "work" / "digits-task"  # reuse the session's digits teacher
     task_dir.mkdir(parents=True)
     for name in ("spec.json", "teacher.safetensors", "teacher.safetensors.json", "eval.safetensors"):
@@ -53,22 +56,28 @@ def test_bench_dreams_end_to_end_at_toy_size_and_resumes(reference_task, tmp_pat
     # a short recipe: the bench measures whatever the spec says
     raw = json.loads((task_dir / "spec.json").read_text())
     raw["distill"]["steps"] = 20
+    raw["baseline"]["seeds"] = 1
     (task_dir / "spec.json").write_text(specmod.validate(raw).to_json())
-    kw = dict(n=100, seeds=2, di_steps=(2, 4), di_lrs=(0.1,), pixel_steps=3, generator_steps=2, curve=(100, 200),
-              workdir=tmp_path / "work", log=lambda m: None)
-    out = bd.bench_dreams("digits", **kw)
-    assert out["eval_images"] == 540 and 0 < out["student_noise"] < out["student_real"] <= 1
-    assert {r["method"] for r in out["deepinversion"]} == {"di", "di-ouropt"} and len(out["deepinversion"]) == 4
+    kw = dict(n=100, seeds=2, di_steps=(2,), di_lrs=(0.1,), pixel_steps=3, generator_steps=2, curve=(100, 200),
+              curve_seeds=1, workdir=tmp_path / "work", log=lambda m: None)
+    planned = bd.bench_dreams("digits", budget=0.5, **kw)  # the baselines use it up: every point is left out
+    assert planned["ours"] == {} and len(planned["left_out"]) == 4 + 4 + 2  # ours, DI, ours at n=200
+    assert all(p["estimated_seconds"] > 0 for p in planned["left_out"])
+
+    out = bd.bench_dreams("digits", **kw)  # no budget: everything, reusing the baselines
+    assert out["left_out"] == [] and out["eval_images"] == 540
+    assert 0 < out["student_noise"] < out["student_real"] <= 1 and len(out["student_real_by_seed"]) == 2
+    assert {r["method"] for r in out["deepinversion"]} == {"di", "di-ouropt"}
     for row in out["deepinversion"] + list(out["ours"].values()):
         assert row["seeds"] == 2 and row["gap_min"] <= row["gap_mean"] <= row["gap_max"]
-        assert row["cost_in_scores_mean"] > 0
+        assert row["cost_in_scores_mean"] > 0 and 0 <= row["repeats_first_pass_mean"] <= 1
     for m in ("pixel", "generator"):
         r = out["ours"][m]
-        assert ("speedup" in r) != ("speedup_lower_bound" in r)
-        assert r["score_to_synthesis"] > 0
-        assert [p["n"] for p in out["dreams_curve"][m]] == [100, 200]
-    points = json.loads((tmp_path / "work" / "digits-points.json").read_text())
-    assert len(points) == 1 + 6 * 2 + 2  # baseline, 6 configs x 2 seeds, 2 new curve points (n=100 is shared)
+        assert ("speedup" in r) != ("speedup_lower_bound" in r) and r["score_to_synthesis"] > 0
+    assert {m: [p["n"] for p in rows] for m, rows in out["dreams_curve"].items()} == \
+        {"pixel": [100, 200], "generator": [100, 200], "deepinversion": [100, 200]}
+    for png in out["plots"]:
+        assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
     def no_more_dreaming(*a, **k):
         raise AssertionError("a finished point was computed again")
@@ -79,14 +88,25 @@ def test_bench_dreams_end_to_end_at_toy_size_and_resumes(reference_task, tmp_pat
     assert again["ours"] == out["ours"] and again["deepinversion"] == out["deepinversion"]
 
 
-def test_bench_gpu_dry_run_on_cpu_prints_every_measurement():
-    done = subprocess.run([sys.executable, "-m", "cli.bench_gpu", "--dry-run"], capture_output=True, text=True,
-                          cwd=REPO, timeout=300)
+def test_bench_gpu_dry_run_on_cpu_prints_every_measurement_without_the_chain_or_ipfs_packages(reference_task,
+                                                                                              tmp_path):
+    # a GPU image has torch, numpy, safetensors and tqdm, not the project's chain and IPFS packages
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    for name in ("ipfshttpclient", "brownie", "mlxtend"):
+        (blocked / f"{name}.py").write_text(f"raise ImportError('{name} is not on a GPU image')\n")
+    task = reference_task["spec"].rsplit("/", 1)[0]
+    done = subprocess.run([sys.executable, "-m", "cli.bench_gpu", "--dry-run", "--mnist-task", task,
+                           "--mnist-n", "40"], capture_output=True, text=True, cwd=REPO, timeout=300,
+                          env={**os.environ, "PYTHONPATH": f"{blocked}:{REPO}", "CODREAM_HOME": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout)
     assert out["dry_run"] and out["teacher"]["arch"] == "resnet34" and out["channels_last"]
     assert {(r["method"], r["precision"]) for r in out["runs"]} == {("pixel", "fp32"), ("generator", "fp32")}
     assert all(r["dreams_per_second"] > 0 for r in out["runs"]) and out["score"]["seconds_per_step"] > 0
+    point = out["mnist"]  # the task point's code path (the dry run feeds it the digits task)
+    assert [r["method"] for r in point["runs"]] == ["generator/fp32", "deepinversion-100/fp32"]
+    assert all(r["seconds"] > 0 and r["score_seconds"] > 0 for r in point["runs"])
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: bench-gpu measures instead")

@@ -4,12 +4,21 @@ import json
 import pytest
 import torch
 
+from pathlib import Path
+
+from safetensors.torch import load_file
+
 from codream import bundle, spec as specmod
 from codream.bundle import Binding
+from codream.novelty import repeats_within
 from ipfs import IpfsClient, cid_of_file
-from miner.synthesis import BNStatsHook, DreamConfig, dream, mixed_targets
+from miner.methods import TOP_UP_SEED, TOP_UPS, keep_new
+from miner.synthesis import BNStatsHook, DreamConfig, DreamResult, dream, mixed_targets
 from tests.conftest import run_cli
 from codream.teachers import load_teachers
+
+DREAMS = Path(__file__).parent / "data" / "dreams-digits.safetensors"
+CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 
 B = Binding(31337, "0x" + "12" * 20, 3, "0x" + "34" * 20)
 
@@ -133,14 +142,27 @@ def test_bad_task_input_fails_clearly_before_any_compute(reference_task, tmp_pat
     assert not (tmp_path / "o").exists()
 
 
-def test_cli_dream_writes_bundle_and_labelled_preview(reference_task, tmp_path):
-    res = run_cli("miner", "dream", "--task-spec", reference_task["spec"], "--n", "100", "--steps", "3",
-                  "--out", str(tmp_path / "b.safetensors"), "--preview", str(tmp_path / "p.png"),
-                  "--device", "cpu", "--threads", "1", env={"CODREAM_HOME": str(tmp_path / "home")})
-    assert res.returncode == 0, res.stderr.decode()
-    out = json.loads(res.stdout)
-    assert out["cid"] == cid_of_file(tmp_path / "b.safetensors")
-    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_keep_new_drops_the_bundles_own_repeats_and_dreams_replacements():
+    # the digits reference task's checks (no teacher needed: nothing is dreamed here)
+    spec = specmod.validate(specmod.digits_reference(CID, {"arch": "digits_cnn", "width": 32}))
+    pool = load_file(str(DREAMS))["a"]  # honest dreams: none repeats another
+    labels = torch.arange(len(pool)) % 10
+    copies = torch.roll(pool[:20], 1, dims=3)  # shifted copies of earlier images: near-twins
+    first = DreamResult(torch.cat([pool[:60], copies]), torch.cat([labels[:60], labels[:20]]), {"seconds": 1.0})
+    calls = []
+
+    def more(k, seed, kept):
+        calls.append((k, seed, len(kept.images)))
+        return DreamResult(pool[100:100 + k], labels[100:100 + k])
+
+    res = keep_new(spec, first, 80, 5, more)
+    assert len(res.images) == 80 and not repeats_within(res.images, spec).any()
+    assert calls == [(20, 5 + TOP_UP_SEED, 60)]
+    assert res.stats["repeats_first_pass"] == 0.25 and res.stats["repeats_dropped"] == 20
+    assert res.stats["top_up_rounds"] == 1 and res.stats["seconds"] >= 1.0
+    # a method that only repeats itself: TOP_UPS rounds, then the bundle goes out short and clean
+    stuck = keep_new(spec, first, 80, 5, lambda k, s, kept: DreamResult(kept.images[:k].roll(1, 3), kept.labels[:k]))
+    assert len(stuck.images) == 60 and stuck.stats["top_up_rounds"] == TOP_UPS
 
 
 def test_cuda_request_without_a_gpu_is_a_clear_error(reference_task, tmp_path):

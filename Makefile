@@ -15,7 +15,7 @@ STAMP_NPM := node_modules/.stamp-npm
 STAMP_TOOLS := $(VENV)/.stamp-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test test-forge bench bench-gpu clean devnet-up devnet-down chromium dapp
+.PHONY: setup demo test test-fast test-forge bench bench-gpu clean devnet-up devnet-down chromium dapp
 
 setup: $(STAMP_PY) $(STAMP_NPM) $(STAMP_TOOLS) .env
 
@@ -57,8 +57,15 @@ test: setup chromium
 	scripts/install-solc-shim.sh
 	$(PY) -m pytest tests
 
+# The edit loop: everything but the devnet rounds and the full-length forge run (tests marked
+# `slow`), on two workers. `make test` still runs every test.
+test-fast: setup
+	scripts/install-solc-shim.sh
+	$(PY) -m pytest tests -m "not slow" -n 2 --dist loadfile -q --durations=15
+
+# forge on its full default profile (make test runs the `light` one: see foundry.toml)
 test-forge: setup
-	forge test
+	FOUNDRY_PROFILE=default forge test
 
 bench: setup
 	codream bench all

@@ -8,7 +8,8 @@ cheat nets < 0, or ≤ 0 where the protocol can only make it pointless (the reas
 
 Round 1 runs three tasks at once on the digits teacher:
   A (honest owner) — the arena: two honest miners; noise; an exact copy; the same dreams shifted,
-    flipped and noised under three more addresses (a sybil split of one unit of work); the
+    flipped and noised under three more addresses (a sybil split of one unit of work), and
+    rotated, blended and re-optimised under three others (disguises no pixel alignment undoes); the
     task's own eval images; low-effort dreams; spam from one address; a staller's junk (the
     staller's seats vote it 10,000), a briber's junk (a bribed pair votes it 10,000, paid per
     delivered vote); owner E joins A as cheaply as a co-owner may (10 % of the bounty) with an eval
@@ -84,6 +85,7 @@ class Actor:
     stake: float = 0.0
     miner_devs: list[int] = field(default_factory=list)  # an owner's or verifier's own miner addresses
     miner_kind: str = "noise"
+    transforms: tuple[str, ...] = ("shift", "flip", "noise")  # a transformed copier's disguise per address
 
     @property
     def addresses(self) -> list[str]:
@@ -107,6 +109,10 @@ def actors() -> list[Actor]:
         Actor("miner exact copy", "miner", [7], False, "honest 1's bundle, re-bound", ["A"], "copy"),
         Actor("miner sybil copies ×3", "miner", [8, 9, 10], False,
               "honest 1's dreams shifted / flipped / noised, under 3 addresses", ["A"], "transformed"),
+        Actor("miner disguised copies ×3", "miner", [34, 35, 36], False,
+              "honest 1's dreams rotated 10° / blended 70/30 / re-optimised 5 steps, under 3 addresses "
+              "(no pixel alignment undoes them: the derived-work check)", ["A"], "transformed",
+              transforms=("rotate", "blend", "reoptimise")),
         Actor("miner eval images", "miner", [11], False, "the task's eval images (rebuilt from public data)",
               ["A"], "eval-images"),
         Actor("miner low effort", "miner", [12], False, "3 optimisation steps instead of 120", ["A"], "low-effort"),
@@ -274,7 +280,7 @@ class AdversarialRound(Demo):
             if a.role == "miner" and a.tasks != ["B"]:
                 for k, d in enumerate(a.devs):
                     spec = {"role": "miner", "dev": d, "kind": a.kind, "source": str(leak),
-                            "transform": ("shift", "flip", "noise")[k % 3], "copies": 3}
+                            "transform": a.transforms[k % len(a.transforms)], "copies": 3}
                     if a.tasks == ["A"]:
                         spec["task"] = self.tasks["A"]
                     miners.append(spec)

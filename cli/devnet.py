@@ -25,7 +25,7 @@ from codream.chain import Chain, ChainConfig
 from codream.deployment import DeploymentError, load_record
 from codream.market import deadline_of
 from codream.protocol import Phase
-from codream.devchain import DEV_ACCOUNTS, DEV_MNEMONIC, DEVNET_CHAIN_ID, dev_private_key
+from codream.devchain import DEV_ACCOUNTS, DEV_MNEMONIC, DEVNET_CHAIN_ID, dev_private_key, free_port  # noqa: F401 (free_port: for the demos)
 
 from .common import cli_argv
 from .deploy import deploy
@@ -83,13 +83,6 @@ def _read_pid(path: Path) -> int | None:
     except PermissionError:
         pass
     return pid
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -28,10 +28,10 @@ import time
 from eth_utils import keccak
 
 from codream import config
+from codream.devchain import free_port, patient_receipts
 from codream.protocol import PRODUCTION_PARAMS, EvalVerdict, Phase, appeal_commitment, eval_commitment, \
     miner_commitment, score_commitment, seat_submissions, seat_vector
 
-from .devnet import free_port
 
 GOALS = {"commit": 70_000, "reveal": 60_000, "withdraw": 35_000, "settle_per_submission": 60_000,
          "batch": 5_000_000}
@@ -45,35 +45,6 @@ REF_N, REF_K, REF_R, REF_BATCH = 16, 5, 5, 1000
 
 def _salt(i) -> bytes:
     return keccak(text=f"bench-{i}")
-
-
-def patient_receipts(web3) -> None:
-    """anvil can report a sender's next nonce a moment before it serves the receipt of a long
-    transaction; brownie then calls the mined transaction "dropped". Make receipt lookups wait for
-    a transaction anvil already knows (tests use this too)."""
-    from web3.exceptions import TransactionNotFound
-
-    eth = web3.eth
-    if getattr(eth, "_patient", False):
-        return
-    lookup = eth.get_transaction_receipt
-
-    def get_transaction_receipt(txid):
-        try:
-            return lookup(txid)
-        except TransactionNotFound:
-            eth.get_transaction(txid)  # raises TransactionNotFound if anvil never saw it
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                time.sleep(0.05)
-                try:
-                    return lookup(txid)
-                except TransactionNotFound:
-                    continue
-            raise
-
-    eth.get_transaction_receipt = get_transaction_receipt
-    eth._patient = True
 
 
 def _stats(values: list[int]) -> dict:

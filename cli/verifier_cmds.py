@@ -19,6 +19,8 @@ from codream.teachers import TeacherError, load_teachers
 from verifier.agent import VerifierAgent
 from verifier.index import NoveltyIndex, NoveltyIndexError
 from codream.novelty import reference
+from codream.protocol import recipe_seed
+from ipfs.cid import cid_of_file
 from verifier.score import DEFAULT_THREADS, score_bundle
 from verifier.strategies import STRATEGIES, Colluder, Lazy
 
@@ -49,7 +51,10 @@ def verifier_score(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                    seed: Optional[int] = typer.Option(None, min=0, max=2**31 - 1,
                                                       help="The recipe seed a committee uses for this bundle "
                                                            "(default: the spec's; on chain it comes from the draw "
-                                                           "and the bundle's CID).")):
+                                                           "and the bundle's CID: --draw-seed)."),
+                   draw_seed: Optional[str] = typer.Option(None, help="The task's draw seed (0x + 64 hex, "
+                                                                      "`codream task show`): score with the recipe "
+                                                                      "seed the committee uses for this bundle's CID.")):
     """Validate and score a bundle; print the verdict as JSON. What was not checked is said
     plainly, in `checked` and on stderr: without the binding options the bundle's own binding
     is taken as given; without --earlier / --index, copies of earlier work are not caught."""
@@ -59,6 +64,19 @@ def verifier_score(task_spec: Path = typer.Option(..., help="Task spec JSON."),
         ev = load_eval_set(eval, spec)
     except (specmod.SpecError, TeacherError, EvalSetError) as exc:
         fail(str(exc))
+    if draw_seed is not None:
+        if seed is not None:
+            fail("give --seed or --draw-seed, not both")
+        try:
+            raw = bytes.fromhex(draw_seed[2:] if draw_seed.startswith("0x") else draw_seed)
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            fail(f"--draw-seed: expected 0x and 64 hex digits (32 bytes), got {draw_seed[:80]!r}")
+        try:
+            seed = recipe_seed(raw, cid_of_file(bundle))
+        except OSError as exc:
+            fail(f"{bundle}: {exc.strerror or exc}")
     binding = None
     if any(v is not None for v in (chain_id, contract, task_id, miner)):
         if None in (chain_id, contract, task_id, miner):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from web3 import Web3
 
 from .chain import Chain
-from .protocol import NO_EVAL, AppealStage, BurnReason, Outcome, Phase, Stage, Status, Verdict, score_label, status_of, \
+from .protocol import BELOW_MIN_FORFEIT_BPS, NO_EVAL, AppealStage, BurnReason, Outcome, Phase, Stage, Status, Verdict, score_label, status_of, \
     within
 
 PAGE = 256  # submissions per paginated view call
@@ -48,8 +48,8 @@ def duration(seconds: int | float | None) -> str:
 
 # what each status means for the miner, in a few words (the dapp shows these; `verdict` says more)
 STATUS_NOTES = {
-    Status.ACCEPTED: "result ≥ min gain: reward + bond",
-    Status.REJECTED: "result < min gain: half the bond forfeited",
+    Status.ACCEPTED: "result > 0 and ≥ min gain: reward + bond",
+    Status.REJECTED: f"result ≤ 0 or < min gain: {BELOW_MIN_FORFEIT_BPS / 100:g} % of the bond forfeited",
     Status.INVALID: "a majority found it INVALID: bond forfeited",
     Status.UNRESOLVED: "unjudged (no majority, no usable eval set, or a failed round): bond back, no share",
     Status.UNSCORED: "its own miner held its seats: unjudged, bond back",
@@ -158,7 +158,9 @@ def verdict(row: dict, min_gain: int) -> str:
     if st == Status.ACCEPTED:
         return f"result {score_label(res)} ≥ min gain {min_gain} bps: reward + bond{appealed}"
     if st == Status.REJECTED:
-        return f"result {score_label(res)} < min gain {min_gain} bps: half the bond forfeited{appealed}"
+        why = f"result {score_label(res)} ≤ 0: no gain" if res <= 0 else \
+            f"result {score_label(res)} < min gain {min_gain} bps"
+        return f"{why}: {BELOW_MIN_FORFEIT_BPS / 100:g} % of the bond forfeited{appealed}"
     if st == Status.INVALID:
         return f"a majority of its seats found the bundle INVALID: bond forfeited{appealed}"
     if st == Status.UNRESOLVED:

@@ -297,10 +297,13 @@ def status_of(m: int, min_gain: int) -> Status:
     return Status.ACCEPTED if m > 0 and m >= min_gain else Status.REJECTED
 
 
+BELOW_MIN_FORFEIT_BPS = 5000  # Rules.BELOW_MIN_FORFEIT_BPS: the share of a REJECTED submission's bond forfeited
+
+
 def bond_back(status: Status, bond: int) -> int:
     """Rules.bondBack: the part of its bond a settled submission gets back."""
     if status == Status.REJECTED:
-        return bond - bond * 5000 // BPS
+        return bond - bond * BELOW_MIN_FORFEIT_BPS // BPS
     if status in (Status.INVALID, Status.UNREVEALED):
         return 0
     return bond

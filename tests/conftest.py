@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.devnet import free_port  # noqa: F401  (re-exported for the tests)
+from codream.devchain import free_port  # noqa: F401  (re-exported for the tests)
 
 REPO = Path(__file__).resolve().parent.parent
 

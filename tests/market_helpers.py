@@ -12,7 +12,7 @@ from brownie import chain, compile_source, web3
 from brownie.exceptions import VirtualMachineError
 from eth_utils import keccak
 
-from cli.gasbench import patient_receipts  # noqa: F401  (anvil receipt race, see there)
+from codream.devchain import patient_receipts  # noqa: F401  (anvil receipt race, see there)
 from codream.protocol import (INVALID, NO_EVAL, PRODUCTION_PARAMS, EvalVerdict, Phase, Stage,  # noqa: F401
                               Status, appeal_commitment, eval_commitment, miner_commitment, rank, score_commitment,
                               seat_submissions, seat_vector)

@@ -141,6 +141,21 @@ def test_cli_score_prints_the_verdict_json(reference_task, scored, tmp_path):
     assert out["verdict"] == "INVALID" and out["reasons"][0]["code"] == "wrong_chain"
 
 
+def test_cli_score_takes_the_committee_recipe_seed_from_the_draw_seed(reference_task, scored, tmp_path):
+    from codream.protocol import recipe_seed
+    from ipfs.cid import cid_of_file
+
+    draw = "0x" + "5e" * 32
+    res = run_cli("verifier", "score", "--task-spec", reference_task["spec"], "--bundle", str(scored["_path"]),
+                  "--eval", reference_task["eval_set"], "--draw-seed", draw, env={"CODREAM_HOME": str(tmp_path)})
+    assert res.returncode == 0, res.stderr.decode()
+    out = json.loads(res.stdout)
+    assert out["recipe_seed"] == recipe_seed(bytes.fromhex(draw[2:]), cid_of_file(scored["_path"])) != 0
+    res = run_cli("verifier", "score", "--task-spec", reference_task["spec"], "--bundle", str(scored["_path"]),
+                  "--eval", reference_task["eval_set"], "--draw-seed", "0x1234", env={"CODREAM_HOME": str(tmp_path)})
+    assert res.returncode != 0 and b"64 hex digits" in res.stderr
+
+
 def test_fast_layout_copies_and_computes_the_same_function(task):
     from codream.distill import fast_layout
 

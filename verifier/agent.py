@@ -483,8 +483,7 @@ class VerifierAgent(Agent):
             return {"score": INVALID, "verdict": "INVALID", "miner": miner, "reasons": verdict.reasons,
                     "novelty": novelty}
         seed = recipe_seed(bytes.fromhex(st["seed"][2:]), cid) if st.get("seed") else None
-        # TODO(verification v3): pass `seed=seed` to score_verdict once verifier/score.py takes it
-        r = score_verdict(spec, teachers, verdict, ev, self.threads, self.device)
+        r = score_verdict(spec, teachers, verdict, ev, self.threads, self.device, seed)
         return {"score": r["score_bps"], "verdict": "VALID", "miner": miner, "gain_bps": r["gain_bps"],
                 "novel_images": r["novel_images"], "student_accuracy": r["student_accuracy"],
                 "baseline_accuracy": r["baseline_accuracy"], "novelty": novelty, "recipe_seed": seed}

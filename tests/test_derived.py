@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from codream import data as D
-from codream.derived import MIN_REFERENCES, check_derived, reference_grid
+from codream.derived import MIN_REFERENCES, SMALL_POOL, SMALL_POOL_MAX_FRACTION, check_derived, reference_grid
 from codream.novelty import reference
 from codream.spec import DERIVED_DEFAULTS, digits_reference
 from miner import cheats
@@ -130,24 +130,30 @@ def test_a_group_at_another_resolution_is_skipped_and_counted(mnist, mnist_eval)
 def test_too_few_earlier_images_judge_nothing_and_say_so(mnist, monkeypatch):
     import codream.derived
 
-    monkeypatch.setattr(codream.derived, "MIN_REFERENCES", MIN_REFERENCES)  # production's floor
+    monkeypatch.setattr(codream.derived, "MIN_REFERENCES", MIN_REFERENCES)  # production's floors
     a, b = mnist
-    r = check_derived(cheats.rotate(a, 10), groups(MNIST, a=a), MNIST)
-    assert len(a) < MIN_REFERENCES and "not_judged" in r.to_json()
+    r = check_derived(cheats.rotate(a, 10), groups(MNIST, a=a[:80]), MNIST)
+    assert 80 < SMALL_POOL and "not_judged" in r.to_json()
     assert [g.kind for g in r.groups] == ["self"]
 
 
-def test_a_large_eval_set_does_not_make_a_few_earlier_dreams_judgeable(digits, monkeypatch):
-    """Each family needs the floor on its own: real eval images are a poor second-best for a dream
-    (the co-owned devnet round: 540 eval images beside one 200-image bundle flagged 3.5 % of an honest
-    bundle as derived from it, and the round paid nobody)."""
+def test_a_small_pool_of_earlier_dreams_is_judged_with_the_lenient_limit(digits, monkeypatch):
+    """Each family counts apart: real eval images are a poor second-best for a dream (the co-owned
+    devnet round: 540 eval images beside one 200-image bundle flagged 3.5 % of an honest bundle as
+    derived from it, and the round paid nobody). Against fewer than MIN_REFERENCES earlier dreams
+    a bundle is INVALID only above SMALL_POOL_MAX_FRACTION: the honest bundle passes, a copy does not."""
     import codream.derived
 
     monkeypatch.setattr(codream.derived, "MIN_REFERENCES", MIN_REFERENCES)
     a, b, ev = digits
-    r = check_derived(cheats.rotate(a, 10), groups(DIGITS, ev, a=a), DIGITS, self_check=False)
-    assert len(ev) >= MIN_REFERENCES > len(a)
-    assert r.too_few_references == len(a) and [g.kind for g in r.groups] == ["eval_set"], r.to_json()
+    assert len(ev) >= MIN_REFERENCES > len(a) >= SMALL_POOL
+    honest = check_derived(b, groups(DIGITS, ev, a=a), DIGITS)
+    assert honest.small_pool == len(a) and "small_pool" in honest.to_json()
+    assert honest.limit(DIGITS["max_fraction"]) == SMALL_POOL_MAX_FRACTION > DIGITS["max_fraction"]
+    assert not derived_reasons(honest, DIGITS["max_fraction"]), honest.to_json()
+    for copy in (cheats.rotate(a, 10), torch.cat([cheats.blend(a[:150], b[:150], 0.7), b[150:]])):  # whole, half
+        r = check_derived(copy, groups(DIGITS, ev, a=a), DIGITS)
+        assert derived_reasons(r, DIGITS["max_fraction"])[0]["code"] == "derived_from_other_submission", r.to_json()
 
 
 def test_references_carry_the_grid_and_the_check_is_deterministic(mnist):

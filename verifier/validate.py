@@ -112,8 +112,10 @@ def _drop_derived(report: NoveltyReport, derived: DerivedReport) -> None:
 
 
 def derived_reasons(derived: DerivedReport, max_fraction: float) -> list[dict]:
-    """INVALID reasons when more than ``max_fraction`` of the images are derived: one per kind
-    of earlier material they were made from, the largest first."""
+    """INVALID reasons when more than ``max_fraction`` of the images are derived (more than
+    ``SMALL_POOL_MAX_FRACTION`` when judged against a small family: ``DerivedReport.limit``): one
+    per kind of earlier material they were made from, the largest first."""
+    max_fraction = derived.limit(max_fraction)
     if derived.fraction <= max_fraction:
         return []
     counts: dict[str, int] = {}

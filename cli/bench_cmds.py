@@ -95,7 +95,7 @@ def bench_dreams_cmd(task: str = typer.Option("digits", help=f"Reference task: {
                                                             "(default $CODREAM_HOME/cache/bench-dreams)."),
                      out: Optional[Path] = typer.Option(None, help="Also write the summary JSON here.")):
     """Gap closed vs cost: our methods against DeepInversion's best curve, and vs the number of
-    dreams (README, Benchmarks). Resumable: finished points are kept and reused."""
+    dreams (docs/benchmarks.md). Resumable: finished points are kept and reused."""
     ints = (lambda v: tuple(int(x) for x in v.split(",") if int(x)) if v is not None else None)
     try:
         result = bench_dreams(task, n, seeds, ints(di_steps), tuple(float(x) for x in di_lrs.split(",")) if di_lrs

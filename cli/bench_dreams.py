@@ -149,7 +149,7 @@ def summarise(points: Sequence[dict]) -> dict:
             "repeats_first_pass_mean": round(statistics.fmean(p.get("repeats_first_pass", 0.0) for p in points), 4),
             "kept_mean": round(statistics.fmean(p.get("kept", p["n"]) for p in points), 1),
             # synthesis seconds ÷ the seconds of the fixed scoring run measured right after it: a
-            # cost that a shared machine's changing load divides out of (README, Benchmarks)
+            # cost that a shared machine's changing load divides out of (docs/benchmarks.md)
             "cost_in_scores_mean": round(statistics.fmean(p["seconds"] / p["score_seconds"] for p in points), 3),
             "cost_in_scores_sd": round(sd([p["seconds"] / p["score_seconds"] for p in points]), 3),
             "load_mean": round(statistics.fmean(p.get("load", 0.0) for p in points), 2)}

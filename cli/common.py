@@ -78,7 +78,7 @@ def pick_device(name: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         fail("--device cuda: no CUDA GPU is visible to torch (is a CUDA build of torch installed? "
-             "see README, GPU miners). Use --device cpu or auto.")
+             "see docs/operating.md, 'Mining on a GPU'). Use --device cpu or auto.")
     if name not in ("cpu", "cuda"):
         fail(f"--device must be auto, cpu or cuda, got {name!r}")
     return name

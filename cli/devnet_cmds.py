@@ -11,10 +11,13 @@ from . import devnet
 from .common import emit, fail
 
 app = typer.Typer(help="A local devnet: anvil + the IPFS dev node.", no_args_is_help=True)
-ANVIL_PORT = typer.Option(devnet.default_ports()[0], help="anvil's JSON-RPC port (default: from $CODREAM_RPC_URL, "
-                                                          "else 8545).")
-IPFS_PORT = typer.Option(devnet.default_ports()[1], help="The IPFS node's RPC/gateway port (default: from "
-                                                         "$CODREAM_IPFS_API, else 5001).")
+# The defaults are read from the environment when the CLI starts; the help states the rule once.
+ANVIL_PORT = typer.Option(devnet.default_ports()[0], show_default=False,
+                          help="anvil's JSON-RPC port. Default: the port of $CODREAM_RPC_URL when it is on 127.0.0.1 "
+                               "or localhost, else 8545.")
+IPFS_PORT = typer.Option(devnet.default_ports()[1], show_default=False,
+                         help="The IPFS node's RPC/gateway port. Default: the port of $CODREAM_IPFS_API when it is "
+                              "/ip4/127.0.0.1/tcp/PORT/http, else 5001.")
 
 
 @app.command("up")

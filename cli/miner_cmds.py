@@ -44,7 +44,7 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                 task_id: int = typer.Option(0, help="Binding: task id."),
                 miner: str = typer.Option(ZERO, help="Binding: the miner's address.")):
     """Dream a bundle for a task, offline: its own near-twins and self-derived images are dropped
-    and replaced (the verifier pays for new images only; README "Dreams, bundles and scores")."""
+    and replaced (the verifier pays for new images only; docs/dreams.md)."""
     if method not in METHODS:
         fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     dev = pick_device(device)

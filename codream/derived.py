@@ -17,8 +17,8 @@ similarity to a group of earlier images, measured in two ways:
 
 Images are compared on a grey working grid of at most ``resolution`` cells a side (area means:
 28×28 MNIST is compared at 14×14, 8×8 digits as they are), which keeps the check a small share
-of scoring. Thresholds are calibrated per task on independent honest bundles (README, threat
-model): each statistic flags ≤ 0.5 % of honest images, ``codream bench verify`` re-measures it.
+of scoring. Thresholds are calibrated per task on independent honest bundles (docs/verification.md,
+"Novel images only"): each statistic flags ≤ 0.5 % of honest images, ``codream bench verify`` re-measures it.
 
 The verdict is taken **per bundle**: one derived image proves little, but an honest bundle has
 about 1 % of its images flagged while a copy made by any of the measured transformations has

@@ -57,7 +57,7 @@ def fast_layout(model: nn.Module) -> nn.Module:
     """A channels-last copy of ``model`` (the caller's module is left as it is).
 
     On CPU, oneDNN convolutions and max-pooling over NHWC tensors of these small images
-    are much faster than over NCHW ones (README, benchmarks); the numbers differ from the
+    are much faster than over NCHW ones (docs/dreams.md, "The score"); the numbers differ from the
     NCHW run in the last bits only (well inside a task's tolerance).
     """
     return copy.deepcopy(model).to(memory_format=torch.channels_last)
@@ -109,7 +109,7 @@ class Distillation:
     blends: 1,000 images then teach about the space between them too (the teachers label
     the blend itself, not a mix of the two soft labels). The rest of the batch keeps the
     images as they are, labelled once up front, which saves teacher work. Shift/flip batches
-    are relabelled whole. README "Dreams, bundles and scores" has the measurements.
+    are relabelled whole. docs/dreams.md ("The score") has the measurements.
 
     With ``recipe.ema`` the result is an exponential moving average of the student's weights
     (decay ``ema``) with BatchNorm statistics recomputed on the images (``result``): that student's

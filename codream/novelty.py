@@ -6,7 +6,7 @@ wins), the accepted bundles of earlier tasks that share a teacher (replay; the p
 :class:`verifier.index.NoveltyIndex`), and the task's revealed eval set (contamination).
 
 **The comparison** (measured against teacher features, perceptual hashes and invariant
-signatures; README "Dreams, bundles and scores"): images become an 8×8 grey grid of integers
+signatures; docs/dreams.md, "Novelty"): images become an 8×8 grey grid of integers
 (the pixels themselves on the digits task), and two grids are near-twins when, for some
 alignment, the absolute centred cosine over the pixels both hold is ≥ ``threshold``. The
 alignments are the 8 flips/rotations (D4) times the 9 one-pixel shifts of the query (a

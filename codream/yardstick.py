@@ -15,7 +15,7 @@ A number the market pays by must not move when nothing that matters changed:
 - **The noise baseline is averaged over ``baseline.seeds`` seeds** once per task (cached), so
   it adds no noise to the gain and costs nothing per bundle.
 
-README (verification, "A stable score") has the measurements behind the reference recipes.
+docs/verification.md ("The score") has the measurements behind the reference recipes.
 """
 from __future__ import annotations
 

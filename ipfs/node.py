@@ -12,7 +12,7 @@ read-only ``GET /ipfs/{cid}`` gateway on the same port:
 Blocks live on disk under ``<repo>/blocks`` keyed by multihash (so CIDv0 and
 CIDv1 of one block are one file), written atomically; pins live in
 ``<repo>/pins.json`` and survive restarts. It binds loopback by default.
-It has no networking of its own: production users run Kubo (see README).
+It has no networking of its own: production users run Kubo (see docs/ipfs.md).
 """
 from __future__ import annotations
 

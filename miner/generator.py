@@ -43,7 +43,7 @@ from .synthesis import DreamConfig, DreamResult, Repulsion, _jitter, adaptive_lo
 @dataclass
 class GeneratorConfig:
     """Hyper-parameters of generator-based synthesis. Defaults: measured on the MNIST reference task
-    (README, "Dreams, bundles and scores"): the repulsion ends the collapse (84 % of a 1,000-dream
+    (docs/dreams.md, "Synthesis"): the repulsion ends the collapse (84 % of a 1,000-dream
     bundle were near-twins without it, none with it) and 20 pixel steps from each generated batch
     lift the student from 72 to 82–83 %."""
 
@@ -87,7 +87,7 @@ class GeneratorConfig:
         return cls(**{**(GENERATOR_SMALL if max(shape[1:]) < 16 else GENERATOR_LARGE), **overrides})
 
 
-# The generator's tuned defaults per resolution (README "Dreams, bundles and scores")
+# The generator's tuned defaults per resolution (docs/dreams.md, "Synthesis")
 GENERATOR_SMALL: dict = {}
 GENERATOR_LARGE: dict = {}
 

@@ -39,8 +39,8 @@ from codream.zoo import freeze
 class DreamConfig:
     """Synthesis hyper-parameters. The class defaults are the tuned recipe for small images (8×8
     digits): DeepInversion's losses, initialisation and optimiser at 50 steps, measured better
-    per second there than this project's old 120-step loop (README "Dreams, bundles and
-    scores"); ``for_shape`` gives the tuned recipe for a resolution (28 px: ``PIXEL_LARGE``)."""
+    per second there than this project's old 120-step loop (docs/dreams.md,
+    "Synthesis"); ``for_shape`` gives the tuned recipe for a resolution (28 px: ``PIXEL_LARGE``)."""
 
     steps: int = 50
     batch: int = 256
@@ -68,11 +68,11 @@ class DreamConfig:
     @classmethod
     def for_shape(cls, shape: tuple[int, int, int], **overrides) -> "DreamConfig":
         """The tuned defaults for images of ``shape``: 8×8 (digits) or larger (tuned at 28 px on
-        MNIST; README "Dreams, bundles and scores"), then ``overrides``."""
+        MNIST; docs/dreams.md, "Synthesis"), then ``overrides``."""
         return cls(**{**(PIXEL_SMALL if max(shape[1:]) < 16 else PIXEL_LARGE), **overrides})
 
 
-# The pixel loop's tuned defaults per resolution (README "Dreams, bundles and scores"): 8×8 digits
+# The pixel loop's tuned defaults per resolution (docs/dreams.md, "Synthesis"): 8×8 digits
 # take the class defaults (DeepInversion-50 at lr 0.1); at 28 px (MNIST) DeepInversion's loop at lr
 # 0.25 and 50 steps was the best of its swept curve per second (gap 0.894 over 2 seeds at 1,000 dreams,
 # where lr 0.1 gave 0.875, our optimiser 0.857, and 25 steps 0.869 / 0.674), its ±2 px jitter at 28 px

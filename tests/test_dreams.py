@@ -167,7 +167,7 @@ def test_keep_new_drops_the_bundles_own_repeats_and_dreams_replacements():
 
 def test_cuda_request_without_a_gpu_is_a_clear_error(reference_task, tmp_path):
     if torch.cuda.is_available():
-        pytest.skip("a GPU is present: the CUDA path runs instead (see README, GPU)")
+        pytest.skip("a GPU is present: the CUDA path runs instead (see docs/operating.md, 'Mining on a GPU')")
     res = run_cli("miner", "dream", "--task-spec", reference_task["spec"], "--n", "100",
                   "--out", str(tmp_path / "b"), "--device", "cuda")
     assert res.returncode == 1 and "no CUDA GPU" in res.stderr.decode()

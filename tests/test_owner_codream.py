@@ -34,8 +34,8 @@ def test_the_split_gives_each_owner_mostly_its_own_classes(owners):
 
 def test_the_co_dreamed_student_beats_both_owners_teachers_on_the_union(owners, tmp_path):
     """A small round (300 dreams, 200 distillation steps): the student of the co-dreamed bundle
-    is better on the union eval set than either owner's teacher (README has the full-size,
-    three-seed numbers)."""
+    is better on the union eval set than either owner's teacher (docs/owners.md has the
+    full-size numbers)."""
     r = coowned_round(tmp_path, seed=0, n=300, steps=200, alone=False, epochs=EPOCHS,
                       owners_dir=owners["dir"] / "pair")
     acc = r["accuracy"]

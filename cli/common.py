@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import NoReturn
 
@@ -38,7 +39,41 @@ def emit(obj) -> None:
 
 
 def wei(eth: float) -> int:
-    return int(round(eth * ETH))
+    """ETH to wei, from the decimal the user typed (0.3 is 3·10^17 wei, not 299999999999999968)."""
+    return int((Decimal(str(eth)) * ETH).to_integral_value())
+
+
+def eth_amount(flag: str):
+    """A typer ``parser`` for an amount of ETH given as ``flag``: a positive decimal number of at
+    least 1 wei that fits a uint256, or a one-line error (exit 2) while the command line is parsed,
+    before any RPC call."""
+    def parse(value) -> float:
+        text = str(value).strip()
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            amount = None
+        example = f"{flag} 0.5" if flag.startswith("-") else "0.5"
+        if amount is None or not amount.is_finite():
+            fail(f"{flag} {text!r}: not an amount of ETH; give a decimal number, e.g. {example}", 2)
+        if amount <= 0:
+            fail(f"{flag} {text}: an amount of ETH must be positive, e.g. {example}", 2)
+        if amount * ETH < 1:
+            fail(f"{flag} {text}: less than 1 wei (10^-18 ETH)", 2)
+        if amount * ETH >= 2**256:
+            fail(f"{flag} {text}: too large an amount of ETH", 2)
+        return float(amount)
+    return parse
+
+
+def eth_option(default, flag: str, help: str):
+    """An ``--OPTION ETH`` checked by :func:`eth_amount`."""
+    return typer.Option(default, flag, parser=eth_amount(flag), metavar="ETH", help=help)
+
+
+def address_option(default, flag: str, help: str):
+    """An ``--OPTION ADDRESS`` checked by :func:`address_of`."""
+    return typer.Option(default, flag, parser=address_of(flag), metavar="ADDRESS", help=help)
 
 
 def open_chain(rpc_url: str | None, deployment: str | None, account: str | None, confirmations: int = 1,
@@ -57,11 +92,17 @@ def open_chain(rpc_url: str | None, deployment: str | None, account: str | None,
         fail(str(exc))
 
 
-def checked_address(address: str) -> str:
+def checked_address(address: str, flag: str = "") -> str:
     """A checksummed address, or a one-line error (exit 2)."""
     if not Web3.is_address(address):
-        fail(f"{address!r} is not an Ethereum address (0x followed by 40 hex digits)", 2)
+        fail(f"{flag + ' ' if flag else ''}{address!r} is not an Ethereum address (0x followed by 40 hex digits)", 2)
     return Web3.to_checksum_address(address)
+
+
+def address_of(flag: str):
+    """A typer ``parser`` for an address given as ``flag``: checked (and checksummed) while the
+    command line is parsed, before any RPC call."""
+    return lambda value: checked_address(str(value), flag)
 
 
 def open_ipfs(api: str | None) -> IpfsClient:

@@ -24,8 +24,8 @@ from ipfs.cid import cid_of_file
 from verifier.score import DEFAULT_THREADS, score_bundle
 from verifier.strategies import STRATEGIES, Colluder, Lazy
 
-from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, checked_address, emit, fail, \
-    open_chain, open_ipfs, pick_device, run_agent, wei
+from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, address_of, address_option, emit, \
+    eth_option, fail, open_chain, open_ipfs, pick_device, run_agent, wei
 from .views import JSON, render_verifier, show, verifier_rows
 
 app = typer.Typer(help="Validate and score bundles.", no_args_is_help=True)
@@ -45,9 +45,9 @@ def verifier_score(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                    device: str = typer.Option("cpu", help="auto, cpu or cuda (scores differ across devices "
                                                           "within the tolerance)."),
                    chain_id: Optional[int] = typer.Option(None, help="Binding: chain id."),
-                   contract: Optional[str] = typer.Option(None, help="Binding: market address."),
+                   contract: Optional[str] = address_option(None, "--contract", help="Binding: market address."),
                    task_id: Optional[int] = typer.Option(None, help="Binding: task id."),
-                   miner: Optional[str] = typer.Option(None, help="Binding: the miner's address."),
+                   miner: Optional[str] = address_option(None, "--miner", help="Binding: the miner's address."),
                    seed: Optional[int] = typer.Option(None, min=0, max=2**31 - 1,
                                                       help="The recipe seed a committee uses for this bundle "
                                                            "(default: the spec's; on chain it comes from the draw "
@@ -117,7 +117,7 @@ def _images_of(path: Path):
 
 
 @app.command("wait")
-def verifier_wait(address: Optional[str] = typer.Option(None, help="Default: the --account's address."),
+def verifier_wait(address: Optional[str] = address_option(None, "--address", help="Default: the --account's address."),
                   active: bool = typer.Option(False, "--active", help="Wait until its stake is active (warmed up and "
                                               "activated), not just deposited."),
                   timeout: float = typer.Option(600, help="Give up after this many seconds (exit 1)."),
@@ -142,7 +142,7 @@ def verifier_wait(address: Optional[str] = typer.Option(None, help="Default: the
 
 
 @app.command("run")
-def verifier_run(stake: float = typer.Option(1.0, help="ETH to stake on first start."),
+def verifier_run(stake: float = eth_option(1.0, "--stake", help="ETH to stake on first start."),
                  threads: int = typer.Option(DEFAULT_THREADS, help="Scoring threads (keep equal across verifiers)."),
                  device: str = typer.Option("cpu", help="auto, cpu or cuda (keep equal across verifiers)."),
                  poll: float = typer.Option(2.0, help="Seconds between passes over the tasks."),
@@ -153,7 +153,8 @@ def verifier_run(stake: float = typer.Option(1.0, help="ETH to stake on first st
                  strategy: str = typer.Option("honest", hidden=True, help="TEST/DEMO ADVERSARIES ONLY: " +
                                               ", ".join(STRATEGIES) + "."),
                  constant: int = typer.Option(5000, hidden=True, help="lazy: the score it reveals."),
-                 rival: Optional[str] = typer.Option(None, hidden=True, help="colluder: the miner it targets."),
+                 rival: Optional[str] = typer.Option(None, hidden=True, parser=address_of("--rival"),
+                                                     help="colluder: the miner it targets."),
                  mode: str = typer.Option("invalid", hidden=True, help="colluder: invalid or zero."),
                  rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
                  account: Optional[str] = ACCOUNT, confirmations: int = CONFS,
@@ -183,12 +184,13 @@ def verifier_run(stake: float = typer.Option(1.0, help="ETH to stake on first st
 
 
 @app.command("status")
-def verifier_status(address: Optional[str] = typer.Option(None, help="Default: the --account's address."),
+def verifier_status(address: Optional[str] = address_option(None, "--address",
+                                                             help="Default: the --account's address."),
                     as_json: bool = JSON, rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
                     account: Optional[str] = ACCOUNT):
     """Your stake (apart from earnings), locked seats, and per task: seats, reveals, agreements, fee, slash."""
     chain = open_chain(rpc_url, deployment, account, need_account=address is None, retry_seconds=ONE_SHOT_RETRY)
-    who = checked_address(address) if address else chain.account.address
+    who = address or chain.account.address
     try:
         info = chain.view("info", who, on="registry")
         pending = chain.view("pendingOf", who, on="registry")

@@ -1,0 +1,89 @@
+"""Operators' failures in one line with a next step (issue 26): bad amounts and addresses are
+refused while the command line is parsed, before any RPC call."""
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.app import app
+from cli.common import eth_amount, wei
+from tests.conftest import run_cli
+
+GOOD = "0x" + "12" * 20
+
+
+class Listener:
+    """A TCP port that counts connections: an RPC URL that shows whether anything called it."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port, self.connections, self.done = self.sock.getsockname()[1], 0, False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.done:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self):
+        self.done = True
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def rpc_listener():
+    listener = Listener()
+    yield listener
+    listener.close()
+
+
+BAD_INPUTS = [
+    (["task", "create", "--task-dir", "TASK", "--bounty", "-1"], "--bounty -1: an amount of ETH must be positive"),
+    (["task", "create", "--task-dir", "TASK", "--bond", "abc"], "--bond 'abc': not an amount of ETH"),
+    (["task", "create", "--task-dir", "TASK", "--bounty", "inf"], "--bounty 'inf': not an amount of ETH"),
+    (["task", "create", "--task-dir", "TASK", "--bounty", "1e-19"], "--bounty 1e-19: less than 1 wei"),
+    (["task", "join", "1", "--eval", "README.md", "--contribution", "0"], "--contribution 0: an amount of ETH must"),
+    (["verifier", "run", "--stake", "-2"], "--stake -2: an amount of ETH must be positive"),
+    (["verifier", "status", "--address", "0x1234"], "--address '0x1234' is not an Ethereum address"),
+    (["verifier", "wait", "--address", "alice"], "--address 'alice' is not an Ethereum address"),
+    (["miner", "status", "--address", GOOD + "0"], "is not an Ethereum address"),
+    (["rewards", "--address", "0xzz"], "--address '0xzz' is not an Ethereum address"),
+    (["devnet", "fund", "0x1234"], "ADDRESS '0x1234' is not an Ethereum address"),
+    (["devnet", "fund", GOOD, "-1"], "AMOUNT -1: an amount of ETH must be positive"),
+]
+
+
+@pytest.mark.parametrize("args,said", BAD_INPUTS, ids=[" ".join(a[:2]) + " " + a[-1] for a, _ in BAD_INPUTS])
+def test_bad_amounts_and_addresses_fail_in_one_line_before_any_rpc_call(args, said, rpc_listener, codream_home):
+    rpc = f"http://127.0.0.1:{rpc_listener.port}"
+    extra = ["--anvil-port", str(rpc_listener.port)] if args[0] == "devnet" else ["--rpc-url", rpc]
+    res = CliRunner().invoke(app, [*args, *extra], env={"CODREAM_RPC_URL": rpc})
+    assert res.exit_code == 2, res.output
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith("error: ") and said in res.stderr, res.stderr
+    assert rpc_listener.connections == 0
+
+
+def test_a_negative_bounty_is_refused_by_the_real_command_line(rpc_listener, codream_home):
+    res = run_cli("task", "create", "--task-dir", "TASK", "--bounty", "-1",
+                  "--rpc-url", f"http://127.0.0.1:{rpc_listener.port}", timeout=60)
+    assert res.returncode == 2
+    assert res.stderr.decode() == "error: --bounty -1: an amount of ETH must be positive, e.g. --bounty 0.5\n"
+    assert rpc_listener.connections == 0
+
+
+def test_a_good_amount_is_taken_exactly_as_typed():
+    assert wei(eth_amount("--bounty")("0.3")) == 3 * 10**17
+    assert wei(eth_amount("--bond")(0.01)) == 10**16
+    assert wei(eth_amount("--stake")("1e-18")) == 1

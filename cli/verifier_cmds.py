@@ -14,12 +14,12 @@ from codream import spec as specmod
 from codream.bundle import Binding, BundleError, read
 from codream.chain import ChainError
 from codream.market import eth
-from codream.evalset import EvalSetError, load_eval_set
+from codream.evalset import EvalSetError, check_offline, load_eval_set
 from codream.teachers import TeacherError, load_teachers
 from verifier.agent import VerifierAgent
 from verifier.index import NoveltyIndex, NoveltyIndexError
 from codream.novelty import reference
-from codream.protocol import recipe_seed
+from codream.protocol import BPS, recipe_seed
 from ipfs.cid import cid_of_file
 from verifier.score import DEFAULT_THREADS, score_bundle
 from verifier.strategies import STRATEGIES, Colluder, Lazy
@@ -64,6 +64,11 @@ def verifier_score(task_spec: Path = typer.Option(..., help="Task spec JSON."),
         ev = load_eval_set(eval, spec)
     except (specmod.SpecError, TeacherError, EvalSetError) as exc:
         fail(str(exc))
+    eval_check, teacher_bps = check_offline(spec, teachers, ev)
+    if not eval_check.ok:  # say it before the (long) scoring
+        print(f"warning: the task's teachers score {teacher_bps / 100:.1f} % on this eval set, near chance "
+              f"({100 / spec.num_classes:.1f} %), so a score on it means little (a committee would fail this set: "
+              f"{eval_check.reason}); check its labels", file=sys.stderr)
     if draw_seed is not None:
         if seed is not None:
             fail("give --seed or --draw-seed, not both")
@@ -94,6 +99,8 @@ def verifier_score(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                if isinstance(v, str) and (v.startswith("NOT CHECKED") or v == "none given")]
     if missing:
         print(f"note: not checked offline: {', '.join(missing)} (see `checked` in the JSON)", file=sys.stderr)
+    out["eval_check"] = {"verdict": eval_check.verdict.name, "teacher_accuracy_bps": teacher_bps,
+                         "chance_bps": BPS // spec.num_classes, "reason": eval_check.reason}
     emit(out)
 
 

@@ -2,14 +2,19 @@
 refused while the command line is parsed, before any RPC call."""
 from __future__ import annotations
 
+import json
 import socket
 import threading
 
 import pytest
+import torch
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from cli.app import app
 from cli.common import eth_amount, wei
+from codream.bundle import BundleError, read as read_bundle
+from codream.evalset import save_eval_set
 from tests.conftest import run_cli
 
 GOOD = "0x" + "12" * 20
@@ -87,3 +92,41 @@ def test_a_good_amount_is_taken_exactly_as_typed():
     assert wei(eth_amount("--bounty")("0.3")) == 3 * 10**17
     assert wei(eth_amount("--bond")(0.01)) == 10**16
     assert wei(eth_amount("--stake")("1e-18")) == 1
+
+
+def test_verifier_score_names_a_non_bundle_and_warns_of_an_eval_set_near_chance(reference_task, tmp_path):
+    """`verifier score --bundle picture.png` says "not a bundle" (not "header claims N bytes"), and an
+    eval set on which the task's teachers are near chance (shuffled labels) is flagged on stderr and
+    in the JSON, by the committee's own rule (codream.evalset.check_eval_set)."""
+    picture = tmp_path / "picture.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    x, y = load_file(reference_task["eval_set"])["images"], load_file(reference_task["eval_set"])["labels"]
+    shuffled = save_eval_set(tmp_path / "shuffled.safetensors", x,
+                             y[torch.randperm(len(y), generator=torch.Generator().manual_seed(0))])
+    env = {"CODREAM_HOME": str(tmp_path / "home")}
+    res = run_cli("verifier", "score", "--task-spec", reference_task["spec"], "--bundle", str(picture),
+                  "--eval", str(shuffled), env=env)
+    assert res.returncode == 0, res.stderr.decode()
+    out, err = json.loads(res.stdout), res.stderr.decode()
+    assert out["verdict"] == "INVALID" and out["reasons"][0]["code"] == "not_a_bundle"
+    assert "a PNG image, not a bundle" in out["reasons"][0]["detail"] and "header claims" not in res.stdout.decode()
+    assert out["eval_check"]["verdict"] == "FAILED" and out["eval_check"]["teacher_accuracy_bps"] < 2000
+    assert out["eval_check"]["chance_bps"] == 1000
+    said = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(said) == 1 and "on this eval set, near chance (10.0 %)" in said[0], err
+    res = run_cli("verifier", "score", "--task-spec", reference_task["spec"], "--bundle", str(picture),
+                  "--eval", reference_task["eval_set"], env=env)
+    out = json.loads(res.stdout)
+    assert out["eval_check"]["verdict"] == "OK" and out["eval_check"]["teacher_accuracy_bps"] > 9000
+    assert "warning:" not in res.stderr.decode()
+
+
+@pytest.mark.parametrize("data,found", [(b"\x89PNG\r\n\x1a\n" + bytes(100), "a PNG image"),
+                                        (b"\xff\xd8\xff\xe0" + bytes(100), "a JPEG image"),
+                                        (b"hello, I am a bundle, trust me" * 3, "text ('hello, I am a bundle"),
+                                        (bytes(range(255, 0, -1)), "255 bytes of something else (starting ff")])
+def test_a_file_that_is_not_a_bundle_is_named_as_such(data, found):
+    with pytest.raises(BundleError) as caught:
+        read_bundle(data)
+    assert caught.value.code == "not_a_bundle" and f"this is {found}" in str(caught.value)
+    assert "header claims" not in str(caught.value)

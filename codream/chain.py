@@ -4,8 +4,10 @@ typed errors, and retries configured once on the transport.
 Accounts come from an encrypted keystore (password from $CODREAM_KEYSTORE_PASSWORD or a
 prompt) or, on the devnet only, from anvil's public dev accounts (`dev:N`).
 
-Retries: web3's own ``ExceptionRetryConfiguration`` retries connection errors and timeouts
-with exponential backoff for ``retry_seconds`` in all; after that the call raises
+Retries: the first request to an RPC has short timeouts (``first_contact``): a URL where no
+node answers is reported within 3 s. Once it has answered, web3's own
+``ExceptionRetryConfiguration`` retries connection errors and timeouts with exponential backoff
+for ``retry_seconds`` in all (an outage mid-run is ridden out); after that the call raises
 :class:`ChainUnavailable`. Nothing else is retried: a revert, a bad argument or missing
 funds is explained at once (:class:`TxReverted`, :class:`InsufficientFunds`, ...).
 """
@@ -278,6 +280,37 @@ def retry_configuration(seconds: float, backoff: float = 0.25) -> ExceptionRetry
                                        backoff_factor=backoff)
 
 
+FIRST_CONTACT_TIMEOUT = (1.0, 2.0)  # seconds to connect, to answer: the first request to an RPC
+FIRST_CONTACT_TRIES = 2  # a refused or timed-out connection is tried once more (a silent node is not)
+
+
+def first_contact(url: str) -> int:
+    """The chain id of the RPC at ``url``, asked with short timeouts and one quick retry (web3's
+    own request timeout and retry configuration): a URL where no node answers is reported within
+    3 s. Only an RPC that answered once gets the patient retry that rides out outages."""
+    probe = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": FIRST_CONTACT_TIMEOUT},
+                                   exception_retry_configuration=ExceptionRetryConfiguration(
+                                       errors=(requests.ConnectionError,), retries=FIRST_CONTACT_TRIES,
+                                       backoff_factor=0.25)))
+    fix = ("is the node up and the URL right? (devnet: `codream devnet up`; elsewhere pass --rpc-url or set "
+           "$CODREAM_RPC_URL)")
+    try:
+        return probe.eth.chain_id
+    except requests.ConnectTimeout:
+        why = f"could not connect within {FIRST_CONTACT_TIMEOUT[0]:g} s, {FIRST_CONTACT_TRIES} tries"
+    except requests.Timeout:
+        why = f"connected, but no answer within {FIRST_CONTACT_TIMEOUT[1]:g} s"
+    except requests.ConnectionError as exc:
+        text = str(exc).lower()
+        why = ("connection refused" if "refused" in text else
+               "unknown host" if "resolve" in text or "name or service" in text or "nodename" in text else
+               type(exc).__name__)
+    except (requests.RequestException, ValueError, Web3RPCError) as exc:  # answered, but not as an Ethereum node
+        raise ChainError(f"{url} answered, but not as an Ethereum JSON-RPC node ({str(exc)[:120]}): "
+                         "check --rpc-url / $CODREAM_RPC_URL") from None
+    raise ChainUnavailable(f"no Ethereum RPC answers at {url} ({why}): {fix}")
+
+
 @dataclass
 class ChainConfig:
     rpc_url: str
@@ -294,6 +327,7 @@ class Chain:
     def __init__(self, cfg: ChainConfig, account=None):
         self.cfg = cfg
         check_rpc_url(cfg.rpc_url)
+        self.chain_id = first_contact(cfg.rpc_url)  # fails fast; from here on, outages are ridden out
         self.w3 = Web3(Web3.HTTPProvider(cfg.rpc_url, request_kwargs={"timeout": 10},
                                          exception_retry_configuration=retry_configuration(cfg.retry_seconds)))
         rec = load_record(cfg.deployment)
@@ -317,7 +351,6 @@ class Chain:
                 sig = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
                 self._errors[keccak(text=sig)[:4]] = (item["name"], [i["type"] for i in item["inputs"]],
                                                       [i["name"] for i in item["inputs"]])
-        self.chain_id = self._rpc("chain id", lambda: self.w3.eth.chain_id)
         if rec.get("chain_id") not in (None, self.chain_id):
             raise ChainError(f"the RPC at {cfg.rpc_url} serves chain {self.chain_id}, but the deployment record "
                              f"is for chain {rec['chain_id']}: use the RPC URL and deployment record of one network")

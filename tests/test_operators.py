@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
@@ -14,6 +16,8 @@ from typer.testing import CliRunner
 from cli.app import app
 from cli.common import eth_amount, wei
 from codream.bundle import BundleError, read as read_bundle
+from codream.chain import Chain, ChainConfig, ChainUnavailable
+from codream.deployment import CONTRACTS
 from codream.evalset import save_eval_set
 from tests.conftest import run_cli
 
@@ -130,3 +134,97 @@ def test_a_file_that_is_not_a_bundle_is_named_as_such(data, found):
         read_bundle(data)
     assert caught.value.code == "not_a_bundle" and f"this is {found}" in str(caught.value)
     assert "header claims" not in str(caught.value)
+
+
+# -- the RPC: a dead URL is reported at once, an outage after first contact is ridden out ----------
+
+class FakeNode:
+    """A JSON-RPC endpoint that answers every call with chain id 5; ``silent`` accepts connections
+    and never answers. Restartable on its port."""
+
+    def __init__(self, port: int = 0, silent: bool = False):
+        node = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if node.silent:
+                    time.sleep(30)
+                    return
+                body = json.dumps({"jsonrpc": "2.0", "id": req["id"], "result": "0x5"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.silent, self.handler = silent, Handler
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def record(tmp_path):
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps({"chain_id": 5, "contracts": {name: {"address": "0x" + "11" * 20, "abi": []}
+                                                             for name in CONTRACTS}}))
+    return str(path)
+
+
+def dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("kind", ["refused", "silent", "unknown host"])
+def test_a_dead_rpc_url_is_reported_within_three_seconds(kind, record):
+    node = FakeNode(silent=True) if kind == "silent" else None
+    url = {"refused": f"http://127.0.0.1:{dead_port()}", "unknown host": "http://no-such-host.invalid:8545",
+           "silent": node.url if node else None}[kind]
+    t0 = time.monotonic()
+    with pytest.raises(ChainUnavailable, match=r"no Ethereum RPC answers at .*: is the node up") as caught:
+        Chain(ChainConfig(url, record, retry_seconds=120))
+    assert time.monotonic() - t0 < 3.0
+    assert {"refused": "connection refused", "silent": "no answer within 2 s",
+            "unknown host": "unknown host"}[kind] in str(caught.value)
+    if node:
+        node.stop()
+
+
+def test_an_rpc_that_answered_once_is_waited_for_through_an_outage(record):
+    node = FakeNode()
+    chain = Chain(ChainConfig(node.url, record, retry_seconds=30))
+    assert chain.chain_id == 5
+    port = node.port
+    node.stop()
+
+    def restart():
+        nonlocal node
+        node = FakeNode(port)
+
+    threading.Timer(2.0, restart).start()
+    t0 = time.monotonic()
+    assert chain._rpc("chain id", lambda: chain.w3.eth.chain_id) == 5  # the patient retry, not the first contact's
+    assert time.monotonic() - t0 >= 1.5
+    node.stop()
+
+
+def test_the_cli_says_what_to_do_about_a_dead_rpc(codream_home, record):
+    res = run_cli("task", "list", "--rpc-url", f"http://127.0.0.1:{dead_port()}", "--deployment", record, timeout=60)
+    err = res.stderr.decode()
+    assert res.returncode == 1 and err.count("\n") == 1, err
+    assert "connection refused" in err and "codream devnet up" in err

@@ -19,6 +19,7 @@ from codream.bundle import BundleError, read as read_bundle
 from codream.chain import Chain, ChainConfig, ChainUnavailable
 from codream.deployment import CONTRACTS
 from codream.evalset import save_eval_set
+from ipfs import cid_of_bytes
 from tests.conftest import run_cli
 
 GOOD = "0x" + "12" * 20
@@ -228,3 +229,12 @@ def test_the_cli_says_what_to_do_about_a_dead_rpc(codream_home, record):
     err = res.stderr.decode()
     assert res.returncode == 1 and err.count("\n") == 1, err
     assert "connection refused" in err and "codream devnet up" in err
+
+
+def test_ipfs_cat_of_a_cid_nobody_has_says_so_plainly(ipfs_node, codream_home):
+    unknown = cid_of_bytes(b"nobody added this")
+    res = run_cli("ipfs", "cat", unknown, "--api", ipfs_node.api, timeout=60)
+    err = res.stderr.decode()
+    assert res.returncode == 1 and err.count("\n") == 1, err
+    assert f"cat {unknown}: not found" in err and "codream ipfs add FILE" in err
+    assert "ipld" not in err and "could not find" not in err

@@ -16,6 +16,7 @@ from web3 import Web3
 from codream import config
 from codream.chain import Chain, ChainConfig, ChainError, load_account
 from codream.deployment import DeploymentError, load_record
+from codream.market import eth
 from ipfs import IpfsClient, IpfsError
 
 ETH = 10**18
@@ -35,7 +36,22 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def emit(obj) -> None:
-    typer.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+    """Print a command's result as JSON; every amount ``X_wei`` (exact, for scripts) gets its ETH
+    beside it as ``X`` ("1.5 ETH"), for people."""
+    typer.echo(json.dumps(with_eth(obj), indent=2, sort_keys=True, default=str))
+
+
+def with_eth(obj):
+    """``obj`` with an ETH reading ``X`` beside every integer ``X_wei`` (in nested dicts and lists too)."""
+    if isinstance(obj, list):
+        return [with_eth(v) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out = {k: with_eth(v) for k, v in obj.items()}
+    for k, v in obj.items():
+        if isinstance(k, str) and k.endswith("_wei") and isinstance(v, int) and not isinstance(v, bool):
+            out.setdefault(k[:-4], eth(v))
+    return out
 
 
 def wei(eth: float) -> int:

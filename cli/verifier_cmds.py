@@ -235,4 +235,4 @@ def verifier_withdraw_stake(rpc_url: Optional[str] = RPC, deployment: Optional[s
         receipt = chain.send("withdrawStake", on="registry")
     except ChainError as exc:
         fail(str(exc))
-    emit({"address": chain.account.address, "withdrawn": eth(stake), "tx": "0x" + bytes(receipt.transactionHash).hex()})
+    emit({"address": chain.account.address, "withdrawn_wei": stake, "tx": "0x" + bytes(receipt.transactionHash).hex()})

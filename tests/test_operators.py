@@ -10,15 +10,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
+from rich.console import Console
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from cli import demo as demo_module
 from cli.app import app
-from cli.common import eth_amount, wei
+from cli.common import emit, eth_amount, wei
+from cli.views import render_verifier
 from codream.bundle import BundleError, read as read_bundle
 from codream.chain import Chain, ChainConfig, ChainUnavailable
 from codream.deployment import CONTRACTS
 from codream.evalset import save_eval_set
+from codream.market import submissions
+from codream.protocol import Status
 from ipfs import cid_of_bytes
 from tests.conftest import run_cli
 
@@ -238,3 +243,58 @@ def test_ipfs_cat_of_a_cid_nobody_has_says_so_plainly(ipfs_node, codream_home):
     assert res.returncode == 1 and err.count("\n") == 1, err
     assert f"cat {unknown}: not found" in err and "codream ipfs add FILE" in err
     assert "ipld" not in err and "could not find" not in err
+
+
+# -- views ------------------------------------------------------------------------------------
+
+def test_verifier_status_counts_the_seats_it_holds_in_each_task():
+    con = Console(record=True, width=160)
+    row = {"task": 1, "phase": "score reveal", "seconds_left": 60, "seats": [0], "seat_count": 1,
+           "appeal_seat_count": 0, "committed": 1, "revealed": 0, "agree": 0, "disagree": 0, "faulty_seats": [],
+           "slashed_wei": 0, "fee_wei": None}
+    two = {**row, "task": 2, "seats": [3, 4], "seat_count": 2, "appeal_seat_count": 1, "committed": 2}
+    render_verifier({"address": GOOD, "stake_wei": 10**18, "pending_stake_wei": 0, "locked_seats": 3,
+                     "unbonding_at": None, "claimable_wei": 0, "tasks": [row, two]}, con)
+    lines = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[1:-1]]
+             for line in con.export_text().splitlines() if line.startswith("│")}
+    assert lines["1"][3] == "1" and lines["1"][4] == "1/1"  # one seat, seat number 0: reads 1, not 0
+    assert lines["2"][3] == "2 + 1 appeal" and lines["2"][4] == "2/2"
+
+
+class Ledger:
+    """A chain stand-in for codream.market.submissions: two commitments, one revealed."""
+
+    def call(self, fn, tid, start, count, on="market"):
+        return {"getSubmissions": ([None, "0xRevealer"], [False, True]),
+                "results": ([0, 0], [int(Status.COMMITTED), int(Status.REVEALED)])}[fn]
+
+    def events(self, name, tid=None, on="market", **filters):
+        return {"Committed": [{"index": 0, "miner": "0xCommitter"}, {"index": 1, "miner": "0xRevealer"}],
+                "Revealed": [{"index": 1, "miner": "0xRevealer", "cid": "bafyrevealed"}]}.get(name, [])
+
+
+def test_task_show_names_the_miner_of_a_committed_row():
+    rows = submissions(Ledger(), 1, 2)
+    assert [r["miner"] for r in rows] == ["0xCommitter", "0xRevealer"]
+    assert rows[0]["status"] == Status.COMMITTED and "cid" not in rows[0]
+
+
+def test_json_results_carry_eth_beside_every_wei_amount(capsys):
+    emit({"address": GOOD, "funded_wei": 10 * 10**18, "balance_wei": 10**18 + 5 * 10**17,
+          "nested": [{"bounty_wei": 10**16}], "withdrawn": "0.3 ETH", "withdrawn_wei": 3 * 10**17, "ok_wei": True})
+    out = json.loads(capsys.readouterr().out)
+    assert out["funded"] == "10 ETH" and out["funded_wei"] == 10 * 10**18 and out["balance"] == "1.5 ETH"
+    assert out["nested"][0]["bounty"] == "0.01 ETH" and out["withdrawn"] == "0.3 ETH" and "ok" not in out
+
+
+def test_the_demo_suggests_keep_up_when_it_shuts_the_devnet_down(codream_home, monkeypatch):
+    monkeypatch.setattr(demo_module.devnet, "down", lambda *ports: [])
+    con = Console(record=True, width=200)
+    demo = demo_module.Demo(keep_up=False, con=con)
+    con.print(demo.next_steps(3))
+    demo.teardown()
+    said = con.export_text()
+    assert "codream demo --keep-up" in said and "codream task show 3" in said and "Open the dapp" not in said
+    assert "devnet down (`codream demo --keep-up` leaves it running" in said
+    kept = demo_module.Demo(keep_up=True, con=Console(record=True, width=200))
+    assert kept.next_steps(3).startswith("Look around:") and "--keep-up" not in kept.next_steps(3)

@@ -25,7 +25,7 @@ from codream.evalset import save_eval_set
 from codream.market import submissions
 from codream.protocol import Status
 from ipfs import cid_of_bytes
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 GOOD = "0x" + "12" * 20
 
@@ -298,3 +298,18 @@ def test_the_demo_suggests_keep_up_when_it_shuts_the_devnet_down(codream_home, m
     assert "devnet down (`codream demo --keep-up` leaves it running" in said
     kept = demo_module.Demo(keep_up=True, con=Console(record=True, width=200))
     assert kept.next_steps(3).startswith("Look around:") and "--keep-up" not in kept.next_steps(3)
+
+
+def test_the_npm_lock_is_complete_so_setup_leaves_the_tree_clean():
+    """`make setup` runs `npm ci`, which refuses a lock out of sync with package.json; `npm install`
+    would rewrite it. In sync means every optional dependency of every locked package (the
+    foundry packages' binaries for each platform) has its own entry, with a version and a hash."""
+    lock = json.loads((REPO / "package-lock.json").read_text())
+    pinned = json.loads((REPO / "package.json").read_text())["dependencies"]
+    packages = lock["packages"]
+    assert packages[""]["dependencies"] == pinned
+    for path, meta in packages.items():
+        for dep, version in meta.get("optionalDependencies", {}).items():
+            entry = packages.get(f"node_modules/{dep}")
+            assert entry is not None, f"package-lock.json lacks {dep} (optional dependency of {path})"
+            assert entry["version"] == version and entry["integrity"].startswith("sha512-"), dep

@@ -20,7 +20,8 @@ from codream.market import eth
 from ipfs import IpfsClient, IpfsError
 
 ETH = 10**18
-ONE_SHOT_RETRY = 10.0  # seconds a one-shot command keeps retrying an unreachable RPC (agents: 120)
+ONE_SHOT_RETRY = 10.0  # seconds a one-shot command rides out an RPC that answered, then went away (agents: 120;
+# an RPC that never answered is reported within 3 s: codream.chain.first_contact)
 
 RPC = typer.Option(None, "--rpc-url", help="JSON-RPC endpoint (default $CODREAM_RPC_URL or the devnet).")
 DEPLOYMENT = typer.Option(None, "--deployment", help="Deployment record (default: the devnet's).")

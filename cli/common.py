@@ -94,8 +94,9 @@ def address_option(default, flag: str, help: str):
 
 
 def open_chain(rpc_url: str | None, deployment: str | None, account: str | None, confirmations: int = 1,
-               need_account: bool = True, retry_seconds: float = 120.0) -> Chain:
-    """The chain client for a command, or a one-line error and exit 1."""
+               need_account: bool = True, retry_seconds: float = 120.0, patient_start: bool = False) -> Chain:
+    """The chain client for a command, or a one-line error and exit 1. A dead RPC is reported
+    within 3 s, except with ``patient_start`` (the agents: they wait for a node that is down)."""
     account = account or os.environ.get("CODREAM_ACCOUNT")
     try:
         acct = load_account(account) if account else None
@@ -104,7 +105,8 @@ def open_chain(rpc_url: str | None, deployment: str | None, account: str | None,
         rpc = rpc_url or os.environ.get("CODREAM_RPC_URL")
         if rpc is None and deployment is None:
             rpc = load_record().get("rpc_url")
-        return Chain(ChainConfig(rpc or config.rpc_url(), deployment, confirmations, retry_seconds), acct)
+        cfg = ChainConfig(rpc or config.rpc_url(), deployment, confirmations, retry_seconds, patient_start)
+        return Chain(cfg, acct)
     except (ChainError, DeploymentError) as exc:
         fail(str(exc))
 

@@ -113,7 +113,7 @@ def miner_run(task: Optional[int] = typer.Option(None, "--task", help="Only this
     dev = pick_device(device)
     set_threads(threads)
     chosen = _strategy(strategy, steps, dev, method, amp, copy_from, copy_cid, transform_how, copies)
-    chain = open_chain(rpc_url, deployment, account, confirmations)
+    chain = open_chain(rpc_url, deployment, account, confirmations, patient_start=True)  # an agent
     if task is not None and not 1 <= task <= chain.call("taskCount"):
         fail(f"--task {task}: there is no task {task} on this market ({chain.call('taskCount')} tasks; "
              "`codream task list`)")

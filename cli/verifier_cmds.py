@@ -177,7 +177,7 @@ def verifier_run(stake: float = eth_option(1.0, "--stake", help="ETH to stake on
             strategy, STRATEGIES[strategy])()
     except ValueError as exc:
         fail(str(exc), 2)
-    chain = open_chain(rpc_url, deployment, account, confirmations)
+    chain = open_chain(rpc_url, deployment, account, confirmations, patient_start=True)  # an agent
     staked = chain.call("stakeOf", chain.account.address, on="registry")
     if staked == 0:  # say what is wrong before starting, not every 2 s after
         minimum = chain.call("MIN_STAKE", on="registry")

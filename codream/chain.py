@@ -317,6 +317,7 @@ class ChainConfig:
     deployment: str | None = None  # record path (default: the devnet's)
     confirmations: int = 1
     retry_seconds: float = 120.0  # keep retrying an unreachable RPC about this long
+    patient_start: bool = False  # agents: ride out an RPC that is down when they start, too (no fast first contact)
 
 
 class Chain:
@@ -327,9 +328,12 @@ class Chain:
     def __init__(self, cfg: ChainConfig, account=None):
         self.cfg = cfg
         check_rpc_url(cfg.rpc_url)
-        self.chain_id = first_contact(cfg.rpc_url)  # fails fast; from here on, outages are ridden out
+        if not cfg.patient_start:
+            self.chain_id = first_contact(cfg.rpc_url)  # fails fast; from here on, outages are ridden out
         self.w3 = Web3(Web3.HTTPProvider(cfg.rpc_url, request_kwargs={"timeout": 10},
                                          exception_retry_configuration=retry_configuration(cfg.retry_seconds)))
+        if cfg.patient_start:  # an agent started while its node is (re)starting waits for it
+            self.chain_id = self._rpc("chain id", lambda: self.w3.eth.chain_id)
         rec = load_record(cfg.deployment)
         self.record = rec
         cs = rec["contracts"]

@@ -33,9 +33,9 @@ $(STAMP_PY): $(STAMP_TORCH) pyproject.toml
 	touch $@
 
 $(STAMP_NPM): package.json package-lock.json
-	# `npm ci` rejects this lock (npm lists the foundry packages' other-platform optional deps
-	# without versions); every version is pinned exactly in package.json, so install is equivalent.
-	npm install --no-audit --no-fund --loglevel=error
+	# `npm ci` installs exactly the committed lock and never rewrites it (the tree stays clean);
+	# the lock lists the foundry packages' optional deps for every platform, as npm writes it.
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(STAMP_TOOLS): $(STAMP_PY) $(STAMP_NPM) scripts/solc-shim.js scripts/install-solc-shim.sh scripts/register-networks.sh

@@ -143,7 +143,7 @@ def actors() -> list[Actor]:
 # ----------------------------------------------------------------------------- the worker
 def build_agents(plan: dict) -> list[Agent]:
     """The agents of one worker process, from its plan (JSON)."""
-    cfg = ChainConfig(plan["rpc"], plan.get("deployment"), retry_seconds=60)
+    cfg = ChainConfig(plan["rpc"], plan.get("deployment"), retry_seconds=60, patient_start=True)
     ipfs = IpfsClient(plan["ipfs"], timeout=30)
     agents = []
     memo: dict = {}  # the verifiers of this worker score each bundle once (deterministic: each would get the same)

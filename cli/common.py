@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import NoReturn
 
@@ -15,10 +16,12 @@ from web3 import Web3
 from codream import config
 from codream.chain import Chain, ChainConfig, ChainError, load_account
 from codream.deployment import DeploymentError, load_record
+from codream.market import eth
 from ipfs import IpfsClient, IpfsError
 
 ETH = 10**18
-ONE_SHOT_RETRY = 10.0  # seconds a one-shot command keeps retrying an unreachable RPC (agents: 120)
+ONE_SHOT_RETRY = 10.0  # seconds a one-shot command rides out an RPC that answered, then went away (agents: 120;
+# an RPC that never answered is reported within 3 s: codream.chain.first_contact)
 
 RPC = typer.Option(None, "--rpc-url", help="JSON-RPC endpoint (default $CODREAM_RPC_URL or the devnet).")
 DEPLOYMENT = typer.Option(None, "--deployment", help="Deployment record (default: the devnet's).")
@@ -34,16 +37,66 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def emit(obj) -> None:
-    typer.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+    """Print a command's result as JSON; every amount ``X_wei`` (exact, for scripts) gets its ETH
+    beside it as ``X`` ("1.5 ETH"), for people."""
+    typer.echo(json.dumps(with_eth(obj), indent=2, sort_keys=True, default=str))
+
+
+def with_eth(obj):
+    """``obj`` with an ETH reading ``X`` beside every integer ``X_wei`` (in nested dicts and lists too)."""
+    if isinstance(obj, list):
+        return [with_eth(v) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out = {k: with_eth(v) for k, v in obj.items()}
+    for k, v in obj.items():
+        if isinstance(k, str) and k.endswith("_wei") and isinstance(v, int) and not isinstance(v, bool):
+            out.setdefault(k[:-4], eth(v))
+    return out
 
 
 def wei(eth: float) -> int:
-    return int(round(eth * ETH))
+    """ETH to wei, from the decimal the user typed (0.3 is 3·10^17 wei, not 299999999999999968)."""
+    return int((Decimal(str(eth)) * ETH).to_integral_value())
+
+
+def eth_amount(flag: str):
+    """A typer ``parser`` for an amount of ETH given as ``flag``: a positive decimal number of at
+    least 1 wei that fits a uint256, or a one-line error (exit 2) while the command line is parsed,
+    before any RPC call."""
+    def parse(value) -> float:
+        text = str(value).strip()
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            amount = None
+        example = f"{flag} 0.5" if flag.startswith("-") else "0.5"
+        if amount is None or not amount.is_finite():
+            fail(f"{flag} {text!r}: not an amount of ETH; give a decimal number, e.g. {example}", 2)
+        if amount <= 0:
+            fail(f"{flag} {text}: an amount of ETH must be positive, e.g. {example}", 2)
+        if amount * ETH < 1:
+            fail(f"{flag} {text}: less than 1 wei (10^-18 ETH)", 2)
+        if amount * ETH >= 2**256:
+            fail(f"{flag} {text}: too large an amount of ETH", 2)
+        return float(amount)
+    return parse
+
+
+def eth_option(default, flag: str, help: str):
+    """An ``--OPTION ETH`` checked by :func:`eth_amount`."""
+    return typer.Option(default, flag, parser=eth_amount(flag), metavar="ETH", help=help)
+
+
+def address_option(default, flag: str, help: str):
+    """An ``--OPTION ADDRESS`` checked by :func:`address_of`."""
+    return typer.Option(default, flag, parser=address_of(flag), metavar="ADDRESS", help=help)
 
 
 def open_chain(rpc_url: str | None, deployment: str | None, account: str | None, confirmations: int = 1,
-               need_account: bool = True, retry_seconds: float = 120.0) -> Chain:
-    """The chain client for a command, or a one-line error and exit 1."""
+               need_account: bool = True, retry_seconds: float = 120.0, patient_start: bool = False) -> Chain:
+    """The chain client for a command, or a one-line error and exit 1. A dead RPC is reported
+    within 3 s, except with ``patient_start`` (the agents: they wait for a node that is down)."""
     account = account or os.environ.get("CODREAM_ACCOUNT")
     try:
         acct = load_account(account) if account else None
@@ -52,16 +105,23 @@ def open_chain(rpc_url: str | None, deployment: str | None, account: str | None,
         rpc = rpc_url or os.environ.get("CODREAM_RPC_URL")
         if rpc is None and deployment is None:
             rpc = load_record().get("rpc_url")
-        return Chain(ChainConfig(rpc or config.rpc_url(), deployment, confirmations, retry_seconds), acct)
+        cfg = ChainConfig(rpc or config.rpc_url(), deployment, confirmations, retry_seconds, patient_start)
+        return Chain(cfg, acct)
     except (ChainError, DeploymentError) as exc:
         fail(str(exc))
 
 
-def checked_address(address: str) -> str:
+def checked_address(address: str, flag: str = "") -> str:
     """A checksummed address, or a one-line error (exit 2)."""
     if not Web3.is_address(address):
-        fail(f"{address!r} is not an Ethereum address (0x followed by 40 hex digits)", 2)
+        fail(f"{flag + ' ' if flag else ''}{address!r} is not an Ethereum address (0x followed by 40 hex digits)", 2)
     return Web3.to_checksum_address(address)
+
+
+def address_of(flag: str):
+    """A typer ``parser`` for an address given as ``flag``: checked (and checksummed) while the
+    command line is parsed, before any RPC call."""
+    return lambda value: checked_address(str(value), flag)
 
 
 def open_ipfs(api: str | None) -> IpfsClient:

@@ -98,7 +98,17 @@ class Demo:
             self.con.print("devnet left running: `codream devnet down` stops it")
         else:
             devnet.down(*self.ports)
-            self.say("devnet down")
+            self.say("devnet down (`codream demo --keep-up` leaves it running, to look around afterwards)")
+
+    def next_steps(self, tid: int) -> str:
+        """The closing line: where to look next, on the devnet left running; or, when the demo is
+        about to shut it down, how to keep it."""
+        look = (f"[bold]codream dapp[/] (the page for this devnet), [bold]codream task show {tid}[/], "
+                "[bold]codream rewards --address ADDR[/]")
+        if self.keep_up:
+            return f"Look around: {look}"
+        return (f"The devnet shuts down now. To look around afterwards ({look}), run the demo with "
+                "[bold]codream demo --keep-up[/]")
 
     def stop_procs(self) -> None:
         for p in self.procs.values():
@@ -161,8 +171,7 @@ class Demo:
             result = self._round(owner, ipfs, rpc, st, tid, task_dir)
             result["seconds"] = round(time.monotonic() - t0, 1)
             self.say(f"round complete in {result['seconds']} s")
-            self.con.print(f"Open the dapp: [bold]codream dapp[/] (serves the page for this devnet), "
-                           f"or inspect: [bold]codream task show {tid}[/], [bold]codream rewards --address ADDR[/]")
+            self.con.print(self.next_steps(tid))
             return result
         finally:
             self.teardown()

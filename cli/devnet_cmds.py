@@ -8,7 +8,7 @@ import typer
 from codream.deployment import DeploymentError
 
 from . import devnet
-from .common import emit, fail
+from .common import address_of, emit, eth_amount, fail, wei
 
 app = typer.Typer(help="A local devnet: anvil + the IPFS dev node.", no_args_is_help=True)
 # The defaults are read from the environment when the CLI starts; the help states the rule once.
@@ -51,15 +51,15 @@ def _rpc(anvil_port: int) -> str:
     return f"http://127.0.0.1:{anvil_port}"
 
 
-@app.command("fund")
-def devnet_fund(address: str = typer.Argument(..., help="The address to fund (e.g. a new keystore's)."),
-                amount: float = typer.Argument(10.0, help="ETH to send."),
+@app.command("fund", context_settings={"ignore_unknown_options": True})  # AMOUNT -1 reaches the check
+def devnet_fund(address: str = typer.Argument(..., parser=address_of("ADDRESS"), metavar="ADDRESS",
+                                             help="The address to fund (e.g. a new keystore's)."),
+                amount: float = typer.Argument(10.0, parser=eth_amount("AMOUNT"), metavar="AMOUNT",
+                                               help="ETH to send."),
                 anvil_port: int = ANVIL_PORT):
     """Send devnet ETH from the faucet (dev account 9) to ADDRESS."""
-    if amount <= 0:
-        fail(f"the amount must be positive, got {amount}", 2)
     try:
-        emit(devnet.fund(_rpc(anvil_port), address, int(round(amount * 10**18))))
+        emit(devnet.fund(_rpc(anvil_port), address, wei(amount)))
     except devnet.DevnetError as exc:
         fail(str(exc))
 

@@ -17,7 +17,7 @@ from miner.agent import MinerAgent
 from miner.methods import METHODS, synthesize_new
 from miner.strategies import STRATEGIES, Copy, Honest, LeakedEval, LowEffort, Noise, Spam, TransformedCopy
 
-from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, checked_address, emit, fail, \
+from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, address_option, emit, fail, \
     open_chain, open_ipfs, pick_device, run_agent, set_threads
 from .views import JSON, miner_rows, render_miner, show
 
@@ -40,9 +40,9 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                 threads: Optional[int] = typer.Option(None, help="CPU threads."),
                 preview: Optional[Path] = typer.Option(None, help="Also write a labelled PNG grid."),
                 chain_id: int = typer.Option(DEVNET_CHAIN_ID, help="Binding: chain id."),
-                contract: str = typer.Option(ZERO, help="Binding: market address."),
+                contract: str = address_option(ZERO, "--contract", help="Binding: market address."),
                 task_id: int = typer.Option(0, help="Binding: task id."),
-                miner: str = typer.Option(ZERO, help="Binding: the miner's address.")):
+                miner: str = address_option(ZERO, "--miner", help="Binding: the miner's address.")):
     """Dream a bundle for a task, offline: its own near-twins and self-derived images are dropped
     and replaced (the verifier pays for new images only; docs/dreams.md)."""
     if method not in METHODS:
@@ -113,7 +113,7 @@ def miner_run(task: Optional[int] = typer.Option(None, "--task", help="Only this
     dev = pick_device(device)
     set_threads(threads)
     chosen = _strategy(strategy, steps, dev, method, amp, copy_from, copy_cid, transform_how, copies)
-    chain = open_chain(rpc_url, deployment, account, confirmations)
+    chain = open_chain(rpc_url, deployment, account, confirmations, patient_start=True)  # an agent
     if task is not None and not 1 <= task <= chain.call("taskCount"):
         fail(f"--task {task}: there is no task {task} on this market ({chain.call('taskCount')} tasks; "
              "`codream task list`)")
@@ -121,12 +121,12 @@ def miner_run(task: Optional[int] = typer.Option(None, "--task", help="Only this
 
 
 @app.command("status")
-def miner_status(address: Optional[str] = typer.Option(None, help="Default: the --account's address."),
+def miner_status(address: Optional[str] = address_option(None, "--address", help="Default: the --account's address."),
                  as_json: bool = JSON, rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
                  account: Optional[str] = ACCOUNT):
     """Your submissions: phase, time left, median, verdict and why, reward, bond, net, in ETH."""
     chain = open_chain(rpc_url, deployment, account, need_account=address is None, retry_seconds=ONE_SHOT_RETRY)
-    who = checked_address(address) if address else chain.account.address
+    who = address or chain.account.address
     try:
         show({"address": who, "claimable_wei": chain.call("claimable", who), "submissions": miner_rows(chain, who)},
              as_json, render_miner)

@@ -13,20 +13,20 @@ from codream.market import eth, rewards as rewards_of
 from ipfs import IpfsError
 
 from . import dapp as dapp_server
-from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, checked_address, emit, fail, open_chain
+from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, address_option, emit, fail, \
+    open_chain
 from .views import JSON, render_rewards, show
 from .deploy import deploy as deploy_market
 
 
-def rewards(address: Optional[str] = typer.Option(None, help="Default: the --account's address."),
+def rewards(address: Optional[str] = address_option(None, "--address", help="Default: the --account's address."),
             as_json: bool = JSON, rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
             account: Optional[str] = ACCOUNT):
     """Claimable balance, stake (apart from earnings), bonds in open tasks, and the history of every
     credit, forfeited bond, slash, bounty paid and withdrawal."""
     chain = open_chain(rpc_url, deployment, account, need_account=address is None, retry_seconds=ONE_SHOT_RETRY)
     try:
-        show(rewards_of(chain, checked_address(address) if address else chain.account.address), as_json,
-             render_rewards)
+        show(rewards_of(chain, address or chain.account.address), as_json, render_rewards)
     except ChainError as exc:
         fail(str(exc))
 

@@ -24,8 +24,8 @@ from owner.importer import (ImportRefused, add_eval, eval_images_for, init_task,
 from owner.strategies import STRATEGIES as OWNER_STRATEGIES
 from owner.tasks import OwnerError, auto_reveal, create_task, join_task
 
-from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, emit, fail, open_chain, open_ipfs, \
-    set_threads, wei
+from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, emit, eth_option, fail, open_chain, \
+    open_ipfs, set_threads, wei
 from .views import JSON, console, render_task, render_task_list, show, task_rows
 
 app = typer.Typer(help="Task owners: build task folders from your own models, create tasks, reveal eval sets, "
@@ -57,8 +57,8 @@ OWNER_STRATEGY = typer.Option("honest", hidden=True, help="TEST/DEMO ADVERSARIES
 
 @app.command("create")
 def task_create(task_dir: Path = typer.Option(..., help="Folder from `codream teacher train`."),
-                bounty: float = typer.Option(1.0, help="Bounty in ETH."),
-                bond: float = typer.Option(0.01, help="Miner bond in ETH."),
+                bounty: float = eth_option(1.0, "--bounty", help="Bounty in ETH."),
+                bond: float = eth_option(0.01, "--bond", help="Miner bond in ETH."),
                 seats: int = typer.Option(DEFAULT_SEATS_PER_SUBMISSION, "--seats", "--committee", min=1,
                                           help="Committee seats K (drawn by stake, with replacement; ≤ 64)."),
                 per_submission: int = typer.Option(DEFAULT_SEATS_PER_SUBMISSION, "--seats-per-submission", min=1,
@@ -99,8 +99,8 @@ def task_join(task_id: int = typer.Argument(..., help="The task to co-own."),
               eval_set: Path = typer.Option(..., "--eval", exists=True, dir_okay=False,
                                             help="Your own eval set (safetensors); it stays private until you "
                                                  "reveal it."),
-              contribution: float = typer.Option(..., help="ETH you add to the bounty (at least 0.01 ETH and 10 % of "
-                                                 "the creator's contribution)."),
+              contribution: float = eth_option(..., "--contribution", help="ETH you add to the bounty (at least "
+                                               "0.01 ETH and 10 % of the creator's contribution)."),
               rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
               account: Optional[str] = ACCOUNT, confirmations: int = CONFS, ipfs_api: Optional[str] = IPFS_API):
     """Co-own a task during its commit window: add to the bounty and commit to your eval set and

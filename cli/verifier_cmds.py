@@ -14,18 +14,18 @@ from codream import spec as specmod
 from codream.bundle import Binding, BundleError, read
 from codream.chain import ChainError
 from codream.market import eth
-from codream.evalset import EvalSetError, load_eval_set
+from codream.evalset import EvalSetError, check_offline, load_eval_set
 from codream.teachers import TeacherError, load_teachers
 from verifier.agent import VerifierAgent
 from verifier.index import NoveltyIndex, NoveltyIndexError
 from codream.novelty import reference
-from codream.protocol import recipe_seed
+from codream.protocol import BPS, recipe_seed
 from ipfs.cid import cid_of_file
 from verifier.score import DEFAULT_THREADS, score_bundle
 from verifier.strategies import STRATEGIES, Colluder, Lazy
 
-from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, checked_address, emit, fail, \
-    open_chain, open_ipfs, pick_device, run_agent, wei
+from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, address_of, address_option, emit, \
+    eth_option, fail, open_chain, open_ipfs, pick_device, run_agent, wei
 from .views import JSON, render_verifier, show, verifier_rows
 
 app = typer.Typer(help="Validate and score bundles.", no_args_is_help=True)
@@ -45,9 +45,9 @@ def verifier_score(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                    device: str = typer.Option("cpu", help="auto, cpu or cuda (scores differ across devices "
                                                           "within the tolerance)."),
                    chain_id: Optional[int] = typer.Option(None, help="Binding: chain id."),
-                   contract: Optional[str] = typer.Option(None, help="Binding: market address."),
+                   contract: Optional[str] = address_option(None, "--contract", help="Binding: market address."),
                    task_id: Optional[int] = typer.Option(None, help="Binding: task id."),
-                   miner: Optional[str] = typer.Option(None, help="Binding: the miner's address."),
+                   miner: Optional[str] = address_option(None, "--miner", help="Binding: the miner's address."),
                    seed: Optional[int] = typer.Option(None, min=0, max=2**31 - 1,
                                                       help="The recipe seed a committee uses for this bundle "
                                                            "(default: the spec's; on chain it comes from the draw "
@@ -64,6 +64,11 @@ def verifier_score(task_spec: Path = typer.Option(..., help="Task spec JSON."),
         ev = load_eval_set(eval, spec)
     except (specmod.SpecError, TeacherError, EvalSetError) as exc:
         fail(str(exc))
+    eval_check, teacher_bps = check_offline(spec, teachers, ev)
+    if not eval_check.ok:  # say it before the (long) scoring
+        print(f"warning: the task's teachers score {teacher_bps / 100:.1f} % on this eval set, near chance "
+              f"({100 / spec.num_classes:.1f} %), so a score on it means little (a committee would fail this set: "
+              f"{eval_check.reason}); check its labels", file=sys.stderr)
     if draw_seed is not None:
         if seed is not None:
             fail("give --seed or --draw-seed, not both")
@@ -94,6 +99,8 @@ def verifier_score(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                if isinstance(v, str) and (v.startswith("NOT CHECKED") or v == "none given")]
     if missing:
         print(f"note: not checked offline: {', '.join(missing)} (see `checked` in the JSON)", file=sys.stderr)
+    out["eval_check"] = {"verdict": eval_check.verdict.name, "teacher_accuracy_bps": teacher_bps,
+                         "chance_bps": BPS // spec.num_classes, "reason": eval_check.reason}
     emit(out)
 
 
@@ -117,7 +124,7 @@ def _images_of(path: Path):
 
 
 @app.command("wait")
-def verifier_wait(address: Optional[str] = typer.Option(None, help="Default: the --account's address."),
+def verifier_wait(address: Optional[str] = address_option(None, "--address", help="Default: the --account's address."),
                   active: bool = typer.Option(False, "--active", help="Wait until its stake is active (warmed up and "
                                               "activated), not just deposited."),
                   timeout: float = typer.Option(600, help="Give up after this many seconds (exit 1)."),
@@ -142,7 +149,7 @@ def verifier_wait(address: Optional[str] = typer.Option(None, help="Default: the
 
 
 @app.command("run")
-def verifier_run(stake: float = typer.Option(1.0, help="ETH to stake on first start."),
+def verifier_run(stake: float = eth_option(1.0, "--stake", help="ETH to stake on first start."),
                  threads: int = typer.Option(DEFAULT_THREADS, help="Scoring threads (keep equal across verifiers)."),
                  device: str = typer.Option("cpu", help="auto, cpu or cuda (keep equal across verifiers)."),
                  poll: float = typer.Option(2.0, help="Seconds between passes over the tasks."),
@@ -153,7 +160,8 @@ def verifier_run(stake: float = typer.Option(1.0, help="ETH to stake on first st
                  strategy: str = typer.Option("honest", hidden=True, help="TEST/DEMO ADVERSARIES ONLY: " +
                                               ", ".join(STRATEGIES) + "."),
                  constant: int = typer.Option(5000, hidden=True, help="lazy: the score it reveals."),
-                 rival: Optional[str] = typer.Option(None, hidden=True, help="colluder: the miner it targets."),
+                 rival: Optional[str] = typer.Option(None, hidden=True, parser=address_of("--rival"),
+                                                     help="colluder: the miner it targets."),
                  mode: str = typer.Option("invalid", hidden=True, help="colluder: invalid or zero."),
                  rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
                  account: Optional[str] = ACCOUNT, confirmations: int = CONFS,
@@ -169,7 +177,7 @@ def verifier_run(stake: float = typer.Option(1.0, help="ETH to stake on first st
             strategy, STRATEGIES[strategy])()
     except ValueError as exc:
         fail(str(exc), 2)
-    chain = open_chain(rpc_url, deployment, account, confirmations)
+    chain = open_chain(rpc_url, deployment, account, confirmations, patient_start=True)  # an agent
     staked = chain.call("stakeOf", chain.account.address, on="registry")
     if staked == 0:  # say what is wrong before starting, not every 2 s after
         minimum = chain.call("MIN_STAKE", on="registry")
@@ -183,12 +191,13 @@ def verifier_run(stake: float = typer.Option(1.0, help="ETH to stake on first st
 
 
 @app.command("status")
-def verifier_status(address: Optional[str] = typer.Option(None, help="Default: the --account's address."),
+def verifier_status(address: Optional[str] = address_option(None, "--address",
+                                                             help="Default: the --account's address."),
                     as_json: bool = JSON, rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
                     account: Optional[str] = ACCOUNT):
     """Your stake (apart from earnings), locked seats, and per task: seats, reveals, agreements, fee, slash."""
     chain = open_chain(rpc_url, deployment, account, need_account=address is None, retry_seconds=ONE_SHOT_RETRY)
-    who = checked_address(address) if address else chain.account.address
+    who = address or chain.account.address
     try:
         info = chain.view("info", who, on="registry")
         pending = chain.view("pendingOf", who, on="registry")
@@ -226,4 +235,4 @@ def verifier_withdraw_stake(rpc_url: Optional[str] = RPC, deployment: Optional[s
         receipt = chain.send("withdrawStake", on="registry")
     except ChainError as exc:
         fail(str(exc))
-    emit({"address": chain.account.address, "withdrawn": eth(stake), "tx": "0x" + bytes(receipt.transactionHash).hex()})
+    emit({"address": chain.account.address, "withdrawn_wei": stake, "tx": "0x" + bytes(receipt.transactionHash).hex()})

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from codream.chain import Chain
-from codream.market import committee, duration, eth, submissions, task_state, verdict
+from codream.market import appeals, committee, duration, eth, submissions, task_state, verdict
 from codream.protocol import Phase, Status, score_label
 
 JSON = typer.Option(False, "--json", help="Print JSON (for scripts) instead of a table.")
@@ -179,8 +179,10 @@ def verifier_rows(chain: Chain, address: str) -> list[dict]:
         t = task_state(chain, tid)
         seats = [s for s in committee(chain, tid) if s["verifier"] == address]
         settled = all("faulty" in s for s in seats)
+        appeal_seats = sum(s["verifier"] == address for a in appeals(chain, tid) for s in a["seats"])
         rows.append({"task": tid, "phase": t["phase"].human, "seconds_left": t["seconds_left"],
-                     "seats": [s["seat"] for s in seats], "committed": sum(s["committed"] for s in seats),
+                     "seats": [s["seat"] for s in seats], "seat_count": len(seats), "appeal_seat_count": appeal_seats,
+                     "committed": sum(s["committed"] for s in seats),
                      "revealed": sum(s["revealed"] for s in seats),
                      "agree": sum(s.get("agree", 0) for s in seats), "disagree": sum(s.get("disagree", 0) for s in seats),
                      "faulty_seats": [s["seat"] for s in seats if s.get("faulty")],
@@ -200,10 +202,11 @@ def render_verifier(obj: dict, con: Console) -> None:
     table = Table()
     for col in ("task", "phase", "time left", "seats", "committed", "revealed", "agree", "disagree", "fee", "slashed"):
         table.add_column(col)
-    for r in obj["tasks"]:
-        n = len(r["seats"])
+    for r in obj["tasks"]:  # seats: how many this verifier holds in the task (the seat numbers are in --json)
+        n = r["seat_count"]
+        held = str(n) + (f" + {r['appeal_seat_count']} appeal" if r["appeal_seat_count"] else "")
         table.add_row(str(r["task"]), r["phase"], duration(r["seconds_left"]),
-                      ",".join(map(str, r["seats"])), f"{r['committed']}/{n}", f"{r['revealed']}/{n}",
+                      held, f"{r['committed']}/{n}", f"{r['revealed']}/{n}",
                       str(r["agree"]), str(r["disagree"]), eth(r["fee_wei"]) if r["fee_wei"] is not None else "–",
                       eth(r["slashed_wei"]) if r["slashed_wei"] else "–")
     con.print(table)

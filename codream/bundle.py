@@ -70,6 +70,36 @@ class Header:
     data_bytes: int
 
 
+# file signatures, to name what a file that is not a bundle is instead
+SIGNATURES = [(b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+              (b"BM", "a BMP image"), (b"%PDF", "a PDF document"), (b"\x1f\x8b", "gzip data"),
+              (b"\x93NUMPY", "a NumPy .npy array"), (b"\x7fELF", "an executable (ELF)"),
+              (b"7z\xbc\xaf", "a 7-Zip archive"), (b"BZh", "bzip2 data"), (b"\xfd7zXZ\x00", "xz data")]
+
+
+def sniff(data: bytes) -> str | None:
+    """What a file is, by its first bytes, when that is a known file type or text; else None."""
+    for magic, name in SIGNATURES:
+        if data.startswith(magic):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "a WebP image"
+    for cut in range(4):  # a character split at the 64th byte is still text
+        try:
+            text = data[:64 - cut].decode()
+        except UnicodeDecodeError:
+            continue
+        if text and all(c.isprintable() or c in "\t\r\n" for c in text):
+            return f"text ({text[:24]!r}…)" if len(data) > 24 else f"text ({text!r})"
+        return None
+    return None
+
+
+def what_it_is(data: bytes) -> str:
+    """A short human description of bytes that are not a bundle."""
+    return sniff(data) or f"{len(data)} bytes of something else (starting {data[:8].hex()})"
+
+
 def inspect_header(data: bytes) -> Header:
     """Bounds-checked parse of a safetensors header holding exactly one tensor."""
     if len(data) == 0:
@@ -79,6 +109,10 @@ def inspect_header(data: bytes) -> Header:
     if len(data) < 8:
         raise BundleError("truncated", f"{len(data)} bytes: too short for a safetensors header")
     (n,) = struct.unpack("<Q", data[:8])
+    if (n > MAX_HEADER_BYTES or 8 + n > len(data)) and (data[8:9] != b"{" or sniff(data) is not None):
+        # a bundle starts with a (small) header length, then its JSON header: this is some other file
+        raise BundleError("not_a_bundle", f"this is {what_it_is(data)}, not a bundle (a safetensors file of dreams, "
+                                          "from `codream miner dream`)")
     if n > MAX_HEADER_BYTES:
         raise BundleError("header_too_large", f"header claims {n} bytes; the limit is {MAX_HEADER_BYTES}")
     if 8 + n > len(data):

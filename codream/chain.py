@@ -4,8 +4,10 @@ typed errors, and retries configured once on the transport.
 Accounts come from an encrypted keystore (password from $CODREAM_KEYSTORE_PASSWORD or a
 prompt) or, on the devnet only, from anvil's public dev accounts (`dev:N`).
 
-Retries: web3's own ``ExceptionRetryConfiguration`` retries connection errors and timeouts
-with exponential backoff for ``retry_seconds`` in all; after that the call raises
+Retries: the first request to an RPC has short timeouts (``first_contact``): a URL where no
+node answers is reported within 3 s. Once it has answered, web3's own
+``ExceptionRetryConfiguration`` retries connection errors and timeouts with exponential backoff
+for ``retry_seconds`` in all (an outage mid-run is ridden out); after that the call raises
 :class:`ChainUnavailable`. Nothing else is retried: a revert, a bad argument or missing
 funds is explained at once (:class:`TxReverted`, :class:`InsufficientFunds`, ...).
 """
@@ -31,7 +33,7 @@ from web3.providers.rpc.utils import ExceptionRetryConfiguration
 
 from .deployment import load_record
 from .devchain import dev_private_key, is_devnet
-from .protocol import Phase
+from .protocol import AppealStage, Phase
 
 log = logging.getLogger("codream.chain")
 WEI = 10**18
@@ -56,8 +58,9 @@ class TxReverted(ChainError):
     def __init__(self, what: str, error: str, args: dict):
         self.error, self.args_ = error, args
         shown = ", ".join(f"{k}={v}" for k, v in args.items())
-        hint = _describe(error, args)
-        super().__init__(f"{what} reverted: {error}({shown})" + (f" — {hint}" if hint else ""))
+        self.hint = describe_revert(error, args)  # (what it means, the command to run next) or None
+        said = f" — {self.hint[0]}; next: `{self.hint[1]}`" if self.hint else ""
+        super().__init__(f"{what} reverted: {error}({shown}){said}")
 
 
 def _eth(wei: int) -> str:
@@ -68,47 +71,164 @@ def _phase(v: int) -> str:
     return Phase(v).human if v in iter(Phase) else str(v)
 
 
-# what a revert means and what to do, for humans (custom errors are decoded with their arguments)
+def _stage(v: int) -> str:
+    return AppealStage(v).name.lower() if v in iter(AppealStage) else str(v)
+
+
+def _task(a: dict) -> str:
+    return str(a["taskId"]) if "taskId" in a else "TASK"
+
+
+BUG = "codream --version"
+
+
+def _bug(what: str) -> tuple[str, str]:
+    """An invariant the CLI or the contracts keep broke: say so, and what to report."""
+    return f"{what}: a bug, please report it with the transaction and the version", BUG
+
+# What each custom error of the contracts means, and the command to run next: name -> args -> (sentence, command).
+# Every `error X(...)` declared under contracts/ has an entry (tests/test_chain_hints.py parses them). A name
+# declared by two contracts (AlreadyRevealed, BadScore, ...) shares one entry: read its arguments with .get.
 HINTS = {
-    "UnknownTask": lambda a: f"there is no task {a['taskId']} on this market (`codream task list`)",
-    "WrongPhase": lambda a: (f"task {a['taskId']} is in phase '{_phase(a['actual'])}', this step needs "
-                             f"'{_phase(a['expected'])}' (`codream task show {a['taskId']}`)"),
-    "MinBond": lambda a: f"the miner bond must be at least {_eth(a['required'])}",
-    "WrongBond": lambda a: f"send exactly the task's miner bond, {_eth(a['required'])}",
-    "BelowMinStake": lambda a: f"a stake must total at least {_eth(a['required'])} (it would be {_eth(a['total'])})",
-    "Unbonding": lambda a: "this stake is unbonding; an unbonding cannot be cancelled: withdraw it, then stake again",
-    "UnbondingNotOver": lambda a: "the unbonding delay has not passed yet",
-    "StakeLocked": lambda a: f"the stake holds {a['lockedSeats']} committee seat(s) in unsettled tasks",
-    "ToleranceTooHigh": lambda a: f"tolerance can be at most {a['max']} bps",
-    "FeeTooHigh": lambda a: f"the verifiers' fee can be at most {a['max']} bps",
-    "BadSeats": lambda a: (f"seats per submission must be odd, at least {a['minSeatsPerSubmission']} and at most "
-                           f"the seats; seats at most {a['maxSeats']}"),
-    "BadWindow": lambda a: f"window {a['index']} must be between {a['min']} s and {a['max']} s",
-    "BadAccuracy": lambda a: "the declared teacher accuracy must be in (0, 10000] bps",
-    "ContributionTooLow": lambda a: f"a co-owner contributes at least {_eth(a['required'])}",
-    "NoEligibleStake": lambda a: "no verifier has active stake right now (new stake warms up first)",
-    "DrawPending": lambda a: f"a draw is pending until block {a['lastBlock']}; draw the committee in that window",
-    "SeedNotReached": lambda a: "wait for the seed block (`codream devnet mine 2` on a devnet)",
-    "DrawWindowMissed": lambda a: "the draw window passed: request the draw again",
-    "WarmingUp": lambda a: f"this stake counts only from {a['activatesAt']} (unix time): it is warming up",
-    "NothingPending": lambda a: "no pending stake to activate",
-    "WrongDeposit": lambda a: f"an appeal of this task needs a deposit of exactly {_eth(a['required'])}",
-    "AlreadyAppealed": lambda a: "that submission was appealed already (one appeal each)",
-    "TooManyAppeals": lambda a: f"the task has {a['max']} appeals already",
-    "AppealWindowClosed": lambda a: "the appeal window is closed",
-    "NotSeatHolder": lambda a: "this address does not hold that committee seat",
-    "BadReveal": lambda a: "the salt or CID does not match the commitment",
-    "NothingToWithdraw": lambda a: "nothing is claimable for this address yet",
-    "TooManySubmissions": lambda a: f"the task is full ({a['max']} submissions)",
+    # tasks: create and co-own
+    "NoBounty": lambda a: ("a task needs a bounty above 0", "codream task create --bounty 1 --task-dir DIR"),
+    "MinBond": lambda a: (f"the miner bond must be at least {_eth(a['required'])}",
+                          f"codream task create --bond {a['required'] / WEI:g} --task-dir DIR"),
+    "BadSeats": lambda a: (f"seats per submission must be odd, at least {a['minSeatsPerSubmission']} and at most the "
+                           f"seats; seats at most {a['maxSeats']}",
+                           f"codream task create --seats {a['maxSeats']} "
+                           f"--seats-per-submission {a['minSeatsPerSubmission']} --task-dir DIR"),
+    "ToleranceTooHigh": lambda a: (f"the spec's tolerance can be at most {a['max']} bps (it says {a['given']}): "
+                                   "rebuild the task folder with a smaller scoring.tolerance_bps",
+                                   "codream task init --help"),
+    "FeeTooHigh": lambda a: (f"the verifiers' fee can be at most {a['max']} bps (got {a['given']})",
+                             f"codream task create --fee-bps {a['max']} --task-dir DIR"),
+    "BadMinGain": lambda a: (f"the spec's min gain {a['given']} bps is outside the scores' range: rebuild the task "
+                             "folder with another scoring.min_gain_bps", "codream task init --help"),
+    "BadWindow": lambda a: (f"window {a['index']} lasts {a['duration']} s; it must be between {a['min']} s and "
+                            f"{a['max']} s", f"codream task create --windows {','.join([str(a['min'])] * 5)} "
+                                             "--task-dir DIR"),
+    "BadAccuracy": lambda a: (f"the declared teacher accuracy must be in (0, 10000] bps, got {a['given']}: check the "
+                              "eval set's labels", "codream task add-eval --help"),
+    "BadCid": lambda a: (f"a CID of {a['length']} characters: it must be 1 to 128", "codream ipfs add FILE"),
+    "ZeroCommitment": lambda a: _bug("an empty commitment was sent (the CLI never does)"),
+    "TooManyOwners": lambda a: (f"the task has {a['max']} owners already", "codream task create --task-dir DIR"),
+    "AlreadyOwner": lambda a: (f"this account co-owns task {_task(a)} already", f"codream task show {_task(a)}"),
+    "ContributionTooLow": lambda a: (f"a co-owner contributes at least {_eth(a['required'])}",
+                                     f"codream task join TASK --contribution {a['required'] / WEI:g} "
+                                     "--eval FILE"),
+    "NotOwner": lambda a: (f"{a.get('caller', 'this account')} is not owner {a.get('ownerIndex', '')} of task "
+                           f"{_task(a)}: reveal with the account that created or joined it",
+                           f"codream task show {_task(a)}"),
+    "EvalAlreadyRevealed": lambda a: (f"this owner's eval set of task {_task(a)} is revealed already",
+                                      f"codream task show {_task(a)}"),
+    "BadEvalReveal": lambda a: ("the eval CID or salt does not match this owner's commitment: reveal from the "
+                                "CODREAM_HOME that committed it (the salt is kept there)",
+                                f"codream task reveal-eval {_task(a)}"),
+    # mining
+    "UnknownTask": lambda a: (f"there is no task {_task(a)} on this market", "codream task list"),
+    "WrongPhase": lambda a: (f"task {_task(a)} is in phase '{_phase(a['actual'])}', this step needs "
+                             f"'{_phase(a['expected'])}'", f"codream task show {_task(a)}"),
+    "WrongBond": lambda a: (f"send exactly the task's miner bond, {_eth(a['required'])}", "codream task list"),
+    "TooManySubmissions": lambda a: (f"the task is full ({a['max']} submissions)", "codream task list"),
+    "UnknownSubmission": lambda a: (f"task {_task(a)} has no submission {a.get('index')}",
+                                    f"codream task show {_task(a)}"),
+    "AlreadyRevealed": lambda a: (f"submission {a['index']} of task {_task(a)} is revealed already"
+                                  if "index" in a else f"appeal seat {a.get('seat')} revealed its score already",
+                                  f"codream task show {_task(a)}" if "taskId" in a else "codream verifier status"),
+    "BadReveal": lambda a: ("the salt or CID does not match the commitment: reveal from the CODREAM_HOME that "
+                            "committed (the salt is kept there)", "codream miner status"),
+    "DuplicateCid": lambda a: (f"this bundle was revealed in task {_task(a)} already: copies are not paid; dream a "
+                               "bundle of your own", "codream miner dream --help"),
+    # committee draws
+    "DrawPending": lambda a: (f"a draw is pending until block {a['lastBlock']}: draw the committee in that window",
+                              f"codream task wait {_task(a)} --phase 'score commit' --mine"),
+    "NoEligibleStake": lambda a: ("no verifier has active stake right now (new stake warms up first)",
+                                  "codream verifier run --stake 1"),
+    "DrawNotRequested": lambda a: (f"nobody requested task {_task(a)}'s committee draw yet (a verifier's keeper "
+                                   "does)", "codream verifier run --keeper"),
+    "SeedNotReached": lambda a: (f"the draw waits for its seed block {a['seedBlock']}", "codream devnet mine 2"),
+    "DrawWindowMissed": lambda a: (f"the draw window closed at block {a['lastBlock']}: request the draw again",
+                                   "codream verifier run --keeper"),
+    # committee seats
+    "NotSeatHolder": lambda a: (f"{a.get('caller', 'this address')} does not hold seat {a.get('seat')} of task "
+                                f"{_task(a)}", "codream verifier status"),
+    "ScoresAlreadyCommitted": lambda a: (f"seat {a['seat']} of task {_task(a)} committed its scores already",
+                                         "codream verifier status"),
+    "ScoresNotCommitted": lambda a: (f"seat {a['seat']} of task {_task(a)} committed no scores, so it has none to "
+                                     "reveal", "codream verifier status"),
+    "ScoresAlreadyRevealed": lambda a: (f"seat {a['seat']} of task {_task(a)} revealed its scores already",
+                                       "codream verifier status"),
+    "WrongScoreCount": lambda a: _bug(f"expected {a['expected']} scores, got {a['given']} (one per submission)"),
+    "BadScoreReveal": lambda a: ("the scores or salt do not match the seat's commitment: reveal from the "
+                                 "CODREAM_HOME that committed (the salt is kept there)", "codream verifier status"),
+    "BadScore": lambda a: _bug(f"score {a['score']} is neither a gain in bps nor INVALID"),
+    "BadVerdict": lambda a: _bug(f"owner {a['ownerIndex']}'s eval-set verdict {a['verdict']} is not a verdict"),
+    "ZeroItems": lambda a: _bug("a batch of 0 items was asked for (the CLI never does)"),
+    # money
+    "NothingToWithdraw": lambda a: ("nothing is claimable for this address yet", "codream rewards"),
+    "TransferFailed": lambda a: (f"{a.get('to')} did not accept {_eth(a.get('amount', 0))}: withdraw to an "
+                                 "account that can receive ETH", "codream rewards"),
+    # contract plumbing: only the market / registry / appeals module calls these
+    "NotRegistry": lambda a: _bug("only the stake registry may call this"),
+    "NotAppeals": lambda a: _bug("only the appeals module may call this"),
+    "NotMarket": lambda a: _bug("only the market may call this"),
+    "BadParams": lambda a: (f"the protocol parameters are inconsistent ({a['what']})",
+                            "codream deploy --params production --help"),
+    "SlotOutOfRange": lambda a: _bug(f"stake tree slot {a['slot']} is out of range (size {a['size']})"),
+    "TargetOutOfRange": lambda a: _bug(f"draw target {a['target']} is out of range (total {a['total']})"),
+    # appeals
+    "NotRevealed": lambda a: (f"submission {a['index']} of task {_task(a)} was never revealed: only revealed "
+                              "submissions can be appealed", f"codream task show {_task(a)}"),
+    "AlreadyAppealed": lambda a: ("that submission was appealed already (one appeal each)",
+                                  f"codream task show {_task(a)}"),
+    "TooManyAppeals": lambda a: (f"the task has {a['max']} appeals already", "codream task list"),
+    "WrongDeposit": lambda a: (f"an appeal of this task needs a deposit of exactly {_eth(a['required'])} (the "
+                               "verifier agent appeals with the right one)", "codream verifier run"),
+    "UnknownAppeal": lambda a: (f"task {_task(a)} has no appeal {a['appealId']}", f"codream task show {_task(a)}"),
+    "WrongAppealStage": lambda a: (f"appeal {a['appealId']} of task {_task(a)} is at stage '{_stage(a['stage'])}' "
+                                   "and cannot take this step", f"codream task show {_task(a)}"),
+    "AppealDrawPending": lambda a: (f"the appeal's draw is pending until block {a['lastBlock']}",
+                                    "codream devnet mine 2"),
+    "AppealDrawClosed": lambda a: (f"the appeal committee's draw closed at {a['drawDeadline']} (unix time)",
+                                   "codream task list"),
+    "NotAppealSeatHolder": lambda a: (f"{a.get('caller', 'this address')} does not hold seat {a.get('seat')} of "
+                                      f"appeal {a.get('appealId')} of task {_task(a)}", "codream verifier status"),
+    "AppealWindowClosed": lambda a: (f"the appeal window closed at {a['end']} (unix time)", "codream task list"),
+    "AppealNotOver": lambda a: (f"this appeal step is open until {a['end']} (unix time): wait for it (a devnet "
+                                "moves time on demand)", "codream devnet warp --help"),
+    "AlreadyCommitted": lambda a: (f"appeal seat {a['seat']} committed its score already", "codream verifier status"),
+    "NotCommitted": lambda a: (f"appeal seat {a['seat']} committed no score, so it has none to reveal",
+                               "codream verifier status"),
+    "BadAppealReveal": lambda a: ("the score or salt does not match the appeal seat's commitment: reveal from the "
+                                  "CODREAM_HOME that committed", "codream verifier status"),
+    # stake
+    "Unbonding": lambda a: ("this stake is unbonding; an unbonding cannot be cancelled: withdraw it once the delay "
+                            "is over, then stake again", "codream verifier withdraw-stake"),
+    "BelowMinStake": lambda a: (f"a stake must total at least {_eth(a['required'])} (it would be "
+                                f"{_eth(a['total'])})", f"codream verifier run --stake {a['required'] / WEI:g}"),
+    "NoStake": lambda a: (f"{a.get('verifier', 'this account')} has no stake, active or pending, to unbond",
+                          "codream verifier status"),
+    "NothingPending": lambda a: ("no pending stake to activate", "codream verifier status"),
+    "WarmingUp": lambda a: (f"this stake is warming up: it counts from {a['activatesAt']} (unix time), "
+                            f"{max(0, a['activatesAt'] - a['time'])} s from now",
+                            "codream verifier wait --active"),
+    "NotUnbonding": lambda a: ("this stake is not unbonding: start the unbonding first, then withdraw after the "
+                               "unbonding delay", "codream verifier unbond"),
+    "UnbondingNotOver": lambda a: (f"the unbonding ends at {a['unbondAt']} (unix time), "
+                                   f"{max(0, a['unbondAt'] - a['time'])} s from now", "codream verifier status"),
+    "StakeLocked": lambda a: (f"the stake holds {a['lockedSeats']} committee seat(s) in unsettled tasks: withdraw "
+                              "once they settle", "codream verifier status"),
 }
 
 
-def _describe(error: str, args: dict) -> str:
+def describe_revert(error: str, args: dict) -> tuple[str, str] | None:
+    """(what it means, the command to run next) for a decoded custom error, or None."""
     hint = HINTS.get(error)
     try:
-        return hint(args) if hint else ""
+        return hint(args) if hint else None
     except (KeyError, ValueError, TypeError):
-        return ""
+        return None
 
 
 def load_account(spec: str):
@@ -160,12 +280,44 @@ def retry_configuration(seconds: float, backoff: float = 0.25) -> ExceptionRetry
                                        backoff_factor=backoff)
 
 
+FIRST_CONTACT_TIMEOUT = (1.0, 2.0)  # seconds to connect, to answer: the first request to an RPC
+FIRST_CONTACT_TRIES = 2  # a refused or timed-out connection is tried once more (a silent node is not)
+
+
+def first_contact(url: str) -> int:
+    """The chain id of the RPC at ``url``, asked with short timeouts and one quick retry (web3's
+    own request timeout and retry configuration): a URL where no node answers is reported within
+    3 s. Only an RPC that answered once gets the patient retry that rides out outages."""
+    probe = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": FIRST_CONTACT_TIMEOUT},
+                                   exception_retry_configuration=ExceptionRetryConfiguration(
+                                       errors=(requests.ConnectionError,), retries=FIRST_CONTACT_TRIES,
+                                       backoff_factor=0.25)))
+    fix = ("is the node up and the URL right? (devnet: `codream devnet up`; elsewhere pass --rpc-url or set "
+           "$CODREAM_RPC_URL)")
+    try:
+        return probe.eth.chain_id
+    except requests.ConnectTimeout:
+        why = f"could not connect within {FIRST_CONTACT_TIMEOUT[0]:g} s, {FIRST_CONTACT_TRIES} tries"
+    except requests.Timeout:
+        why = f"connected, but no answer within {FIRST_CONTACT_TIMEOUT[1]:g} s"
+    except requests.ConnectionError as exc:
+        text = str(exc).lower()
+        why = ("connection refused" if "refused" in text else
+               "unknown host" if "resolve" in text or "name or service" in text or "nodename" in text else
+               type(exc).__name__)
+    except (requests.RequestException, ValueError, Web3RPCError) as exc:  # answered, but not as an Ethereum node
+        raise ChainError(f"{url} answered, but not as an Ethereum JSON-RPC node ({str(exc)[:120]}): "
+                         "check --rpc-url / $CODREAM_RPC_URL") from None
+    raise ChainUnavailable(f"no Ethereum RPC answers at {url} ({why}): {fix}")
+
+
 @dataclass
 class ChainConfig:
     rpc_url: str
     deployment: str | None = None  # record path (default: the devnet's)
     confirmations: int = 1
     retry_seconds: float = 120.0  # keep retrying an unreachable RPC about this long
+    patient_start: bool = False  # agents: ride out an RPC that is down when they start, too (no fast first contact)
 
 
 class Chain:
@@ -176,8 +328,12 @@ class Chain:
     def __init__(self, cfg: ChainConfig, account=None):
         self.cfg = cfg
         check_rpc_url(cfg.rpc_url)
+        if not cfg.patient_start:
+            self.chain_id = first_contact(cfg.rpc_url)  # fails fast; from here on, outages are ridden out
         self.w3 = Web3(Web3.HTTPProvider(cfg.rpc_url, request_kwargs={"timeout": 10},
                                          exception_retry_configuration=retry_configuration(cfg.retry_seconds)))
+        if cfg.patient_start:  # an agent started while its node is (re)starting waits for it
+            self.chain_id = self._rpc("chain id", lambda: self.w3.eth.chain_id)
         rec = load_record(cfg.deployment)
         self.record = rec
         cs = rec["contracts"]
@@ -199,7 +355,6 @@ class Chain:
                 sig = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
                 self._errors[keccak(text=sig)[:4]] = (item["name"], [i["type"] for i in item["inputs"]],
                                                       [i["name"] for i in item["inputs"]])
-        self.chain_id = self._rpc("chain id", lambda: self.w3.eth.chain_id)
         if rec.get("chain_id") not in (None, self.chain_id):
             raise ChainError(f"the RPC at {cfg.rpc_url} serves chain {self.chain_id}, but the deployment record "
                              f"is for chain {rec['chain_id']}: use the RPC URL and deployment record of one network")

@@ -127,3 +127,13 @@ def check_eval_set(spec: TaskSpec, teachers, ev, declared_bps: int) -> EvalCheck
                                                        f"declared {declared_bps} bps (tolerance "
                                                        f"{EVAL_ACCURACY_TOLERANCE_BPS})")
     return EvalCheck(EvalVerdict.OK, measured, f"teachers {measured} bps, declared {declared_bps} bps")
+
+
+def check_offline(spec: TaskSpec, teachers, ev: tuple[torch.Tensor, torch.Tensor],
+                  declared_bps: int | None = None) -> tuple[EvalCheck, int]:
+    """``check_eval_set`` for scoring offline (`codream verifier score`), where no owner declared
+    an accuracy: judged as if the owner declared what the teachers measure (an honest owner does),
+    so it fails when the set is too small or the teachers are below twice chance on it (shuffled
+    or wrong labels): a score on such a set means little. Returns (the check, the measured bps)."""
+    measured = ensemble_accuracy_bps(spec, teachers, *ev)
+    return check_eval_set(spec, teachers, ev, measured if declared_bps is None else declared_bps), measured

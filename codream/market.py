@@ -94,6 +94,9 @@ def submissions(chain: Chain, tid: int, n: int) -> list[dict]:
         for k in range(count):
             rows.append({"index": start + k, "miner": miners[k] if revealed[k] else None, "revealed": revealed[k],
                          "result": result[k], "status": Status(status[k])})
+    for e in chain.events("Committed", tid):  # the miner of a commitment is public before its reveal
+        if e["index"] < len(rows) and rows[e["index"]]["miner"] is None:
+            rows[e["index"]]["miner"] = e["miner"]
     cids = {e["index"]: (e["miner"], e["cid"]) for e in chain.events("Revealed", tid)}
     settled = {e["index"]: e for e in chain.events("SubmissionSettled", tid)}
     overturned = {e["index"]: e["result"] for e in chain.events("Overturned", tid)}

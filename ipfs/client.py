@@ -106,8 +106,13 @@ class IpfsClient:
                               f"{self.timeout:g}s (is the content provided by anyone?)") from None
         except ipfs_exc.ErrorResponse as exc:
             msg = str(exc)
-            if "not found" in msg or "could not find" in msg or "not pinned" in msg:
-                raise CidNotFound(f"{what}: {msg}") from None
+            if "not pinned" in msg:
+                raise CidNotFound(f"{what}: not pinned on the IPFS node at {self.api}") from None
+            if "not found" in msg or "could not find" in msg:  # Kubo: "ipld: could not find ..."
+                raise CidNotFound(f"{what}: not found — the IPFS node at {self.api} does not have this content "
+                                  "and found nobody who does. Check the CID; whoever published it must keep it "
+                                  "pinned on a node yours can reach (`codream ipfs add FILE` adds a file you "
+                                  "have)") from None
             if "invalid" in msg and ("path" in msg or "cid" in msg.lower()):
                 raise InvalidCid(f"{what}: {msg}") from None
             raise IpfsError(f"{what}: the node answered with an error: {msg}") from None

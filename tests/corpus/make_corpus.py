@@ -38,7 +38,7 @@ def cases():
     yield "truncated_length", ok[:5], "truncated"
     yield "truncated_header", ok[:40], "truncated"
     yield "truncated_data", ok[:-100], "truncated"
-    yield "not_safetensors_text", b"hello, I am a bundle, trust me" * 3, "header_too_large"
+    yield "not_safetensors_text", b"hello, I am a bundle, trust me" * 3, "not_a_bundle"
     yield "pickle", pickle.dumps({"images": [1, 2, 3]}), "not_safetensors"
     yield "zip_torch_save", b"PK\x03\x04" + bytes(200), "not_safetensors"
     yield "huge_header_claim", struct.pack("<Q", 1 << 40) + b"{}", "header_too_large"

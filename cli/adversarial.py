@@ -65,10 +65,13 @@ N_DREAMS = 300
 MIN_GAIN = 7000  # the owners' quality bar (bps): 3-step dreams score ~4,900, 120-step ~8,000 (n=300)
 BOND = ETH // 100
 SEATS = 31  # K = r = 31 (the largest r): every seat scores every submission, the honest stake decides, and
-# the adversaries' small stakes are drawn onto the committee in most runs
-HONEST_STAKE, SYBIL_STAKE, ADVERSARY_STAKE, STALLER_STAKE, BRIBED_STAKE = 3.0, 1.0, 1.0, 2.0, 1.0
+# the adversaries' small stakes are drawn onto the committee in most runs. The staller and the bribed pair
+# act only in task A: with 16 % of the stake each, the chance that either holds none of A's 31 seats is
+# 0.45 % (with the 9.5 % they had, 4.5 %: a run where the staller held no seat in A netted it +0.01 ETH of
+# fees for honest work elsewhere)
+HONEST_STAKE, SYBIL_STAKE, ADVERSARY_STAKE, STALLER_STAKE, BRIBED_STAKE = 3.0, 1.0, 1.0, 4.0, 2.0
 BRIBE = ETH // 100  # per delivered vote: less than the seat's slash (a bribe cannot pay for itself)
-LATE_STAKE = 20 * ETH  # owner B's late stake: more than every verifier together
+LATE_STAKE = 30 * ETH  # owner B's late stake: more than every verifier together (25 ETH)
 
 
 @dataclass

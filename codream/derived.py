@@ -242,9 +242,15 @@ def _most_voted(images: torch.Tensor, groups: list, cfg: dict, limit: int) -> li
     """The ``limit`` groups that most of the bundle's images match best on a coarse grid
     (COARSE×COARSE, rotations only: about 35× cheaper per earlier image than the exact check),
     ties in the given (commit) order. A copy's source collects the votes of its copies."""
-    views = [_unit(working_grid(images, COARSE))]
-    views += [_unit(working_grid(_rotate(images, a), COARSE)) for a in cfg["angles"]]
-    refs = torch.cat([_unit(F.adaptive_avg_pool2d(g[2].float(), COARSE)) for g in groups])
+    res = int(cfg["resolution"])
+
+    def coarse(grid: torch.Tensor) -> torch.Tensor:  # queries and references the same way: grid, then pool
+        h, w = grid.shape[2:]
+        return _unit(F.adaptive_avg_pool2d(grid.float(), (min(COARSE, h), min(COARSE, w))))
+
+    views = [coarse(working_grid(images, res))]
+    views += [coarse(working_grid(_rotate(images, a), res)) for a in cfg["angles"]]
+    refs = torch.cat([coarse(g[2]) for g in groups])
     owner = torch.cat([torch.full((len(g[2]),), k, dtype=torch.int64) for k, g in enumerate(groups)])
     best_val = torch.full((len(images),), -2.0)
     best_at = torch.zeros(len(images), dtype=torch.int64)

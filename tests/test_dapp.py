@@ -16,6 +16,10 @@ from codream.chain import Chain, ChainConfig, load_account
 from codream.devchain import DEVNET_CHAIN_ID
 from tests.conftest import REPO, free_port, run_cli
 
+# devnet rounds in a real browser: `make test` runs it, `make test-fast` does not
+pytestmark = pytest.mark.slow
+
+
 ARTIFACTS = REPO / "test-artifacts"
 
 

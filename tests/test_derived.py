@@ -121,6 +121,17 @@ def test_with_more_groups_than_the_cap_the_coarse_vote_finds_the_source(mnist, m
     assert any(g.label == "source" and int(g.flagged.sum()) > 150 for g in r.groups), r.to_json()
 
 
+def test_the_coarse_vote_works_at_8x8_too(digits):
+    """(The adversarial round's verifiers crashed here: the coarse query grid was 4×4 and the
+    references' 7×7 on digits, once a task had more earlier groups than max_groups.)"""
+    a, b, ev = digits
+    cfg = dict(DIGITS, max_groups=2)
+    decoys = {f"decoy {k}": cheats.blend(b, b.roll(k + 1, 0), 0.5) for k in range(4)}
+    r = check_derived(cheats.rotate(a, 10), groups(cfg, ev, **decoys) + groups(cfg, source=a), cfg)
+    assert r.skipped_groups == 4  # 4 decoys, the eval set and the source; 2 checked
+    assert any(g.label == "source" and int(g.flagged.sum()) > 0 for g in r.groups), r.to_json()
+
+
 def test_a_group_at_another_resolution_is_skipped_and_counted(mnist, mnist_eval):
     a, _ = mnist
     r = check_derived(cheats.rotate(a, 10), groups(dict(MNIST, resolution=7), mnist_eval, a=a), MNIST)

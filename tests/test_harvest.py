@@ -93,6 +93,7 @@ def _harvest_cli(manifest: Path, out: Path, steps: int) -> list[str]:
             "--steps", str(steps), "--no-baselines", "--threads", "1"]
 
 
+@pytest.mark.slow
 def test_a_killed_harvest_resumes_and_ends_with_the_same_student(accepted, tmp_path, codream_home):
     steps = 120
     m = load_manifest(accepted)

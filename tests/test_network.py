@@ -20,6 +20,10 @@ from owner.tasks import create_task, reveal_eval
 from ipfs import IpfsClient
 from tests.conftest import free_port
 
+# devnet rounds with agent processes: `make test` runs it, `make test-fast` does not
+pytestmark = pytest.mark.slow
+
+
 ETH = 10**18
 BOND = ETH // 100
 

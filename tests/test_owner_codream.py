@@ -46,6 +46,7 @@ def test_the_co_dreamed_student_beats_both_owners_teachers_on_the_union(owners, 
     assert (tmp_path / "harvest" / "MODEL_CARD.md").exists()
 
 
+@pytest.mark.slow
 def test_similarity_ranks_the_related_owner_first_and_recommends_only_it(owners):
     parties = []
     for name in ("alice", "bob", "carol"):

@@ -11,11 +11,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from web3 import Web3
 
 from cli import devnet
 from codream.chain import load_account
 from tests.conftest import free_port
+
+# real-time windows on a testnet-like chain: `make test` runs it, `make test-fast` does not
+pytestmark = pytest.mark.slow
+
 
 WINDOW = 30  # seconds; real time
 

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
@@ -49,6 +51,7 @@ def test_brownie_run_deploy_writes_the_deployment_record(tmp_path):
     assert rec["params"] == "production"
 
 
+@pytest.mark.slow
 def test_forge_fuzz_and_invariant_suites_pass():
     """Every forge test, on foundry.toml's `light` profile (64 fuzz runs, 12 × 100 handler calls per
     invariant) unless FOUNDRY_PROFILE says otherwise; `make test-forge` runs the full default profile."""

@@ -15,6 +15,10 @@ import pytest
 
 from tests.conftest import REPO, free_port, run_cli
 
+# a whole round by hand on a devnet: `make test` runs it, `make test-fast` does not
+pytestmark = pytest.mark.slow
+
+
 
 def readme_block(heading: str) -> str:
     text = (REPO / "README.md").read_text()

@@ -43,7 +43,7 @@ from codream.protocol import INVALID, NO_EVAL, AppealStage, EvalVerdict, Phase, 
     recipe_seed, salt_bytes, score_commitment, score_label, seat_submissions, seat_vector
 from codream.spec import SpecError, TaskSpec, parse_bytes
 from codream.teachers import TeacherError, load_teachers
-from ipfs import CidNotFound, ContentTooLarge, IpfsTimeout
+from ipfs import CidNotFound, ContentTooLarge, IpfsError, IpfsTimeout
 
 from .index import NoveltyIndex
 from codream.novelty import Reference, reference
@@ -450,7 +450,14 @@ class VerifierAgent(Agent):
         for s in todo[:BUNDLES_PER_PASS]:
             memo = self.score_memo if self.score_memo is not None else {}
             if (tid, s) not in memo:
-                memo[(tid, s)] = self._score_one(tid, st, s, spec, teachers, ev, why, revealed)
+                try:
+                    memo[(tid, s)] = self._score_one(tid, st, s, spec, teachers, ev, why, revealed)
+                except (ChainError, IpfsError, TaskError):
+                    raise
+                except Exception as exc:  # a bug on one bundle must not stop the agent: this task backs off
+                    self.log.exception("internal error scoring task %s submission %s", tid, s)
+                    raise TaskError(f"could not score submission {s} of task {tid}: {type(exc).__name__}: {exc} "
+                                    "(an internal error; agent.log has the traceback)") from exc
             st["scores"][str(s)] = dict(memo[(tid, s)])
             self.state.save()  # each score is durable as soon as it exists
         if len(todo) <= BUNDLES_PER_PASS:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -140,16 +141,25 @@ def reference_rows(grid: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]
     return _unit(base), [_unit(q) for q in _quarters(base)]
 
 
-def _top2(views: list[torch.Tensor], ref: torch.Tensor, exclude_self: bool) -> tuple[torch.Tensor, torch.Tensor]:
+TOP = 32  # the best matches of each query looked at for a second best that is not a copy of the best
+DUPLICATE = 0.97  # two references this alike (centred cosine, aligned over the shifts) are one image
+
+
+def _top2(views: list[torch.Tensor], ref: torch.Tensor, exclude_self: bool,
+          same: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(margin s1 − s2, index of the best reference) of each query row: the best over views of
-    the similarity to each reference row, then the best and second best reference. With
-    ``exclude_self`` (the bundle against itself) only references *before* the query count, so
-    the later image of a derived pair is the one flagged, and only from position
+    the similarity to each reference row, then the best and the second best reference — the
+    second best among the TOP best that is not a near-duplicate of the best (``same(best [c],
+    candidates [c, k])`` -> bool [c, k]): copies of an image in the earlier material (an exact
+    copy someone submitted, a noised or shifted one) must not hide a later disguised copy of it.
+    With ``exclude_self`` (the bundle against itself) only references *before* the query count,
+    so the later image of a derived pair is the one flagged, and only from position
     ``MIN_SELF_REFERENCES`` on."""
     n, m = len(views[0]), len(ref)
     margin, best_at = torch.zeros(n), torch.zeros(n, dtype=torch.int64)
     if m < 2:
         return margin, best_at
+    k = min(TOP if same is not None else 2, m)
     for lo in range(0, n, CHUNK):
         hi = min(n, lo + CHUNK)
         best = None
@@ -159,13 +169,32 @@ def _top2(views: list[torch.Tensor], ref: torch.Tensor, exclude_self: bool) -> t
         if exclude_self:
             mask = torch.arange(m).view(1, -1) >= torch.arange(lo, hi).view(-1, 1)
             best = best.masked_fill(mask, -2.0)
-        top, at = best.topk(2, dim=1)
-        valid = top[:, 1] > -2.0
+        top, at = best.topk(k, dim=1)
+        second = top[:, 1]
+        if same is not None and k > 2:
+            other = ~same(at[:, 0], at[:, 1:]) & (top[:, 1:] > -2.0)
+            first = torch.where(other.any(1), other.float().argmax(1), torch.full((hi - lo,), k - 2))
+            second = top[:, 1:].gather(1, first.view(-1, 1)).squeeze(1)
+        valid = second > -2.0
         if exclude_self:
             valid &= torch.arange(lo, hi) >= MIN_SELF_REFERENCES
-        margin[lo:hi] = torch.where(valid, top[:, 0] - top[:, 1], torch.zeros(hi - lo))
+        margin[lo:hi] = torch.where(valid, top[:, 0] - second, torch.zeros(hi - lo))
         best_at[lo:hi] = at[:, 0]
     return margin, best_at
+
+
+def _same_image(ref_grid: torch.Tensor, shifts: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """best [c], candidates [c, k] (row indices of ``ref_grid``) -> bool [c, k]: the candidate is
+    a near-duplicate of the best (centred cosine ≥ DUPLICATE over the shifts of the best)."""
+    shifted = torch.stack([_unit(v) for v in _shifted(ref_grid.float(), shifts)])  # [views, m, d]
+    plain = shifted[0]
+
+    def same(best: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+        b = shifted[:, best]                      # [views, c, d]
+        c = plain[cand]                           # [c, k, d]
+        return torch.einsum("vcd,ckd->vck", b, c).amax(0) >= DUPLICATE
+
+    return same
 
 
 @dataclass
@@ -182,7 +211,7 @@ class GroupResult:
 
 
 def compare(views: Views, ref_grid: torch.Tensor, thresholds: tuple[float, float, torch.Tensor | float],
-            exclude_self: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+            exclude_self: bool = False, shifts: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Which query images look derived from the references ``ref_grid`` (``reference_grid``
     rows, possibly the union of several groups). ``thresholds``: (whole-image margin, quarter
     margin per reference row or one for all, quarters needed). Returns (flagged bool [n],
@@ -190,12 +219,13 @@ def compare(views: Views, ref_grid: torch.Tensor, thresholds: tuple[float, float
     matched best)."""
     margin, quad, quad_min = thresholds
     whole_ref, quarter_refs = reference_rows(ref_grid)
-    m_whole, at_whole = _top2(views.whole, whole_ref, exclude_self)
+    same = _same_image(ref_grid, shifts)
+    m_whole, at_whole = _top2(views.whole, whole_ref, exclude_self, same)
     by_whole = m_whole > float(margin)
     counts = torch.zeros(views.n, dtype=torch.int64)
     at = at_whole.clone()
     for q_views, q_ref in zip(views.quarters, quarter_refs):
-        m_q, at_q = _top2(q_views, q_ref, exclude_self)
+        m_q, at_q = _top2(q_views, q_ref, exclude_self, same)
         tau = quad[at_q] if isinstance(quad, torch.Tensor) else quad
         hit = m_q > tau
         counts += hit.long()
@@ -297,11 +327,10 @@ def check_derived(images: torch.Tensor, groups: list[tuple[str, str, torch.Tenso
 
     if self_check:
         f, w, q, _ = compare(views, reference_grid(images, cfg),
-                             (cfg["self_margin"], cfg["self_quad_margin"], cfg["quad_min"]), exclude_self=True)
+                             (cfg["self_margin"], cfg["self_quad_margin"], cfg["quad_min"]), exclude_self=True,
+                             shifts=int(cfg["shifts"]))
         book("self", "this bundle", f, w, q)
-    # each family (earlier dreams; the eval set's real images) is judged against only with at least
-    # MIN_REFERENCES images of its own: real images are a poor second-best for a dream, so 540 eval
-    # images beside one 200-image bundle still flagged 3.5 % of an honest bundle as derived from it
+    # each family (earlier dreams; the eval set's real images) counts apart (MIN_REFERENCES, SMALL_POOL)
     too_few = small = 0
     for family in (lambda g: g[0] == "eval_set", lambda g: g[0] != "eval_set"):
         size = sum(len(g[2]) for g in chosen if family(g))
@@ -315,7 +344,7 @@ def check_derived(images: torch.Tensor, groups: list[tuple[str, str, torch.Tenso
         owner = torch.cat([torch.full((len(g[2]),), k, dtype=torch.int64) for k, g in enumerate(chosen)])
         quad = torch.tensor([float(cfg["eval_quad_margin"] if g[0] == "eval_set" else cfg["quad_margin"])
                              for g in chosen])[owner]
-        f, w, q, at = compare(views, union, (cfg["margin"], quad, cfg["quad_min"]))
+        f, w, q, at = compare(views, union, (cfg["margin"], quad, cfg["quad_min"]), shifts=int(cfg["shifts"]))
         src = owner[at]
         for k, (kind, label, _) in enumerate(chosen):
             mine = src == k

@@ -121,6 +121,26 @@ def test_with_more_groups_than_the_cap_the_coarse_vote_finds_the_source(mnist, m
     assert any(g.label == "source" and int(g.flagged.sum()) > 150 for g in r.groups), r.to_json()
 
 
+@pytest.mark.parametrize("mask", ["exact", "noised", "shifted 1 px"])
+def test_copies_of_the_source_in_the_earlier_material_do_not_hide_a_disguised_copy(mnist, mnist_eval, mask):
+    """The margin's second best is the best match that is not a near-duplicate of the best: in the
+    adversarial round an exact copy and noised / shifted copies of honest 1's bundle, committed
+    earlier (and INVALID themselves), made the rotated and blended copies after them VALID."""
+    a, b = mnist
+    masks = {"exact": a.clone(), "noised": cheats.noise(a, 8), "shifted 1 px": cheats.shift(a, 1)}
+    earlier = groups(MNIST, mnist_eval, a=a, b=b, mask=masks[mask])
+    for copy in (cheats.rotate(a, 10), cheats.blend(a, b, 0.7)):
+        r = check_derived(copy, earlier, MNIST)
+        assert r.fraction > 4 * MNIST["max_fraction"], (mask, r.to_json())
+
+
+def test_copies_in_the_earlier_material_do_not_hide_a_disguised_copy_on_digits_either(digits):
+    a, b, ev = digits
+    r = check_derived(cheats.rotate(a, 10), groups(DIGITS, ev, a=a, copy=a.clone(), noised=cheats.noise(a, 8), b=b),
+                      DIGITS)
+    assert derived_reasons(r, DIGITS["max_fraction"]), r.to_json()
+
+
 def test_the_coarse_vote_works_at_8x8_too(digits):
     """(The adversarial round's verifiers crashed here: the coarse query grid was 4×4 and the
     references' 7×7 on digits, once a task had more earlier groups than max_groups.)"""

@@ -71,6 +71,7 @@ SEATS = 31  # K = r = 31 (the largest r): every seat scores every submission, th
 # fees for honest work elsewhere)
 HONEST_STAKE, SYBIL_STAKE, ADVERSARY_STAKE, STALLER_STAKE, BRIBED_STAKE = 3.0, 1.0, 1.0, 4.0, 2.0
 BRIBE = ETH // 100  # per delivered vote: less than the seat's slash (a bribe cannot pay for itself)
+ACT_IN_A_ONLY = ("verifier staller", "verifier bribed pair")  # strategies whose cheating happens in task A only
 LATE_STAKE = 30 * ETH  # owner B's late stake: more than every verifier together (25 ETH)
 
 
@@ -408,6 +409,10 @@ class AdversarialRound(Demo):
     def report_all(self) -> dict:
         chain = self.chain
         accounts = ledger(chain, {a.name: a.addresses for a in self.actors}, transfers=self.bribes)
+        # the staller and the bribed pair cheat in task A only; elsewhere their seats work honestly and are
+        # paid for it, so the attack's own net is theirs in A (the row's net adds their honest work elsewhere)
+        in_a = ledger(chain, {a.name: a.addresses for a in self.actors if a.name.startswith(ACT_IN_A_ONLY)},
+                      tasks=[self.tasks["A"]], transfers=self.bribes)
         table = Table(title="Adversarial rounds: who earned or lost what, and why")
         for col in ("strategy", "paid in", "credited", "slashed", "net", "work", "why"):
             table.add_column(col, justify="right" if col in ("paid in", "credited", "slashed", "net", "work") else "left")
@@ -441,10 +446,17 @@ class AdversarialRound(Demo):
                            f"{len(mine)} seats, {faulty} faulty" + (f" ({a.note})" if faulty else ""))
                 if acct.transfers:
                     why.append(f"bribes received {eth(acct.transfers)}")
+                if a.name in in_a:
+                    seats_a = sum(1 for e in mine if e["taskId"] == self.tasks["A"])
+                    why.append(f"in A, the task it attacked: {seats_a} seats, net {eth(in_a[a.name].net, True)}")
             if a.name == "miner briber":
                 why.append(f"bribes paid {eth(-acct.transfers)}")
             row = {"strategy": a.name, "role": a.role, "honest": a.honest, "addresses": sorted(addrs),
                    **acct.as_dict(), "work_seconds": round(work, 1), "why": "; ".join(why)}
+            if a.name in in_a:
+                row["net_in_A_wei"] = in_a[a.name].net
+                row["seats_in_A"] = sum(1 for e in seat_events
+                                        if e["verifier"] in addrs and e["taskId"] == self.tasks["A"])
             rows.append(row)
             table.add_row(a.name, eth(acct.paid_in), eth(acct.credited), eth(acct.slashed), eth(acct.net, True),
                           f"{work:.0f} s" if work else "–", row["why"])

@@ -36,6 +36,10 @@ def test_honest_parties_earn_and_every_cheat_loses(result):
             assert r["net_wei"] < 0 and r["credited_wei"] < r["paid_in_wei"]  # it bought dreams
         elif r["honest"]:
             assert r["net_wei"] > 0, (name, r)
+        elif "net_in_A_wei" in r:
+            # cheats in A only (staller, bribed pair): the attack loses there, whenever it held a seat to cheat
+            # with; the row's total adds its seats' honest work in the other tasks (paid: expected net ≈ 0)
+            assert r["net_in_A_wei"] < 0 if r["seats_in_A"] else r["net_in_A_wei"] <= 0, (name, r)
         elif any(name.startswith(p) for p in POINTLESS) or r["why"].startswith("not drawn"):
             assert r["net_wei"] <= 0, (name, r)  # (a verifier never drawn could not act: pointless)
         else:

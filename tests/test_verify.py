@@ -141,6 +141,7 @@ def test_cli_score_prints_the_verdict_json(reference_task, scored, tmp_path):
     assert out["verdict"] == "INVALID" and out["reasons"][0]["code"] == "wrong_chain"
 
 
+@pytest.mark.slow  # two distillations in subprocesses: `make test` runs it, `make test-fast` does not
 def test_cli_score_takes_the_committee_recipe_seed_from_the_draw_seed(reference_task, scored, tmp_path):
     from codream.protocol import recipe_seed
     from ipfs.cid import cid_of_file
@@ -171,6 +172,7 @@ def test_fast_layout_copies_and_computes_the_same_function(task):
         assert torch.allclose(fast(x.contiguous(memory_format=torch.channels_last)), t(x), atol=1e-4)
 
 
+@pytest.mark.slow  # two distillations in subprocesses: `make test` runs it, `make test-fast` does not
 def test_noise_baseline_is_computed_once_per_task_and_thread_count(task, tmp_path, monkeypatch):
     import codream.yardstick as Y
     import verifier.score as score

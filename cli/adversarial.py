@@ -9,7 +9,7 @@ cheat nets < 0, or ≤ 0 where the protocol can only make it pointless (the reas
 Round 1 runs three tasks at once on the digits teacher:
   A (honest owner) — the arena: two honest miners; noise; an exact copy; the same dreams shifted,
     flipped and noised under three more addresses (a sybil split of one unit of work), and
-    rotated under another (a disguise no pixel alignment undoes); the
+    rotated and blended under two others (disguises no pixel alignment undoes); the
     task's own eval images; low-effort dreams; spam from one address; a staller's junk (the
     staller's seats vote it 10,000), a briber's junk (a bribed pair votes it 10,000, paid per
     delivered vote); owner E joins A as cheaply as a co-owner may (10 % of the bounty) with an eval
@@ -113,10 +113,11 @@ def actors() -> list[Actor]:
         Actor("miner exact copy", "miner", [7], False, "honest 1's bundle, re-bound", ["A"], "copy"),
         Actor("miner sybil copies ×3", "miner", [8, 9, 10], False,
               "honest 1's dreams shifted / flipped / noised, under 3 addresses", ["A"], "transformed"),
-        # (blends of a bundle's own pairs and 5-step re-optimisation are out of the derived check's reach on 8×8
-        # digits: in this round they were accepted, +0.42 ETH for the two; docs/threat-model.md)
-        Actor("miner rotated copy", "miner", [34], False, "honest 1's dreams rotated 10° (no pixel alignment "
-              "undoes it: the derived-work check)", ["A"], "transformed", transforms=("rotate",)),
+        # (5-step re-optimisation is out of the derived check's reach on 8×8 digits: accepted in a measured run;
+        # docs/threat-model.md)
+        Actor("miner disguised copies ×2", "miner", [34, 35], False, "honest 1's dreams rotated 10° / its own "
+              "pairs blended 70/30, under 2 addresses (no pixel alignment undoes them: the derived-work check)",
+              ["A"], "transformed", transforms=("rotate", "blend")),
         Actor("miner eval images", "miner", [11], False, "the task's eval images (rebuilt from public data)",
               ["A"], "eval-images"),
         Actor("miner low effort", "miner", [12], False, "3 optimisation steps instead of 120", ["A"], "low-effort"),

@@ -204,10 +204,45 @@ class GroupResult:
     flagged: torch.Tensor        # bool [n]
     whole: int                   # images flagged by the whole-image margin
     quarters: int                # images flagged by the quarter margins
+    blends: int = 0              # images flagged as blends of two earlier images
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "source": self.label, "flagged": int(self.flagged.sum()),
-                "by_whole_image": self.whole, "by_quarters": self.quarters}
+                "by_whole_image": self.whole, "by_quarters": self.quarters, "by_blend": self.blends}
+
+
+BLEND_TOP = 128  # candidates for the second source of a blend: the best matches of each image
+BLEND_RATIO = 0.3  # a blend: two earlier images explain it this much better than its best match alone
+
+
+def blends(query: torch.Tensor, ref_grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(bool [n], best reference [n]): which query rows (``query``: unit whole-image rows) are a
+    blend of two earlier images — the residual after projecting onto its best match and one more
+    of its BLEND_TOP best matches is below BLEND_RATIO of the residual on the best match alone.
+    Measured (1,000-image bundles, the union of two others and the eval set): the lowest honest
+    ratio 0.66 on digits, 0.72 on MNIST (p0.1); own-pair blends 50/50 → 0.01, so 81–95 % of
+    their images fall under 0.3, 70/30 blends 23–66 %. Plain pixels, no alignment: a blend of
+    rotated sources is the margin's to find."""
+    n, m = len(query), len(ref_grid)
+    flagged, best_at = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.int64)
+    if m < 2:
+        return flagged, best_at
+    ref = _unit(ref_grid.float())
+    k = min(BLEND_TOP, m)
+    for lo in range(0, n, CHUNK):
+        q = query[lo:lo + CHUNK]
+        _, at = (q @ ref.T).topk(k, dim=1)
+        r1 = ref[at[:, 0]]
+        e = q - (q * r1).sum(1, keepdim=True) * r1              # what the best match leaves
+        rest = ref[at[:, 1:]]
+        rest = rest - (rest * r1.unsqueeze(1)).sum(2, keepdim=True) * r1.unsqueeze(1)
+        rest = rest / rest.norm(dim=2, keepdim=True).clamp_min(1e-6)
+        gain = (rest * e.unsqueeze(1)).sum(2).pow(2).amax(1)     # the most a second image explains of it
+        res1 = e.norm(dim=1)
+        res2 = (res1.pow(2) - gain).clamp_min(0).sqrt()
+        flagged[lo:lo + CHUNK] = (res1 > 1e-3) & (res2 < BLEND_RATIO * res1)
+        best_at[lo:lo + CHUNK] = at[:, 0]
+    return flagged, best_at
 
 
 def compare(views: Views, ref_grid: torch.Tensor, thresholds: tuple[float, float, torch.Tensor | float],
@@ -319,10 +354,11 @@ def check_derived(images: torch.Tensor, groups: list[tuple[str, str, torch.Tenso
     first: list[int | None] = [None] * n
     results: list[GroupResult] = []
 
-    def book(kind, label, flagged, by_w, by_q):
+    def book(kind, label, flagged, by_w, by_q, by_blend=None):
         for i in (flagged & ~derived).nonzero().flatten().tolist():
             first[i] = len(results)
-        results.append(GroupResult(kind, label, flagged, int(by_w.sum()), int(by_q.sum())))
+        results.append(GroupResult(kind, label, flagged, int(by_w.sum()), int(by_q.sum()),
+                                   int(by_blend.sum()) if by_blend is not None else 0))
         derived.__ior__(flagged)
 
     if self_check:
@@ -345,9 +381,11 @@ def check_derived(images: torch.Tensor, groups: list[tuple[str, str, torch.Tenso
         quad = torch.tensor([float(cfg["eval_quad_margin"] if g[0] == "eval_set" else cfg["quad_margin"])
                              for g in chosen])[owner]
         f, w, q, at = compare(views, union, (cfg["margin"], quad, cfg["quad_min"]), shifts=int(cfg["shifts"]))
-        src = owner[at]
+        b, b_at = blends(views.whole[0], union)
+        b &= ~f
+        src = owner[torch.where(b, b_at, at)]
         for k, (kind, label, _) in enumerate(chosen):
             mine = src == k
-            book(kind, label, f & mine, w & mine, q & mine)
+            book(kind, label, (f | b) & mine, w & mine, q & mine, b & mine)
     return DerivedReport(n, derived, results, first, len(usable) - len(chosen) + mismatched,
                          time.perf_counter() - t0, too_few, small)

@@ -73,10 +73,11 @@ def test_faulty_owners_are_burned_and_nobody_harvests_an_unjudged_round(result):
 @pytest.mark.slow
 def test_copies_replays_and_eval_images_are_caught_by_novelty(result):
     rows = {r["strategy"]: r for r in result["rows"]}
-    for name in ("miner exact copy", "miner sybil copies ×3", "miner rotated copy", "miner eval images",
+    for name in ("miner exact copy", "miner sybil copies ×3", "miner disguised copies ×2", "miner eval images",
                  "miner replay"):
         assert ": accepted" not in rows[name]["why"], (name, rows[name]["why"])
-    assert rows["miner rotated copy"]["why"] == "A: invalid", rows["miner rotated copy"]["why"]  # derived work
+    disguised = rows["miner disguised copies ×2"]["why"]
+    assert disguised == "A: invalid; A: invalid", disguised  # derived work: a rotation, a blend
     assert rows["miner honest 1"]["why"].count(": accepted") >= 2
 
 

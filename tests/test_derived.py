@@ -141,6 +141,20 @@ def test_copies_in_the_earlier_material_do_not_hide_a_disguised_copy_on_digits_e
     assert derived_reasons(r, DIGITS["max_fraction"]), r.to_json()
 
 
+@pytest.mark.parametrize("w", [0.5, 0.7])
+def test_blends_of_a_bundles_own_pairs_are_invalid_on_digits_too(digits, w):
+    """The blend check: two earlier images explain a blend far better than its best match alone
+    (residual ratio ~0.01 against ≥ 0.66 for honest dreams); the margin alone saw 1.4 % of a 50/50
+    own-pair blend on digits."""
+    a, b, ev = digits
+    perm = torch.randperm(len(a), generator=torch.Generator().manual_seed(0))
+    r = check_derived(cheats.blend(a, a[perm], w), groups(DIGITS, ev, a=a, b=b), DIGITS)
+    assert sum(g.blends for g in r.groups) > 0.2 * len(a), r.to_json()
+    assert derived_reasons(r, DIGITS["max_fraction"])[0]["code"] == "derived_from_other_submission"
+    honest = check_derived(b, groups(DIGITS, ev, a=a), DIGITS)
+    assert sum(g.blends for g in honest.groups) == 0, honest.to_json()
+
+
 def test_the_coarse_vote_works_at_8x8_too(digits):
     """(The adversarial round's verifiers crashed here: the coarse query grid was 4×4 and the
     references' 7×7 on digits, once a task had more earlier groups than max_groups.)"""

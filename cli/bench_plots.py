@@ -46,6 +46,11 @@ def plot_cost(out: dict, path: Path) -> Path:
     ax.set_xlabel("cost of synthesis, in scoring runs (load-normalised; log)")
     ax.set_ylabel("gap closed")
     ax.set_title(f"{out['task']}: {out['n_dreams']:,} dreams, {out['seeds']} seeds (bars: min..max)")
+    return _finish(fig, ax, path)
+
+
+def _finish(fig, ax, path: Path) -> Path:
+    """Grid, the legend when there is anything to label, and the PNG written."""
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="lower right")
@@ -67,10 +72,4 @@ def plot_count(out: dict, path: Path) -> Path:
     ax.set_xlabel("dreams in the bundle")
     ax.set_ylabel("gap closed")
     ax.set_title(f"{out['task']}: gap closed vs number of dreams")
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path)

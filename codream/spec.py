@@ -262,14 +262,9 @@ def validate(raw: dict) -> TaskSpec:
     for key in ("margin", "quad_margin", "self_margin", "self_quad_margin", "eval_quad_margin", "max_fraction"):
         if key in der:
             _num(der, key, "scoring.derived", 0, 2)
-    if "resolution" in der:
-        _int(der, "resolution", "scoring.derived", 4, 64)
-    if "shifts" in der:
-        _int(der, "shifts", "scoring.derived", 0, 4)
-    if "quad_min" in der:
-        _int(der, "quad_min", "scoring.derived", 1, 5)
-    if "max_groups" in der:
-        _int(der, "max_groups", "scoring.derived", 0, 100_000)
+    for key, lo, hi in (("resolution", 4, 64), ("shifts", 0, 4), ("quad_min", 1, 5), ("max_groups", 0, 100_000)):
+        if key in der:
+            _int(der, key, "scoring.derived", lo, hi)
     if "angles" in der and (not isinstance(der["angles"], list) or len(der["angles"]) > 16
                             or not all(isinstance(a, (int, float)) and -90 <= a <= 90 for a in der["angles"])):
         raise SpecError(f"scoring.derived.angles: a list of at most 16 angles in [-90, 90] degrees, got {der['angles']!r}")

@@ -163,7 +163,7 @@ def test_a_round_with_python_encodings_and_the_lens(m, reg, lens):
     books(m, everyone())
 
 
-def test_appeal_overturns_with_the_python_commitments(m, reg, lens, ap):
+def test_appeal_overturns_with_the_python_commitments(m, reg, lens, ap, tmp_path, monkeypatch):
     """The only active verifier holds every seat and calls an honest bundle INVALID, then leaves
     (unbonds); three other verifiers, warm by then, activate after the draw: the appeal's fresh
     snapshot holds only them. The miner appeals; the appeal committee, scoring with
@@ -203,9 +203,23 @@ def test_appeal_overturns_with_the_python_commitments(m, reg, lens, ap):
     assert ap.getAppeal(rd.id, 0)["outcome"] == P.Outcome.OVERTURNED
     assert before - reg.stakeOf(wrong) >= 5 * 10**17 - 1  # 5 seats x max(10 % of the stake, 0.1 ETH)
     assert m.claimable(a(1)) == deposit + (before - reg.stakeOf(wrong)) // 2  # deposit back + half the slashes
+    on_appeal = before - reg.stakeOf(wrong)
     rd.settle()
     assert rd.results()[0] == (6000, Status.ACCEPTED)
     books(m, everyone())
+    # the accounting read model: the appellant's deposit back and its share of the slashes, the
+    # overturned verifier's slashes with the reason, every credit explained
+    c = read_chain(m, reg, lens, ap, tmp_path, monkeypatch)
+    st = accounts_agree_with_the_chain(c, m, everyone())
+    miner = st[str(a(1))]
+    kinds = {(e["kind"], e["reason"].split(":")[0]) for t in miner["tasks"] for e in t["entries"]}
+    assert ("returned", "appeal 0 overturned") in kinds and ("paid", "appeal 0 deposit (submission 0)") in kinds
+    share = sum(e["wei"] for t in miner["tasks"] for e in t["entries"] if "share of its slash" in e["reason"])
+    assert share == on_appeal // 2
+    lost = [e for t in st[str(wrong)]["tasks"] for e in t["entries"] if e["kind"] == "lost"]
+    assert sum(e["wei"] for e in lost if "overturned" in e["reason"]) == on_appeal
+    assert sum(e["wei"] for e in lost) == before - reg.stakeOf(wrong)  # and its seats' slashes at settlement
+    assert st[str(wrong)]["net_wei"] == -(before - reg.stakeOf(wrong))
 
 
 def test_failed_round_burns_the_withholding_owner_and_refunds_bonds(m, reg, lens):
@@ -400,12 +414,10 @@ def test_split_stake_gains_nothing(m, reg, p):
 
 
 # ============================================================================ the core read model
-def test_read_model_ledger_and_books_on_a_settled_round(m, reg, lens, ap, p, tmp_path, monkeypatch):
-    """codream.market over the same chain (a deployment record pointing at this market): the task
-    view, per-party accounting and the books agree with the contracts to the wei."""
+def read_chain(m, reg, lens, ap, tmp_path, monkeypatch):
+    """codream's chain client over this brownie chain (a deployment record pointing at this market)."""
     from codream.chain import Chain, ChainConfig
     from codream.deployment import write_record
-    from codream.market import books as market_books, ledger, rewards, show_task
 
     monkeypatch.setenv("CODREAM_HOME", str(tmp_path))
     rec = write_record("brownie-test", chain.id, {
@@ -414,7 +426,49 @@ def test_read_model_ledger_and_books_on_a_settled_round(m, reg, lens, ap, p, tmp
         "CoDreamAppeals": {"address": ap.address, "abi": ap.abi},
         "CoDreamLens": {"address": lens.address, "abi": lens.abi}}, str(a(0)), web3.provider.endpoint_uri,
         "production", path=tmp_path / "record.json")
-    c = Chain(ChainConfig(web3.provider.endpoint_uri, str(rec)))
+    return Chain(ChainConfig(web3.provider.endpoint_uri, str(rec)))
+
+
+def accounts_agree_with_the_chain(c, m, who) -> dict:
+    """codream.accounts against the contracts' own state and events, for every address in ``who``:
+    claimable as the market says; per task the credits equal the `Credited` events (each one
+    explained by a reason), credited − paid in − slashed = net − in escrow, nothing in escrow once
+    finalized; all slashes are the registry's; all nets together are what was burned."""
+    from codream.accounts import ledger as accounts_ledger, statement
+
+    out = {}
+    credited = {}
+    for e in c.events("Credited"):
+        key = (e["account"], e["taskId"])
+        credited[key] = credited.get(key, 0) + e["amount"]
+    for x in {str(w) for w in who}:
+        st = statement(c, x)
+        out[x] = st
+        assert st["claimable_wei"] == m.claimable(x)
+        assert st["withdrawn_wei"] == sum(e["amount"] for e in c.events("Withdrawn", account=x))
+        assert st["claimable_wei"] + st["withdrawn_wei"] == st["credited_wei"]  # every credit, claimed or not
+        for t in st["tasks"]:
+            assert t["credited_wei"] == credited.get((x, t["task"]), 0), t
+            assert all("unattributed" not in e["reason"] and e["reason"] for e in t["entries"]), t
+            assert t["credited_wei"] - t["paid_in_wei"] - t["slashed_wei"] == t["net_wei"] - t["in_escrow_wei"], t
+            assert t["net_wei"] == t["earned_wei"] - t["lost_wei"] - t["spent_wei"]
+            if t["settled"]:
+                assert t["in_escrow_wei"] == 0, t
+        assert st["net_wei"] == sum(t["net_wei"] for t in st["tasks"])
+        assert [p["cumulative_net_wei"] for p in st["timeline"]][-1:] == ([st["net_wei"]] if st["timeline"] else [])
+    everyone_ = accounts_ledger(c, {x: [x] for x in {str(w) for w in who}})
+    assert sum(t.slashed for t in everyone_.values()) == sum(e["amount"] for e in c.events("Slashed", on="registry"))
+    assert sum(t.credited - t.paid_in - t.slashed for t in everyone_.values()) == -m.burned() - sum(
+        t.in_escrow for t in everyone_.values())
+    return out
+
+
+def test_read_model_ledger_and_books_on_a_settled_round(m, reg, lens, ap, p, tmp_path, monkeypatch):
+    """codream.market over the same chain (a deployment record pointing at this market): the task
+    view, per-party accounting and the books agree with the contracts to the wei."""
+    from codream.market import books as market_books, ledger, rewards, show_task
+
+    c = read_chain(m, reg, lens, ap, tmp_path, monkeypatch)
     rd = round_with_committee(m, reg, lens, [6000, 50])
     rd.score()
     rd.settle()
@@ -433,3 +487,47 @@ def test_read_model_ledger_and_books_on_a_settled_round(m, reg, lens, ap, p, tmp
     r = rewards(c, str(a(1)))
     assert r["claimable_wei"] == m.claimable(a(1)) and any(h["kind"] == "reward + bond back" for h in r["history"])
     assert json.dumps(shown, default=str)  # serialisable for --json
+
+
+def test_accounts_explain_every_wei_of_a_settled_round(m, reg, lens, ap, tmp_path, monkeypatch):
+    """codream.accounts on a round with an accepted, a rejected and an unrevealed bundle and a
+    silent seat: per account and task what it paid, earned, lost and spent, with the verdict's
+    reason; a withdrawal is a transfer, not income; the parties' ledger agrees with it."""
+    from codream.accounts import ledger as accounts_ledger, statement
+
+    rd = round_with_committee(m, reg, lens, [6000, 50, 3000], unrevealed=(2,))
+    silent = rd.seats()[4]
+    rd.score(silent=(4,))
+    rd.settle()
+    m.withdraw({"from": a(1)})
+    c = read_chain(m, reg, lens, ap, tmp_path, monkeypatch)
+    st = accounts_agree_with_the_chain(c, m, everyone())
+    honest, noise, hider = (st[str(a(i))] for i in (1, 2, 3))
+    (row,) = honest["tasks"]
+    reward = row["earned_wei"]
+    assert reward > 0 and row["lost_wei"] == 0 and row["net_wei"] == reward and row["roles"] == ["miner"]
+    assert [e["kind"] for e in row["entries"]] == ["paid", "returned", "earned"]
+    assert "result 6,000 bps ≥ min gain 100 bps" in row["entries"][2]["reason"]
+    assert honest["withdrawn_wei"] == reward + BOND and honest["claimable_wei"] == 0
+    assert honest["net_wei"] == reward  # the withdrawal is a transfer: the net does not move
+    assert [w["kind"] for w in honest["withdrawals"]] == ["withdrawal"]
+    (row,) = noise["tasks"]
+    forfeit = BOND * P.BELOW_MIN_FORFEIT_BPS // P.BPS
+    assert row["earned_wei"] == 0 and row["lost_wei"] == forfeit and row["net_wei"] == -forfeit
+    assert "result 50 bps < min gain 100 bps" in next(e for e in row["entries"] if e["kind"] == "lost")["reason"]
+    (row,) = hider["tasks"]
+    assert row["lost_wei"] == BOND and "never revealed" in row["entries"][-1]["reason"]
+    owner = st[str(a(OWNER))]["tasks"][0]
+    assert owner["roles"] == ["owner"] and owner["paid_in_wei"] == BOUNTY and owner["spent_wei"] == BOUNTY
+    slashed = st[silent]["tasks"][0]
+    assert slashed["slashed_wei"] > 0 and "silent (never revealed)" in " ".join(e["reason"] for e in slashed["entries"])
+    fees = [st[v]["tasks"][0] for v in set(rd.seats()) - {silent}]
+    assert fees and all(f["earned_wei"] > 0 and any(e["reason"].startswith("verifier fee: ") for e in f["entries"])
+                        for f in fees)
+    # the demos' per-party table: the same numbers, summed per party
+    parties = {"miners": [str(a(1)), str(a(2)), str(a(3))], "verifiers": rd.seats()}
+    led = accounts_ledger(c, parties, tasks=[rd.id])
+    assert led["miners"].net == reward - forfeit - BOND
+    assert led["verifiers"].net == sum(st[v]["net_wei"] for v in set(rd.seats())) and led["verifiers"].slashed > 0
+    assert sum(t.net for t in accounts_ledger(c, {x: [x] for x in st}).values()) == -m.burned()
+    assert statement(c, str(a(1)))["timeline"][-1]["cumulative_net_wei"] == reward

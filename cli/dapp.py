@@ -1,22 +1,34 @@
-"""`codream dapp`: serve the static dapp and its configuration (no backend logic: the page
-talks to the chain itself). The configuration carries the protocol facts the page needs
-(phase names, sentinel scores) so the page never copies them. On a devnet it also lists
-anvil's public dev accounts, so the page can act as one of them."""
+"""`codream dapp`: serve the static dapp, its configuration and the core's read models as JSON.
+
+The page reads live state (tasks, phases, claimable) and sends transactions through the chain
+itself; the money and the scores come from the same read models as the CLI, served here:
+``/api/account/ADDRESS.json`` (``codream.accounts.statement``: earned / lost / net per task with
+the reasons, withdrawals), ``/api/task/ID.json`` (``codream.market.scores``: every seat's score
+against the min gain and the tolerance band), ``/api/network.json`` (``codream.accounts.network``),
+and ``/preview/CID.png`` (a bundle's dreams, fetched CID-verified from IPFS). Amounts are decimal
+strings of wei (JSON numbers would round them). The configuration carries the protocol facts
+the page needs (phase names, sentinel scores) so the page never copies them. On a devnet it also
+lists anvil's public dev accounts, so the page can act as one of them."""
 from __future__ import annotations
 
 import socket
+from collections import OrderedDict
 from pathlib import Path
 
 from aiohttp import web
 
+from web3 import Web3
+
 from codream import config
+from codream.accounts import network, statement
 from codream.bundle import BundleError, read as read_bundle
+from codream.chain import Chain, ChainConfig, ChainError
 from codream.deployment import DeploymentError, load_record
 from codream.devchain import dev_address, dev_private_key, is_devnet
 from codream.preview import grid_png
-from codream.market import PHASE_DEADLINES, STATUS_NOTES
+from codream.market import PHASE_DEADLINES, STATUS_NOTES, scores
 from codream.protocol import INVALID, NO_EVAL, BurnReason, Outcome, Phase, Status, Verdict
-from ipfs import CID, InvalidCidError, IpfsClient, IpfsError
+from ipfs import CID, InvalidCidError, IpfsClient, IpfsError, gateway_url
 
 DAPP = config.REPO_ROOT / "dapp"
 ETHERS = config.REPO_ROOT / "node_modules" / "ethers" / "dist" / "ethers.min.js"
@@ -58,32 +70,79 @@ def page_config(deployment: str | None, rpc_url: str | None, gateway: str) -> di
     return out
 
 
-def preview_png(ipfs: IpfsClient, cid: str) -> bytes:
-    """A labelled grid of the first 64 dreams of a bundle (fetched, CID-verified, header checked)."""
+def preview_png(ipfs: IpfsClient, cid: str, thumb: bool = False) -> bytes:
+    """A labelled grid of the first 64 dreams of a bundle (fetched, CID-verified, header checked);
+    a thumbnail: the first 16, about 24 px each, 8 a row."""
     images, _ = read_bundle(ipfs.cat(cid, max_bytes=MAX_PREVIEW_BYTES))
+    if thumb:
+        return grid_png(images, None, cols=8, max_images=16, scale=max(1, 24 // max(images.shape[-2:])))
     return grid_png(images, None, cols=16, max_images=64)
 
 
+def wei_as_text(obj):
+    """Every ``*wei`` amount as a decimal string (JSON numbers lose precision above 2**53)."""
+    if isinstance(obj, dict):
+        return {k: str(v) if k.endswith("wei") and isinstance(v, int) else wei_as_text(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [wei_as_text(v) for v in obj]
+    return obj
+
+
 def make_app(deployment: str | None = None, rpc_url: str | None = None,
-             gateway: str = "http://127.0.0.1:5001/ipfs/", ipfs_api: str | None = None) -> web.Application:
+             gateway: str | None = None, ipfs_api: str | None = None) -> web.Application:
+    """``gateway`` (for CID links) defaults to the gateway of ``ipfs_api`` ($CODREAM_IPFS_API), as the CLI."""
     if not ETHERS.exists():
         raise FileNotFoundError(f"{ETHERS} missing: run `make setup` (installs ethers from npm)")
     ipfs = IpfsClient(ipfs_api, timeout=30)
+    gateway = gateway or gateway_url(ipfs_api)
+    previews: OrderedDict[tuple[str, bool], bytes] = OrderedDict()  # the last 64 rendered (bundles are immutable)
 
     async def cfg(request):  # read per request: the devnet may be redeployed while the page runs
         return web.json_response(page_config(deployment, rpc_url, gateway))
+
+    def open_chain() -> Chain:  # per request, like /config.json: the devnet may be redeployed
+        rpc = rpc_url or (None if deployment else load_record().get("rpc_url")) or config.rpc_url()
+        return Chain(ChainConfig(rpc, deployment, retry_seconds=2))
+
+    def api(read):
+        async def handler(request):
+            try:
+                obj = await request.loop.run_in_executor(None, lambda: read(open_chain(), request.match_info))
+            except ValueError as exc:
+                return web.json_response({"error": str(exc)}, status=400)
+            except (ChainError, DeploymentError) as exc:
+                return web.json_response({"error": str(exc)}, status=503)
+            return web.json_response(wei_as_text(obj), headers={"Cache-Control": "no-cache"})
+        return handler
+
+    def account(chain: Chain, m: dict) -> dict:
+        if not Web3.is_address(m["address"]):
+            raise ValueError(f"{m['address']!r} is not an Ethereum address")
+        return statement(chain, m["address"])
+
+    def task(chain: Chain, m: dict) -> dict:
+        tid = int(m["id"])  # the route admits digits only
+        if not 1 <= tid <= chain.call("taskCount"):
+            raise ValueError(f"no task {tid} on this market")
+        return scores(chain, tid)
 
     async def preview(request):
         try:
             cid = str(CID.parse(request.match_info["cid"]))
         except InvalidCidError:
             return web.Response(status=400, text="not a CID")
-        try:
-            png = await request.loop.run_in_executor(None, preview_png, ipfs, cid)
-        except BundleError as exc:
-            return web.Response(status=422, text=f"not a dream bundle: {exc}")
-        except IpfsError as exc:
-            return web.Response(status=502, text=f"cannot fetch {cid}: {exc}")
+        key = (cid, request.query.get("thumb") == "1")
+        png = previews.get(key)
+        if png is None:
+            try:
+                png = await request.loop.run_in_executor(None, preview_png, ipfs, *key)
+            except BundleError as exc:
+                return web.Response(status=422, text=f"not a dream bundle: {exc}")
+            except IpfsError as exc:
+                return web.Response(status=502, text=f"cannot fetch {cid}: {exc}")
+            previews[key] = png
+            while len(previews) > 64:
+                previews.popitem(last=False)
         return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
     def static(path: Path, ctype: str):
@@ -98,6 +157,9 @@ def make_app(deployment: str | None = None, rpc_url: str | None = None,
     app.router.add_get("/vendor/ethers.min.js", static(ETHERS, "text/javascript"))
     app.router.add_get("/config.json", cfg)
     app.router.add_get("/preview/{cid}.png", preview)
+    app.router.add_get("/api/account/{address}.json", api(account))
+    app.router.add_get(r"/api/task/{id:\d{1,9}}.json", api(task))
+    app.router.add_get("/api/network.json", api(lambda chain, m: network(chain)))
     return app
 
 

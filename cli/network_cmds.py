@@ -9,7 +9,8 @@ import typer
 
 from codream.chain import ChainError, load_account
 from codream.deployment import DeploymentError
-from codream.market import eth, rewards as rewards_of
+from codream.accounts import statement
+from codream.market import eth
 from ipfs import IpfsError
 
 from . import dapp as dapp_server
@@ -22,11 +23,12 @@ from .deploy import deploy as deploy_market
 def rewards(address: Optional[str] = address_option(None, "--address", help="Default: the --account's address."),
             as_json: bool = JSON, rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
             account: Optional[str] = ACCOUNT):
-    """Claimable balance, stake (apart from earnings), bonds in open tasks, and the history of every
-    credit, forfeited bond, slash, bounty paid and withdrawal."""
+    """What the account earned, lost and spent per task, with the reason for each amount; its
+    withdrawals (transfers, not income), claimable balance, stake (apart from earnings) and bonds
+    still in open tasks."""
     chain = open_chain(rpc_url, deployment, account, need_account=address is None, retry_seconds=ONE_SHOT_RETRY)
     try:
-        show(rewards_of(chain, address or chain.account.address), as_json, render_rewards)
+        show(statement(chain, address or chain.account.address), as_json, render_rewards)
     except ChainError as exc:
         fail(str(exc))
 
@@ -68,7 +70,8 @@ def deploy(network: str = typer.Option(..., help="Name for the record, e.g. sepo
 def dapp(port: int = typer.Option(8080, help="TCP port to serve on."),
          host: str = typer.Option("127.0.0.1", help="Bind address."),
          deployment: Optional[str] = DEPLOYMENT, rpc_url: Optional[str] = RPC,
-         gateway: str = typer.Option("http://127.0.0.1:5001/ipfs/", help="IPFS gateway for CID links."),
+         gateway: Optional[str] = typer.Option(None, help="IPFS gateway for CID links (default: the gateway at "
+                                               "the host and port of --ipfs-api / $CODREAM_IPFS_API)."),
          ipfs_api: Optional[str] = IPFS_API):
     """Serve the dapp (static page + the deployment record) on http://HOST:PORT/."""
     try:

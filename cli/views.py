@@ -213,12 +213,33 @@ def render_verifier(obj: dict, con: Console) -> None:
 
 
 def render_rewards(obj: dict, con: Console) -> None:
-    con.print(f"[bold]{obj['address']}[/]: claimable {eth(obj['claimable_wei'])} · stake {eth(obj['stake_wei'])} "
-              f"(not earnings; {eth(obj['pending_stake_wei'])} warming up) · bonds in open tasks "
-              f"{eth(obj['pending_bonds_wei'])} · withdrawn {eth(obj['withdrawn_wei'])}")
-    table = Table(title="History")
-    for col in ("task", "amount", "what", "block"):
-        table.add_column(col)
-    for h in obj["history"]:
-        table.add_row(str(h["task"] or "–"), eth(h["wei"], True), h["kind"], str(h["block"]))
-    con.print(table)
+    """`codream rewards`: earned / lost / net per task with the reasons, then withdrawals."""
+    con.print(f"[bold]{obj['address']}[/]: earned {eth(obj['earned_wei'])} · lost {eth(obj['lost_wei'])}"
+              + (f" · bounties spent {eth(obj['spent_wei'])}" if obj["spent_wei"] else "")
+              + f" · net {eth(obj['net_wei'], True)}")
+    con.print(f"claimable {eth(obj['claimable_wei'])} · withdrawn {eth(obj['withdrawn_wei'])} (transfers to the "
+              f"wallet, not income) · in open tasks {eth(obj['in_escrow_wei'])} · stake {eth(obj['stake_wei'])} "
+              f"(not earnings; {eth(obj['pending_stake_wei'])} warming up)")
+    if not obj["tasks"]:
+        con.print("nothing yet: no task, bond, seat or appeal of this address")
+    else:
+        table = Table(title="Per task")
+        for col in ("task", "role", "earned", "lost", "spent", "net", "why"):
+            table.add_column(col, justify="right" if col in ("earned", "lost", "spent", "net") else "left")
+        for t in obj["tasks"]:
+            why = "; ".join(f"{_SIGN[e['kind']]}{eth(e['wei'])} {e['reason']}" for e in t["entries"]
+                            if e["kind"] != "paid")
+            net = eth(t["net_wei"], True) + ("" if t["settled"] else f" (+{eth(t['in_escrow_wei'])} in escrow)")
+            table.add_row(str(t["task"]), ", ".join(t["roles"]), eth(t["earned_wei"]), eth(t["lost_wei"]),
+                          eth(t["spent_wei"]), net, why or f"open ({t['phase']})")
+        con.print(table)
+    if obj["withdrawals"]:
+        table = Table(title="Withdrawals (transfers from claimable to the wallet)")
+        for col in ("block", "amount"):
+            table.add_column(col)
+        for w in obj["withdrawals"]:
+            table.add_row(str(w["block"]), eth(w["wei"]))
+        con.print(table)
+
+
+_SIGN = {"returned": "", "earned": "+", "lost": "−", "spent": "−", "paid": ""}

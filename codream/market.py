@@ -1,7 +1,8 @@
 """What the market says about a task or an address, read from the chain (protocol v3): the one
 read model the CLI's status views, the agents' outcome lines, the demos' tables, the dapp server
-and the tests share — tasks, submissions, committees, owner verdicts, appeals, burns — and the one
-accounting of who paid in, was credited, was slashed, and what was burned (``ledger``, ``books``)."""
+and the tests share — tasks, submissions, committees, owner verdicts, appeals, burns — and the
+solvency check (``books``). What each account paid, earned and lost is ``codream.accounts``
+(``ledger`` here is the demos' older per-party sum, until they move to ``accounts.ledger``)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -18,16 +19,16 @@ WEI = 10**18
 
 
 def eth(wei: int, signed: bool = False) -> str:
-    """Wei as people read it: '0.4486 ETH' (4 significant decimals; '+'/'−' when signed)."""
+    """Wei as people read it: '0.4486 ETH' (4 decimals at most; '+'/'−' when signed); below
+    0.0001 ETH in gwei ('12.5 gwei'), below a gwei (rounding dust) in wei ('1 wei')."""
     if wei == 0:
         return "0 ETH"
     sign = ("+" if wei > 0 else "−") if signed else ("−" if wei < 0 else "")
-    if abs(wei) < 10**9:  # dust (rounding remainders): below a gwei, count the wei
+    if abs(wei) < 10**9:
         return f"{sign}{abs(wei)} wei"
-    text = f"{abs(wei) / WEI:.4f}".rstrip("0").rstrip(".")
-    if text == "0":
-        text = f"{abs(wei) / WEI:.2g}"
-    return f"{sign}{text} ETH"
+    if abs(wei) < 10**14:
+        return f"{sign}{abs(wei) / 10**9:.4f}".rstrip("0").rstrip(".") + " gwei"
+    return f"{sign}{abs(wei) / WEI:.4f}".rstrip("0").rstrip(".") + " ETH"
 
 
 def duration(seconds: int | float | None) -> str:
@@ -306,85 +307,23 @@ def books_line(b: dict) -> str:
             f"stakes {eth(b['stakes_wei'])}: {'balanced' if b['balanced'] else 'NOT BALANCED'}")
 
 
-# ----------------------------------------------------------------------------- an address
-def rewards(chain: Chain, address: str) -> dict:
-    """Claimable now, stake (active and warming up, apart from earnings), bonds in open tasks, and a
-    history of every credit (rewards, bonds back, reclaimed bonds, fees, refunds, appeal payouts),
-    forfeited bond, slash, burn of its contribution and withdrawal of ``address``."""
-    address = Web3.to_checksum_address(address)
-    info = chain.view("info", address, on="registry")
-    pending_stake = chain.view("pendingOf", address, on="registry")
-    history, pending = [], 0
-    committed = [e for e in chain.events("Committed") if e["miner"] == address]
-    phases = {}
-    for e in committed:
-        tid = e["taskId"]
-        if tid not in phases:
-            phases[tid] = Phase(chain.phase(tid))
-        settled = phases[tid] == Phase.FINALIZED and not chain.view("getSettlement", tid)["failed"]
-        if not settled:
-            pending += chain.view("getTask", tid)["minerBond"]
-    kinds: dict[str, str] = {}  # tx -> what a credit in it is
-    for e in chain.events("SubmissionSettled", miner=address):
-        bond = chain.view("getTask", e["taskId"])["minerBond"]
-        reclaimed = e["reward"] == 0 and Status(e["status"]) == Status.UNRESOLVED and e["result"] == NO_EVAL and \
-            chain.view("getSettlement", e["taskId"])["failed"]
-        kinds[e["tx"]] = "bond reclaimed (failed round)" if reclaimed else (
-            "reward + bond back" if e["reward"] else "bond back")
-        if e["bondReturned"] < bond:
-            history.append({"task": e["taskId"], "wei": -(bond - e["bondReturned"]), "block": e["blockNumber"],
-                            "kind": f"bond forfeited ({Status(e['status']).human})"})
-    for e in chain.events("SeatSettled", verifier=address):
-        if e["slashed"]:
-            history.append({"task": e["taskId"], "wei": -e["slashed"], "block": e["blockNumber"],
-                            "kind": f"slashed, burned (seat {e['seat']}: " +
-                                    ("silent" if e["agree"] + e["disagree"] == 0 else "outvoted") + ")"})
-    for e in chain.events("AppealSeatSettled", verifier=address, on="appeals"):
-        if e["slashed"]:
-            history.append({"task": e["taskId"], "wei": -e["slashed"], "block": e["blockNumber"],
-                            "kind": f"slashed, burned (appeal {e['appealId']} seat {e['seat']})"})
-        if e["paid"]:
-            kinds.setdefault(e["tx"], "appeal seat fee")
-    for e in chain.events("OriginalSeatOverturned", verifier=address, on="appeals"):
-        history.append({"task": e["taskId"], "wei": -e["slashed"], "block": e["blockNumber"],
-                        "kind": f"overturned on appeal {e['appealId']} (seat {e['seat']}): slashed"})
-    for e in chain.events("AppealResolved", on="appeals"):
-        kinds.setdefault(e["tx"], f"appeal {e['appealId']} {Outcome(e['outcome']).human}: deposit back / share")
-    owners_of = {}
-    for e in chain.events("Credited", account=address):
-        tid = e["taskId"]
-        kind = kinds.get(e["tx"])
-        if kind is None:
-            if tid not in owners_of:
-                owners_of[tid] = {o["addr"] for o in chain.view_list("owners", tid)}
-            if chain.call("seatsOf", tid, address, on="lens"):
-                kind = "verifier fee"
-            elif address in owners_of[tid]:
-                kind = "owner refund"
-            else:
-                kind = "credited"
-        history.append({"task": tid, "wei": e["amount"], "kind": kind, "block": e["blockNumber"]})
-    for e in chain.events("TaskCreated", creator=address):
-        history.append({"task": e["taskId"], "wei": -e["bounty"], "kind": "bounty paid", "block": e["blockNumber"]})
-    for e in chain.events("TaskJoined", owner=address):
-        history.append({"task": e["taskId"], "wei": -e["contribution"], "kind": "bounty paid (co-owner)",
-                        "block": e["blockNumber"]})
-    for e in chain.events("OwnerJudged", owner=address):
-        if Verdict(e["verdict"]) == Verdict.FAULTY:
-            contribution = chain.view_list("owners", e["taskId"])[e["ownerIndex"]]["contribution"]
-            history.append({"task": e["taskId"], "wei": 0, "block": e["blockNumber"],
-                            "kind": f"eval set judged faulty: contribution {eth(contribution)} burned"})
-    for e in chain.events("Appealed", on="appeals"):
-        if e["appellant"] == address:
-            history.append({"task": e["taskId"], "wei": -e["deposit"], "block": e["blockNumber"],
-                            "kind": f"appeal deposit (submission {e['index']})"})
-    withdrawn = 0
-    for e in chain.events("Withdrawn", account=address):
-        withdrawn += e["amount"]
-        history.append({"task": None, "wei": e["amount"], "kind": "withdrawn", "block": e["blockNumber"]})
-    history.sort(key=lambda h: h["block"])
-    return {"address": address, "claimable_wei": chain.call("claimable", address),
-            "stake_wei": info["stake"] + pending_stake["amount"], "active_stake_wei": info["stake"],
-            "pending_stake_wei": pending_stake["amount"], "activates_at": pending_stake["activatesAt"] or None,
-            "unbonding_at": info["unbondAt"] or None, "locked_seats": info["lockedSeats"],
-            "pending_bonds_wei": pending, "withdrawn_wei": withdrawn, "history": history}
+def scores(chain: Chain, tid: int) -> dict:
+    """Every seat's score of every submission against the task's min gain and tolerance band (the
+    judgement `CoDreamLens.judge` gives: the lower median of the eligible revealed scores, whether a
+    majority supports it), and how many seats agree with it: the committee's agreement, for a chart."""
+    t = chain.view("getTask", tid)
+    verifiers, _, revealed = chain.call("getSeats", tid, on="lens")
+    out = {"task": tid, "min_gain_bps": t["minGainBps"], "tolerance_bps": t["toleranceBps"], "submissions": []}
+    if not any(revealed):
+        return out
+    for i in range(t["submissionCount"]):
+        j = chain.view("judge", tid, i, on="lens")
+        seats = [{"seat": s, "verifier": verifiers[s], "revealed": rv, "eligible": el,
+                  "score": sc if rv and el else None, "score_label": score_label(sc) if rv and el else None,
+                  "agrees": bool(rv and el and j["majority"] and within(sc, j["result"], t["toleranceBps"]))}
+                 for s, sc, rv, el in zip(j["seats"], j["scores"], j["revealed"], j["eligible"])]
+        out["submissions"].append({"index": i, "result": j["result"], "result_label": score_label(j["result"]),
+                                   "majority": j["majority"], "status": Status(j["status"]).human, "seats": seats,
+                                   "agree": sum(s["agrees"] for s in seats),
+                                   "scored": sum(s["score"] is not None for s in seats)})
+    return out

@@ -8,14 +8,17 @@ import { ethers } from "/vendor/ethers.min.js";
 const $ = (id) => document.getElementById(id);
 const short = (a) => a ? `${a.slice(0, 8)}…${a.slice(-4)}` : "–";
 
-/** Wei as people read it: "0.4486 ETH" (at most 4 decimals), "−0.01 ETH" for losses. */
+/** Wei as people read it, as the CLI does (codream.market.eth): "0.4486 ETH" (at most 4 decimals),
+ *  "−0.01 ETH" for losses, below 0.0001 ETH in gwei ("12.5 gwei"), below a gwei in wei ("1 wei",
+ *  never "1.0e-18 ETH"). */
 function eth(wei, signed = false) {
   const v = BigInt(wei);
   if (v === 0n) return "0 ETH";
   const abs = v < 0n ? -v : v;
-  let text = Number(ethers.formatEther(abs)).toFixed(4).replace(/\.?0+$/, "");
-  if (text === "0") text = Number(ethers.formatEther(abs)).toPrecision(2);
-  return `${v < 0n ? "−" : signed ? "+" : ""}${text} ETH`;
+  const sign = v < 0n ? "−" : signed ? "+" : "";
+  if (abs < 10n ** 9n) return `${sign}${abs} wei`;
+  if (abs < 10n ** 14n) return `${sign}${(Number(abs) / 1e9).toFixed(4).replace(/\.?0+$/, "")} gwei`;
+  return `${sign}${Number(ethers.formatEther(abs)).toFixed(4).replace(/\.?0+$/, "")} ETH`;
 }
 
 /** Seconds as people read them: "45 s", "57 min", "2 h 5 min", "3 d 4 h". */
@@ -50,6 +53,131 @@ function el(tag, attrs = {}, ...children) {
 /** Replace a table body's rows; an empty list shows one muted row saying so. */
 function fillRows(body, rows, cols, empty) {
   body.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: cols, class: "muted" }, empty))]));
+  // each cell carries its column's name: at phone width a row stacks into labelled lines (style.css)
+  const heads = [...body.closest("table").querySelectorAll("thead th")].map((th) => th.textContent);
+  for (const tr of body.rows) [...tr.cells].forEach((td, i) => { if (heads[i] && td.colSpan === 1) td.dataset.label = heads[i]; });
+}
+
+/** JSON from the dapp server (the core's read models); an error names what failed. */
+async function api(path) {
+  const res = await fetch(path, { cache: "no-store" });
+  const body = await res.json();
+  if (!res.ok) throw new Error(body.error || `${path}: HTTP ${res.status}`);
+  return body;
+}
+
+// ------------------------------------------------------------------------------ charts (inline SVG)
+const SVG = "http://www.w3.org/2000/svg";
+/** An SVG element; text only through textContent (chain strings never become markup). */
+function svgEl(tag, attrs = {}, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = String(text);
+  return e;
+}
+function chart(width, height, label) {
+  return svgEl("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-label": label,
+    "data-chart": label, preserveAspectRatio: "xMinYMin meet" });
+}
+const toEth = (wei) => Number(ethers.formatEther(BigInt(wei)));
+const day = (t) => new Date(Number(t) * 1000).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+
+/** Net over time: a step line of the running net (earned − lost − spent), one dot per change. */
+function drawEarnings(box, timeline) {
+  if (!timeline.length) { box.replaceChildren(el("p", { class: "muted small" }, "no earnings or losses yet")); return; }
+  const W = 600, H = 180, L = 56, R = 10, T = 12, B = 26;
+  const ys = timeline.map((p) => toEth(p.cumulative_net_wei));
+  const lo = Math.min(0, ...ys), hi = Math.max(0, ...ys), span = hi - lo || 1;
+  const t0 = Number(timeline[0].time), t1 = Number(timeline[timeline.length - 1].time), tspan = t1 - t0 || 1;
+  const x = (t) => L + (timeline.length === 1 ? (W - L - R) / 2 : (Number(t) - t0) / tspan * (W - L - R));
+  const y = (v) => T + (hi - v) / span * (H - T - B);
+  const svg = chart(W, H, "net over time");
+  svg.append(svgEl("line", { x1: L, x2: W - R, y1: y(0), y2: y(0), class: "axis" }));
+  svg.append(svgEl("text", { x: L - 4, y: y(hi) + 4, class: "tick", "text-anchor": "end" }, eth(BigInt(Math.round(hi * 1e9)) * 10n ** 9n)));
+  if (lo < 0) svg.append(svgEl("text", { x: L - 4, y: y(lo) + 4, class: "tick", "text-anchor": "end" }, eth(BigInt(Math.round(lo * 1e9)) * 10n ** 9n)));
+  svg.append(svgEl("text", { x: L - 4, y: y(0) + 4, class: "tick", "text-anchor": "end" }, "0"));
+  svg.append(svgEl("text", { x: L, y: H - 6, class: "tick" }, day(t0)));
+  if (t1 !== t0) svg.append(svgEl("text", { x: W - R, y: H - 6, class: "tick", "text-anchor": "end" }, day(t1)));
+  let d = `M ${x(t0)} ${y(0)}`, prev = 0;
+  timeline.forEach((p, i) => { d += ` L ${x(p.time)} ${y(prev)} L ${x(p.time)} ${y(ys[i])}`; prev = ys[i]; });
+  svg.append(svgEl("path", { d, class: "line" }));
+  timeline.forEach((p, i) => {
+    const dot = svgEl("circle", { cx: x(p.time), cy: y(ys[i]), r: 4, class: BigInt(p.net_wei) < 0n ? "dot bad" : "dot ok" });
+    dot.append(svgEl("title", {}, `task ${p.task}: ${eth(p.net_wei, true)} (net ${eth(p.cumulative_net_wei, true)})`));
+    svg.append(dot);
+  });
+  box.replaceChildren(svg);
+}
+
+/** Each submission's seat scores on one bps axis: the min gain (a dashed line), the tolerance
+ *  band around the result (shaded), each seat a dot (filled: agrees with the majority). */
+function drawScores(box, sc) {
+  const subs = sc.submissions;
+  if (!subs.length) { box.replaceChildren(el("p", { class: "muted small" }, "no scores revealed yet")); return; }
+  const special = (v) => v === cfg.protocol.invalid || v === cfg.protocol.noEval;
+  const vals = subs.flatMap((s) => [s.result, ...s.seats.map((x) => x.score)]).filter((v) => v !== null && !special(v));
+  const minGain = Number(sc.min_gain_bps), tol = Number(sc.tolerance_bps);
+  let lo = Math.min(0, minGain, ...vals.map((v) => v - tol)), hi = Math.max(minGain, ...vals.map((v) => v + tol));
+  const pad = (hi - lo) * 0.05 || 100; lo -= pad; hi += pad;
+  const W = 600, L = 70, R = 12, rowH = 30, T = 18, H = T + subs.length * rowH + 22;
+  const x = (v) => L + (v - lo) / (hi - lo) * (W - L - R);
+  const svg = chart(W, H, "scores");
+  svg.append(svgEl("line", { x1: x(minGain), x2: x(minGain), y1: T - 6, y2: H - 20, class: "mingain" }));
+  svg.append(svgEl("text", { x: x(minGain), y: T - 8, class: "tick", "text-anchor": "middle" }, `min gain ${minGain} bps`));
+  svg.append(svgEl("text", { x: L, y: H - 4, class: "tick" }, `${Math.round(lo)} bps`));
+  svg.append(svgEl("text", { x: W - R, y: H - 4, class: "tick", "text-anchor": "end" }, `${Math.round(hi)} bps`));
+  subs.forEach((s, i) => {
+    const cy = T + i * rowH + rowH / 2;
+    svg.append(svgEl("text", { x: 4, y: cy + 4, class: "tick" }, `#${s.index}`));
+    svg.append(svgEl("line", { x1: L, x2: W - R, y1: cy, y2: cy, class: "axis" }));
+    if (special(s.result)) {
+      svg.append(svgEl("text", { x: L + 4, y: cy - 4, class: "tick bad" }, `${scoreText(s.result)} (${s.status})`));
+    } else {
+      svg.append(svgEl("rect", { x: x(s.result - tol), y: cy - 9, width: x(s.result + tol) - x(s.result - tol), height: 18,
+        class: "band" }));
+      svg.append(svgEl("line", { x1: x(s.result), x2: x(s.result), y1: cy - 9, y2: cy + 9, class: "median" }));
+    }
+    s.seats.forEach((seat, k) => {
+      if (seat.score === null) return;
+      const v = seat.score;
+      const cx = special(v) ? L - 14 : x(v);
+      const dot = svgEl("circle", { cx, cy: cy + (k % 2 ? 3 : -3), r: 4.5, class: seat.agrees ? "dot ok" : "dot open" });
+      dot.append(svgEl("title", {}, `seat ${seat.seat}: ${scoreText(v)}${seat.agrees ? " (agrees)" : ""}`));
+      svg.append(dot);
+    });
+  });
+  box.replaceChildren(svg);
+}
+
+/** The tasks created over time (one bar per task, its bounty) and the stake per verifier. */
+function drawNetwork(tasksBox, stakeBox, n) {
+  if (!n.tasks.length) tasksBox.replaceChildren(el("p", { class: "muted small" }, "no tasks yet"));
+  else {
+    const W = 600, H = 150, L = 10, R = 10, T = 16, B = 24;
+    const t0 = Number(n.tasks[0].time), t1 = Number(n.tasks[n.tasks.length - 1].time), span = t1 - t0 || 1;
+    const maxB = Math.max(...n.tasks.map((t) => toEth(t.bounty_wei))) || 1;
+    const x = (t) => L + 12 + (n.tasks.length === 1 ? (W - L - R - 24) / 2 : (Number(t) - t0) / span * (W - L - R - 24));
+    const svg = chart(W, H, "tasks over time");
+    svg.append(svgEl("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "axis" }));
+    for (const t of n.tasks) {
+      const h = toEth(t.bounty_wei) / maxB * (H - T - B);
+      const bar = svgEl("rect", { x: x(t.time) - 6, y: H - B - h, width: 12, height: h, class: "bar" });
+      bar.append(svgEl("title", {}, `task ${t.task}: bounty ${eth(t.bounty_wei)}, ${t.phase}`));
+      svg.append(bar, svgEl("text", { x: x(t.time), y: H - B - h - 3, class: "tick", "text-anchor": "middle" }, `#${t.task}`));
+    }
+    svg.append(svgEl("text", { x: L, y: H - 6, class: "tick" }, day(t0)));
+    if (t1 !== t0) svg.append(svgEl("text", { x: W - R, y: H - 6, class: "tick", "text-anchor": "end" }, day(t1)));
+    tasksBox.replaceChildren(svg);
+  }
+  if (!n.stakes.length) { stakeBox.replaceChildren(el("p", { class: "muted small" }, "nobody staked yet")); return; }
+  const total = BigInt(n.total_stake_wei);
+  stakeBox.replaceChildren(...n.stakes.map((s) => {
+    const w = BigInt(s.active_wei) + BigInt(s.pending_wei), pct = Number(w * 10000n / total) / 100;
+    return el("div", { class: `stake-row${same(s.verifier, account) ? " mine" : ""}`, "data-verifier": s.verifier },
+      el("span", { class: "mono", title: s.verifier }, short(s.verifier)),
+      el("span", { class: "stake-bar" }, el("span", { style: `width:${pct}%` })),
+      el("span", { class: "mono" }, `${eth(w)} · ${pct.toFixed(1)} %`));
+  }));
 }
 
 /** A link into the IPFS gateway for a CID taken from the chain: the CID is one encoded path segment. */
@@ -168,6 +296,7 @@ async function refresh() {
     do {
       again = false;
       await renderTasks();
+      await renderNetwork();
       if (account) await renderAccount();
       if (selectedTask) await renderTask(selectedTask);
     } while (again);
@@ -238,10 +367,22 @@ async function renderTask(id) {
       el("td", {}, settledRes && cid ? scoreText(Number(result[i])) : "–"),
       el("td", {}, el("span", { class: cls }, st), why ? el("div", { class: "muted small" }, why) : null),
       el("td", {}, s ? eth(s.reward) : "–"), el("td", {}, s ? eth(s.bondReturned) : "–"),
-      el("td", {}, cid ? el("button", { "data-cid": cid, onclick: () => preview(cid) }, "preview") : "")));
+      el("td", {}, cid ? el("button", { class: "thumb-btn", "data-cid": cid, title: "show the first 64 dreams",
+        onclick: () => preview(cid) },
+      el("img", { class: "thumb", loading: "lazy", alt: "dreams", src: `/preview/${encodeURIComponent(cid)}.png?thumb=1` }),
+      el("span", {}, "preview")) : "")));
   }
   fillRows($("subs").querySelector("tbody"), rows, 8, "no submissions yet");
   renderHarvest(id, t, Number(phase), owners, miners, status, result, cids, settled);
+  const sc = await api(`/api/task/${Number(id)}.json`);
+  drawScores($("score-chart"), sc);
+  const scored = sc.submissions.reduce((a, s) => a + s.scored, 0), agree = sc.submissions.reduce((a, s) => a + s.agree, 0);
+  $("agreement").textContent = sc.submissions.length
+    ? `committee agreement: ${agree} of ${scored} seat scores within ±${sc.tolerance_bps} bps of their submission's ` +
+      `result; ${sc.submissions.filter((s) => s.majority).length} of ${sc.submissions.length} submission(s) with a majority`
+    : "no scores revealed yet";
+  $("agreement").dataset.agree = agree;
+  $("agreement").dataset.scored = scored;
   const [verifiers, committed, revealedSeats] = seatsView;
   const bySeat = {};
   for (const e of seatEv) bySeat[Number(e.args.seat)] = e.args;
@@ -330,59 +471,67 @@ async function preview(cid) {
   }
 }
 
+/** The first screen: what the account earned, lost and spent per task, with the reasons (the
+ *  core's accounting, codream.accounts.statement, served as /api/account/ADDRESS.json); withdrawals
+ *  as transfers; claimable and stake read live from the chain. */
 async function renderAccount() {
-  const [claimable, info, pendingStake, credited, withdrawn, committed, settledMine, seatsMine, created, joined, judged,
-    appealed] = await Promise.all([
-    market.claimable(account), registry.info(account), registry.pendingOf(account), logs("Credited", account),
-    logs("Withdrawn", account), logs("Committed", null, account), logs("SubmissionSettled", null, null, account),
-    logs("SeatSettled", null, null, account), logs("TaskCreated", null, account), logs("TaskJoined", null, account),
-    logs("OwnerJudged", null, null, account), appealLogs("Appealed")]);
-  $("claimable").textContent = eth(claimable);
-  $("claimable").dataset.wei = claimable.toString();
-  $("stake").textContent = eth(info.stake + pendingStake.amount);
+  const [st, claimable, info, pendingStake] = await Promise.all([
+    api(`/api/account/${encodeURIComponent(account)}.json`), market.claimable(account), registry.info(account),
+    registry.pendingOf(account)]);
+  const put = (id, wei, signed = false) => { $(id).textContent = eth(wei, signed); $(id).dataset.wei = String(wei); };
+  put("earned", st.earned_wei, true);
+  put("lost", BigInt(st.lost_wei) ? -BigInt(st.lost_wei) : 0n, true);
+  put("spent", BigInt(st.spent_wei) ? -BigInt(st.spent_wei) : 0n, true);
+  $("spent-tile").classList.toggle("hidden", BigInt(st.spent_wei) === 0n);
+  $("earned").className = `big mono ${BigInt(st.earned_wei) ? "ok" : ""}`;
+  $("lost").className = `big mono ${BigInt(st.lost_wei) ? "bad" : ""}`;
+  put("net-total", st.net_wei, true);
+  $("net-total").className = `big mono ${BigInt(st.net_wei) < 0n ? "bad" : BigInt(st.net_wei) > 0n ? "ok" : ""}`;
+  $("escrow-note").textContent = BigInt(st.in_escrow_wei) ? `+ ${eth(st.in_escrow_wei)} still in open tasks` : "settled tasks";
+  put("claimable", claimable);
+  put("stake", info.stake + pendingStake.amount);
+  put("withdrawn", st.withdrawn_wei);
+  put("pending", st.in_escrow_wei);
   $("locked").textContent = `${info.lockedSeats} seat(s) in open committees and appeals` +
     (pendingStake.amount > 0n ? ` · ${eth(pendingStake.amount)} warming up until ` +
       new Date(Number(pendingStake.activatesAt) * 1000).toLocaleString() : "") +
     (Number(info.unbondAt) ? ` · unbonding until ${new Date(Number(info.unbondAt) * 1000).toLocaleString()}` : "");
-  let pending = 0n;
-  const bonds = {};
-  for (const e of committed) {
-    const t = await market.getTask(e.args.taskId);
-    bonds[Number(e.args.taskId)] = t.minerBond;
-    const s = await market.getSettlement(e.args.taskId);
-    if (Number(await market.phaseOf(e.args.taskId)) !== cfg.protocol.finalized || s.failed) pending += t.minerBond;
-  }
-  $("pending").textContent = eth(pending);
-  const out = withdrawn.reduce((a, e) => a + e.args.amount, 0n);
-  $("withdrawn").textContent = eth(out);
-  $("withdrawn").dataset.wei = out.toString();
-  const settledTx = new Set(settledMine.map((e) => e.transactionHash)), seatTx = new Set(seatsMine.map((e) => e.transactionHash));
-  const ownerOf = new Set([...created, ...joined].map((e) => Number(e.args.taskId)));
-  const mineAppeals = appealed.filter((e) => same(e.args.appellant, account));
-  const what = (e) => settledTx.has(e.transactionHash)
-    ? (settledMine.find((x) => x.transactionHash === e.transactionHash).args.reward > 0n ? "reward + bond back" : "bond back")
-    : seatTx.has(e.transactionHash) ? "verifier fee"
-      : ownerOf.has(Number(e.args.taskId)) ? "owner refund" : "credited";
-  const hist = [
-    ...credited.map((e) => ({ task: e.args.taskId, amount: e.args.amount, block: e.blockNumber, what: what(e) })),
-    ...settledMine.filter((e) => bonds[Number(e.args.taskId)] > e.args.bondReturned).map((e) => ({ task: e.args.taskId,
-      amount: -(bonds[Number(e.args.taskId)] - e.args.bondReturned), block: e.blockNumber,
-      what: `bond forfeited (${cfg.protocol.statuses[Number(e.args.status)]})` })),
-    ...seatsMine.filter((e) => e.args.slashed > 0n).map((e) => ({ task: e.args.taskId, amount: -e.args.slashed,
-      block: e.blockNumber, what: `slashed, burned (seat ${e.args.seat})` })),
-    ...created.map((e) => ({ task: e.args.taskId, amount: -e.args.bounty, block: e.blockNumber, what: "bounty paid" })),
-    ...joined.filter((e) => Number(e.args.ownerIndex) > 0).map((e) => ({ task: e.args.taskId, amount: -e.args.contribution,
-      block: e.blockNumber, what: "bounty paid (co-owner)" })),
-    ...judged.filter((e) => cfg.protocol.verdicts[Number(e.args.verdict)] === "faulty").map((e) => ({ task: e.args.taskId,
-      amount: 0n, block: e.blockNumber, what: "eval set judged faulty: contribution burned" })),
-    ...mineAppeals.map((e) => ({ task: e.args.taskId, amount: -e.args.deposit, block: e.blockNumber,
-      what: `appeal deposit (submission ${e.args.index})` })),
-    ...withdrawn.map((e) => ({ task: "–", amount: e.args.amount, block: e.blockNumber, what: "withdrawn" })),
-  ].sort((a, b) => a.block - b.block);
-  fillRows($("history").querySelector("tbody"),
-    hist.map((h) => el("tr", {}, el("td", {}, h.task), el("td", { class: h.amount < 0n ? "bad" : "" }, eth(h.amount, true)),
-      el("td", {}, h.what), el("td", {}, h.block))), 4, "nothing yet");
+  drawEarnings($("earn-chart"), st.timeline);
+  const sign = { returned: "", earned: "+", lost: "−", spent: "−" };
+  fillRows($("money").querySelector("tbody"), st.tasks.map((t) => {
+    const why = t.entries.filter((e) => e.kind !== "paid").map((e) => el("div", { class: `why ${e.kind}` },
+      el("span", { class: "mono" }, `${sign[e.kind]}${eth(e.wei)}`), " ", e.reason));
+    if (!why.length) why.push(el("div", { class: "why muted" }, `open (${t.phase}): ${eth(t.in_escrow_wei)} in escrow`));
+    const net = BigInt(t.net_wei);
+    return el("tr", { "data-task": t.task, class: "clickable", title: "show this task",
+      onclick: () => { selectedTask = Number(t.task); refresh(); } },
+    el("td", {}, t.task), el("td", {}, t.roles.join(", ")),
+    el("td", { class: "mono", "data-wei": t.earned_wei }, eth(t.earned_wei)),
+    el("td", { class: "mono", "data-wei": t.lost_wei }, eth(t.lost_wei)),
+    el("td", { class: `mono ${net < 0n ? "bad" : net > 0n ? "ok" : ""}`, "data-wei": t.net_wei }, eth(net, true),
+      BigInt(t.spent_wei) ? el("div", { class: "muted small" }, `spent ${eth(t.spent_wei)}`) : null),
+    el("td", {}, ...why));
+  }), 6, "nothing yet: no task, bond, seat or appeal of this address");
+  fillRows($("withdrawals").querySelector("tbody"), st.withdrawals.map((w) => el("tr", { "data-wei": w.wei },
+    el("td", {}, w.block), el("td", {}, day(w.time)), el("td", { class: "mono" }, `${eth(w.wei)} → wallet`))),
+  3, "no withdrawal yet");
   $("claim-btn").disabled = !signer || claimable === 0n;
+  $("account").dataset.shown = account;  // every number above is this account's
+}
+
+/** The network at a glance (codream.accounts.network, /api/network.json). */
+async function renderNetwork() {
+  const n = await api("/api/network.json");
+  $("net-tasks").textContent = n.task_count;
+  $("net-stake").textContent = eth(n.total_stake_wei);
+  $("net-stake").dataset.wei = n.total_stake_wei;
+  const paid = BigInt(n.miners_paid_wei) + BigInt(n.verifiers_paid_wei);
+  $("net-paid").textContent = eth(paid);
+  $("net-paid").dataset.wei = paid.toString();
+  $("net-paid-note").textContent = `miners ${eth(n.miners_paid_wei)} · verifiers ${eth(n.verifiers_paid_wei)} of ` +
+    `${eth(n.bounty_wei)} offered`;
+  $("net-burned").textContent = eth(n.burned_wei);
+  drawNetwork($("tasks-chart"), $("stake-chart"), n);
 }
 
 async function claim() {
@@ -400,4 +549,5 @@ async function claim() {
   await refresh();
 }
 
+window.codreamFormat = { eth, duration };  // for the browser test: the page's own formatting
 boot();

@@ -8,7 +8,7 @@ import importlib
 from .cid import CID, KUBO_LEGACY_V0, UNIXFS_V1_2025, InvalidCidError, Profile, cid_of_bytes, cid_of_file
 
 _CLIENT = ("IpfsClient", "IpfsError", "IpfsUnavailable", "IpfsTimeout", "CidNotFound", "ContentTooLarge",
-           "CidMismatch", "InvalidCid")
+           "CidMismatch", "InvalidCid", "gateway_url")
 
 __all__ = ["CID", "Profile", "UNIXFS_V1_2025", "KUBO_LEGACY_V0", "InvalidCidError", "cid_of_bytes",
            "cid_of_file", *_CLIENT]

@@ -69,6 +69,23 @@ def _api_to_multiaddr(api: str) -> str:
     return api
 
 
+def gateway_url(api: str | None = None) -> str:
+    """The read-only gateway (``http://host:port/ipfs/``) at the host and port of the RPC API
+    ``api`` (default ``$CODREAM_IPFS_API``): where the dev node serves it. (Kubo serves its
+    gateway on another port, 8080 by default: give that one explicitly.)"""
+    api = api or api_from_env()
+    try:
+        addr = multiaddr.Multiaddr(_api_to_multiaddr(api))
+        host = next(addr.value_for_protocol(p) for p in ("ip4", "ip6", "dns", "dns4", "dns6")
+                    if p in [q.name for q in addr.protocols()])
+        port = addr.value_for_protocol("tcp")
+    except Exception as exc:  # multiaddr raises several unrelated types
+        raise IpfsError(f"bad IPFS API address {api!r}: {exc}. Use a multiaddr like /ip4/127.0.0.1/tcp/5001/http") \
+            from None
+    scheme = "https" if "https" in [q.name for q in addr.protocols()] else "http"
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}/ipfs/"
+
+
 class IpfsClient:
     """Add, pin, fetch and stat content on a Kubo-compatible node.
 

@@ -14,6 +14,7 @@ import pytest
 
 from codream.chain import Chain, ChainConfig, load_account
 from codream.devchain import DEVNET_CHAIN_ID
+from codream.market import eth
 from tests.conftest import REPO, free_port, run_cli
 
 # devnet rounds in a real browser: `make test` runs it, `make test-fast` does not
@@ -21,6 +22,8 @@ pytestmark = pytest.mark.slow
 
 
 ARTIFACTS = REPO / "test-artifacts"
+FORMATS = ["1", "-1", "999999999", "1000000000", "12500000000", "-10000000000000000", "459500000000000000",
+           "1000000000000000000"]  # wei: the page formats each as the CLI does
 
 
 @pytest.fixture
@@ -42,51 +45,91 @@ def demo_devnet(tmp_path, monkeypatch, reference_task):
 
 
 def test_dapp_matches_cli_rewards_and_claims_on_chain(demo_devnet, tmp_path):
+    """The first screen answers "what did I earn, and why" with the numbers of the core's accounting
+    (`codream rewards --json`), which match the chain's own events; the claim moves the balance on
+    chain and shows as a transfer; a task shows its scores, agreement and dreams; the network page
+    its totals; at 420 px nothing is wider than the screen. Screenshots: test-artifacts/dapp-*.png."""
     home, rpc = demo_devnet["home"], demo_devnet["rpc"]
     env = {"CODREAM_HOME": str(home)}
-    expected = {}
+    chain = Chain(ChainConfig(rpc))
+    expected, statements = {}, {}
     for i in range(7):  # owner, 3 miners, 3 verifiers
         addr = load_account(f"dev:{i}").address
         res = run_cli("rewards", "--json", "--address", addr, "--rpc-url", rpc, env=env)
         assert res.returncode == 0, res.stderr.decode()
-        expected[addr] = str(json.loads(res.stdout)["claimable_wei"])
-    assert int(expected[load_account("dev:1").address]) > 10**17  # the honest miner has something to claim
+        st = statements[addr] = json.loads(res.stdout)
+        # the read model against the chain: claimable, every credit, each miner's settlement
+        assert st["claimable_wei"] == chain.call("claimable", addr)
+        assert st["credited_wei"] == sum(e["amount"] for e in chain.events("Credited", account=addr))
+        settled = chain.events("SubmissionSettled", miner=addr)
+        if settled:
+            assert st["earned_wei"] == sum(e["reward"] for e in settled)
+            assert st["lost_wei"] == sum(chain.view("getTask", e["taskId"])["minerBond"] - e["bondReturned"]
+                                         for e in settled)
+        assert st["in_escrow_wei"] == 0 and st["net_wei"] == st["credited_wei"] - st["paid_in_wei"] - st["slashed_wei"]
+        expected[addr] = {"claimable": str(st["claimable_wei"]), "earned": str(st["earned_wei"]),
+                          "lost": str(-st["lost_wei"]), "net": str(st["net_wei"]),
+                          "tasks": {str(t["task"]): {"earned": str(t["earned_wei"]), "lost": str(t["lost_wei"]),
+                                                     "net": str(t["net_wei"])} for t in st["tasks"]}}
+    honest, noise, copier = (load_account(f"dev:{i}").address for i in (1, 2, 3))
+    assert statements[honest]["earned_wei"] > 10**17 and statements[honest]["net_wei"] > 0  # the honest miner earned
+    assert statements[noise]["net_wei"] < 0 and statements[copier]["net_wei"] < 0  # the cheats lost their bonds
     (tmp_path / "expected.json").write_text(json.dumps(expected))
 
-    server, port = _serve_dapp(rpc, env, "--gateway", demo_devnet["gateway"], "--ipfs-api", demo_devnet["api"])
+    server, port = _serve_dapp(rpc, env, "--ipfs-api", demo_devnet["api"])  # the gateway: from --ipfs-api
     try:
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "dapp.png"
-        honest = Chain(ChainConfig(rpc), load_account("dev:1"))
-        bal_before = honest.w3.eth.get_balance(honest.account.address)
+        claimer = Chain(ChainConfig(rpc), load_account("dev:1"))
+        bal_before = claimer.w3.eth.get_balance(honest)
         res = subprocess.run(["node", str(REPO / "tests" / "dapp" / "check.mjs"), f"http://127.0.0.1:{port}/",
-                              str(tmp_path / "expected.json"), str(shot), "1", load_account("dev:0").address],
-                             capture_output=True, text=True, timeout=300, cwd=REPO)
+                              str(tmp_path / "expected.json"), str(shot), "1", load_account("dev:0").address, honest],
+                             capture_output=True, text=True, timeout=400, cwd=REPO)
         assert res.returncode == 0, res.stderr[-3000:]
         report = json.loads(res.stdout.strip().splitlines()[-1])
     finally:
         server.terminate()
         server.wait(10)
     assert report["errors"] == [], report["errors"]
-    assert report["shown"] == expected  # the page shows what `codream rewards` says, wei for wei
-    assert report["beforeClaim"] == expected[honest.account.address] and report["afterClaim"] == "0"
-    assert report["withdrawn"] == expected[honest.account.address]  # history shows the withdrawal
-    assert honest.call("claimable", honest.account.address) == 0  # the claim moved it on chain
-    gained = honest.w3.eth.get_balance(honest.account.address) - bal_before
-    assert 0 < int(expected[honest.account.address]) - gained < 10**16  # claimable arrived, less gas
+    assert report["shown"] == {a: e["claimable"] for a, e in expected.items()}  # claimable, wei for wei
+    for addr, e in expected.items():  # earned / lost / net, in total and per task, wei for wei
+        shown = report["money"][addr]
+        assert {k: shown[k] for k in ("earned", "lost", "net")} == {k: e[k] for k in ("earned", "lost", "net")}, addr
+        assert {t: {k: v[k] for k in ("earned", "lost", "net")} for t, v in shown["tasks"].items()} == e["tasks"], addr
+    why = report["money"][honest]["tasks"]["1"]["why"]
+    assert "≥ min gain 1000 bps" in why and "bond back" in why  # the reason, inline on the first screen
+    assert "< min gain 1000 bps" in report["money"][noise]["tasks"]["1"]["why"]
+    assert "INVALID" in report["money"][copier]["tasks"]["1"]["why"]
+    assert "verifier fee" in report["money"][load_account("dev:4").address]["tasks"]["1"]["why"]
+    assert report["money"][honest]["chartDots"] >= 1  # the earnings chart
+    assert report["formats"] == [eth(int(w)) for w in FORMATS] == ["1 wei", "−1 wei", "999999999 wei", "1 gwei",
+                                                                     "12.5 gwei", "−0.01 ETH", "0.4595 ETH", "1 ETH"]
+    assert report["beforeClaim"] == expected[honest]["claimable"] and report["afterClaim"] == "0"
+    assert report["withdrawn"] == expected[honest]["claimable"]  # the withdrawal: a transfer ...
+    assert report["withdrawals"] == [expected[honest]["claimable"]]
+    assert claimer.call("claimable", honest) == 0  # the claim moved it on chain
+    gained = claimer.w3.eth.get_balance(honest) - bal_before
+    assert 0 < int(expected[honest]["claimable"]) - gained < 10**16  # claimable arrived, less gas
     assert any("INVALID" in r for r in report["rows"]) and any("accepted" in r for r in report["rows"])
     assert any("rejected" in r for r in report["rows"])  # the noise miner: below min gain
     assert report["preview"].startswith("dreams in ") and report["previewSize"][0] > 200  # a real grid
+    assert len(report["thumbs"]) == 3 and all(w >= 100 for w, _ in report["thumbs"])  # each bundle's dreams
     assert report["claimableText"].endswith(" ETH")  # rounded, with a unit
-    kinds = " ".join(report["history"])
-    assert "reward + bond back" in kinds and "withdrawn" in kinds  # the honest miner's history
     assert report["mineRows"] == 1  # the connected miner's own row is highlighted
     assert "min gain 1000 bps" in report["params"] and len(report["seats"]) == 5
+    sc = report["scores"]  # 3 submissions x 5 seats, each dot against the min gain and the band
+    assert sc["minGain"] == 1 and sc["dots"] == 15 and sc["bands"] >= 2 and int(sc["agree"]) >= 10, sc
+    n = report["network"]
+    stakes = sum(chain.call("stakeOf", load_account(f"dev:{i}").address, on="registry") for i in (4, 5, 6))
+    fin = chain.events("Finalized")[0]
+    assert n["tasks"] == "1" and n["taskBars"] == 1 and n["stakeRows"] == 3 and n["stake"] == str(stakes), n
+    assert n["paid"] == str(fin["minersPaid"] + fin["potPaid"])
+    assert report["overflow"]["desktop"] <= 0 and report["overflow"]["phone"] <= 0, report["overflow"]
     assert report["harvest"] == {"hiddenForMiner": True, "command": "codream task harvest 1 --out harvest-task-1",
                                  "rows": 1, "summary": report["harvest"]["summary"]}  # the owner's view only
     assert report["harvest"]["summary"].startswith("1 accepted bundle(s)") and "you put in 1 ETH" in \
         report["harvest"]["summary"]
-    for view in ("tasks", "account", "task", "preview", "harvest"):  # one screenshot per view, kept as artefacts
+    for view in ("tasks", "account", "task", "preview", "harvest", "desktop", "phone"):  # screenshots, kept
         assert (ARTIFACTS / f"dapp-{view}.png").stat().st_size > 2_000
     assert shot.exists() and shot.stat().st_size > 10_000
 
@@ -220,7 +263,8 @@ def test_hostile_cids_from_the_chain_render_as_text(tmp_path, monkeypatch):
         assert report["errors"] == [], report
         assert report["pwned"] is False and report["dialogs"] == [] and report["injectedElements"] == 0, report
         assert report["hostileInTitles"], report  # shown as text (the full CID is the link's title)
+        gateway = f"http://127.0.0.1:{i}/ipfs/"  # the gateway of --ipfs-api, as the CLI reads it
         for link in report["taskLinks"] + report["subLinks"]:  # one encoded segment under the gateway
-            assert link["href"].startswith("http://127.0.0.1:5001/ipfs/") and "<" not in link["href"], link
+            assert link["href"].startswith(gateway) and "<" not in link["href"], link
     finally:
         devnet.down(a, i)

@@ -466,7 +466,8 @@ def accounts_agree_with_the_chain(c, m, who) -> dict:
 def test_read_model_ledger_and_books_on_a_settled_round(m, reg, lens, ap, p, tmp_path, monkeypatch):
     """codream.market over the same chain (a deployment record pointing at this market): the task
     view, per-party accounting and the books agree with the contracts to the wei."""
-    from codream.market import books as market_books, ledger, rewards, show_task
+    from codream.accounts import statement
+    from codream.market import books as market_books, ledger, show_task
 
     c = read_chain(m, reg, lens, ap, tmp_path, monkeypatch)
     rd = round_with_committee(m, reg, lens, [6000, 50])
@@ -484,8 +485,8 @@ def test_read_model_ledger_and_books_on_a_settled_round(m, reg, lens, ap, p, tmp
     assert sum(x.net for x in acct.values()) == -m.burned()  # what nobody holds was burned
     b = market_books(c)
     assert b["balanced"] and b["burned_wei"] == m.burned()
-    r = rewards(c, str(a(1)))
-    assert r["claimable_wei"] == m.claimable(a(1)) and any(h["kind"] == "reward + bond back" for h in r["history"])
+    r = statement(c, str(a(1)))
+    assert r["claimable_wei"] == m.claimable(a(1)) and any(h["kind"] == "earned" for h in r["history"])
     assert json.dumps(shown, default=str)  # serialisable for --json
 
 

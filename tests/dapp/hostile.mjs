@@ -21,7 +21,9 @@ try {
   await page.waitForTimeout(500);
   report.taskLinks = await page.$$eval("#tasks a", (as) => as.map((a) => ({ text: a.textContent, title: a.title, href: a.href })));
   report.subLinks = await page.$$eval("#subs a", (as) => as.map((a) => ({ text: a.textContent, title: a.title, href: a.href })));
-  report.injectedElements = await page.$$eval("img[src='x'], script:not([src]), svg", (es) => es.length);
+  // the page draws its own charts (svg[data-chart]); any other svg, img[src=x] or inline script is injected
+  report.injectedElements = await page.$$eval("img[src='x'], script:not([src]), svg:not([data-chart])", (es) => es.length);
+  report.thumbSrcs = await page.$$eval("img.thumb", (is) => is.map((i) => i.getAttribute("src")));
   report.pwned = await page.evaluate(() => window.__pwned === true);
   report.hostileInTitles = [...report.taskLinks, ...report.subLinks].some((l) => l.title.includes(hostile));
 } catch (e) {

@@ -121,7 +121,7 @@ def entries(chain: Chain, tasks: Iterable[int] | None = None) -> dict[str, list[
     want = (lambda tid: only is None or tid in only)
     out: dict[str, list[Entry]] = {}
 
-    def put(addr, tid, kind, wei, reason, block, slash=False):
+    def put(addr, tid, role, kind, wei, reason, block, slash=False):
         if wei and want(tid):
             out.setdefault(_cs(addr), []).append(Entry(tid, kind, wei, reason, block, role, slash))
 
@@ -140,20 +140,19 @@ def entries(chain: Chain, tasks: Iterable[int] | None = None) -> dict[str, list[
             last_credit_block[key] = e["blockNumber"]
     explained: dict[tuple[str, int], int] = {}
 
-    def credit(addr, tid, kind, wei, reason, block):
-        put(addr, tid, kind, wei, reason, block)
+    def credit(addr, tid, role, kind, wei, reason, block):
+        put(addr, tid, role, kind, wei, reason, block)
         key = (_cs(addr), tid)
         explained[key] = explained.get(key, 0) + wei
 
     # owners: the bounty in; at settlement a refund (what no judgement assigned), a burned
     # contribution (faulty eval set), and what paid the round
-    role = "owner"
     joined = [(tid, e["creator"], e["bounty"], e["blockNumber"], 0) for tid, e in created.items()]
     joined += [(e["taskId"], e["owner"], e["contribution"], e["blockNumber"], e["ownerIndex"])
                for e in chain.events("TaskJoined") if want(e["taskId"])]
     judged = {(e["taskId"], e["ownerIndex"]): e for e in chain.events("OwnerJudged") if want(e["taskId"])}
     for tid, owner, contribution, block, i in joined:
-        put(owner, tid, "paid", contribution, "bounty" if i == 0 else "bounty (co-owner)", block)
+        put(owner, tid, "owner", "paid", contribution, "bounty" if i == 0 else "bounty (co-owner)", block)
         fin = finalized.get(tid)
         if fin is None:
             continue
@@ -161,7 +160,7 @@ def entries(chain: Chain, tasks: Iterable[int] | None = None) -> dict[str, list[
         j = judged.get((tid, i))
         votes = f" ({j['ok']} OK / {j['notOk']} not OK)" if j else ""
         if v == Verdict.FAULTY:
-            put(owner, tid, "lost", contribution, f"eval set judged faulty{votes}: contribution burned",
+            put(owner, tid, "owner", "lost", contribution, f"eval set judged faulty{votes}: contribution burned",
                 fin["blockNumber"])
             continue
         refund = fin["ownersRefund"] * contribution // fin["funded"] if fin["funded"] else 0
@@ -169,14 +168,13 @@ def entries(chain: Chain, tasks: Iterable[int] | None = None) -> dict[str, list[
         why = ("the round failed before its draw: contribution refunded" if failed else
                "refund: nothing was accepted" if info[tid]["settlement"]["accepted"] == 0 else
                "refund: no seat earned the fee")
-        credit(owner, tid, "returned", refund, why, fin["blockNumber"])
+        credit(owner, tid, "owner", "returned", refund, why, fin["blockNumber"])
         accepted = info[tid]["settlement"]["accepted"]
-        put(owner, tid, "spent", contribution - refund,
+        put(owner, tid, "owner", "spent", contribution - refund,
             f"paid the round: {accepted} bundle(s) accepted, the verifiers' fee"
             + (f" (eval set {v.human}{votes})" if v != Verdict.NONE else ""), fin["blockNumber"])
 
     # miners: the bond in; reward, bond back, or the forfeited part, with the verdict's reason
-    role = "miner"
     revealed = {(e["taskId"], e["index"]) for e in chain.events("Revealed") if want(e["taskId"])}
     overturned = {(e["taskId"], e["index"]) for e in chain.events("Overturned") if want(e["taskId"])}
     settled = {(e["taskId"], e["index"]): e for e in chain.events("SubmissionSettled") if want(e["taskId"])}
@@ -185,23 +183,26 @@ def entries(chain: Chain, tasks: Iterable[int] | None = None) -> dict[str, list[
         if not want(tid):
             continue
         bond = created[tid]["minerBond"]
-        put(e["miner"], tid, "paid", bond, f"miner bond (submission {idx})", e["blockNumber"])
+        put(e["miner"], tid, "miner", "paid", bond, f"miner bond (submission {idx})", e["blockNumber"])
         s = settled.get((tid, idx))
         if s is None:
             st = info[tid]["settlement"]
             if info[tid]["phase"] == Phase.FINALIZED and not st["failed"]:
-                put(e["miner"], tid, "lost", bond, f"submission {idx} never revealed: bond forfeited",
+                put(e["miner"], tid, "miner", "lost", bond, f"submission {idx} never revealed: bond forfeited",
                     finalized[tid]["blockNumber"] if tid in finalized else e["blockNumber"])
             continue
         row = {"status": Status(s["status"]), "result": s["result"], "overturned": (tid, idx) in overturned,
                "reclaimed": (tid, idx) not in revealed}
+        # the verdict's reason goes with the entry it explains: the reward, else the forfeit, else the bond back
         why = f"submission {idx}: " + verdict(row, info[tid]["task"]["minGainBps"])
-        credit(e["miner"], tid, "earned", s["reward"], why, s["blockNumber"])
-        credit(e["miner"], tid, "returned", s["bondReturned"], f"bond back ({why})", s["blockNumber"])
-        put(e["miner"], tid, "lost", bond - s["bondReturned"], f"bond forfeited ({why})", s["blockNumber"])
+        forfeit = bond - s["bondReturned"]
+        credit(e["miner"], tid, "miner", "earned", s["reward"], why, s["blockNumber"])
+        credit(e["miner"], tid, "miner", "returned", s["bondReturned"],
+               why if not s["reward"] and not forfeit else f"bond back (submission {idx})", s["blockNumber"])
+        put(e["miner"], tid, "miner", "lost", forfeit, why if not s["reward"] else f"bond forfeited (submission {idx})",
+            s["blockNumber"])
 
     # verifiers: slashes of faulty seats (the fee is what is left of their credits: below)
-    role = "verifier"
     seated: dict[tuple[str, int], list] = {}
     for e in chain.events("SeatSettled"):
         if not want(e["taskId"]):
@@ -210,48 +211,44 @@ def entries(chain: Chain, tasks: Iterable[int] | None = None) -> dict[str, list[
         if e["slashed"]:
             how = "silent (never revealed)" if e["agree"] + e["disagree"] == 0 else \
                 f"outvoted ({e['disagree']} of its scores outside the majority's tolerance)"
-            put(e["verifier"], e["taskId"], "lost", e["slashed"], f"seat {e['seat']} {how}: stake slashed, burned",
-                e["blockNumber"], slash=True)
+            put(e["verifier"], e["taskId"], "verifier", "lost", e["slashed"],
+                f"seat {e['seat']} {how}: stake slashed, burned", e["blockNumber"], slash=True)
 
     # appeals: the deposit, its fate, appeal seats' pay and slashes, overturned seats' slashes
-    role = "appellant"
     resolved = {(e["taskId"], e["appealId"]): e for e in chain.events("AppealResolved", on="appeals")}
     for e in chain.events("Appealed", on="appeals"):
         tid, a = e["taskId"], e["appealId"]
         if not want(tid):
             continue
-        put(e["appellant"], tid, "paid", e["deposit"], f"appeal {a} deposit (submission {e['index']})",
+        put(e["appellant"], tid, "appellant", "paid", e["deposit"], f"appeal {a} deposit (submission {e['index']})",
             e["blockNumber"])
         r = resolved.get((tid, a))
         if r is None:
             continue
         outcome = Outcome(r["outcome"])
         if outcome == Outcome.CONFIRMED:
-            put(e["appellant"], tid, "lost", e["deposit"],
+            put(e["appellant"], tid, "appellant", "lost", e["deposit"],
                 f"appeal {a} confirmed the result: deposit paid to the agreeing appeal seats", r["blockNumber"])
         else:
-            credit(e["appellant"], tid, "returned", e["deposit"], f"appeal {a} {outcome.human}: deposit back",
-                   r["blockNumber"])
-    role = "verifier"
+            credit(e["appellant"], tid, "appellant", "returned", e["deposit"],
+                   f"appeal {a} {outcome.human}: deposit back", r["blockNumber"])
     for e in chain.events("AppealSeatSettled", on="appeals"):
         tid = e["taskId"]
         if e["slashed"]:
-            put(e["verifier"], tid, "lost", e["slashed"],
+            put(e["verifier"], tid, "verifier", "lost", e["slashed"],
                 f"appeal {e['appealId']} seat {e['seat']} silent or outside tolerance: stake slashed, burned",
                 e["blockNumber"], slash=True)
         if e["paid"]:
-            credit(e["verifier"], tid, "earned", e["paid"],
+            credit(e["verifier"], tid, "verifier", "earned", e["paid"],
                    f"appeal {e['appealId']} seat {e['seat']}: share of the deposit (agreed with a confirming result)",
                    e["blockNumber"])
     appellant = {(e["taskId"], e["appealId"]): e["appellant"] for e in chain.events("Appealed", on="appeals")}
     for e in chain.events("OriginalSeatOverturned", on="appeals"):
         tid, a = e["taskId"], e["appealId"]
-        role = "verifier"
-        put(e["verifier"], tid, "lost", e["slashed"],
+        put(e["verifier"], tid, "verifier", "lost", e["slashed"],
             f"seat {e['seat']} supported a result appeal {a} overturned: stake slashed", e["blockNumber"], slash=True)
-        role = "appellant"
         if e["toAppellant"] and (tid, a) in appellant:
-            credit(appellant[(tid, a)], tid, "earned", e["toAppellant"],
+            credit(appellant[(tid, a)], tid, "appellant", "earned", e["toAppellant"],
                    f"appeal {a} overturned seat {e['seat']}: share of its slash", e["blockNumber"])
 
     # what the events above do not explain: a verifier's fee (pro rata to its seats' agree counts)
@@ -267,7 +264,7 @@ def entries(chain: Chain, tasks: Iterable[int] | None = None) -> dict[str, list[
             why = f"verifier fee: {len(seats)} seat(s) with the majority ({agree} agreeing score(s))"
         else:
             why = "credited (unattributed)"
-        put(addr, tid, "earned", rest, why, last_credit_block[key])
+        put(addr, tid, role, "earned", rest, why, last_credit_block[key])
     for es in out.values():
         es.sort(key=lambda x: (x.block, KINDS.index(x.kind)))
     return out

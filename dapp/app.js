@@ -402,6 +402,7 @@ async function renderTask(id) {
       `verifiers paid ${eth(settlement.potPaid)} · burned ${eth(settlement.burned)}` +
       (settlement.failed ? " · the round failed before its draw: every bond is reclaimable" : "")
     : "not settled yet";
+  $("task").dataset.shown = String(id);  // every part of the task view is drawn
 }
 
 /** Each owner: contribution, declared teacher accuracy, and the verdict on its eval set. */
@@ -528,8 +529,8 @@ async function renderNetwork() {
   const paid = BigInt(n.miners_paid_wei) + BigInt(n.verifiers_paid_wei);
   $("net-paid").textContent = eth(paid);
   $("net-paid").dataset.wei = paid.toString();
-  $("net-paid-note").textContent = `miners ${eth(n.miners_paid_wei)} · verifiers ${eth(n.verifiers_paid_wei)} of ` +
-    `${eth(n.bounty_wei)} offered`;
+  $("net-paid-note").textContent = `miners ${eth(n.miners_paid_wei)} · verifiers ${eth(n.verifiers_paid_wei)} ` +
+    `(fee + forfeited bonds) · bounties ${eth(n.bounty_wei)}`;
   $("net-burned").textContent = eth(n.burned_wei);
   drawNetwork($("tasks-chart"), $("stake-chart"), n);
 }

@@ -64,6 +64,7 @@ try {
   // open the task, preview the first bundle
   await page.click("#tasks tbody tr[data-task]");
   await page.waitForSelector("#subs button[data-cid]", { timeout: 20000 });
+  await page.waitForFunction(() => document.getElementById("task").dataset.shown === "1", null, { timeout: 20000 });
   report.rows = await page.$$eval("#subs tbody tr", (trs) => trs.map((tr) => tr.innerText));
   report.mineRows = await page.$$eval("#subs tbody tr.mine", (trs) => trs.length);
   report.seats = await page.$$eval("#seats tbody tr", (trs) => trs.map((tr) => tr.innerText));

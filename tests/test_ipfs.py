@@ -139,6 +139,22 @@ def test_gateway_serves_content_and_says_404_for_unknown(ipfs_node):
     assert exc.value.code == 404
 
 
+def test_the_gateway_is_found_from_the_same_api_setting_as_the_cli(ipfs_node, monkeypatch):
+    """`codream dapp` links CIDs to the gateway at the host and port of $CODREAM_IPFS_API (or
+    --ipfs-api): on the dev node that URL serves the content."""
+    from ipfs import IpfsError, gateway_url
+
+    monkeypatch.setenv("CODREAM_IPFS_API", ipfs_node.api)
+    url = gateway_url()
+    assert url == f"http://127.0.0.1:{ipfs_node.port}/ipfs/"
+    cid = IpfsClient(ipfs_node.api).add_bytes(b"through the gateway")
+    assert urllib.request.urlopen(url + cid, timeout=10).read() == b"through the gateway"
+    assert gateway_url("http://localhost:5101") == "http://localhost:5101/ipfs/"
+    assert gateway_url("/dns/ipfs.example/tcp/443/https") == "https://ipfs.example:443/ipfs/"
+    with pytest.raises(IpfsError, match="bad IPFS API address 'nonsense'"):
+        gateway_url("nonsense")
+
+
 def test_rpc_refuses_get_like_kubo(ipfs_node):
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(f"http://127.0.0.1:{ipfs_node.port}/api/v0/version", timeout=10)

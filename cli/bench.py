@@ -23,8 +23,8 @@ from miner.synthesis import DreamConfig, deepinversion_config, dream
 from owner.teacher import train_reference
 from verifier.score import baseline_accuracy, clear_memo, score_bundle
 
-from .common import cli_argv
-from .devnet import free_port
+from rounds.procs import cli_argv
+from codream.devchain import free_port
 
 
 def bench_cid(size_mb: int = 64) -> dict:

@@ -23,7 +23,7 @@ Verifiers (all rounds): three honest, one honest stake split across three addres
 (reveals a constant), a copier (tries to reveal another seat's scores), a silent one, a colluding
 pair that calls the honest miner's bundle INVALID, the staller and the bribed pair.
 
-Agents run in two worker processes (`python -m cli.adversarial worker PLAN`), one for the miners
+Agents run in two worker processes (`python -m rounds.adversarial worker PLAN`), one for the miners
 and one for the verifiers, each stepping its agents in turn: the same agent code as `codream
 miner run` / `verifier run --strategy ...`, without thirty Python processes on two cores. The
 verifiers of the worker compute each bundle's (deterministic) score once and share it; each still
@@ -56,7 +56,7 @@ from verifier.agent import VerifierAgent
 from verifier.strategies import Colluder, Copier, Honest as HonestVerifier, Lazy, Silent
 
 from . import devnet
-from .common import cli_argv, spawn
+from .procs import cli_argv, spawn
 from .demo import Demo
 
 ETH = 10**18
@@ -245,7 +245,7 @@ class AdversarialRound(Demo):
     def _worker(self, name: str, agents: list[dict], poll: float = 0.5) -> None:
         plan = self.dir / f"plan-{name}.json"
         plan.write_text(json.dumps({"rpc": self.rpc, "ipfs": self.api, "n": self.n, "agents": agents, "poll": poll}))
-        self.procs[name] = spawn([sys.executable, "-m", "cli.adversarial", "worker", str(plan)],
+        self.procs[name] = spawn([sys.executable, "-m", "rounds.adversarial", "worker", str(plan)],
                                  self.logs / f"{name}.log", env={"CODREAM_HOME": str(self.home)})
 
     def run(self) -> dict:
@@ -480,4 +480,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "worker":
         work(sys.argv[2])
     else:
-        sys.exit(f"usage: {' '.join(cli_argv())} demo --adversarial  (workers: python -m cli.adversarial worker PLAN)")
+        sys.exit(f"usage: {' '.join(cli_argv())} demo --adversarial  (workers: python -m rounds.adversarial worker PLAN)")

@@ -32,7 +32,6 @@ checks the eval sets, commits and reveals its own vectors.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -50,7 +49,7 @@ from ipfs import IpfsClient, IpfsError
 from miner.agent import MinerAgent
 from miner.strategies import Copy, Honest, LeakedEval, LowEffort, Noise, Spam, TransformedCopy
 from owner.strategies import Honest as HonestOwner, NeverReveals, OwnerStrategy, ShuffledLabels, UnhostedEval
-from owner.tasks import create_task, join_task
+from owner.tasks import create_task, join_task, set_quality_bar
 from owner.teacher import train_reference
 from verifier.agent import VerifierAgent
 from verifier.strategies import Colluder, Copier, Honest as HonestVerifier, Lazy, Silent
@@ -220,15 +219,9 @@ class AdversarialRound(Demo):
             info = train_reference("digits", base, progress=False)
             self.say(f"teacher accuracy {info['teacher_accuracy']:.1%}")
         adv = self.dir / "task-adversarial"
-        shutil.rmtree(adv, ignore_errors=True)
-        shutil.copytree(base, adv)
-        spec = json.loads((adv / "spec.json").read_text())
-        spec["scoring"]["min_gain_bps"] = MIN_GAIN
         # new images are paid in units of one bundle of this round's size (the sybil split of one
         # unit of work then earns no more than the unit)
-        spec["scoring"].setdefault("novelty", {})["reference_images"] = self.n
-        (adv / "spec.json").write_text(json.dumps(spec, indent=2, sort_keys=True))
-        load_spec(adv / "spec.json")  # still a valid spec
+        set_quality_bar(base, adv, min_gain_bps=MIN_GAIN, reference_images=self.n)
         return adv
 
     def _owner_chain(self, dev: int) -> Chain:
@@ -325,7 +318,7 @@ class AdversarialRound(Demo):
         self.say(f"round 1: tasks A={self.tasks['A']} (honest owner; owner E joined with 0.1 ETH, the least, "
                  f"declaring {joined['declared_accuracy_bps']} bps on a shuffled-label eval set), "
                  f"C={self.tasks['C']} (never reveals), D={self.tasks['D']} (unhosted eval): bounty 1 ETH each, bond "
-                 f"0.01 ETH, min gain {MIN_GAIN} bps, {SEATS} seats each scoring every submission")
+                 f"0.01 ETH, min gain {load_spec(task_dir / 'spec.json').scoring['min_gain_bps']} bps (the task's spec), {SEATS} seats each scoring every submission")
         honest1 = self._actor("miner honest 1")
         leak = self.home / "agents" / f"miner-{honest1.addresses[0].lower()}" / f"task-{self.tasks['A']}.safetensors"
         self._worker("miners", self._miner_plan(leak), poll=2.0)  # idle after their reveals: leave CPU to verifiers

@@ -65,6 +65,22 @@ def test_nothing_outside_the_app_layer_imports_it():
             assert all(root != "cli" for root, _, _ in project_imports(path, pkg)), path
 
 
+def test_no_module_uses_another_modules_private_names():
+    """A leading underscore means "this module's own": no project module imports one from another
+    module, nor calls one on another module's object (``chain._rpc``)."""
+    for pkg, path in modules():
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(REPO)}:{getattr(node, 'lineno', '?')}"
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] in PROJECT):
+                private = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                assert not private, f"{where}: imports private {private} from {node.module}"
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
+                    and isinstance(node.value, ast.Name) and node.value.id not in ("self", "cls", "typer"):
+                owner = node.value.id
+                assert False, f"{where}: uses {owner}.{node.attr}, a private name of another object's module"
+
+
 def test_tests_reach_the_app_layer_only_through_its_entry_point():
     """Tests import the logic they check from where it lives (core, roles, rounds); they drive the
     commands through `cli.app`, as a user types them, and import nothing else from `cli/`."""

@@ -122,7 +122,7 @@ def bench_dreams_and_verify(baseline: bool = True, verify: bool = True, baseline
             bundle = os.path.join(tmp, "bundle.safetensors")
             write(bundle, res.images, Binding(DEVNET_CHAIN_ID, "0x" + "0" * 40, 0, "0x" + "0" * 40))
             out["verify"] = _bench_scoring(info["spec"], bundle, info["eval_set"], res.stats["seconds"],
-                                           spec.scoring["tolerance_bps"])
+                                           spec.scoring.tolerance_bps)
     return out
 
 

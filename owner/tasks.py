@@ -104,7 +104,7 @@ def create_task(chain: Chain, ipfs: IpfsClient, task_dir: str | Path, bounty_wei
     state = owner_state(chain)
     eval_cid, salt = _commit_eval(state, eval_path)
     receipt = chain.send("createTask", spec_cid, eval_commitment(eval_cid, salt_bytes(salt)), accuracy_bps, bond_wei,
-                         seats, seats_per_submission, spec.scoring["min_gain_bps"], spec.scoring["tolerance_bps"],
+                         seats, seats_per_submission, spec.scoring.min_gain_bps, spec.scoring.tolerance_bps,
                          fee_bps, windows, value=bounty_wei)
     tid = chain.market.events.TaskCreated().process_receipt(receipt)[0]["args"]["taskId"]
     _record(state, tid, eval_cid, salt, eval_path, spec_cid=spec_cid, owner_index=0, accuracy_bps=accuracy_bps)

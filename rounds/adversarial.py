@@ -318,7 +318,8 @@ class AdversarialRound(Demo):
         self.say(f"round 1: tasks A={self.tasks['A']} (honest owner; owner E joined with 0.1 ETH, the least, "
                  f"declaring {joined['declared_accuracy_bps']} bps on a shuffled-label eval set), "
                  f"C={self.tasks['C']} (never reveals), D={self.tasks['D']} (unhosted eval): bounty 1 ETH each, bond "
-                 f"0.01 ETH, min gain {load_spec(task_dir / 'spec.json').scoring['min_gain_bps']} bps (the task's spec), {SEATS} seats each scoring every submission")
+                 f"0.01 ETH, min gain {load_spec(task_dir / 'spec.json').scoring.min_gain_bps} bps (the task's spec), "
+                 f"{SEATS} seats each scoring every submission")
         honest1 = self._actor("miner honest 1")
         leak = self.home / "agents" / f"miner-{honest1.addresses[0].lower()}" / f"task-{self.tasks['A']}.safetensors"
         self._worker("miners", self._miner_plan(leak), poll=2.0)  # idle after their reveals: leave CPU to verifiers

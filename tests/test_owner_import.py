@@ -241,7 +241,7 @@ def test_an_owner_sets_its_quality_bar_in_the_spec_and_a_bad_one_writes_nothing(
     base = Path(reference_task["spec"]).parent
     spec = set_quality_bar(base, tmp_path / "bar", min_gain_bps=7000, reference_images=300)
     on_disk = json.loads((tmp_path / "bar" / "spec.json").read_text())
-    assert spec.scoring["min_gain_bps"] == on_disk["scoring"]["min_gain_bps"] == 7000
+    assert spec.scoring.min_gain_bps == on_disk["scoring"]["min_gain_bps"] == 7000
     assert on_disk["scoring"]["novelty"]["reference_images"] == 300
     assert (tmp_path / "bar" / "teacher.safetensors").exists()
     assert json.loads((base / "spec.json").read_text())["scoring"]["min_gain_bps"] != 7000  # the source is untouched

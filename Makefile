@@ -53,9 +53,11 @@ chromium:
 	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium) || \
 	  { echo "could not install chromium: run 'sudo apt-get install chromium'" >&2; exit 1; }; }
 
+# Every test, on two workers (one file per worker at a time; the heaviest files start first:
+# tests/conftest.py HEAVY_FIRST). `pytest tests` on one worker runs the same tests.
 test: setup chromium
 	scripts/install-solc-shim.sh
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
 # The edit loop: everything but the devnet rounds and the full-length forge run (tests marked
 # `slow`), on two workers. `make test` still runs every test.

@@ -23,8 +23,8 @@ from miner.synthesis import DreamConfig, deepinversion_config, dream
 from owner.teacher import train_reference
 from verifier.score import baseline_accuracy, clear_memo, score_bundle
 
-from .common import cli_argv
-from .devnet import free_port
+from rounds.procs import cli_argv
+from codream.devchain import free_port
 
 
 def bench_cid(size_mb: int = 64) -> dict:
@@ -122,7 +122,7 @@ def bench_dreams_and_verify(baseline: bool = True, verify: bool = True, baseline
             bundle = os.path.join(tmp, "bundle.safetensors")
             write(bundle, res.images, Binding(DEVNET_CHAIN_ID, "0x" + "0" * 40, 0, "0x" + "0" * 40))
             out["verify"] = _bench_scoring(info["spec"], bundle, info["eval_set"], res.stats["seconds"],
-                                           spec.scoring["tolerance_bps"])
+                                           spec.scoring.tolerance_bps)
     return out
 
 

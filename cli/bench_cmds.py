@@ -19,11 +19,12 @@ from .bench import bench_cid, bench_dreams_and_verify
 from .bench_market import bench_market
 from .bench_verify import bench_verify
 from .bench_novelty import bench_novelty, render as render_novelty
-from .bench_dreams import TASKS, bench_dreams
-from .common import cli_argv, emit, fail
-from .coowned import run_offline
-from .demo import Demo
-from .devnet import free_port
+from rounds.bench_dreams import TASKS, bench_dreams
+from rounds.procs import cli_argv
+from .common import emit, fail
+from rounds.coowned import run_offline
+from rounds.demo import Demo
+from codream.devchain import free_port
 
 app = typer.Typer(help="Benchmarks; each prints JSON.", no_args_is_help=True)
 

@@ -170,7 +170,7 @@ class VerifyBench:
             out.update(score_bps=r["score_bps"], score_seconds=round(time.perf_counter() - t0, 3))
         else:
             out["score_bps"] = 0
-        min_gain = self.spec.scoring["min_gain_bps"]
+        min_gain = self.spec.scoring.min_gain_bps
         out["earned_bps"] = out["score_bps"] if out["verdict"] == "VALID" and out["score_bps"] >= min_gain else 0
         return out
 

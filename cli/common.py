@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
+from decimal import Decimal
 from typing import NoReturn
 
 import typer
@@ -16,7 +13,7 @@ from web3 import Web3
 from codream import config
 from codream.chain import Chain, ChainConfig, ChainError, load_account
 from codream.deployment import DeploymentError, load_record
-from codream.market import eth
+from codream.market import parse_eth, with_eth
 from ipfs import IpfsClient, IpfsError
 
 ETH = 10**18
@@ -42,44 +39,19 @@ def emit(obj) -> None:
     typer.echo(json.dumps(with_eth(obj), indent=2, sort_keys=True, default=str))
 
 
-def with_eth(obj):
-    """``obj`` with an ETH reading ``X`` beside every integer ``X_wei`` (in nested dicts and lists too)."""
-    if isinstance(obj, list):
-        return [with_eth(v) for v in obj]
-    if not isinstance(obj, dict):
-        return obj
-    out = {k: with_eth(v) for k, v in obj.items()}
-    for k, v in obj.items():
-        if isinstance(k, str) and k.endswith("_wei") and isinstance(v, int) and not isinstance(v, bool):
-            out.setdefault(k[:-4], eth(v))
-    return out
-
-
 def wei(eth: float) -> int:
     """ETH to wei, from the decimal the user typed (0.3 is 3·10^17 wei, not 299999999999999968)."""
     return int((Decimal(str(eth)) * ETH).to_integral_value())
 
 
 def eth_amount(flag: str):
-    """A typer ``parser`` for an amount of ETH given as ``flag``: a positive decimal number of at
-    least 1 wei that fits a uint256, or a one-line error (exit 2) while the command line is parsed,
-    before any RPC call."""
+    """A typer ``parser`` for an amount of ETH given as ``flag`` (:func:`codream.market.parse_eth`):
+    a one-line error (exit 2) while the command line is parsed, before any RPC call."""
     def parse(value) -> float:
-        text = str(value).strip()
         try:
-            amount = Decimal(text)
-        except InvalidOperation:
-            amount = None
-        example = f"{flag} 0.5" if flag.startswith("-") else "0.5"
-        if amount is None or not amount.is_finite():
-            fail(f"{flag} {text!r}: not an amount of ETH; give a decimal number, e.g. {example}", 2)
-        if amount <= 0:
-            fail(f"{flag} {text}: an amount of ETH must be positive, e.g. {example}", 2)
-        if amount * ETH < 1:
-            fail(f"{flag} {text}: less than 1 wei (10^-18 ETH)", 2)
-        if amount * ETH >= 2**256:
-            fail(f"{flag} {text}: too large an amount of ETH", 2)
-        return float(amount)
+            return float(Decimal(parse_eth(value, flag)) / ETH)
+        except ValueError as exc:
+            fail(str(exc), 2)
     return parse
 
 
@@ -151,11 +123,6 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def cli_argv(*args: str) -> list[str]:
-    """The command line that runs this CLI in a child process (the same interpreter)."""
-    return [sys.executable, "-m", "cli", *args]
-
-
 def run_agent(agent, poll: float, until_idle: bool) -> None:
     """Run a role's agent in the foreground (`miner run`, `verifier run`): say where it logs, and
     turn a chain error it cannot ride out into one line and exit code 1."""
@@ -164,16 +131,3 @@ def run_agent(agent, poll: float, until_idle: bool) -> None:
         agent.run(poll, until_idle)
     except ChainError as exc:
         fail(str(exc))
-
-
-def spawn(argv: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
-    """Start ``argv`` in the background, output to ``log``, in its own session."""
-    full_env = {**os.environ, "CODREAM_HOME": str(config.home()), "PYTHONUNBUFFERED": "1", **(env or {})}
-    out = open(log, "ab")
-    return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env,
-                            start_new_session=True)
-
-
-def spawn_cli(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
-    """Start ``codream ARGS`` in the background, output to ``log``, in its own session."""
-    return spawn(cli_argv(*args), log, env)

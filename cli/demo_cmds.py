@@ -11,11 +11,11 @@ import typer
 
 from codream.chain import ChainError
 
-from .adversarial import N_DREAMS, run as adversarial_run
+from rounds.adversarial import N_DREAMS, run as adversarial_run
 from .common import fail, set_threads
-from .coowned import CoOwnedDemo, run_offline
-from .demo import run
-from .devnet import DevnetError, default_ports
+from rounds.coowned import CoOwnedDemo, run_offline
+from rounds.demo import run
+from rounds.devnet import DevnetError, default_ports
 
 
 def demo(keep_up: bool = typer.Option(False, "--keep-up", help="Leave the devnet running afterwards."),

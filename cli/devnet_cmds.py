@@ -7,7 +7,7 @@ import typer
 
 from codream.deployment import DeploymentError
 
-from . import devnet
+from rounds import devnet
 from .common import address_of, emit, eth_amount, fail, wei
 
 app = typer.Typer(help="A local devnet: anvil + the IPFS dev node.", no_args_is_help=True)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 
 from eth_utils import keccak
 

@@ -51,8 +51,8 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
     set_threads(threads)
     try:
         spec = specmod.load(task_spec)
-        if not spec.bundle["min_images"] <= n <= spec.bundle["max_images"]:
-            fail(f"--n {n}: the task accepts {spec.bundle['min_images']}..{spec.bundle['max_images']} dreams")
+        if not spec.bundle.min_images <= n <= spec.bundle.max_images:
+            fail(f"--n {n}: the task accepts {spec.bundle.min_images}..{spec.bundle.max_images} dreams")
         teachers = load_teachers(spec)
     except (specmod.SpecError, TeacherError) as exc:
         fail(str(exc))

@@ -17,7 +17,7 @@ from . import dapp as dapp_server
 from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, address_option, emit, fail, \
     open_chain
 from .views import JSON, render_rewards, show
-from .deploy import deploy as deploy_market
+from codream.deploy import deploy as deploy_market
 
 
 def rewards(address: Optional[str] = address_option(None, "--address", help="Default: the --account's address."),

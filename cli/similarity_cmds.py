@@ -12,9 +12,9 @@ from rich.table import Table
 from codream.spec import SpecError, load as load_spec
 from codream.teachers import TeacherError, load_teachers
 from codream.zoo import ModelConfigError, freeze, load_model
-from miner.synthesis import DreamConfig, dream
 from owner.importer import ImportRefused, parse_floats, read_task_folder
-from owner.similarity import DEFAULT_THRESHOLD, Party, Probe, SimilarityReport, explain, similarity as measure
+from owner.similarity import DEFAULT_THRESHOLD, Party, SimilarityReport, explain, similarity as measure
+from rounds.coowned import probe_dreams
 
 from .common import emit, fail, set_threads
 
@@ -43,18 +43,6 @@ def parties_of(path: Path, mean: list[float] | None, std: list[float] | None) ->
     if len(mean) != shape[0] or len(std) != shape[0]:
         raise ImportRefused(f"--mean/--std: one value per channel ({shape[0]})")
     return [Party(path.stem, freeze(model), tuple(mean), tuple(std), cfg["num_classes"], shape)]
-
-
-def probe_dreams(per_class: int, steps: int, seed: int):
-    """The probe function: ``per_class`` dreams per class from one model alone."""
-
-    def probe(p: Party) -> Probe:
-        n = per_class * p.num_classes
-        res = dream([p.model], n, p.num_classes, p.shape, p.mean, p.std,
-                    DreamConfig(steps=steps, batch=n, seed=seed))
-        return Probe(res.images, res.labels)
-
-    return probe
 
 
 def print_report(report: SimilarityReport, con: Console) -> None:

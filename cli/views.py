@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from codream.chain import Chain
-from codream.market import appeals, committee, duration, eth, submissions, task_state, verdict
+from codream.market import appeals, committee, duration, eth, seats_held, submissions, task_state, verdict
 from codream.protocol import Phase, Status, score_label
 
 JSON = typer.Option(False, "--json", help="Print JSON (for scripts) instead of a table.")
@@ -204,7 +204,7 @@ def render_verifier(obj: dict, con: Console) -> None:
         table.add_column(col)
     for r in obj["tasks"]:  # seats: how many this verifier holds in the task (the seat numbers are in --json)
         n = r["seat_count"]
-        held = str(n) + (f" + {r['appeal_seat_count']} appeal" if r["appeal_seat_count"] else "")
+        held = seats_held(r)
         table.add_row(str(r["task"]), r["phase"], duration(r["seconds_left"]),
                       held, f"{r['committed']}/{n}", f"{r['revealed']}/{n}",
                       str(r["agree"]), str(r["disagree"]), eth(r["fee_wei"]) if r["fee_wei"] is not None else "–",

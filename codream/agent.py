@@ -31,8 +31,7 @@ class TaskError(RuntimeError):
 
 def chain_key(chain: Chain) -> str:
     """What identifies one chain instance and market: chain id, genesis hash, contract."""
-    genesis = chain._rpc("genesis block", lambda: chain.w3.eth.get_block(0))["hash"]
-    return f"{chain.chain_id}-{bytes(genesis).hex()[:12]}-{chain.address.lower()}"
+    return f"{chain.chain_id}-{chain.genesis_hash().hex()[:12]}-{chain.address.lower()}"
 
 
 class AgentState:

@@ -363,6 +363,11 @@ class Chain:
     def devnet(self) -> bool:
         return is_devnet(self.chain_id)
 
+    def genesis_hash(self) -> bytes:
+        """The hash of block 0: with the chain id and the market's address, what tells one chain
+        instance from another (a restarted devnet has a new one)."""
+        return bytes(self._rpc("genesis block", lambda: self.w3.eth.get_block(0))["hash"])
+
     # -- plumbing -----------------------------------------------------------------
     def _rpc(self, what: str, fn):
         """Run one RPC interaction; the transport has already retried connection errors."""

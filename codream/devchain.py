@@ -43,7 +43,7 @@ def patient_receipts(web3) -> None:
     from web3.exceptions import TransactionNotFound
 
     eth = web3.eth
-    if getattr(eth, "_patient", False):
+    if getattr(eth, "codream_patient_receipts", False):
         return
     lookup = eth.get_transaction_receipt
 
@@ -62,4 +62,4 @@ def patient_receipts(web3) -> None:
             raise
 
     eth.get_transaction_receipt = get_transaction_receipt
-    eth._patient = True
+    eth.codream_patient_receipts = True  # our marker: patched once

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 from web3 import Web3
 
@@ -29,6 +30,47 @@ def eth(wei: int, signed: bool = False) -> str:
     if abs(wei) < 10**14:
         return f"{sign}{abs(wei) / 10**9:.4f}".rstrip("0").rstrip(".") + " gwei"
     return f"{sign}{abs(wei) / WEI:.4f}".rstrip("0").rstrip(".") + " ETH"
+
+
+def with_eth(obj):
+    """``obj`` with an ETH reading ``X`` beside every integer ``X_wei`` (in nested dicts and lists too):
+    exact wei for scripts, ETH for people."""
+    if isinstance(obj, list):
+        return [with_eth(v) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out = {k: with_eth(v) for k, v in obj.items()}
+    for k, v in obj.items():
+        if isinstance(k, str) and k.endswith("_wei") and isinstance(v, int) and not isinstance(v, bool):
+            out.setdefault(k[:-4], eth(v))
+    return out
+
+
+def parse_eth(value, flag: str = "amount") -> int:
+    """An amount of ETH as the user typed it (``"0.3"``, ``"1e-18"``), in exact wei (0.3 is 3·10^17 wei,
+    not 299999999999999968): a positive decimal of at least 1 wei that fits a uint256, else
+    ``ValueError`` with a one-line message naming ``flag``."""
+    text = str(value).strip()
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        amount = None
+    example = f"{flag} 0.5" if flag.startswith("-") else "0.5"
+    if amount is None or not amount.is_finite():
+        raise ValueError(f"{flag} {text!r}: not an amount of ETH; give a decimal number, e.g. {example}")
+    if amount <= 0:
+        raise ValueError(f"{flag} {text}: an amount of ETH must be positive, e.g. {example}")
+    if amount * WEI < 1:
+        raise ValueError(f"{flag} {text}: less than 1 wei (10^-18 ETH)")
+    if amount * WEI >= 2**256:
+        raise ValueError(f"{flag} {text}: too large an amount of ETH")
+    return int((amount * WEI).to_integral_value())
+
+
+def seats_held(row: Mapping) -> str:
+    """How many seats a verifier holds in a task, as its status shows them ("2 + 1 appeal"): a count,
+    never a seat number (the seat numbers are in ``row["seats"]``)."""
+    return str(row["seat_count"]) + (f" + {row['appeal_seat_count']} appeal" if row.get("appeal_seat_count") else "")
 
 
 def duration(seconds: int | float | None) -> str:

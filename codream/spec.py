@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ipfs.cid import CID, InvalidCidError
@@ -88,8 +88,37 @@ class Recipe:
     ema: float = 0.0   # decay of an exponential moving average of the student's weights (0: off)
 
 
+@dataclass(frozen=True)
+class BundleLimits:
+    """``bundle``: how many dreams a bundle may hold, and its largest size on the wire."""
+    min_images: int
+    max_images: int
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """``baseline``: the noise baseline a score is measured against (``seeds`` noise-and-recipe seeds)."""
+    n: int
+    seed: int
+    seeds: int = 1
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """``scoring``: the owner's quality bar and the checks' settings. ``novelty`` and ``derived`` are
+    the spec's own overrides; :func:`novelty_config` and :func:`derived_config` fill in the defaults."""
+    min_gain_bps: int
+    tolerance_bps: int
+    duplicate_max_fraction: float
+    novelty: dict = field(default_factory=dict)
+    derived: dict = field(default_factory=dict)
+
+
 @dataclass
 class TaskSpec:
+    """A validated spec: typed sections over ``raw``, the JSON whose bytes are on IPFS (its CID is
+    the task's spec CID, so ``raw`` is kept exactly as published)."""
     raw: dict
     path: Path | None = None
 
@@ -129,16 +158,20 @@ class TaskSpec:
                       tuple(d.get("augment", ())), int(d.get("students", 1)), float(d.get("ema", 0.0)))
 
     @property
-    def bundle(self) -> dict:
-        return self.raw["bundle"]
+    def bundle(self) -> BundleLimits:
+        b = self.raw["bundle"]
+        return BundleLimits(b["min_images"], b["max_images"], b["max_bytes"])
 
     @property
-    def scoring(self) -> dict:
-        return self.raw["scoring"]
+    def scoring(self) -> Scoring:
+        s = self.raw["scoring"]
+        return Scoring(s["min_gain_bps"], s["tolerance_bps"], float(s["duplicate_max_fraction"]),
+                       dict(s.get("novelty") or {}), dict(s.get("derived") or {}))
 
     @property
-    def baseline(self) -> dict:
-        return self.raw["baseline"]
+    def baseline(self) -> Baseline:
+        b = self.raw["baseline"]
+        return Baseline(b["n"], b["seed"], int(b.get("seeds", 1)))
 
     def to_json(self) -> str:
         return json.dumps(self.raw, indent=2, sort_keys=True)
@@ -273,12 +306,12 @@ def validate(raw: dict) -> TaskSpec:
 
 def derived_config(spec: "TaskSpec | None") -> dict:
     """The spec's derived-work settings with defaults filled in (defaults alone for ``None``)."""
-    return {**DERIVED_DEFAULTS, **((spec.scoring.get("derived") or {}) if spec is not None else {})}
+    return {**DERIVED_DEFAULTS, **(spec.scoring.derived if spec is not None else {})}
 
 
 def novelty_config(spec: "TaskSpec | None") -> dict:
     """The spec's novelty settings with defaults filled in (defaults alone for ``None``)."""
-    return {**NOVELTY_DEFAULTS, **((spec.scoring.get("novelty") or {}) if spec is not None else {})}
+    return {**NOVELTY_DEFAULTS, **(spec.scoring.novelty if spec is not None else {})}
 
 
 def load(path: str | Path) -> TaskSpec:

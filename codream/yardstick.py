@@ -92,8 +92,8 @@ def noise_accuracy(spec: TaskSpec, teachers: Sequence[nn.Module], ev, threads: i
         return json.loads(cache.read_text())
     b = spec.baseline
     accs = []
-    for k in range(int(b.get("seeds", 1))):
-        noise = noise_images(b["n"], spec.shape, b["seed"] + k)
+    for k in range(b.seeds):
+        noise = noise_images(b.n, spec.shape, b.seed + k)
         accs += student_accuracies(spec, teachers, noise, ev, spec.recipe.seed + k, threads, device)
     out = {"accuracy": mean(accs), "std": pstdev(accs), "runs": len(accs)}
     cache.parent.mkdir(parents=True, exist_ok=True)

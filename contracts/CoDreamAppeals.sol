@@ -6,6 +6,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ICoDreamAppeals} from "./interfaces/ICoDreamAppeals.sol";
 import {ICoDreamMarket} from "./interfaces/ICoDreamMarket.sol";
 import {IStakeRegistry} from "./interfaces/IStakeRegistry.sol";
+import {Cursor} from "./libraries/Cursor.sol";
 import {Rules} from "./libraries/Rules.sol";
 import {Scores} from "./libraries/Scores.sol";
 
@@ -184,7 +185,7 @@ contract CoDreamAppeals is ICoDreamAppeals, ReentrancyGuardTransient {
         uint256 r = a.outcome == Outcome.Overturned ? t.seatsPerSubmission : 0;
         uint256 from = a.cursor;
         uint256 n = maxItems < RESOLVE_ITEMS ? maxItems : RESOLVE_ITEMS;
-        uint256 to = from + n < k + r ? from + n : k + r;
+        uint256 to = Cursor.next(from, n, k + r);
         address miner = address(bytes20(market.submission(taskId, a.submission).data));
         for (uint256 i = from; i < to; ++i) {
             if (i < k) _settleAppealSeat(taskId, appealId, a, t, i, miner);

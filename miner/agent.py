@@ -96,7 +96,7 @@ class MinerAgent(Agent):
         self._check_funds(task["minerBond"] * copies)  # before dreaming, not after
         try:
             spec = parse_bytes(self.ipfs.cat(task["specCid"], max_bytes=1 << 20))
-            n = min(max(self.n, spec.bundle["min_images"]), spec.bundle["max_images"])
+            n = min(max(self.n, spec.bundle.min_images), spec.bundle.max_images)
             subs = []
             for c in range(copies):
                 images = self.strategy.images(spec, n, self._seed(tid, c), self.ipfs)

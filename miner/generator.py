@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from codream.data import normalize
 
-from .synthesis import DreamConfig, DreamResult, Repulsion, _jitter, adaptive_loss, balanced_labels, bn_hooks, \
+from .synthesis import DreamConfig, DreamResult, Repulsion, jitter, adaptive_loss, balanced_labels, bn_hooks, \
     channels_last, class_loss, dream_batch, prepare_teachers, to_uint8
 
 
@@ -237,7 +237,7 @@ def dream_generator(teachers: Sequence[nn.Module], n: int, num_classes: int, sha
             use_adv = adv is not None and lo > 0
             for _ in range(steps[b]):
                 x = fast(z, y, noisy)
-                xin = channels_last(normalize(_jitter(x, cfg.jitter, cfg.flip, gen), mean, std))
+                xin = channels_last(normalize(jitter(x, cfg.jitter, cfg.flip, gen), mean, std))
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                     t_logits = [t(xin).float() for t in teachers]
                     total = 0.0

@@ -253,7 +253,7 @@ def prepare_teachers(teachers: Sequence[nn.Module], device: torch.device) -> lis
     return [copy.deepcopy(freeze(t)).to(device=device, memory_format=torch.channels_last) for t in teachers]
 
 
-def _jitter(x: torch.Tensor, px: int, flip: bool, gen: torch.Generator) -> torch.Tensor:
+def jitter(x: torch.Tensor, px: int, flip: bool, gen: torch.Generator) -> torch.Tensor:
     if px:
         dx, dy = torch.randint(-px, px + 1, (2,), generator=gen).tolist()
         x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
@@ -318,7 +318,7 @@ def dream_batch(teachers: Sequence[nn.Module], targets: torch.Tensor, shape: tup
             if cfg.cosine_lr:
                 for g in opt.param_groups:
                     g["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
-            xin = channels_last(normalize(_jitter(x, cfg.jitter, cfg.flip, gen), mean, std))
+            xin = channels_last(normalize(jitter(x, cfg.jitter, cfg.flip, gen), mean, std))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 total = 0.0
                 t_logits = []

@@ -191,7 +191,7 @@ def fetch_bundle(b: AcceptedBundle, spec: TaskSpec, ipfs=None) -> torch.Tensor:
             raise HarvestError(f"{b.file}: its CID is {got}, but the accepted submission of {b.miner} is {b.cid}: "
                                "that is not the bundle that was paid for; remove the file to fetch it from IPFS")
     try:
-        path = content.fetch(b.cid, hint=b.file, client=ipfs, max_bytes=spec.bundle["max_bytes"])
+        path = content.fetch(b.cid, hint=b.file, client=ipfs, max_bytes=spec.bundle.max_bytes)
     except IpfsError as exc:
         raise HarvestError(f"bundle {b.cid} (miner {b.miner}): cannot fetch it from IPFS ({exc}); "
                            "is the node up and the bundle still pinned?") from None
@@ -385,7 +385,7 @@ def harvest(spec: TaskSpec, bundles: list[AcceptedBundle], out: str | Path, *,
             acc_of(f"teacher {n}", t)
         if len(teachers) > 1:
             acc_of("teachers' ensemble", _Ensemble(teachers))
-        extra = [("noise baseline", noise_images(spec.baseline["n"], spec.shape, spec.baseline["seed"]))] \
+        extra = [("noise baseline", noise_images(spec.baseline.n, spec.shape, spec.baseline.seed))] \
             if baselines else []
         if baselines and train is not None:
             extra.append(("real-data student", train[0]))

@@ -9,6 +9,7 @@ The salt is on disk (owner state, keyed by the chain instance) before the commit
 """
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -16,13 +17,32 @@ from codream.agent import AgentState, chain_key
 from codream.chain import Chain
 from codream.evalset import EvalSetError, ensemble_accuracy_bps, load_eval_set
 from codream.protocol import Phase, eval_commitment, new_salt, salt_bytes
-from codream.spec import TaskSpec, load as load_spec, parse_bytes
+from codream.spec import TaskSpec, load as load_spec, parse_bytes, validate
 from codream.teachers import load_teachers
 from ipfs import IpfsClient, cid_of_file
 
 
 class OwnerError(ValueError):
     """The owner's files or records do not allow this step; the message says why."""
+
+
+def set_quality_bar(task_dir: str | Path, out: str | Path, *, min_gain_bps: int | None = None,
+                    reference_images: int | None = None) -> TaskSpec:
+    """A copy of the task folder ``task_dir`` in ``out`` whose spec carries the owner's economics: the
+    quality bar (``scoring.min_gain_bps``) and the unit new images are paid in
+    (``scoring.novelty.reference_images``). The spec is validated before it is written, so a bad
+    value is a ``SpecError`` naming the field and nothing is left half-written; returns the new spec."""
+    src, out = Path(task_dir), Path(out)
+    raw = load_spec(src / "spec.json").raw
+    if min_gain_bps is not None:
+        raw["scoring"]["min_gain_bps"] = min_gain_bps
+    if reference_images is not None:
+        raw["scoring"].setdefault("novelty", {})["reference_images"] = reference_images
+    spec = validate(raw)
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(src, out)
+    (out / "spec.json").write_text(spec.to_json())
+    return load_spec(out / "spec.json")
 
 
 def owner_state(chain: Chain) -> AgentState:
@@ -84,7 +104,7 @@ def create_task(chain: Chain, ipfs: IpfsClient, task_dir: str | Path, bounty_wei
     state = owner_state(chain)
     eval_cid, salt = _commit_eval(state, eval_path)
     receipt = chain.send("createTask", spec_cid, eval_commitment(eval_cid, salt_bytes(salt)), accuracy_bps, bond_wei,
-                         seats, seats_per_submission, spec.scoring["min_gain_bps"], spec.scoring["tolerance_bps"],
+                         seats, seats_per_submission, spec.scoring.min_gain_bps, spec.scoring.tolerance_bps,
                          fee_bps, windows, value=bounty_wei)
     tid = chain.market.events.TaskCreated().process_receipt(receipt)[0]["args"]["taskId"]
     _record(state, tid, eval_cid, salt, eval_path, spec_cid=spec_cid, owner_index=0, accuracy_bps=accuracy_bps)

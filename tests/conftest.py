@@ -1,6 +1,7 @@
 """Shared fixtures: free ports, a real local IPFS node process, an isolated CODREAM_HOME."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from codream.devchain import free_port  # noqa: F401  (re-exported for the tests)
 
@@ -67,17 +69,40 @@ def run_cli(*args: str, env: dict | None = None, input: bytes | None = None, tim
 
 
 @pytest.fixture(scope="session")
-def reference_task(tmp_path_factory):
-    """The digits reference task trained once per session: teacher, eval set, spec."""
+def reference_task(tmp_path_factory, worker_id):
+    """The digits reference task trained once per test run: teacher, eval set, spec. Under xdist the
+    workers share one (the first trains it under a file lock, the others read its record)."""
     from owner.teacher import train_reference
 
-    home = tmp_path_factory.mktemp("ref-home")
-    old = os.environ.get("CODREAM_HOME")
-    os.environ["CODREAM_HOME"] = str(home)
-    out = tmp_path_factory.mktemp("ref-task")
-    info = train_reference("digits", out, epochs=25, progress=False)
-    if old is None:
-        os.environ.pop("CODREAM_HOME")
-    else:
-        os.environ["CODREAM_HOME"] = old
-    return info
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":  # xdist: the run's temp root, shared by its workers
+        root = root.parent
+    out, record = root / "ref-task", root / "ref-task.json"
+    with FileLock(str(root / "ref-task.lock")):
+        if record.exists():
+            return json.loads(record.read_text())
+        home = root / "ref-home"
+        old = os.environ.get("CODREAM_HOME")
+        os.environ["CODREAM_HOME"] = str(home)
+        try:
+            info = train_reference("digits", out, epochs=25, progress=False)
+        finally:
+            if old is None:
+                os.environ.pop("CODREAM_HOME")
+            else:
+                os.environ["CODREAM_HOME"] = old
+        record.write_text(json.dumps(info))
+        return info
+
+
+# The heaviest files first, so that `pytest -n 2 --dist loadfile` (make test) starts the long devnet
+# rounds at once on both workers instead of meeting two of them at the end (seconds: make test's
+# --durations on a quiet 2-core machine). The order is the same on every worker, as xdist requires.
+HEAVY_FIRST = ["test_adversarial.py", "test_walkthrough.py", "test_rehearsal.py", "test_dapp.py",
+               "test_network.py", "test_coowned_devnet.py", "test_verify.py", "test_owner_codream.py",
+               "test_market.py", "test_harvest.py"]
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order

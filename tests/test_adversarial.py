@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cli import adversarial
+from rounds import adversarial
 from tests.conftest import free_port, run_cli
 
 # strategies the protocol can only make pointless (net ≤ 0), not costly; the row's reason says why

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from cli import bench_dreams as bd
+from rounds import bench_dreams as bd
 from miner import generator
 from codream import spec as specmod
 from miner.synthesis import deepinversion_config

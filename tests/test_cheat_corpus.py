@@ -39,7 +39,7 @@ def reward(task, tmp_path, images, earlier=()) -> tuple[int, dict]:
     spec, teachers, ev = task
     path = bundle.write(tmp_path / "b.safetensors", images, REF)
     out = score_bundle(spec, path, ev, teachers, REF, list(earlier))
-    if out["verdict"] != "VALID" or out["score_bps"] < spec.scoring["min_gain_bps"]:
+    if out["verdict"] != "VALID" or out["score_bps"] < spec.scoring.min_gain_bps:
         return 0, out
     return out["score_bps"], out
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from cli.coowned import BOND, CONTRIBUTIONS, STUDENT
+from rounds.coowned import BOND, CONTRIBUTIONS, STUDENT
 from tests.conftest import free_port, run_cli
 
 ETH = 10**18
@@ -17,9 +17,9 @@ ETH = 10**18
 
 @pytest.mark.slow
 def test_co_owned_round_on_the_devnet_pays_by_the_rules_and_the_harvest_beats_both_teachers(tmp_path, monkeypatch):
-    from cli.coowned import CoOwnedDemo
+    from rounds.coowned import CoOwnedDemo
 
-    from cli import devnet
+    from rounds import devnet
 
     home = tmp_path / "home"
     monkeypatch.setenv("CODREAM_HOME", str(home))

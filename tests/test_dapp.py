@@ -28,8 +28,8 @@ FORMATS = ["1", "-1", "999999999", "1000000000", "12500000000", "-10000000000000
 
 @pytest.fixture
 def demo_devnet(tmp_path, monkeypatch, reference_task):
-    from cli import devnet
-    from cli.demo import Demo
+    from rounds import devnet
+    from rounds.demo import Demo
 
     if not Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")).exists():
         pytest.fail("Debian chromium is required for the dapp test: `apt-get install chromium` "
@@ -226,7 +226,7 @@ def test_hostile_cids_from_the_chain_render_as_text(tmp_path, monkeypatch):
     """Anyone can create a task or reveal a CID (the contract checks only their length): a page
     that put them into HTML would run their script in every visitor's page, which on the devnet
     holds dev private keys. They must show as text and as one encoded URL path segment."""
-    from cli import devnet
+    from rounds import devnet
     from codream.protocol import eval_commitment, miner_commitment
 
     home = tmp_path / "home"

@@ -47,7 +47,7 @@ def test_a_fresh_devnet_gets_fresh_agent_state(codream_home):
     already settled (issue: the second run hung, then timed out)."""
     import time
 
-    from cli import devnet
+    from rounds import devnet
     from codream.agent import AgentState, chain_key
     from codream.chain import Chain, ChainConfig, load_account
 

@@ -1,6 +1,8 @@
 """The layering rule, checked on the source: the core library (`codream/`) imports only `ipfs/`
 and third-party packages; the roles (`miner/`, `verifier/`, `owner/`) import only the core and
-`ipfs/`; the application layer (`cli/`) may import anything and nothing imports it. Every
+`ipfs/`; orchestration (`rounds/`: devnets, whole rounds, the dream benchmarks) imports the roles
+and everything below; the application layer (`cli/`) may import anything and nothing imports it,
+tests included: a test reaches the app layer only through its entry point, `cli.app`. Every
 import of project code sits at the top of its module, so readers and tools see every edge.
 And protocol facts have one home each."""
 from __future__ import annotations
@@ -14,13 +16,14 @@ import pytest
 from cli.app import COMMANDS
 from tests.conftest import REPO
 
-PROJECT = ("ipfs", "codream", "miner", "verifier", "owner", "cli")
+PROJECT = ("ipfs", "codream", "miner", "verifier", "owner", "rounds", "cli")
 ALLOWED = {
     "ipfs": {"ipfs"},
     "codream": {"codream", "ipfs"},
     "miner": {"miner", "codream", "ipfs"},
     "verifier": {"verifier", "codream", "ipfs"},
     "owner": {"owner", "codream", "ipfs"},
+    "rounds": {"rounds", "miner", "verifier", "owner", "codream", "ipfs"},
     "cli": set(PROJECT),
 }
 
@@ -62,6 +65,42 @@ def test_nothing_outside_the_app_layer_imports_it():
             assert all(root != "cli" for root, _, _ in project_imports(path, pkg)), path
 
 
+def test_no_module_uses_another_modules_private_names():
+    """A leading underscore means "this module's own": no project module imports one from another
+    module, nor calls one on another module's object (``chain._rpc``)."""
+    for pkg, path in modules():
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(REPO)}:{getattr(node, 'lineno', '?')}"
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] in PROJECT):
+                private = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                assert not private, f"{where}: imports private {private} from {node.module}"
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
+                    and isinstance(node.value, ast.Name) and node.value.id not in ("self", "cls", "typer"):
+                owner = node.value.id
+                assert False, f"{where}: uses {owner}.{node.attr}, a private name of another object's module"
+
+
+def test_tests_reach_the_app_layer_only_through_its_entry_point():
+    """Tests import the logic they check from where it lives (core, roles, rounds); they drive the
+    commands through `cli.app`, as a user types them, and import nothing else from `cli/`."""
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+                if node.module == "cli":
+                    names = [f"cli.{a.name}" for a in node.names]
+            else:
+                continue
+            for name in names:
+                if name.split(".")[0] == "cli":
+                    assert name == "cli.app", f"{path.relative_to(REPO)}:{node.lineno}: imports {name}; " \
+                        "move what it tests below the app layer, or drive it through cli.app"
+
+
 def test_every_lazy_command_module_is_in_the_app_layer_and_exists():
     for name, (module, attr, help_) in COMMANDS.items():
         assert module.startswith("cli."), name
@@ -76,7 +115,7 @@ FACTS = [
     (r"-\(?2\s*\*\*\s*31", {"codream/protocol.py"}),  # INVALID
     (r"token_hex\(32\)", {"codream/protocol.py"}),
     (r"fromhex\([^)]*salt", {"codream/protocol.py"}),
-    (r"\"-m\",\s*\"cli\"", {"cli/common.py"}),
+    (r"\"-m\",\s*\"cli\"", {"rounds/procs.py"}),
     (r"codream\.cli\b", set()),
     (r"__metadata__", {"codream/bundle.py"}),
 ]

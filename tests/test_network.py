@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cli import devnet
+from rounds import devnet
 from codream.chain import Chain, ChainConfig, ChainUnavailable, load_account
 from codream.protocol import INVALID, Phase, Status
 from owner.tasks import create_task, reveal_eval
@@ -102,7 +102,7 @@ def draw(chain: Chain, tid: int) -> None:
 
 
 def test_full_round_pays_exactly_by_the_settlement_rules(tmp_path, monkeypatch, reference_task):
-    from cli.demo import Demo
+    from rounds.demo import Demo
 
     home = tmp_path / "home"
     monkeypatch.setenv("CODREAM_HOME", str(home))

@@ -14,15 +14,13 @@ from rich.console import Console
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from cli import demo as demo_module
+from rounds import demo as demo_module
 from cli.app import app
-from cli.common import emit, eth_amount, wei
-from cli.views import render_verifier
 from codream.bundle import BundleError, read as read_bundle
 from codream.chain import Chain, ChainConfig, ChainUnavailable
 from codream.deployment import CONTRACTS
 from codream.evalset import save_eval_set
-from codream.market import submissions
+from codream.market import parse_eth, seats_held, submissions, with_eth
 from codream.protocol import Status
 from ipfs import cid_of_bytes
 from tests.conftest import REPO, run_cli
@@ -99,9 +97,13 @@ def test_a_negative_bounty_is_refused_by_the_real_command_line(rpc_listener, cod
 
 
 def test_a_good_amount_is_taken_exactly_as_typed():
-    assert wei(eth_amount("--bounty")("0.3")) == 3 * 10**17
-    assert wei(eth_amount("--bond")(0.01)) == 10**16
-    assert wei(eth_amount("--stake")("1e-18")) == 1
+    assert parse_eth("0.3", "--bounty") == 3 * 10**17
+    assert parse_eth(0.01, "--bond") == 10**16
+    assert parse_eth("1e-18", "--stake") == 1
+    for bad, why in (("-1", "must be positive"), ("1e-19", "less than 1 wei"), ("lots", "not an amount"),
+                     ("1e60", "too large")):
+        with pytest.raises(ValueError, match=why):
+            parse_eth(bad, "--bounty")
 
 
 def test_verifier_score_names_a_non_bundle_and_warns_of_an_eval_set_near_chance(reference_task, tmp_path):
@@ -248,17 +250,15 @@ def test_ipfs_cat_of_a_cid_nobody_has_says_so_plainly(ipfs_node, codream_home):
 # -- views ------------------------------------------------------------------------------------
 
 def test_verifier_status_counts_the_seats_it_holds_in_each_task():
-    con = Console(record=True, width=160)
+    """The "seats" column of `verifier status` (cli.views.render_verifier prints codream.market.seats_held):
+    a count, never a seat number."""
     row = {"task": 1, "phase": "score reveal", "seconds_left": 60, "seats": [0], "seat_count": 1,
            "appeal_seat_count": 0, "committed": 1, "revealed": 0, "agree": 0, "disagree": 0, "faulty_seats": [],
            "slashed_wei": 0, "fee_wei": None}
     two = {**row, "task": 2, "seats": [3, 4], "seat_count": 2, "appeal_seat_count": 1, "committed": 2}
-    render_verifier({"address": GOOD, "stake_wei": 10**18, "pending_stake_wei": 0, "locked_seats": 3,
-                     "unbonding_at": None, "claimable_wei": 0, "tasks": [row, two]}, con)
-    lines = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[1:-1]]
-             for line in con.export_text().splitlines() if line.startswith("│")}
-    assert lines["1"][3] == "1" and lines["1"][4] == "1/1"  # one seat, seat number 0: reads 1, not 0
-    assert lines["2"][3] == "2 + 1 appeal" and lines["2"][4] == "2/2"
+    assert seats_held(row) == "1"  # one seat, seat number 0: reads 1, not 0
+    assert seats_held(two) == "2 + 1 appeal"
+    assert seats_held({**two, "appeal_seat_count": 0}) == "2"
 
 
 class Ledger:
@@ -279,10 +279,11 @@ def test_task_show_names_the_miner_of_a_committed_row():
     assert rows[0]["status"] == Status.COMMITTED and "cid" not in rows[0]
 
 
-def test_json_results_carry_eth_beside_every_wei_amount(capsys):
-    emit({"address": GOOD, "funded_wei": 10 * 10**18, "balance_wei": 10**18 + 5 * 10**17,
-          "nested": [{"bounty_wei": 10**16}], "withdrawn": "0.3 ETH", "withdrawn_wei": 3 * 10**17, "ok_wei": True})
-    out = json.loads(capsys.readouterr().out)
+def test_json_results_carry_eth_beside_every_wei_amount():
+    """What every command's --json prints (cli.common.emit is json.dumps of codream.market.with_eth)."""
+    out = with_eth({"address": GOOD, "funded_wei": 10 * 10**18, "balance_wei": 10**18 + 5 * 10**17,
+                    "nested": [{"bounty_wei": 10**16}], "withdrawn": "0.3 ETH", "withdrawn_wei": 3 * 10**17,
+                    "ok_wei": True})
     assert out["funded"] == "10 ETH" and out["funded_wei"] == 10 * 10**18 and out["balance"] == "1.5 ETH"
     assert out["nested"][0]["bounty"] == "0.01 ETH" and out["withdrawn"] == "0.3 ETH" and "ok" not in out
 

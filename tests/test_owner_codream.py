@@ -5,8 +5,8 @@ the related owner first."""
 import pytest
 import torch
 
-from cli.coowned import coowned_round
-from cli.similarity_cmds import probe_dreams
+from rounds.coowned import coowned_round, probe_dreams
+
 from codream import data as D
 from codream.zoo import load_model
 from owner.coowned import split_owners, train_owners, unrelated_owner

@@ -17,6 +17,7 @@ from codream.zoo import build_model, load_model, save_model
 from ipfs import cid_of_file
 from owner.importer import (EvalSource, ImportRefused, TeacherSource, add_eval, init_task, load_eval_source,
                             owner_evals, parse_eval, parse_teacher)
+from owner.tasks import set_quality_bar
 from tests.conftest import run_cli
 
 CFG = {"arch": "digits_cnn", "num_classes": 10, "in_channels": 1, "image_size": 8, "width": 32}
@@ -232,3 +233,18 @@ def test_task_init_cli_prints_the_report_and_explains_refusals(owner_files, tmp_
     bad = run_cli("task", "init", "--out", str(tmp_path / "u"), "--teacher",
                   f"file={owner_files['dir'] / 'plain.pt'},arch=digits_cnn,width=16", "--eval", str(owner_files["eval"]))
     assert bad.returncode == 1 and b"error:" in bad.stderr and b"width=" in bad.stderr
+
+
+def test_an_owner_sets_its_quality_bar_in_the_spec_and_a_bad_one_writes_nothing(reference_task, tmp_path):
+    """The economics a round runs under (min gain, the unit new images are paid in) are written into
+    the task's spec by the owner role (owner.tasks.set_quality_bar), validated first."""
+    base = Path(reference_task["spec"]).parent
+    spec = set_quality_bar(base, tmp_path / "bar", min_gain_bps=7000, reference_images=300)
+    on_disk = json.loads((tmp_path / "bar" / "spec.json").read_text())
+    assert spec.scoring.min_gain_bps == on_disk["scoring"]["min_gain_bps"] == 7000
+    assert on_disk["scoring"]["novelty"]["reference_images"] == 300
+    assert (tmp_path / "bar" / "teacher.safetensors").exists()
+    assert json.loads((base / "spec.json").read_text())["scoring"]["min_gain_bps"] != 7000  # the source is untouched
+    with pytest.raises(specmod.SpecError, match="min_gain_bps"):
+        set_quality_bar(base, tmp_path / "bad", min_gain_bps=20_000)
+    assert not (tmp_path / "bad").exists()

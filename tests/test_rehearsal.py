@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from cli import devnet
+from rounds import devnet
 from codream.chain import load_account
 from tests.conftest import free_port
 

@@ -150,7 +150,7 @@ def test_teacher_train_mnist_writes_a_valid_reference_task(tmp_path):
     spec = specmod.load(info["spec"])
     assert spec.name == "mnist-reference" and spec.shape == (1, 28, 28) and info["eval_size"] == 2000
     assert spec.teachers[0]["model"]["arch"] == "resnet8" and spec.student["arch"] == "small_cnn"
-    assert spec.bundle["max_images"] >= 8000  # the dreams curve goes to 8k
+    assert spec.bundle.max_images >= 8000  # the dreams curve goes to 8k
     images, labels = load_eval_set(info["eval_set"], spec)
     assert images.shape == (2000, 1, 28, 28) and labels.bincount().tolist() == [200] * 10
     assert info["teacher_accuracy"] > 0.2  # one epoch (47 steps, one-cycle lr) already learns something

@@ -417,7 +417,7 @@ class VerifierAgent(Agent):
         """The images of a bundle (uint8 [N, C, H, W]), or None when nobody serves it after
         FETCH_ATTEMPTS tries or it does not parse."""
         try:
-            path = self._fetch(st, cid, spec.bundle["max_bytes"])
+            path = self._fetch(st, cid, spec.bundle.max_bytes)
             images, _ = read(path.read_bytes())
             return images
         except (CidNotFound, IpfsTimeout) as exc:
@@ -471,7 +471,7 @@ class VerifierAgent(Agent):
             return {"score": NO_EVAL, "verdict": "NO_EVAL", "miner": miner,
                     "reasons": [{"code": "task_unusable" if spec is None else "eval_unavailable", "detail": why}]}
         try:
-            path = self._fetch(st, cid, spec.bundle["max_bytes"])
+            path = self._fetch(st, cid, spec.bundle.max_bytes)
         except ContentTooLarge as exc:
             return {"score": INVALID, "verdict": "INVALID", "miner": miner,
                     "reasons": [{"code": "too_large", "detail": str(exc)}]}

@@ -70,8 +70,8 @@ def validate_bytes(data: bytes, spec: TaskSpec, binding: Binding, earlier: Itera
     def bad(code: str, detail: str) -> Verdict:
         return Verdict(False, [{"code": code, "detail": detail}])
 
-    if len(data) > limits["max_bytes"]:
-        return bad("too_large", f"{len(data)} bytes > limit {limits['max_bytes']}")
+    if len(data) > limits.max_bytes:
+        return bad("too_large", f"{len(data)} bytes > limit {limits.max_bytes}")
     try:
         images, header = read(data)
     except BundleError as exc:
@@ -84,7 +84,7 @@ def validate_bytes(data: bytes, spec: TaskSpec, binding: Binding, earlier: Itera
         reasons.append({"code": "constant_images", "detail": f"{const:.0%} of images are a single value"})
     earlier = list(earlier)
     report = check_novelty(images, spec, earlier, index=index, eval_images=eval_images, device=device)
-    reasons += not_novel_reasons(report, spec.scoring["duplicate_max_fraction"])
+    reasons += not_novel_reasons(report, spec.scoring.duplicate_max_fraction)
     derived = _check_derived(images, spec, earlier, index, eval_images)
     reasons += derived_reasons(derived, derived_config(spec)["max_fraction"])
     _drop_derived(report, derived)
@@ -142,10 +142,10 @@ def _check_header(h: Header, spec: TaskSpec) -> list[dict]:
     lim = spec.bundle
     if tuple(chw) != spec.shape:
         return [{"code": "wrong_shape", "detail": f"images are {tuple(chw)}, the task needs {spec.shape}"}]
-    if n < lim["min_images"]:
-        return [{"code": "too_few_images", "detail": f"{n} < min_images {lim['min_images']}"}]
-    if n > lim["max_images"]:
-        return [{"code": "too_many_images", "detail": f"{n} > max_images {lim['max_images']}"}]
+    if n < lim.min_images:
+        return [{"code": "too_few_images", "detail": f"{n} < min_images {lim.min_images}"}]
+    if n > lim.max_images:
+        return [{"code": "too_many_images", "detail": f"{n} > max_images {lim.max_images}"}]
     return []
 
 
@@ -169,6 +169,6 @@ def validate_file(path: str | Path, spec: TaskSpec, binding: Binding, earlier: I
         size = path.stat().st_size
     except OSError as exc:
         return Verdict(False, [{"code": "unreadable", "detail": str(exc)}])
-    if size > spec.bundle["max_bytes"]:  # refuse before reading it
-        return Verdict(False, [{"code": "too_large", "detail": f"{size} bytes > limit {spec.bundle['max_bytes']}"}])
+    if size > spec.bundle.max_bytes:  # refuse before reading it
+        return Verdict(False, [{"code": "too_large", "detail": f"{size} bytes > limit {spec.bundle.max_bytes}"}])
     return validate_bytes(path.read_bytes(), spec, binding, earlier, index, eval_images, device)

@@ -43,6 +43,7 @@ from miner.synthesis import DreamConfig, dream
 from owner.coowned import MINOR_SHARE, build_coowned_task
 from owner.harvest import AcceptedBundle, distil_resumable, harvest, harvest_recipe, manifest_from_chain
 from owner.importer import eval_images_for
+from owner.similarity import Party as SimilarityParty, Probe
 from owner.tasks import create_task, join_task, reveal_eval
 
 from . import devnet
@@ -113,6 +114,18 @@ def coowned_round(work: str | Path, seed: int = 0, n: int = 1000, steps: int | N
                                              for o in info["owner_files"]},
             "beats_both_teachers_on_union": rows["co-dreamed student"]["union"] >
             max(rows["teacher alice"]["union"], rows["teacher bob"]["union"])}
+
+
+def probe_dreams(per_class: int, steps: int, seed: int):
+    """The probe function: ``per_class`` dreams per class from one model alone."""
+
+    def probe(p: SimilarityParty) -> Probe:
+        n = per_class * p.num_classes
+        res = dream([p.model], n, p.num_classes, p.shape, p.mean, p.std,
+                    DreamConfig(steps=steps, batch=n, seed=seed))
+        return Probe(res.images, res.labels)
+
+    return probe
 
 
 def summarise(runs: list[dict]) -> dict:

@@ -25,10 +25,10 @@ from codream.chain import Chain, ChainConfig
 from codream.deployment import DeploymentError, load_record
 from codream.market import deadline_of
 from codream.protocol import Phase
-from codream.devchain import DEV_ACCOUNTS, DEV_MNEMONIC, DEVNET_CHAIN_ID, dev_private_key, free_port  # noqa: F401 (free_port: for the demos)
+from codream.devchain import DEV_ACCOUNTS, DEV_MNEMONIC, DEVNET_CHAIN_ID, dev_private_key
 
-from .common import cli_argv
-from .deploy import deploy
+from .procs import cli_argv
+from codream.deploy import deploy
 
 
 class DevnetError(RuntimeError):

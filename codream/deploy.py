@@ -13,9 +13,9 @@ from pathlib import Path
 
 from web3 import Web3
 
-from codream import config
-from codream.deployment import DeploymentError, write_record
-from codream.protocol import PARAMS
+from . import config
+from .deployment import DeploymentError, write_record
+from .protocol import PARAMS
 
 BUILD = config.REPO_ROOT / "build" / "contracts"
 SOURCES = config.REPO_ROOT / "contracts"

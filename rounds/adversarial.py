@@ -23,7 +23,7 @@ Verifiers (all rounds): three honest, one honest stake split across three addres
 (reveals a constant), a copier (tries to reveal another seat's scores), a silent one, a colluding
 pair that calls the honest miner's bundle INVALID, the staller and the bribed pair.
 
-Agents run in two worker processes (`python -m cli.adversarial worker PLAN`), one for the miners
+Agents run in two worker processes (`python -m rounds.adversarial worker PLAN`), one for the miners
 and one for the verifiers, each stepping its agents in turn: the same agent code as `codream
 miner run` / `verifier run --strategy ...`, without thirty Python processes on two cores. The
 verifiers of the worker compute each bundle's (deterministic) score once and share it; each still
@@ -32,7 +32,6 @@ checks the eval sets, commits and reveals its own vectors.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -50,13 +49,13 @@ from ipfs import IpfsClient, IpfsError
 from miner.agent import MinerAgent
 from miner.strategies import Copy, Honest, LeakedEval, LowEffort, Noise, Spam, TransformedCopy
 from owner.strategies import Honest as HonestOwner, NeverReveals, OwnerStrategy, ShuffledLabels, UnhostedEval
-from owner.tasks import create_task, join_task
+from owner.tasks import create_task, join_task, set_quality_bar
 from owner.teacher import train_reference
 from verifier.agent import VerifierAgent
 from verifier.strategies import Colluder, Copier, Honest as HonestVerifier, Lazy, Silent
 
 from . import devnet
-from .common import cli_argv, spawn
+from .procs import cli_argv, spawn
 from .demo import Demo
 
 ETH = 10**18
@@ -220,15 +219,9 @@ class AdversarialRound(Demo):
             info = train_reference("digits", base, progress=False)
             self.say(f"teacher accuracy {info['teacher_accuracy']:.1%}")
         adv = self.dir / "task-adversarial"
-        shutil.rmtree(adv, ignore_errors=True)
-        shutil.copytree(base, adv)
-        spec = json.loads((adv / "spec.json").read_text())
-        spec["scoring"]["min_gain_bps"] = MIN_GAIN
         # new images are paid in units of one bundle of this round's size (the sybil split of one
         # unit of work then earns no more than the unit)
-        spec["scoring"].setdefault("novelty", {})["reference_images"] = self.n
-        (adv / "spec.json").write_text(json.dumps(spec, indent=2, sort_keys=True))
-        load_spec(adv / "spec.json")  # still a valid spec
+        set_quality_bar(base, adv, min_gain_bps=MIN_GAIN, reference_images=self.n)
         return adv
 
     def _owner_chain(self, dev: int) -> Chain:
@@ -245,7 +238,7 @@ class AdversarialRound(Demo):
     def _worker(self, name: str, agents: list[dict], poll: float = 0.5) -> None:
         plan = self.dir / f"plan-{name}.json"
         plan.write_text(json.dumps({"rpc": self.rpc, "ipfs": self.api, "n": self.n, "agents": agents, "poll": poll}))
-        self.procs[name] = spawn([sys.executable, "-m", "cli.adversarial", "worker", str(plan)],
+        self.procs[name] = spawn([sys.executable, "-m", "rounds.adversarial", "worker", str(plan)],
                                  self.logs / f"{name}.log", env={"CODREAM_HOME": str(self.home)})
 
     def run(self) -> dict:
@@ -325,7 +318,8 @@ class AdversarialRound(Demo):
         self.say(f"round 1: tasks A={self.tasks['A']} (honest owner; owner E joined with 0.1 ETH, the least, "
                  f"declaring {joined['declared_accuracy_bps']} bps on a shuffled-label eval set), "
                  f"C={self.tasks['C']} (never reveals), D={self.tasks['D']} (unhosted eval): bounty 1 ETH each, bond "
-                 f"0.01 ETH, min gain {MIN_GAIN} bps, {SEATS} seats each scoring every submission")
+                 f"0.01 ETH, min gain {load_spec(task_dir / 'spec.json').scoring.min_gain_bps} bps (the task's spec), "
+                 f"{SEATS} seats each scoring every submission")
         honest1 = self._actor("miner honest 1")
         leak = self.home / "agents" / f"miner-{honest1.addresses[0].lower()}" / f"task-{self.tasks['A']}.safetensors"
         self._worker("miners", self._miner_plan(leak), poll=2.0)  # idle after their reveals: leave CPU to verifiers
@@ -480,4 +474,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "worker":
         work(sys.argv[2])
     else:
-        sys.exit(f"usage: {' '.join(cli_argv())} demo --adversarial  (workers: python -m cli.adversarial worker PLAN)")
+        sys.exit(f"usage: {' '.join(cli_argv())} demo --adversarial  (workers: python -m rounds.adversarial worker PLAN)")

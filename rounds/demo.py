@@ -32,7 +32,7 @@ from owner.tasks import create_task, reveal_eval
 from owner.teacher import train_reference
 
 from . import devnet
-from .common import spawn_cli
+from .procs import spawn_cli
 
 ETH = 10**18
 WINDOW = 3600  # seconds per window; the demo jumps devnet time instead of waiting

@@ -1,15 +1,11 @@
 """What the market says about a task or an address, read from the chain (protocol v3): the one
 read model the CLI's status views, the agents' outcome lines, the demos' tables, the dapp server
 and the tests share — tasks, submissions, committees, owner verdicts, appeals, burns — and the
-solvency check (``books``). What each account paid, earned and lost is ``codream.accounts``
-(``ledger`` here is the demos' older per-party sum, until they move to ``accounts.ledger``)."""
+solvency check (``books``). What each account paid, earned and lost is ``codream.accounts``."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-
-from web3 import Web3
 
 from .chain import Chain
 from .protocol import BELOW_MIN_FORFEIT_BPS, NO_EVAL, AppealStage, BurnReason, Outcome, Phase, Stage, Status, Verdict, score_label, status_of, \
@@ -258,71 +254,6 @@ def show_task(chain: Chain, tid: int) -> dict:
                        "miners_paid_wei": st["minersPaid"], "pot_paid_wei": st["potPaid"], "burned_wei": st["burned"],
                        "owners_refund_wei": sum(e["ownersRefund"] for e in chain.events("Finalized", tid))},
     }
-
-
-# ----------------------------------------------------------------------------- accounting
-@dataclass
-class Account:
-    """What one party (one or more addresses) put in and got out, in wei."""
-
-    paid_in: int = 0  # contributions, bonds, appeal deposits
-    credited: int = 0  # everything credited to `claimable` (rewards, bonds back, fees, refunds, appeal payouts)
-    slashed: int = 0  # stake taken by slashes
-    transfers: int = 0  # other value moved on chain to (+) or from (−) it, given by the caller (e.g. bribes)
-    items: list = field(default_factory=list)  # (kind, task, wei) entries, for tables
-
-    @property
-    def net(self) -> int:
-        return self.credited - self.paid_in - self.slashed + self.transfers
-
-    def as_dict(self) -> dict:
-        return {"paid_in_wei": self.paid_in, "credited_wei": self.credited, "slashed_wei": self.slashed,
-                "transfers_wei": self.transfers, "net_wei": self.net}
-
-
-def ledger(chain: Chain, parties: Mapping[str, Iterable[str]], tasks: Iterable[int] | None = None,
-           transfers: Iterable[tuple[str, str, int]] = ()) -> dict[str, Account]:
-    """Per party (name -> its addresses): what it paid in (owner contributions, miner bonds,
-    appeal deposits), was credited (every `Credited`) and lost to slashes (every registry
-    `Slashed` of its addresses), restricted to ``tasks`` if given (slashes then to those tasks'
-    settlement and appeal transactions). ``transfers`` (from, to, wei) adds value moved outside
-    the market (a bribe) to both sides."""
-    task_set = set(tasks) if tasks is not None else None
-    owner_of = {Web3.to_checksum_address(a): name for name, addrs in parties.items() for a in addrs}
-    out = {name: Account() for name in parties}
-
-    def add(addr: str, attr: str, wei: int, kind: str, task):
-        name = owner_of.get(Web3.to_checksum_address(addr))
-        if name is None or (task_set is not None and task is not None and task not in task_set):
-            return
-        acct = out[name]
-        setattr(acct, attr, getattr(acct, attr) + wei)
-        acct.items.append((kind, task, wei if attr in ("credited", "transfers") else -wei))
-
-    bonds = {}
-    for e in chain.events("TaskCreated"):
-        add(e["creator"], "paid_in", e["bounty"], "bounty", e["taskId"])
-        bonds[e["taskId"]] = e["minerBond"]
-    for e in chain.events("TaskJoined"):
-        add(e["owner"], "paid_in", e["contribution"], "bounty (co-owner)", e["taskId"])
-    for e in chain.events("Committed"):
-        add(e["miner"], "paid_in", bonds[e["taskId"]], "bond", e["taskId"])
-    for e in chain.events("Appealed", on="appeals"):
-        add(e["appellant"], "paid_in", e["deposit"], "appeal deposit", e["taskId"])
-    for e in chain.events("Credited"):
-        add(e["account"], "credited", e["amount"], "credited", e["taskId"])
-    task_txs = None
-    if task_set is not None:  # slashes happen in a task's settlement or appeal transactions
-        task_txs = {e["tx"] for e in chain.events("SeatSettled") if e["taskId"] in task_set}
-        task_txs |= {e["tx"] for e in chain.events("AppealSeatSettled", on="appeals") if e["taskId"] in task_set}
-        task_txs |= {e["tx"] for e in chain.events("OriginalSeatOverturned", on="appeals") if e["taskId"] in task_set}
-    for e in chain.events("Slashed", on="registry"):
-        if task_txs is None or e["tx"] in task_txs:
-            add(e["verifier"], "slashed", e["amount"], "slashed", None)
-    for src, dst, wei in transfers:
-        add(src, "transfers", -wei, "transfer out", None)
-        add(dst, "transfers", wei, "transfer in", None)
-    return out
 
 
 def books(chain: Chain) -> dict:

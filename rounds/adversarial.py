@@ -3,7 +3,7 @@
 Honest parties and every cheating strategy the project knows (miners, verifiers, owners) take
 part in two rounds of real tasks on market v3 with verification v2; the table shows, for each
 strategy, what it paid in, was credited, lost to slashing, its net, the work it did and why (the
-accounting is the core's: ``codream.market.ledger``). Honest miners and verifiers net > 0; every
+accounting is the core's: ``codream.accounts.ledger``). Honest miners and verifiers net > 0; every
 cheat nets < 0, or ≤ 0 where the protocol can only make it pointless (the reason says which).
 
 Round 1 runs three tasks at once on the digits teacher:
@@ -42,7 +42,8 @@ from rich.table import Table
 from codream.agent import Agent, AgentState, chain_key
 from codream.chain import Chain, ChainConfig, ChainError, load_account
 from codream.devchain import dev_address
-from codream.market import books, books_line, eth, ledger, submissions
+from codream.accounts import ledger
+from codream.market import books, books_line, eth, submissions
 from codream.protocol import Phase, Status, Verdict
 from codream.spec import load as load_spec
 from ipfs import IpfsClient, IpfsError

@@ -25,7 +25,8 @@ from rich.table import Table
 
 from codream import config
 from codream.chain import Chain, ChainConfig, load_account
-from codream.market import books, books_line, committee, contradicts, eth, ledger, submissions, verdict
+from codream.accounts import ledger
+from codream.market import books, books_line, committee, contradicts, eth, submissions, verdict
 from codream.protocol import AppealStage, Phase, Status
 from ipfs import IpfsClient
 from owner.tasks import create_task, reveal_eval

@@ -466,8 +466,8 @@ def accounts_agree_with_the_chain(c, m, who) -> dict:
 def test_read_model_ledger_and_books_on_a_settled_round(m, reg, lens, ap, p, tmp_path, monkeypatch):
     """codream.market over the same chain (a deployment record pointing at this market): the task
     view, per-party accounting and the books agree with the contracts to the wei."""
-    from codream.accounts import statement
-    from codream.market import books as market_books, ledger, show_task
+    from codream.accounts import ledger, statement
+    from codream.market import books as market_books, show_task
 
     c = read_chain(m, reg, lens, ap, tmp_path, monkeypatch)
     rd = round_with_committee(m, reg, lens, [6000, 50])

@@ -81,7 +81,7 @@ bench: setup
 BENCH_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
 MNIST_TASK ?=
 bench-gpu:
-	$(BENCH_PY) -m cli.bench_gpu $(if $(MNIST_TASK),--mnist-task $(MNIST_TASK)) $(ARGS)
+	$(BENCH_PY) -m rounds.bench_gpu $(if $(MNIST_TASK),--mnist-task $(MNIST_TASK)) $(ARGS)
 
 dapp: setup
 	codream dapp

@@ -15,10 +15,10 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from .bench import bench_cid, bench_dreams_and_verify
-from .bench_market import bench_market
-from .bench_verify import bench_verify
-from .bench_novelty import bench_novelty, render as render_novelty
+from rounds.bench import bench_cid, bench_dreams_and_verify
+from rounds.bench_market import bench_market
+from rounds.bench_verify import bench_verify
+from rounds.bench_novelty import bench_novelty, render as render_novelty
 from rounds.bench_dreams import TASKS, bench_dreams
 from rounds.procs import cli_argv
 from .common import emit, fail
@@ -45,7 +45,7 @@ def bench_cid_cmd(size_mb: int = typer.Option(64, help="Payload size for the CID
 @app.command("gas")
 def bench_gas_cmd():
     """Gas of every CoDreamMarket function (reference sizes and maximum sizes)."""
-    out = _json_of([sys.executable, "-m", "cli.gasbench"])
+    out = _json_of([sys.executable, "-m", "rounds.gasbench"])
     if "error" in out:
         fail(f"gas benchmark failed:\n{out['error']}")
     emit(out)
@@ -163,6 +163,6 @@ def bench_all():
     with tempfile.TemporaryDirectory() as work:  # digits, a short DI grid: the full curve is `bench dreams`
         dreams = bench_dreams("digits", seeds=3, di_steps=(50, 100, 200), di_lrs=(0.1,), workdir=work,
                               log=lambda m: None)
-    emit({"cid": bench_cid(), "gas": _json_of([sys.executable, "-m", "cli.gasbench"]), "dreams": dreams,
+    emit({"cid": bench_cid(), "gas": _json_of([sys.executable, "-m", "rounds.gasbench"]), "dreams": dreams,
           "verify": {**dv["verify"], "novelty": _against_fresh_score(bench_novelty(500), dv["verify"])},
           "e2e": _json_of(cli_argv("bench", "e2e"))})

@@ -96,7 +96,7 @@ def test_bench_gpu_dry_run_on_cpu_prints_every_measurement_without_the_chain_or_
     for name in ("ipfshttpclient", "brownie", "mlxtend"):
         (blocked / f"{name}.py").write_text(f"raise ImportError('{name} is not on a GPU image')\n")
     task = reference_task["spec"].rsplit("/", 1)[0]
-    done = subprocess.run([sys.executable, "-m", "cli.bench_gpu", "--dry-run", "--mnist-task", task,
+    done = subprocess.run([sys.executable, "-m", "rounds.bench_gpu", "--dry-run", "--mnist-task", task,
                            "--mnist-n", "40"], capture_output=True, text=True, cwd=REPO, timeout=300,
                           env={**os.environ, "PYTHONPATH": f"{blocked}:{REPO}", "CODREAM_HOME": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-2000:]

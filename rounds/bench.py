@@ -23,7 +23,7 @@ from miner.synthesis import DreamConfig, deepinversion_config, dream
 from owner.teacher import train_reference
 from verifier.score import baseline_accuracy, clear_memo, score_bundle
 
-from rounds.procs import cli_argv
+from .procs import cli_argv
 from codream.devchain import free_port
 
 
@@ -129,7 +129,7 @@ def bench_dreams_and_verify(baseline: bool = True, verify: bool = True, baseline
 def _bench_scoring(spec_path: str, bundle: str, eval_set: str, synthesis_seconds: float, tolerance: int) -> dict:
     """Score ``bundle`` in a fresh process, as a verifier does (a miner's process that has
     just dreamed carries a heap shaped by synthesis, which measured ~30 % slower scoring)."""
-    cmd = [sys.executable, "-m", "cli.bench", "score-worker", spec_path, bundle, eval_set]
+    cmd = [sys.executable, "-m", "rounds.bench", "score-worker", spec_path, bundle, eval_set]
     done = subprocess.run(cmd, capture_output=True, text=True)  # inherits CODREAM_HOME
     if done.returncode != 0:
         raise RuntimeError(f"scoring worker failed: {done.stderr.strip()[-2000:]}")
@@ -167,4 +167,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "score-worker":
         print(json.dumps(_score_worker(*sys.argv[2:])))
     else:
-        sys.exit("usage: python -m cli.bench score-worker SPEC BUNDLE EVAL")
+        sys.exit("usage: python -m rounds.bench score-worker SPEC BUNDLE EVAL")

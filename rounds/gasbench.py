@@ -1,7 +1,7 @@
 """`codream bench gas`: gas of every external function of the v3 contracts (CoDreamMarket,
 CoDreamAppeals, StakeRegistry).
 
-Runs in its own process (`python -m cli.gasbench`, started by `codream bench gas`): importing
+Runs in its own process (`python -m rounds.gasbench`, started by `codream bench gas`): importing
 brownie loads its global configuration, which the rest of the CLI has no business with.
 
 Measurements, goals from docs/protocol-v3.md reported beside each number:

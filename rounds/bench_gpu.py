@@ -229,7 +229,7 @@ def _score_step(dev: torch.device, teacher, width: int, batch: int, steps: int) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m cli.bench_gpu", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m rounds.bench_gpu", description=__doc__.splitlines()[0])
     ap.add_argument("--teacher", help="trained teacher weights (safetensors from `codream teacher train`)")
     ap.add_argument("--steps", type=int, default=20, help="timed pixel steps")
     ap.add_argument("--mnist-task", help="a MNIST reference task folder (spec.json + teacher): adds the MNIST point")

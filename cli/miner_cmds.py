@@ -12,6 +12,7 @@ from codream.chain import ChainError
 from codream.devchain import DEVNET_CHAIN_ID
 from codream.preview import write_grid
 from codream.teachers import TeacherError, load_teachers
+from codream.market import miner_rows
 from ipfs import IpfsError, cid_of_file
 from miner.agent import MinerAgent
 from miner.methods import METHODS, synthesize_new
@@ -19,7 +20,7 @@ from miner.strategies import STRATEGIES, Copy, Honest, LeakedEval, LowEffort, No
 
 from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, address_option, emit, fail, \
     open_chain, open_ipfs, pick_device, run_agent, set_threads
-from .views import JSON, miner_rows, render_miner, show
+from .views import JSON, render_miner, show
 
 app = typer.Typer(help="Mine dreams.", no_args_is_help=True)
 ZERO = "0x" + "0" * 40

@@ -13,7 +13,7 @@ from rich.table import Table
 from codream.chain import ChainError
 from codream.distill import CheckpointMismatch
 from codream.evalset import EvalSetError, load_eval_set
-from codream.market import show_task
+from codream.market import show_task, task_rows
 from codream.protocol import DEFAULT_SEATS_PER_SUBMISSION, Phase
 from codream.spec import SpecError, load as load_spec
 from codream.teachers import TeacherError
@@ -26,7 +26,7 @@ from owner.tasks import OwnerError, auto_reveal, create_task, join_task
 
 from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, emit, eth_option, fail, open_chain, \
     open_ipfs, set_threads, wei
-from .views import JSON, console, render_task, render_task_list, show, task_rows
+from .views import JSON, console, render_task, render_task_list, show
 
 app = typer.Typer(help="Task owners: build task folders from your own models, create tasks, reveal eval sets, "
                        "inspect tasks, harvest students.", no_args_is_help=True)

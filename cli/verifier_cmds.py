@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from codream import spec as specmod
 from codream.bundle import Binding, BundleError, read
 from codream.chain import ChainError
-from codream.market import eth
+from codream.market import eth, verifier_rows
 from codream.evalset import EvalSetError, check_offline, load_eval_set
 from codream.teachers import TeacherError, load_teachers
 from verifier.agent import VerifierAgent
@@ -26,7 +26,7 @@ from verifier.strategies import STRATEGIES, Colluder, Lazy
 
 from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, address_of, address_option, emit, \
     eth_option, fail, open_chain, open_ipfs, pick_device, run_agent, wei
-from .views import JSON, render_verifier, show, verifier_rows
+from .views import JSON, render_verifier, show
 
 app = typer.Typer(help="Validate and score bundles.", no_args_is_help=True)
 

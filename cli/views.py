@@ -1,7 +1,7 @@
 """What one-shot commands print: a table for people by default, JSON with ``--json``.
 
 The status views (`codream task list|status`, `miner status`, `verifier status`, `rewards`)
-gather their rows from the market read model (`codream.market`) and render them here.
+get their rows from the read models (`codream.market`, `codream.accounts`) and render them here.
 """
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from codream.chain import Chain
-from codream.market import appeals, committee, duration, eth, seats_held, submissions, task_state, verdict
-from codream.protocol import Phase, Status, score_label
+from codream.market import duration, eth, seats_held
+from codream.protocol import score_label
 
 JSON = typer.Option(False, "--json", help="Print JSON (for scripts) instead of a table.")
 
@@ -45,17 +44,6 @@ def _cell(key: str, value) -> str:
 
 
 # ----------------------------------------------------------------------------- tasks
-def task_rows(chain: Chain) -> list[dict]:
-    rows = []
-    for tid in range(1, chain.call("taskCount") + 1):
-        t = task_state(chain, tid)
-        rows.append({"task": tid, "phase": t["phase"].human, "seconds_left": t["seconds_left"],
-                     "bounty_wei": t["bounty"], "owners": len(t["owners"]), "submissions": t["submissionCount"],
-                     "seats": t["seats"], "seats_per_submission": t["seatsPerSubmission"],
-                     "min_gain_bps": t["minGainBps"], "spec_cid": t["specCid"]})
-    return rows
-
-
 def render_task_list(rows: list[dict], con: Console) -> None:
     if not rows:
         con.print("no tasks yet on this market (`codream task create` makes one)")
@@ -129,26 +117,6 @@ def _yes(v: bool) -> str:
 
 
 # ----------------------------------------------------------------------------- operators
-def miner_rows(chain: Chain, address: str) -> list[dict]:
-    """One row per submission of ``address``: phase, time left, median, verdict, money."""
-    rows = []
-    mine = [e for e in chain.events("Committed") if e["miner"].lower() == address.lower()]
-    for tid in sorted({e["taskId"] for e in mine}):
-        t = task_state(chain, tid)
-        subs = {r["index"]: r for r in submissions(chain, tid, t["submissionCount"])}
-        for e in (e for e in mine if e["taskId"] == tid):
-            r = subs[e["index"]]
-            settled = "reward" in r
-            rows.append({"task": tid, "phase": t["phase"].human, "seconds_left": t["seconds_left"],
-                         "index": e["index"], "cid": r.get("cid"), "status": r["status"].human,
-                         "result": score_label(r["result"]) if r["status"] >= Status.ACCEPTED else None,
-                         "why": verdict(r, t["minGainBps"]) if r["status"] >= Status.UNREVEALED else None,
-                         "bond_wei": t["minerBond"], "reward_wei": r.get("reward") if settled else None,
-                         "bond_back_wei": r.get("bond_returned") if settled else None,
-                         "net_wei": r["reward"] + r["bond_returned"] - t["minerBond"] if settled else None})
-    return rows
-
-
 def render_miner(obj: dict, con: Console) -> None:
     con.print(f"[bold]Miner {obj['address']}[/]: claimable {eth(obj['claimable_wei'])}")
     if not obj["submissions"]:
@@ -165,30 +133,6 @@ def render_miner(obj: dict, con: Console) -> None:
                        else f"{eth(r['bond_wei'])} bonded"),
                       eth(r["net_wei"], True) if r["net_wei"] is not None else "–", r["why"] or "")
     con.print(table)
-
-
-def verifier_rows(chain: Chain, address: str) -> list[dict]:
-    """One row per task where ``address`` holds seats."""
-    rows = []
-    drawn = {e["taskId"] for e in chain.events("CommitteeDrawn") if address in e["seats"]}
-    drawn |= {e["taskId"] for e in chain.events("AppealDrawn", on="appeals") if address in e["seats"]}
-    credited: dict[int, int] = {}
-    for e in chain.events("Credited", account=address):
-        credited[e["taskId"]] = credited.get(e["taskId"], 0) + e["amount"]
-    for tid in sorted(drawn):
-        t = task_state(chain, tid)
-        seats = [s for s in committee(chain, tid) if s["verifier"] == address]
-        settled = all("faulty" in s for s in seats)
-        appeal_seats = sum(s["verifier"] == address for a in appeals(chain, tid) for s in a["seats"])
-        rows.append({"task": tid, "phase": t["phase"].human, "seconds_left": t["seconds_left"],
-                     "seats": [s["seat"] for s in seats], "seat_count": len(seats), "appeal_seat_count": appeal_seats,
-                     "committed": sum(s["committed"] for s in seats),
-                     "revealed": sum(s["revealed"] for s in seats),
-                     "agree": sum(s.get("agree", 0) for s in seats), "disagree": sum(s.get("disagree", 0) for s in seats),
-                     "faulty_seats": [s["seat"] for s in seats if s.get("faulty")],
-                     "slashed_wei": sum(s.get("slashed", 0) for s in seats),
-                     "fee_wei": credited.get(tid, 0) if settled and t["phase"] == Phase.FINALIZED else None})
-    return rows
 
 
 def render_verifier(obj: dict, con: Console) -> None:

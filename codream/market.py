@@ -300,3 +300,60 @@ def scores(chain: Chain, tid: int) -> dict:
                                    "agree": sum(s["agrees"] for s in seats),
                                    "scored": sum(s["score"] is not None for s in seats)})
     return out
+
+
+# ----------------------------------------------------------------------------- status rows
+# (what `task list`, `miner status` and `verifier status` show, one row per task or submission)
+def task_rows(chain: Chain) -> list[dict]:
+    rows = []
+    for tid in range(1, chain.call("taskCount") + 1):
+        t = task_state(chain, tid)
+        rows.append({"task": tid, "phase": t["phase"].human, "seconds_left": t["seconds_left"],
+                     "bounty_wei": t["bounty"], "owners": len(t["owners"]), "submissions": t["submissionCount"],
+                     "seats": t["seats"], "seats_per_submission": t["seatsPerSubmission"],
+                     "min_gain_bps": t["minGainBps"], "spec_cid": t["specCid"]})
+    return rows
+
+
+def miner_rows(chain: Chain, address: str) -> list[dict]:
+    """One row per submission of ``address``: phase, time left, median, verdict, money."""
+    rows = []
+    mine = [e for e in chain.events("Committed") if e["miner"].lower() == address.lower()]
+    for tid in sorted({e["taskId"] for e in mine}):
+        t = task_state(chain, tid)
+        subs = {r["index"]: r for r in submissions(chain, tid, t["submissionCount"])}
+        for e in (e for e in mine if e["taskId"] == tid):
+            r = subs[e["index"]]
+            settled = "reward" in r
+            rows.append({"task": tid, "phase": t["phase"].human, "seconds_left": t["seconds_left"],
+                         "index": e["index"], "cid": r.get("cid"), "status": r["status"].human,
+                         "result": score_label(r["result"]) if r["status"] >= Status.ACCEPTED else None,
+                         "why": verdict(r, t["minGainBps"]) if r["status"] >= Status.UNREVEALED else None,
+                         "bond_wei": t["minerBond"], "reward_wei": r.get("reward") if settled else None,
+                         "bond_back_wei": r.get("bond_returned") if settled else None,
+                         "net_wei": r["reward"] + r["bond_returned"] - t["minerBond"] if settled else None})
+    return rows
+
+
+def verifier_rows(chain: Chain, address: str) -> list[dict]:
+    """One row per task where ``address`` holds seats."""
+    rows = []
+    drawn = {e["taskId"] for e in chain.events("CommitteeDrawn") if address in e["seats"]}
+    drawn |= {e["taskId"] for e in chain.events("AppealDrawn", on="appeals") if address in e["seats"]}
+    credited: dict[int, int] = {}
+    for e in chain.events("Credited", account=address):
+        credited[e["taskId"]] = credited.get(e["taskId"], 0) + e["amount"]
+    for tid in sorted(drawn):
+        t = task_state(chain, tid)
+        seats = [s for s in committee(chain, tid) if s["verifier"] == address]
+        settled = all("faulty" in s for s in seats)
+        appeal_seats = sum(s["verifier"] == address for a in appeals(chain, tid) for s in a["seats"])
+        rows.append({"task": tid, "phase": t["phase"].human, "seconds_left": t["seconds_left"],
+                     "seats": [s["seat"] for s in seats], "seat_count": len(seats), "appeal_seat_count": appeal_seats,
+                     "committed": sum(s["committed"] for s in seats),
+                     "revealed": sum(s["revealed"] for s in seats),
+                     "agree": sum(s.get("agree", 0) for s in seats), "disagree": sum(s.get("disagree", 0) for s in seats),
+                     "faulty_seats": [s["seat"] for s in seats if s.get("faulty")],
+                     "slashed_wei": sum(s.get("slashed", 0) for s in seats),
+                     "fee_wei": credited.get(tid, 0) if settled and t["phase"] == Phase.FINALIZED else None})
+    return rows

@@ -144,6 +144,7 @@ def test_agent_scores_on_ray_commits_once_per_seat_after_a_worker_dies(cluster, 
                 assert time.monotonic() < deadline, f"timed out waiting for {what}"
                 agent.step()
                 owner.mine()
+                time.sleep(0.3)  # in real time: the draw's backoff must not outlast its block window
 
         until(lambda: owner.phase(tid) >= Phase.REVEAL, "the agent's draw")
         miner.send("reveal", tid, 0, cid, salt)

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from .bench import bench_cid, bench_dreams_and_verify
 from .bench_market import bench_market
-from .bench_network import DEFAULT_SCORE_COMMIT_WINDOW, measure, model
+from .bench_network import DEFAULT_SCORE_COMMIT_WINDOW, measure, model, validate_round
 from .bench_verify import bench_verify
 from .bench_novelty import bench_novelty, render as render_novelty
 from .bench_dreams import TASKS, bench_dreams
@@ -83,7 +83,10 @@ def bench_network_cmd(n: int = typer.Option(4096, help="Submissions per task (N)
                       bundle: Optional[Path] = typer.Option(None, help="A bundle of that task to score."),
                       ray_jobs: int = typer.Option(0, min=0, help="Also score this many jobs on a local Ray cluster "
                                                    "of 1 then 2 CPUs (efficiency)."),
-                      synth_images: int = typer.Option(100, min=0, help="Dreams to synthesise for the synthesis time.")):
+                      synth_images: int = typer.Option(100, min=0, help="Dreams to synthesise for the synthesis time."),
+                      validate: int = typer.Option(0, min=0, help="Also check the model against a devnet round: this "
+                                                   "many submissions (--bundle's images split evenly), one verifier "
+                                                   "scoring on 2 Ray workers; predicted vs measured scoring time.")):
     """The workload model: per verifier the bundles to score, hours, workers needed inside the
     score window; per task mining vs verification compute (docs/scale-out.md)."""
     measured = None
@@ -105,6 +108,10 @@ def bench_network_cmd(n: int = typer.Option(4096, help="Submissions per task (N)
         warmup_seconds = max(0.0, measured["first_score_seconds"] - measured["score_seconds"]) if measured else 0.0
     out = model(n, k, r, stake_share, verifiers, score_seconds, synthesis_seconds, efficiency, warmup_seconds,
                 margin, window)
+    if validate:
+        if task is None:
+            fail("--validate needs --task and --bundle")
+        out["validation"] = validate_round(task, bundle, validate, ray_jobs)
     v, t = out["verifier"], out["task"]
     out["goals"] = {"verifier_20pct_finishes_in_window": {
                         "workers": v["workers_needed"], "hours": v["hours_with_workers_needed"],

@@ -2,6 +2,8 @@
 import json
 import random
 
+import pytest
+
 from cli.bench_network import model, score_window, unique_share, workers_needed
 from codream.protocol import PRODUCTION_PARAMS, seat_submissions
 from tests.conftest import run_cli
@@ -35,6 +37,7 @@ def test_window_workers_and_overhead():
     assert v["predicted_hours"]["8"] > v["predicted_hours"]["64"] > v["predicted_hours"]["512"]
 
 
+@pytest.mark.slow  # two CLI processes (~25 s here): the model itself is tested above
 def test_cli_prints_the_model_and_its_goals():
     res = run_cli("bench", "network", "--score-seconds", "44", "--synthesis-seconds", "1550")
     assert res.returncode == 0, res.stderr.decode()

@@ -105,7 +105,8 @@ def bench_network_cmd(n: int = typer.Option(4096, help="Submissions per task (N)
     if efficiency is None:
         efficiency = measured["ray"]["efficiency"] if measured and "ray" in measured else 1.0
     if warmup_seconds is None:
-        warmup_seconds = max(0.0, measured["first_score_seconds"] - measured["score_seconds"]) if measured else 0.0
+        warmup_seconds = (measured["ray"]["worker_warmup_seconds"] if "ray" in measured else
+                          max(0.0, measured["first_score_seconds"] - measured["score_seconds"])) if measured else 0.0
     out = model(n, k, r, stake_share, verifiers, score_seconds, synthesis_seconds, efficiency, warmup_seconds,
                 margin, window)
     if validate:

@@ -108,7 +108,7 @@ def measure(task_dir: Path, bundle_path: Path, ray_jobs: int, synth_images: int)
         images, header = bundlemod.read(data)
         meta = header.metadata
         binding = bundlemod.Binding(int(meta["chain_id"]), meta["contract"], int(meta["task_id"]), meta["miner"])
-    except bundlemod.BundleError:  # dreams saved as plain safetensors (`images`): bind them here
+    except (bundlemod.BundleError, KeyError, ValueError):  # plain safetensors of `images` (no binding): bind them here
         images = load_file(str(bundle_path))["images"]
         binding = bundlemod.Binding(DEVNET_CHAIN_ID, "0x" + "ab" * 20, 1, "0x" + "cd" * 20)
         data = bundlemod.to_bytes(images, binding)
@@ -131,7 +131,10 @@ def measure(task_dir: Path, bundle_path: Path, ray_jobs: int, synth_images: int)
         out.update(synthesis_images=synth_images, synthesis_seconds_measured=round(took, 2),
                    synthesis_seconds=round(took * len(images) / synth_images, 2))
     if ray_jobs:
-        out["ray"] = _ray_scaling(task, data, binding, ray_jobs)
+        out["ray"] = r = _ray_scaling(task, data, binding, ray_jobs)
+        # a fresh worker's start (imports, teachers, the baseline unless cached): what 1 worker took
+        # beyond its jobs at the in-process score time
+        r["worker_warmup_seconds"] = round(max(0.0, r["1"]["seconds"] - ray_jobs * out["score_seconds"]), 2)
     return out
 
 
@@ -234,7 +237,7 @@ def validate_round(task_dir: Path, bundle_path: Path, submissions: int, ray_jobs
                                                                     "0x" + "cd" * 20)))
         m = measure(task_dir, one, max(ray_jobs, 2), 0)
     eff = m["ray"]["efficiency"]
-    warm = max(0.0, m["first_score_seconds"] - m["score_seconds"])
+    warm = m["ray"]["worker_warmup_seconds"]
     predicted = finish_seconds(submissions, m["score_seconds"], 2, eff, warm)
     got = devnet_round(task_dir, images, submissions, 2)
     return {"measured_inputs": m, "predicted_seconds": round(predicted, 1), "round": got,

@@ -506,16 +506,19 @@ class VerifierAgent(Agent):
             else:
                 self.backend.submit((tid, s), *job)
         for (u, s), outcome in self.backend.results(timeout=self.backend_wait):
-            if u != tid or str(s) in st["scores"] or st.get("stage") != Stage.SEATED:
+            other = self.state.task(u)
+            if str(s) in other.get("scores", {}) or other.get("stage") != Stage.SEATED:
                 continue  # a task that moved on (missed its window) meanwhile
-            miner, cid = revealed[s]
+            miner, cid = revealed[s] if u == tid else \
+                next((e["miner"], e["cid"]) for e in self.chain.events("Revealed", u) if e["index"] == s)
+            st_u = other
             if isinstance(outcome, (CidNotFound, IpfsTimeout)):
-                if self._attempts(st, cid) < FETCH_ATTEMPTS:
+                if self._attempts(st_u, cid) < FETCH_ATTEMPTS:
                     continue  # sent again next pass
                 outcome = _unavailable(cid, outcome)
             elif isinstance(outcome, Exception):
-                self._guarded(tid, s, lambda: _raise(outcome))
-            self._save_score(st, s, {**outcome, "miner": miner})
+                self._guarded(u, s, lambda: _raise(outcome))
+            self._save_score(st_u, s, {**outcome, "miner": miner})
         if all(str(s) in st["scores"] for s in todo):
             self._finish_scoring(tid, st)
 

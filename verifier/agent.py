@@ -23,7 +23,12 @@ last set is the persistent :class:`verifier.index.NoveltyIndex`, filled from cha
 IPFS; so that every verifier compares with the same set, "earlier" means: a task with a smaller
 id whose ``Finalized`` event is in a block no later than this task's ``CommitteeDrawn``.
 
-Per-task stages: new → drawn (seats known, bundles being revealed) → seated (scoring) → scored
+Scoring itself is :func:`verifier.score.score`, a pure function of one job (the task's inputs,
+the bundle's CID, binding, earlier submissions and recipe seed): run here by default, or with a
+``backend`` (``verifier run --ray-address``: :class:`verifier.ray_backend.RayBackend`) on a
+cluster's workers; this process keeps the key, the state and the chain either way.
+
+Per-task stages (:class:`Stage`): new → drawn (seats known, bundles being revealed) → seated (scoring) → scored
 (vectors and salts saved) → committed → revealed → done; or new → watching (not on the committee:
 still a keeper and a possible appeal seat) → done. Appeal seats and appeals it made are kept per
 task under ``appeal_seats`` and ``appealed``.

@@ -15,16 +15,18 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from codream.devchain import free_port
 from rounds.bench import bench_cid, bench_dreams_and_verify
-from rounds.bench_market import bench_market
-from rounds.bench_verify import bench_verify
-from rounds.bench_novelty import bench_novelty, render as render_novelty
 from rounds.bench_dreams import TASKS, bench_dreams
-from rounds.procs import cli_argv
-from .common import emit, fail
+from rounds.bench_market import bench_market
+from rounds.bench_network import DEFAULT_SCORE_COMMIT_WINDOW, measure, model, validate_round
+from rounds.bench_novelty import bench_novelty, render as render_novelty
+from rounds.bench_verify import bench_verify
 from rounds.coowned import run_offline
 from rounds.demo import Demo
-from codream.devchain import free_port
+from rounds.procs import cli_argv
+
+from .common import emit, fail
 
 app = typer.Typer(help="Benchmarks; each prints JSON.", no_args_is_help=True)
 
@@ -60,6 +62,70 @@ def bench_market_cmd(measured: bool = typer.Option(True, "--measured/--model-onl
         emit(bench_market(measured))
     except RuntimeError as exc:
         fail(str(exc))
+
+
+@app.command("network")
+def bench_network_cmd(n: int = typer.Option(4096, help="Submissions per task (N)."),
+                      k: int = typer.Option(64, help="Committee seats (K)."),
+                      r: int = typer.Option(9, help="Seats per submission (r)."),
+                      stake_share: float = typer.Option(0.2, min=0.0, max=1.0, help="The verifier's share of the stake."),
+                      verifiers: int = typer.Option(100, min=0, help="Equal verifiers holding the rest of the stake."),
+                      score_seconds: Optional[float] = typer.Option(None, help="One bundle's score time (default: "
+                                                                    "measured on --task/--bundle)."),
+                      synthesis_seconds: Optional[float] = typer.Option(None, help="One bundle's synthesis time "
+                                                                        "(default: measured on --task)."),
+                      efficiency: Optional[float] = typer.Option(None, help="Parallel efficiency of the workers "
+                                                                 "(default: measured, 1 vs 2 Ray workers; else 1)."),
+                      warmup_seconds: Optional[float] = typer.Option(None, help="A worker's first-score extra time "
+                                                                     "(default: measured; else 0)."),
+                      margin: float = typer.Option(1.5, min=1.0, help="Plan to finish within window / margin."),
+                      window: int = typer.Option(DEFAULT_SCORE_COMMIT_WINDOW, help="The task's score-commit window (s)."),
+                      task: Optional[Path] = typer.Option(None, help="A task folder (spec.json, eval.safetensors) "
+                                                          "to measure on."),
+                      bundle: Optional[Path] = typer.Option(None, help="A bundle of that task to score."),
+                      ray_jobs: int = typer.Option(0, min=0, help="Also score this many jobs on a local Ray cluster "
+                                                   "of 1 then 2 CPUs (efficiency)."),
+                      synth_images: int = typer.Option(100, min=0, help="Dreams to synthesise for the synthesis time."),
+                      validate: int = typer.Option(0, min=0, help="Also check the model against a devnet round: this "
+                                                   "many submissions (--bundle's images split evenly), one verifier "
+                                                   "scoring on 2 Ray workers; predicted vs measured scoring time.")):
+    """The workload model: per verifier the bundles to score, hours, workers needed inside the
+    score window; per task mining vs verification compute (docs/scale-out.md)."""
+    measured = None
+    if task is not None:
+        if bundle is None:
+            fail("--task needs --bundle (a bundle of that task to score)")
+        measured = measure(task, bundle, ray_jobs, 0 if synthesis_seconds is not None else synth_images)
+    if score_seconds is None:
+        if measured is None:
+            fail("give --score-seconds and --synthesis-seconds, or --task and --bundle to measure them")
+        score_seconds = measured["score_seconds"]
+    if synthesis_seconds is None:
+        if measured is None or "synthesis_seconds" not in measured:
+            fail("give --synthesis-seconds, or --task to measure it")
+        synthesis_seconds = measured["synthesis_seconds"]
+    if efficiency is None:
+        efficiency = measured["ray"]["efficiency"] if measured and "ray" in measured else 1.0
+    if warmup_seconds is None:
+        warmup_seconds = (measured["ray"]["worker_warmup_seconds"] if "ray" in measured else
+                          max(0.0, measured["first_score_seconds"] - measured["score_seconds"])) if measured else 0.0
+    out = model(n, k, r, stake_share, verifiers, score_seconds, synthesis_seconds, efficiency, warmup_seconds,
+                margin, window)
+    if validate:
+        if task is None:
+            fail("--validate needs --task and --bundle")
+        out["validation"] = validate_round(task, bundle, validate, ray_jobs)
+    v, t = out["verifier"], out["task"]
+    out["goals"] = {"verifier_20pct_finishes_in_window": {
+                        "workers": v["workers_needed"], "hours": v["hours_with_workers_needed"],
+                        "window_hours": v["score_window_hours"],
+                        "met": v["workers_needed"] is not None
+                        and v["hours_with_workers_needed"] <= v["score_window_hours"]},
+                    "overhead_at_most_0.25": {"overhead": t["verification_overhead"],
+                                              "met": t["verification_overhead"] <= 0.25}}
+    if measured is not None:
+        out["measured"] = measured
+    emit(out)
 
 
 @app.command("e2e")

@@ -18,6 +18,7 @@ from codream.evalset import EvalSetError, check_offline, load_eval_set
 from codream.teachers import TeacherError, load_teachers
 from verifier.agent import VerifierAgent
 from verifier.index import NoveltyIndex, NoveltyIndexError
+from verifier.ray_backend import RayBackend
 from codream.novelty import reference
 from codream.protocol import BPS, recipe_seed
 from ipfs.cid import cid_of_file
@@ -165,7 +166,12 @@ def verifier_run(stake: float = eth_option(1.0, "--stake", help="ETH to stake on
                  mode: str = typer.Option("invalid", hidden=True, help="colluder: invalid or zero."),
                  rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
                  account: Optional[str] = ACCOUNT, confirmations: int = CONFS,
-                 ipfs_api: Optional[str] = IPFS_API):
+                 ipfs_api: Optional[str] = IPFS_API,
+                 ray_address: Optional[str] = typer.Option(
+                     None, "--ray-address", help="Score bundles as jobs on a Ray cluster: its address "
+                     "(host:6379, ray://host:10001), auto (the cluster this machine is in) or local (start one "
+                     "here). Each job asks for --threads CPUs, and a GPU with --device cuda. The key, the "
+                     "state and the chain stay in this process. Needs the `ray` extra (docs/scale-out.md).")):
     """Stake (it counts once warmed up), get drawn, check eval sets, score bundles, commit and reveal,
     appeal results your scores contradict, serve on appeal committees, settle, claim."""
     if strategy not in STRATEGIES:
@@ -186,8 +192,17 @@ def verifier_run(stake: float = eth_option(1.0, "--stake", help="ETH to stake on
         if chain.balance() < wei(stake):
             fail(f"--stake {stake}: {chain.account.address} has only {eth(chain.balance())}"
                  + (" (devnet: `codream devnet fund ADDRESS`)" if chain.devnet else ""))
+    backend = None
+    if ray_address is not None:  # the workers need the GPU, not this process: no local check of --device
+        if device not in ("cpu", "cuda"):
+            fail("--ray-address: give --device cpu or cuda (what each job asks the cluster for)")
+        try:
+            backend = RayBackend(ray_address, threads, device)
+        except (RuntimeError, ConnectionError, ValueError) as exc:
+            fail(f"--ray-address {ray_address}: {exc}")
     run_agent(VerifierAgent(chain, open_ipfs(ipfs_api), wei(stake), threads, claim, keeper, strategy=chosen,
-                            device=pick_device(device)), poll, until_idle)
+                            device=device if backend is not None else pick_device(device), backend=backend),
+              poll, until_idle)
 
 
 @app.command("status")

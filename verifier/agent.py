@@ -23,7 +23,12 @@ last set is the persistent :class:`verifier.index.NoveltyIndex`, filled from cha
 IPFS; so that every verifier compares with the same set, "earlier" means: a task with a smaller
 id whose ``Finalized`` event is in a block no later than this task's ``CommitteeDrawn``.
 
-Per-task stages: new → drawn (seats known, bundles being revealed) → seated (scoring) → scored
+Scoring itself is :func:`verifier.score.score`, a pure function of one job (the task's inputs,
+the bundle's CID, binding, earlier submissions and recipe seed): run here by default, or with a
+``backend`` (``verifier run --ray-address``: :class:`verifier.ray_backend.RayBackend`) on a
+cluster's workers; this process keeps the key, the state and the chain either way.
+
+Per-task stages (:class:`Stage`): new → drawn (seats known, bundles being revealed) → seated (scoring) → scored
 (vectors and salts saved) → committed → revealed → done; or new → watching (not on the committee:
 still a keeper and a possible appeal seat) → done. Appeal seats and appeals it made are kept per
 task under ``appeal_seats`` and ``appealed``.
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import time
+from enum import StrEnum
 
 from codream import content
 from codream.agent import Agent, TaskError, event
@@ -47,9 +53,8 @@ from ipfs import CidNotFound, ContentTooLarge, IpfsError, IpfsTimeout
 
 from .index import NoveltyIndex
 from codream.novelty import Reference, reference
-from .score import score_verdict
+from .score import BundleJob, StaticIndex, TaskInputs, score
 from .strategies import Honest, VerifierStrategy
-from .validate import validate_file
 
 SETTLE_ITEMS = 4096  # items asked of a settle call; halved until eth_estimateGas is under MAX_CALL_GAS
 MAX_CALL_GAS = 8_000_000  # a keeper call this agent sends (the contract caps every call below a block)
@@ -58,14 +63,28 @@ BUNDLES_PER_PASS = 4  # scoring slice between two passes over the deadlines
 EVAL_MAX_BYTES = 256 << 20
 
 
+class Stage(StrEnum):
+    """Where one task stands for this agent (saved in its state file as the value)."""
+    NEW = "new"
+    WATCHING = "watching"  # not on the committee: a keeper, maybe an appeal seat
+    DRAWN = "drawn"        # seats known, bundles being revealed
+    SEATED = "seated"      # scoring
+    SCORED = "scored"      # vectors and salts saved (before any commitment leaves)
+    COMMITTED = "committed"
+    REVEALED = "revealed"
+    MISSED = "missed"      # a window passed: nothing left to do but be slashed
+    DONE = "done"
+
+
 class VerifierAgent(Agent):
     role = "verifier"
-    DONE_STAGES = ("done",)
+    DONE_STAGES = (Stage.DONE,)
 
     def __init__(self, chain, ipfs, stake_wei: int, threads: int | None = 1, claim: bool = True,
                  keeper: bool = True, verbose: bool = True, strategy: VerifierStrategy | None = None,
                  device: str = "cpu", index: NoveltyIndex | None = None, appeals: bool = True,
-                 max_call_gas: int = MAX_CALL_GAS, score_memo: dict | None = None):
+                 max_call_gas: int = MAX_CALL_GAS, score_memo: dict | None = None, backend=None,
+                 backend_wait: float = 1.0):
         super().__init__(chain, ipfs, claim, verbose)
         self.stake_wei, self.threads, self.keeper, self.device = stake_wei, threads, keeper, device
         self.strategy = strategy or Honest()
@@ -79,6 +98,11 @@ class VerifierAgent(Agent):
         self._refs: dict[int, dict] = {}  # tid -> submission -> novelty reference (None: unusable)
         self._earlier_tasks: dict[int, set] = {}  # tid -> {(task, submission)} its replay check may use
         self._draw_backoff: dict[tuple, float] = {}
+        # where bundles are scored: None = here, in this process (the default); else a cluster
+        # backend (submit / pending / results, e.g. verifier.ray_backend.RayBackend). The key,
+        # the chain and the state stay in this process either way.
+        self.backend, self.backend_wait = backend, backend_wait
+        self._jobs_inputs: dict[int, TaskInputs] = {}
 
     # -- the stake --------------------------------------------------------------------
     def prepare(self) -> None:
@@ -99,7 +123,7 @@ class VerifierAgent(Agent):
     def joined_any(self) -> bool:
         """--until-idle: every task it has seen is settled (seated or not: the draw is random)."""
         tasks = self.state.data["tasks"].values()
-        return bool(tasks) and all(t.get("stage") == "done" for t in tasks)
+        return bool(tasks) and all(t.get("stage") == Stage.DONE for t in tasks)
 
     # -- one task's quick step -------------------------------------------------------
     def advance(self, tid: int, st: dict, phase: int) -> bool:
@@ -107,15 +131,15 @@ class VerifierAgent(Agent):
         if phase == Phase.FINALIZED:
             if st.get("seats") or st.get("appeal_seats") or st.get("appealed"):
                 self._outcome(tid, st)
-            self.save_stage(st, "done")
+            self.save_stage(st, Stage.DONE)
             return False
         if phase == Phase.AWAITING_DRAW:
             if self.keeper:
                 self._keep_draw(tid)
             return True
         if phase in (Phase.AWAITING_SETTLEMENT, Phase.SETTLING):
-            if st.get("stage") == "committed":
-                self.save_stage(st, "missed")  # the reveal window passed: nothing to do but be slashed
+            if st.get("stage") == Stage.COMMITTED:
+                self.save_stage(st, Stage.MISSED)  # the reveal window passed: nothing to do but be slashed
                 event(self.log, "missed the score-reveal window", logging.WARNING, task=tid)
             if self.keeper:
                 self._settle(tid)
@@ -128,29 +152,29 @@ class VerifierAgent(Agent):
 
     def _committee_step(self, tid: int, st: dict, phase: Phase) -> None:
         """From the draw to the score reveal: learn the seats, score, commit, reveal."""
-        if st["stage"] == "new":
+        if st["stage"] == Stage.NEW:
             seats = list(self.chain.call("seatsOf", tid, self.me, on="lens"))
             if not seats:
-                self.save_stage(st, "watching")  # not on the committee: a keeper, maybe an appeal seat
+                self.save_stage(st, Stage.WATCHING)  # not on the committee: a keeper, maybe an appeal seat
                 return
             t = self.chain.view("getTask", tid)
-            self.save_stage(st, "drawn", seats=seats, n=t["submissionCount"], k=t["seats"],
+            self.save_stage(st, Stage.DRAWN, seats=seats, n=t["submissionCount"], k=t["seats"],
                             r=t["seatsPerSubmission"], owners=t["ownerCount"], seed="0x" + bytes(t["seed"]).hex(),
                             scores={})
             event(self.log, "on the committee", task=tid, seats=seats, bundles=len(self._work(st)),
                   reveal_closes_in=duration(t["revealEnd"] - self.chain.block()["timestamp"]),
                   score_commit_closes_in=duration(t["scoreCommitEnd"] - self.chain.block()["timestamp"]))
-        if st["stage"] == "drawn" and phase >= Phase.SCORE_COMMIT:
-            self.save_stage(st, "seated")  # every bundle is revealed (or never will be): score
-        if st["stage"] == "scored":
+        if st["stage"] == Stage.DRAWN and phase >= Phase.SCORE_COMMIT:
+            self.save_stage(st, Stage.SEATED)  # every bundle is revealed (or never will be): score
+        if st["stage"] == Stage.SCORED:
             self._commit(tid, st, phase)
-        if st["stage"] == "committed" and phase == Phase.SCORE_REVEAL:
+        if st["stage"] == Stage.COMMITTED and phase == Phase.SCORE_REVEAL:
             self._reveal(tid, st)
-        if st["stage"] in ("drawn", "seated") and phase >= Phase.SCORE_REVEAL:
-            self.save_stage(st, "missed")
+        if st["stage"] in (Stage.DRAWN, Stage.SEATED) and phase >= Phase.SCORE_REVEAL:
+            self.save_stage(st, Stage.MISSED)
             event(self.log, "missed the score-commit window: scoring took too long", logging.WARNING, task=tid)
-        if st["stage"] == "committed" and phase > Phase.SCORE_REVEAL:
-            self.save_stage(st, "missed")
+        if st["stage"] == Stage.COMMITTED and phase > Phase.SCORE_REVEAL:
+            self.save_stage(st, Stage.MISSED)
             event(self.log, "missed the score-reveal window", logging.WARNING, task=tid)
 
     # -- keeper duties -------------------------------------------------------------
@@ -203,7 +227,7 @@ class VerifierAgent(Agent):
     def _appeal_step(self, tid: int, st: dict) -> None:
         """In the appeal phase: appeal results its own scores contradict, serve on appeal
         committees, and (as a keeper) draw and resolve appeals."""
-        if self.appeals and st.get("stage") == "revealed" and self.strategy.appeals:
+        if self.appeals and st.get("stage") == Stage.REVEALED and self.strategy.appeals:
             self._maybe_appeal(tid, st)
         count = self.chain.call("appealCount", tid, on="appeals")
         for a in range(count):
@@ -283,8 +307,7 @@ class VerifierAgent(Agent):
         if str(s) in st.get("scores", {}):
             return self.strategy.appeal_score(st["scores"][str(s)]["score"], st["scores"][str(s)].get("miner"))
         revealed = {e["index"]: (e["miner"], e["cid"]) for e in self.chain.events("Revealed", tid)}
-        spec, teachers, ev, why = self._inputs(tid, st)
-        rec = self._score_one(tid, st, s, spec, teachers, ev, why, revealed)
+        rec = self._score_one(tid, st, s, revealed)
         st.setdefault("appeal_scores", {})[str(s)] = rec
         return self.strategy.appeal_score(rec["score"], rec.get("miner"))
 
@@ -319,7 +342,7 @@ class VerifierAgent(Agent):
 
     def background(self) -> bool:
         pending = [(tid, st) for tid, st in ((int(k), v) for k, v in self.state.data["tasks"].items())
-                   if st.get("stage") == "seated"]
+                   if st.get("stage") == Stage.SEATED]
         if not pending:
             return False
         tid, st = min(pending, key=lambda p: p[0])
@@ -445,55 +468,97 @@ class VerifierAgent(Agent):
                                  for _ in range(st["owners"])]
             self._finish_scoring(tid, st)
             return
-        spec, teachers, ev, why = self._inputs(tid, st)
         todo = [s for s in self._work(st) if str(s) not in st["scores"]]
+        if self.backend is not None:
+            self._score_on_backend(tid, st, todo, revealed)
+            return
         for s in todo[:BUNDLES_PER_PASS]:
             memo = self.score_memo if self.score_memo is not None else {}
             if (tid, s) not in memo:
-                try:
-                    memo[(tid, s)] = self._score_one(tid, st, s, spec, teachers, ev, why, revealed)
-                except (ChainError, IpfsError, TaskError):
-                    raise
-                except Exception as exc:  # a bug on one bundle must not stop the agent: this task backs off
-                    self.log.exception("internal error scoring task %s submission %s", tid, s)
-                    raise TaskError(f"could not score submission {s} of task {tid}: {type(exc).__name__}: {exc} "
-                                    "(an internal error; agent.log has the traceback)") from exc
-            st["scores"][str(s)] = dict(memo[(tid, s)])
-            self.state.save()  # each score is durable as soon as it exists
+                memo[(tid, s)] = self._guarded(tid, s, lambda: self._score_one(tid, st, s, revealed))
+            self._save_score(st, s, memo[(tid, s)])
         if len(todo) <= BUNDLES_PER_PASS:
             self._finish_scoring(tid, st)
 
-    def _score_one(self, tid, st, s, spec: TaskSpec | None, teachers, ev, why, revealed) -> dict:
+    def _save_score(self, st: dict, s: int, rec: dict) -> None:
+        st["scores"][str(s)] = {k: v for k, v in rec.items() if k != "memo"}
+        self.state.save()  # each score is durable as soon as it exists
+
+    def _guarded(self, tid: int, s: int, fn):
+        """Run one bundle's scoring step; a bug on one bundle must not stop the agent: the task backs off."""
+        try:
+            return fn()
+        except (ChainError, IpfsError, TaskError):
+            raise
+        except Exception as exc:
+            self.log.exception("internal error scoring task %s submission %s", tid, s)
+            raise TaskError(f"could not score submission {s} of task {tid}: {type(exc).__name__}: {exc} "
+                            "(an internal error; agent.log has the traceback)") from exc
+
+    def _score_on_backend(self, tid: int, st: dict, todo: list[int], revealed: dict) -> None:
+        """Scoring on a cluster (``backend``, e.g. :class:`verifier.ray_backend.RayBackend`): every
+        bundle still to score is one job, sent once (a worker that dies is retried by the
+        backend); each result is saved as it arrives, and the seats' vectors are made from the
+        saved results only, so a result can never be committed twice. A job lost with this
+        process (a crash) is sent again after the restart: its score was not saved."""
+        for s in todo:
+            if self.backend.pending((tid, s)):
+                continue
+            job = self._guarded(tid, s, lambda: self._job(tid, st, s, revealed))
+            if isinstance(job, dict):  # nothing to fetch: unrevealed, or no usable eval set
+                self._save_score(st, s, job)
+            else:
+                self.backend.submit((tid, s), *job)
+        for (u, s), outcome in self.backend.results(timeout=self.backend_wait):
+            other = self.state.task(u)
+            if str(s) in other.get("scores", {}) or other.get("stage") != Stage.SEATED:
+                continue  # a task that moved on (missed its window) meanwhile
+            miner, cid = revealed[s] if u == tid else \
+                next((e["miner"], e["cid"]) for e in self.chain.events("Revealed", u) if e["index"] == s)
+            st_u = other
+            if isinstance(outcome, (CidNotFound, IpfsTimeout)):
+                if self._attempts(st_u, cid) < FETCH_ATTEMPTS:
+                    continue  # sent again next pass
+                outcome = _unavailable(cid, outcome)
+            elif isinstance(outcome, Exception):
+                self._guarded(u, s, lambda: _raise(outcome))
+            self._save_score(st_u, s, {**outcome, "miner": miner})
+        if all(str(s) in st["scores"] for s in todo):
+            self._finish_scoring(tid, st)
+
+    def _job(self, tid: int, st: dict, s: int, revealed: dict):
+        """Submission s's scoring job: (TaskInputs, BundleJob), or its record when there is
+        nothing to score (not revealed: ignored on chain; no usable spec or eval set: not the
+        miner's fault, unjudged, its bond comes back)."""
         if s not in revealed:
-            return {"score": 0, "verdict": "UNREVEALED", "miner": None}  # ignored on chain
+            return {"score": 0, "verdict": "UNREVEALED", "miner": None}
         miner, cid = revealed[s]
-        if spec is None or ev is None:  # not the miner's fault: unjudged, its bond comes back
+        spec, teachers, ev, why = self._inputs(tid, st)
+        if spec is None or ev is None:
             return {"score": NO_EVAL, "verdict": "NO_EVAL", "miner": miner,
                     "reasons": [{"code": "task_unusable" if spec is None else "eval_unavailable", "detail": why}]}
+        if tid not in self._jobs_inputs:
+            allowed = self._earlier_tasks.get(tid, set())
+            refs = _IndexView(self.index, self.chain, allowed).references([t["weights_cid"] for t in spec.teachers])
+            self._jobs_inputs[tid] = TaskInputs(spec, ev, StaticIndex(refs), self.ipfs.api, self.threads, self.device)
+        seed = recipe_seed(bytes.fromhex(st["seed"][2:]), cid) if st.get("seed") else None
+        return self._jobs_inputs[tid], BundleJob(cid=cid, binding=Binding(self.chain.chain_id, self.chain.address,
+                                                                          tid, miner),
+                                                 earlier=tuple(self._earlier(tid, st, s, spec, revealed)), seed=seed)
+
+    def _score_one(self, tid: int, st: dict, s: int, revealed: dict) -> dict:
+        """Score submission s here, in this process (the default: no cluster)."""
+        job = self._job(tid, st, s, revealed)
+        if isinstance(job, dict):
+            return job
+        miner, cid = revealed[s]
         try:
-            path = self._fetch(st, cid, spec.bundle.max_bytes)
-        except ContentTooLarge as exc:
-            return {"score": INVALID, "verdict": "INVALID", "miner": miner,
-                    "reasons": [{"code": "too_large", "detail": str(exc)}]}
+            rec = score(*job, teachers=self._task_inputs[tid][1], client=self.ipfs)
         except (CidNotFound, IpfsTimeout) as exc:
             if self._attempts(st, cid) < FETCH_ATTEMPTS:
                 raise TaskError(f"bundle {cid} of submission {s} not available yet ({exc})") from None
-            return {"score": INVALID, "verdict": "INVALID", "miner": miner,
-                    "reasons": [{"code": "unavailable", "detail": f"nobody served {cid}: {exc}"}]}
-        earlier = self._earlier(tid, st, s, spec, revealed)
-        allowed = self._earlier_tasks.get(tid, set())
-        index = _IndexView(self.index, self.chain, allowed)
-        verdict = validate_file(path, spec, Binding(self.chain.chain_id, self.chain.address, tid, miner), earlier,
-                                index=index, eval_images=ev[0], device=self.device)
-        novelty = verdict.novelty.to_json() if verdict.novelty is not None else None
-        if not verdict.valid:
-            return {"score": INVALID, "verdict": "INVALID", "miner": miner, "reasons": verdict.reasons,
-                    "novelty": novelty}
-        seed = recipe_seed(bytes.fromhex(st["seed"][2:]), cid) if st.get("seed") else None
-        r = score_verdict(spec, teachers, verdict, ev, self.threads, self.device, seed)
-        return {"score": r["score_bps"], "verdict": "VALID", "miner": miner, "gain_bps": r["gain_bps"],
-                "novel_images": r["novel_images"], "student_accuracy": r["student_accuracy"],
-                "baseline_accuracy": r["baseline_accuracy"], "novelty": novelty, "recipe_seed": seed}
+            rec = _unavailable(cid, exc)
+        return {**rec, "miner": miner}
 
     def _earlier(self, tid: int, st: dict, s: int, spec: TaskSpec, revealed: dict) -> list[Reference]:
         """Novelty references of every submission revealed before ``s`` in this task (commit
@@ -519,7 +584,7 @@ class VerifierAgent(Agent):
             vectors[str(j)] = seat_vector(verdicts, scores)
         salts = {str(j): new_salt() for j in st["seats"]}
         # vectors and salts are durable before any commitment leaves
-        self.save_stage(st, "scored", vectors=vectors, salts=salts)
+        self.save_stage(st, Stage.SCORED, vectors=vectors, salts=salts)
         shown = {s: score_label(v["score"]) for s, v in sorted(st["scores"].items(), key=lambda kv: int(kv[0]))}
         event(self.log, "scored", task=tid, scores=shown)
 
@@ -528,19 +593,19 @@ class VerifierAgent(Agent):
         """Commit every seat's vector; a seat already committed (killed after sending) is skipped."""
         _, committed, _ = self.chain.call("getSeats", tid, on="lens")
         if not self.strategy.commits:  # a demo adversary that stays silent
-            self.save_stage(st, "revealed")
+            self.save_stage(st, Stage.REVEALED)
             return
         for j in st["seats"]:
             if committed[j]:
                 continue
             if phase != Phase.SCORE_COMMIT:
-                self.save_stage(st, "missed")
+                self.save_stage(st, Stage.MISSED)
                 event(self.log, "missed the score-commit window", logging.WARNING, task=tid)
                 return
             c = score_commitment(st["vectors"][str(j)], salt_bytes(st["salts"][str(j)]), self.me, tid, j,
                                  self.chain.chain_id, self.chain.address)
             self.chain.send("commitScores", tid, j, c)
-        self.save_stage(st, "committed")
+        self.save_stage(st, Stage.COMMITTED)
         event(self.log, "scores committed", task=tid, seats=st["seats"])
 
     def _reveal(self, tid: int, st: dict) -> None:
@@ -551,7 +616,7 @@ class VerifierAgent(Agent):
         for j in st["seats"]:
             if not revealed[j]:
                 self.chain.send("revealScores", tid, j, st["vectors"][str(j)], salt_bytes(st["salts"][str(j)]))
-        self.save_stage(st, "revealed")
+        self.save_stage(st, Stage.REVEALED)
         event(self.log, "scores revealed", task=tid, seats=st["seats"])
 
     def _try_copied_reveal(self, tid: int, st: dict, revealed: list[bool]) -> None:
@@ -567,7 +632,7 @@ class VerifierAgent(Agent):
             except TxReverted as exc:
                 event(self.log, "copying another seat's reveal failed", logging.WARNING, task=tid, seat=j,
                       reason=exc.error)
-        self.save_stage(st, "revealed")
+        self.save_stage(st, Stage.REVEALED)
 
     def _outcome(self, tid: int, st: dict) -> None:
         """One line per settled task: what the seats earned or lost (slashes are burned), and the
@@ -589,6 +654,15 @@ class VerifierAgent(Agent):
             why += f"; served on appeals {sorted(int(a) for a in st['appeal_seats'])}"
         event(self.log, f"task {tid} settled: credited {eth(credited, True)}, {why}", task=tid, credited_wei=credited,
               slashed_wei=slashed)
+
+
+def _unavailable(cid: str, exc: Exception) -> dict:
+    return {"score": INVALID, "verdict": "INVALID", "reasons": [{"code": "unavailable",
+                                                                 "detail": f"nobody served {cid}: {exc}"}]}
+
+
+def _raise(exc: Exception):
+    raise exc
 
 
 class _IndexView:

@@ -31,14 +31,20 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable
 
+from dataclasses import dataclass
+
 import torch
 
+from codream import content
 from codream.bundle import Binding, claimed_binding
-from codream.yardstick import gain_bps, noise_accuracy, student_accuracies
-from codream.spec import TaskSpec, novelty_config
-
 from codream.novelty import NoveltyReport, Reference
-from .validate import Verdict, validate_file
+from codream.protocol import INVALID
+from codream.spec import TaskSpec, novelty_config
+from codream.teachers import load_teachers
+from codream.yardstick import gain_bps, noise_accuracy, student_accuracies
+from ipfs import ContentTooLarge, IpfsClient
+
+from .validate import Verdict, validate_bytes, validate_file
 
 DEFAULT_THREADS = 1  # `verifier score` and `verifier run` alike: keep it equal across verifiers
 
@@ -109,24 +115,121 @@ def score_verdict(spec: TaskSpec, teachers, verdict: Verdict, ev, threads: int |
             "novel_images": n_novel, **r}
 
 
-def score_bundle(spec: TaskSpec, bundle_path: str | Path, ev, teachers, binding: Binding | None = None,
-                 earlier: Iterable[Reference] = (), index=None, eval_check: bool = True,
-                 threads: int | None = DEFAULT_THREADS, device: str = "cpu", seed: int | None = None) -> dict:
-    """Validate then score one bundle. Returns the verifier's JSON verdict, including what was
-    checked and what was not (``checked``): the binding (given, or taken from the bundle),
-    earlier submissions, earlier tasks (the index) and the eval set."""
+@dataclass(frozen=True)
+class TaskInputs:
+    """What every scoring job of one task shares: the spec, the eval set (images, labels) the
+    bundle is scored on (and checked against for contamination unless ``eval_check`` is off),
+    the earlier tasks' accepted bundles (``index``: anything with ``references(teacher_cids)``,
+    e.g. :class:`verifier.index.NoveltyIndex` or :class:`StaticIndex`; None: not checked), where
+    a worker fetches content (``ipfs_api``; None: the default node) and how it computes."""
+
+    spec: TaskSpec
+    eval_set: tuple
+    index: object = None
+    ipfs_api: str | None = None
+    threads: int | None = DEFAULT_THREADS
+    device: str = "cpu"
+    eval_check: bool = True
+
+
+@dataclass(frozen=True)
+class BundleJob:
+    """One bundle to score: its bytes (``data``), a file (``path``) or a CID fetched from IPFS
+    (verified); the binding it must carry (None: taken from the bundle, offline only); the
+    submissions committed before it in the task; the recipe seed (None: the spec's)."""
+
+    cid: str | None = None
+    data: bytes | None = None
+    path: Path | None = None
+    binding: Binding | None = None
+    earlier: tuple = ()
+    seed: int | None = None
+
+
+class StaticIndex:
+    """Earlier tasks' references resolved beforehand (by the agent, from its index): a job
+    that runs on another machine carries them instead of the index's folder."""
+
+    def __init__(self, refs: Iterable[Reference]):
+        self.refs = list(refs)
+
+    def references(self, teacher_cids=None) -> list[Reference]:
+        return self.refs
+
+
+# fields that say how long a score took (or that it was remembered): not part of the result
+TIMING = ("seconds", "baseline_seconds", "distill_seconds", "memo")
+
+
+def result_of(record):
+    """A score record without its timing fields (at any depth: the novelty and derived reports
+    time their stages): what must be equal, bit for bit, wherever it ran."""
+    if isinstance(record, dict):
+        return {k: result_of(v) for k, v in record.items() if k not in TIMING and not k.startswith("seconds")}
+    if isinstance(record, list):
+        return [result_of(v) for v in record]
+    return record
+
+
+_TEACHERS: OrderedDict[tuple, list] = OrderedDict()
+
+
+def _teachers_for(task: TaskInputs, client) -> list:
+    """The task's teachers, loaded once per process (a worker scores many bundles of a task)."""
+    key = tuple(t["weights_cid"] for t in task.spec.teachers)
+    if key not in _TEACHERS:
+        _TEACHERS[key] = load_teachers(task.spec, client=client)
+        while len(_TEACHERS) > 4:
+            _TEACHERS.popitem(last=False)
+    return _TEACHERS[key]
+
+
+def _bundle_bytes(task: TaskInputs, job: BundleJob, client) -> bytes | Path:
+    """The bundle's bytes, or its path; fetching by CID raises IpfsError subclasses (CidNotFound,
+    IpfsTimeout: the caller decides whether to retry; ContentTooLarge: scored INVALID)."""
+    if job.data is not None:
+        return job.data
+    if job.path is not None:
+        return Path(job.path)
+    if job.cid is None:
+        raise ValueError("a scoring job needs the bundle: data, path or cid")
+    return content.fetch(job.cid, client=client, max_bytes=task.spec.bundle.max_bytes)
+
+
+def score(task: TaskInputs, job: BundleJob, teachers=None, client=None) -> dict:
+    """THE scoring entry point (the agent, a Ray worker and `verifier score` all call it):
+    validate one bundle, then score it. A pure function of its inputs (plus the content its
+    CIDs name): same inputs, device and threads give the same record, bit for bit, apart from
+    the TIMING fields.
+
+    The record: ``verdict`` (VALID / INVALID), ``score`` (what a seat commits: the score in bps,
+    or INVALID), ``score_bps`` (None unless VALID), ``reasons``, ``novelty`` / ``derived``
+    reports, ``checked`` (what was and was not checked), the gain and its parts when VALID.
+    ``teachers``: already loaded (else loaded from ``client``, or a client on ``task.ipfs_api``,
+    once per process). A bundle whose CID nobody serves raises CidNotFound / IpfsTimeout."""
     t0 = time.perf_counter()
-    earlier = list(earlier)
-    checked = {"binding": "given" if binding is not None else "NOT CHECKED: taken from the bundle itself",
+    if client is None and job.cid is not None:
+        client = IpfsClient(task.ipfs_api)
+    spec, ev, index = task.spec, task.eval_set, task.index
+    earlier = list(job.earlier)
+    checked = {"binding": "given" if job.binding is not None else "NOT CHECKED: taken from the bundle itself",
                "earlier_submissions": sum(len(r.grids) for r in earlier) if earlier else "none given",
                "earlier_tasks": "index" if index is not None else "NOT CHECKED: no index given",
-               "eval_set": len(ev[1]) if eval_check else "NOT CHECKED"}
-    if binding is None:  # offline scoring: take the binding from the bundle itself
-        binding = claimed_binding(bundle_path)
-    verdict: Verdict = validate_file(bundle_path, spec, binding, earlier, index,
-                                     ev[0] if eval_check else None, device)
-    out = {"verdict": "VALID" if verdict.valid else "INVALID", "reasons": verdict.reasons, "score_bps": None,
-           "gain_bps": None, "student_accuracy": None, "baseline_accuracy": None}
+               "eval_set": len(ev[1]) if task.eval_check else "NOT CHECKED"}
+    try:
+        bundle = _bundle_bytes(task, job, client)
+    except ContentTooLarge as exc:
+        verdict = Verdict(False, [{"code": "too_large", "detail": str(exc)}])
+    else:
+        if job.binding is None and isinstance(bundle, bytes):
+            raise ValueError("a bundle given as bytes needs its binding (only a file's can be taken from it)")
+        binding = job.binding if job.binding is not None else claimed_binding(bundle)
+        eval_images = ev[0] if task.eval_check else None
+        verdict = (validate_bytes(bundle, spec, binding, earlier, index, eval_images, task.device)
+                   if isinstance(bundle, bytes) else
+                   validate_file(bundle, spec, binding, earlier, index, eval_images, task.device))
+    out = {"verdict": "VALID" if verdict.valid else "INVALID", "score": INVALID, "reasons": verdict.reasons,
+           "score_bps": None, "gain_bps": None, "student_accuracy": None, "baseline_accuracy": None}
     if verdict.novelty is not None:
         out["novelty"] = verdict.novelty.to_json()
         if index is not None:
@@ -135,7 +238,20 @@ def score_bundle(spec: TaskSpec, bundle_path: str | Path, ev, teachers, binding:
         out["derived"] = verdict.derived.to_json()
     out["checked"] = checked
     if verdict.valid:
-        out.update(score_verdict(spec, teachers, verdict, ev, threads, device, seed))
-    out.update(device=str(device), threads=threads or torch.get_num_threads(),
+        teachers = teachers if teachers is not None else _teachers_for(task, client)
+        out.update(score_verdict(spec, teachers, verdict, ev, task.threads, task.device, job.seed))
+        out["score"] = out["score_bps"]
+    out.update(device=str(task.device), threads=task.threads or torch.get_num_threads(),
                seconds=round(time.perf_counter() - t0, 3))
     return out
+
+
+def score_bundle(spec: TaskSpec, bundle_path: str | Path, ev, teachers, binding: Binding | None = None,
+                 earlier: Iterable[Reference] = (), index=None, eval_check: bool = True,
+                 threads: int | None = DEFAULT_THREADS, device: str = "cpu", seed: int | None = None) -> dict:
+    """Validate then score one bundle file (:func:`score` on a path). Returns the verifier's JSON
+    verdict, including what was checked and what was not (``checked``): the binding (given, or
+    taken from the bundle), earlier submissions, earlier tasks (the index) and the eval set."""
+    return score(TaskInputs(spec, ev, index, None, threads, device, eval_check),
+                 BundleJob(path=Path(bundle_path), binding=binding, earlier=tuple(earlier), seed=seed),
+                 teachers=teachers)

@@ -103,7 +103,7 @@ def test_agent_scores_on_ray_commits_once_per_seat_after_a_worker_dies(cluster, 
     """A devnet round: the verifier agent (in this process: it holds the key) scores on Ray; the
     worker of its only bundle dies on the first attempt; the bundle is scored once more, its
     score equals the in-process score, and each of the 5 seats commits and reveals exactly once."""
-    from cli import devnet
+    from rounds import devnet
     from codream.chain import Chain, ChainConfig, load_account
     from codream.protocol import miner_commitment
     from ipfs import IpfsClient

@@ -22,7 +22,8 @@ from tests.conftest import free_port
 pytestmark = pytest.mark.slow
 
 
-WINDOW = 30  # seconds; real time
+WINDOW = 60  # seconds, real time: a seat must check the eval set and score inside one window while
+# the rest of the suite shares the two cores (at 30 s it missed its score commit under make test)
 
 
 def cli(home, *args, env=None, **kw):

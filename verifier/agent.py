@@ -468,6 +468,9 @@ class VerifierAgent(Agent):
                                  for _ in range(st["owners"])]
             self._finish_scoring(tid, st)
             return
+        # the task's inputs first: its eval-set checks (st["eval_checks"]) are part of every seat's
+        # vector, even when no bundle is left to score here (all unrevealed, or scored by a shared memo)
+        self._inputs(tid, st)
         todo = [s for s in self._work(st) if str(s) not in st["scores"]]
         if self.backend is not None:
             self._score_on_backend(tid, st, todo, revealed)

@@ -40,6 +40,7 @@ def spawn(home, log, *args):
                             stderr=subprocess.STDOUT, env=e, start_new_session=True)
 
 
+@pytest.mark.timeout(1200)
 def test_agents_stake_verify_and_settle_on_a_testnet_like_chain(tmp_path, monkeypatch, reference_task):
     home = tmp_path / "home"
     monkeypatch.setenv("CODREAM_HOME", str(home))

@@ -1,9 +1,9 @@
 """The verifying agent: `codream verifier run`.
 
 It stakes once (in the stake registry) and activates its stake when the warm-up is over; keeps
-the protocol moving as a keeper (requests and draws committees and appeal committees, re-requests
-a missed draw window, resolves appeals and settles tasks in batches sized by eth_estimateGas:
-anyone may); and for the seats it holds: fetches the spec, teachers and every revealed eval set,
+the protocol moving as a keeper (`verifier/keeper.py`: requests and draws committees and appeal
+committees, re-requests a missed draw window, resolves appeals and settles tasks in batches sized
+by eth_estimateGas: anyone may); and for the seats it holds: fetches the spec, teachers and every revealed eval set,
 checks each owner's set against its declared teacher accuracy (one eval verdict per owner),
 fetches the bundles its seats are assigned (CIDs verified), validates and scores them on the union
 of the eval sets it judged OK, commits one vector per seat, reveals it, and claims. In the appeal
@@ -36,7 +36,6 @@ task under ``appeal_seats`` and ``appealed``.
 from __future__ import annotations
 
 import logging
-import time
 from enum import StrEnum
 
 from codream import content
@@ -52,12 +51,11 @@ from codream.teachers import TeacherError, load_teachers
 from ipfs import CidNotFound, ContentTooLarge, IpfsError, IpfsTimeout
 
 from .index import NoveltyIndex
+from .keeper import MAX_CALL_GAS, Keeper
 from codream.novelty import Reference, reference
 from .score import BundleJob, StaticIndex, TaskInputs, score
 from .strategies import Honest, VerifierStrategy
 
-SETTLE_ITEMS = 4096  # items asked of a settle call; halved until eth_estimateGas is under MAX_CALL_GAS
-MAX_CALL_GAS = 8_000_000  # a keeper call this agent sends (the contract caps every call below a block)
 FETCH_ATTEMPTS = 3  # a CID nobody serves after this many tries is given up (INVALID / EVAL_UNAVAILABLE)
 BUNDLES_PER_PASS = 4  # scoring slice between two passes over the deadlines
 EVAL_MAX_BYTES = 256 << 20
@@ -86,9 +84,11 @@ class VerifierAgent(Agent):
                  max_call_gas: int = MAX_CALL_GAS, score_memo: dict | None = None, backend=None,
                  backend_wait: float = 1.0):
         super().__init__(chain, ipfs, claim, verbose)
-        self.stake_wei, self.threads, self.keeper, self.device = stake_wei, threads, keeper, device
+        self.stake_wei, self.threads, self.device = stake_wei, threads, device
         self.strategy = strategy or Honest()
-        self.appeals, self.max_call_gas = appeals, max_call_gas
+        self.appeals = appeals
+        # the keeper's duties (draws, settlement, appeal draws and resolution): None when --no-keeper
+        self.keeper = Keeper(chain, self.log, max_call_gas) if keeper else None
         # (task, submission) -> score record, shared by agents run in one process (the adversarial
         # demo's worker): scoring is deterministic, so each would compute the same record
         self.score_memo = score_memo
@@ -97,7 +97,6 @@ class VerifierAgent(Agent):
         self._task_inputs: dict[int, tuple] = {}  # tid -> (spec, teachers, union of OK eval sets or None, reason)
         self._refs: dict[int, dict] = {}  # tid -> submission -> novelty reference (None: unusable)
         self._earlier_tasks: dict[int, set] = {}  # tid -> {(task, submission)} its replay check may use
-        self._draw_backoff: dict[tuple, float] = {}
         # where bundles are scored: None = here, in this process (the default); else a cluster
         # backend (submit / pending / results, e.g. verifier.ray_backend.RayBackend). The key,
         # the chain and the state stay in this process either way.
@@ -135,14 +134,14 @@ class VerifierAgent(Agent):
             return False
         if phase == Phase.AWAITING_DRAW:
             if self.keeper:
-                self._keep_draw(tid)
+                self.keeper.draw(tid)
             return True
         if phase in (Phase.AWAITING_SETTLEMENT, Phase.SETTLING):
             if st.get("stage") == Stage.COMMITTED:
                 self.save_stage(st, Stage.MISSED)  # the reveal window passed: nothing to do but be slashed
                 event(self.log, "missed the score-reveal window", logging.WARNING, task=tid)
             if self.keeper:
-                self._settle(tid)
+                self.keeper.settle(tid)
             return True
         if phase >= Phase.REVEAL:
             self._committee_step(tid, st, phase)
@@ -177,52 +176,6 @@ class VerifierAgent(Agent):
             self.save_stage(st, Stage.MISSED)
             event(self.log, "missed the score-reveal window", logging.WARNING, task=tid)
 
-    # -- keeper duties -------------------------------------------------------------
-    def _backing_off(self, key: tuple) -> bool:
-        return time.monotonic() < self._draw_backoff.get(key, 0)
-
-    def _back_off(self, key: tuple, what: str, exc: Exception, **fields) -> None:
-        wait = min(60.0, 2 * max(2.0, self._draw_backoff.get(key, 0) - time.monotonic() + 2.0))
-        self._draw_backoff[key] = time.monotonic() + wait
-        event(self.log, what, reason=str(exc), retry_in=f"{wait:.0f} s", **fields)
-
-    def _keep_draw(self, tid: int) -> None:
-        """Request the draw (or again after a missed window), then draw in the seed block's window."""
-        key = ("draw", tid)
-        if self._backing_off(key):
-            return
-        t = self.chain.view("getTask", tid)
-        block = self.chain.block()["number"]
-        last = t["seedBlock"] + self.chain.call("DRAW_WINDOW_BLOCKS")
-        try:
-            if t["seedBlock"] == 0 or block > last:
-                self.chain.send("requestDraw", tid)
-                event(self.log, "draw requested" if t["seedBlock"] == 0 else "draw re-requested (window missed)",
-                      task=tid)
-            elif block + 1 >= t["seedBlock"]:  # the transaction lands in the next block
-                self.chain.send("drawCommittee", tid)
-                event(self.log, "committee drawn", task=tid)
-            self._draw_backoff.pop(key, None)
-        except TxReverted as exc:  # another keeper was first, no active stake yet, seed block not reached...
-            self._back_off(key, "draw not possible now", exc, task=tid)
-
-    def _sized(self, fn_name: str, *args, on: str = "market") -> int:
-        """The most items (from SETTLE_ITEMS, halving) whose call eth_estimateGas puts under
-        max_call_gas (the contract caps the work of a call anyway)."""
-        n = SETTLE_ITEMS
-        while n > 1 and self.chain.estimate_gas(fn_name, *args, n, on=on) > self.max_call_gas:
-            n //= 2
-        return n
-
-    def _settle(self, tid: int) -> None:
-        try:
-            n = self._sized("settle", tid)
-            self.chain.send("settle", tid, n)
-            st = self.chain.view("getSettlement", tid)
-            event(self.log, "settling", task=tid, stage=st["stage"], cursor=st["cursor"], items=n)
-        except TxReverted as exc:
-            event(self.log, "settle not possible now", task=tid, reason=str(exc))
-
     # -- appeals ---------------------------------------------------------------------------
     def _appeal_step(self, tid: int, st: dict) -> None:
         """In the appeal phase: appeal results its own scores contradict, serve on appeal
@@ -236,7 +189,7 @@ class VerifierAgent(Agent):
             if stage == AppealStage.SCORING:
                 self._serve_appeal_seats(tid, st, a, x)
             if self.keeper and stage != AppealStage.RESOLVED:
-                self._keep_appeal(tid, a, x, stage)
+                self.keeper.appeal(tid, a, x, stage)
 
     def _maybe_appeal(self, tid: int, st: dict) -> None:
         """Appeal each submission it scored whose standing result its score contradicts: another
@@ -310,29 +263,6 @@ class VerifierAgent(Agent):
         rec = self._score_one(tid, st, s, revealed)
         st.setdefault("appeal_scores", {})[str(s)] = rec
         return self.strategy.appeal_score(rec["score"], rec.get("miner"))
-
-    def _keep_appeal(self, tid: int, a: int, x: dict, stage: AppealStage) -> None:
-        key = ("appeal", tid, a)
-        if self._backing_off(key):
-            return
-        block = self.chain.block()
-        try:
-            if stage == AppealStage.DRAWING and block["timestamp"] <= x["drawDeadline"]:
-                last = x["seedBlock"] + self.chain.call("DRAW_WINDOW_BLOCKS")
-                if block["number"] > last:
-                    self.chain.send("requestAppealDraw", tid, a, on="appeals")
-                elif block["number"] + 1 >= x["seedBlock"]:
-                    self.chain.send("drawAppeal", tid, a, on="appeals")
-                    event(self.log, "appeal committee drawn", task=tid, appeal=a)
-            elif stage == AppealStage.RESOLVING or (stage == AppealStage.SCORING and block["timestamp"] > x["revealEnd"]) \
-                    or (stage == AppealStage.DRAWING and block["timestamp"] > x["drawDeadline"]):
-                self.chain.send("resolveAppeal", tid, a, self._sized("resolveAppeal", tid, a, on="appeals"),
-                                on="appeals")
-                y = self.chain.view("getAppeal", tid, a, on="appeals")
-                event(self.log, "resolving appeal", task=tid, appeal=a, stage=AppealStage(y["stage"]).name.lower())
-            self._draw_backoff.pop(key, None)
-        except TxReverted as exc:
-            self._back_off(key, "appeal step not possible now", exc, task=tid, appeal=a)
 
     # -- scoring (the long work) -----------------------------------------------------------
     @staticmethod

@@ -13,7 +13,7 @@ import torch
 
 from codream import data as D
 from codream.bundle import Binding, write
-from codream.devchain import DEVNET_CHAIN_ID
+from codream.devchain import DEVNET_CHAIN_ID, free_port
 from codream.evalset import load_eval_set
 from codream.spec import load as load_spec
 from codream.teachers import load_teachers
@@ -24,7 +24,17 @@ from owner.teacher import train_reference
 from verifier.score import baseline_accuracy, clear_memo, score_bundle
 
 from .procs import cli_argv
-from codream.devchain import free_port
+
+
+def digits_reference(tmp: str):
+    """The digits reference task trained into ``tmp`` (with its home there, unless one is set), as
+    the benchmarks use it: (train_reference's record, spec, teachers, the digits train split,
+    (eval images, eval labels))."""
+    os.environ.setdefault("CODREAM_HOME", os.path.join(tmp, "home"))
+    info = train_reference("digits", tmp, progress=False)
+    spec = load_spec(Path(info["spec"]))
+    train, ev = D.digits()
+    return info, spec, load_teachers(spec), train, (torch.from_numpy(ev.x), torch.from_numpy(ev.y))
 
 
 def bench_cid(size_mb: int = 64) -> dict:
@@ -78,12 +88,7 @@ def bench_dreams_and_verify(baseline: bool = True, verify: bool = True, baseline
     """
     out: dict = {"dreams": {}, "verify": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ.setdefault("CODREAM_HOME", os.path.join(tmp, "home"))
-        info = train_reference("digits", tmp, progress=False)
-        spec = load_spec(Path(info["spec"]))
-        teachers = load_teachers(spec)
-        train, ev = D.digits()
-        evt = (torch.from_numpy(ev.x), torch.from_numpy(ev.y))
+        info, spec, teachers, train, evt = digits_reference(tmp)
 
         def student_acc(images):  # the yardstick: what verifiers score with
             accs = student_accuracies(spec, teachers, images, evt)

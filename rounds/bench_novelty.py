@@ -15,24 +15,20 @@ Every number comes from one run of the real check and the real scorer; nothing i
 """
 from __future__ import annotations
 
-import os
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 from rich.console import Console
 from rich.table import Table
 
-from codream import data as D
-from codream.spec import load as load_spec
-from codream.teachers import load_teachers
 from miner import cheats
 from miner.methods import synthesize
 from miner.synthesis import DreamConfig, deepinversion_config, dream
-from owner.teacher import train_reference
 from codream.novelty import check_novelty, reference
 from verifier.score import clear_memo, novel_score, score_images
+
+from .bench import digits_reference
 
 SYBIL = ("shift1", "hflip", "noise32", "composite")
 
@@ -85,12 +81,7 @@ def bench_novelty(n: int = 500, score: bool = True, con: Console | None = None, 
     con = con or Console(stderr=True, width=150)
     out: dict = {"n": n}
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ.setdefault("CODREAM_HOME", os.path.join(tmp, "home"))
-        info = train_reference("digits", tmp, progress=False)
-        spec = load_spec(Path(info["spec"]))
-        teachers = load_teachers(spec)
-        _, ev = D.digits()
-        ev_x, ev_y = torch.from_numpy(ev.x), torch.from_numpy(ev.y)
+        _, spec, teachers, _, (ev_x, ev_y) = digits_reference(tmp)
         args = (teachers, n, spec.num_classes, spec.shape, spec.mean, spec.std)
         recipes = {
             "pixel, seed 0": lambda: dream(*args, DreamConfig(seed=0)).images,

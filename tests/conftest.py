@@ -9,10 +9,23 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-from filelock import FileLock
+# Under xdist (`make test`: two workers on two cores) every test process and every process a test
+# starts (agents, CLI commands, devnet rounds) computes on one thread. torch's default, a thread
+# per core, oversubscribes the cores as soon as two processes compute, and its OpenMP threads then
+# wait on each other: two digits teachers trained side by side under load took 741 s at two
+# threads each against 66 s at one. Set before torch is first imported; subprocesses inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", os.environ["OMP_NUM_THREADS"])
 
-from codream.devchain import free_port  # noqa: F401  (re-exported for the tests)
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from filelock import FileLock  # noqa: E402
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # in case a plugin imported torch first
+
+from codream.devchain import free_port  # noqa: F401,E402  (re-exported for the tests)
 
 REPO = Path(__file__).resolve().parent.parent
 

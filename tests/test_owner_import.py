@@ -32,7 +32,8 @@ def owner_files(reference_task, tmp_path_factory):
     torch.save({"epoch": 40, "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}},
                d / "checkpoint.pt")
     return {"dir": d, "model": model, "cfg": cfg, "safetensors": Path(reference_task["teacher"]),
-            "eval": Path(reference_task["eval_set"]), "accuracy": reference_task["teacher_accuracy"]}
+            "eval": Path(reference_task["eval_set"]), "accuracy": reference_task["teacher_accuracy"],
+            "eval_size": reference_task["eval_size"]}
 
 
 def _init(tmp_path, teacher, eval_path, **kw):
@@ -44,7 +45,10 @@ def test_an_owner_builds_a_task_folder_that_create_task_can_publish(owner_files,
     info = _init(tmp_path, str(owner_files["safetensors"]), owner_files["eval"])
     task = tmp_path / "task"
     spec = specmod.load(task / "spec.json")
-    assert info["accuracy"]["owner"]["owner"] == pytest.approx(owner_files["accuracy"], abs=1e-4)
+    # the accuracy training reported, within one eval image (a borderline image's logits can tie
+    # differently in the trained model in memory and the same weights loaded from the file)
+    one_image = 1.01 / owner_files["eval_size"]
+    assert info["accuracy"]["owner"]["owner"] == pytest.approx(owner_files["accuracy"], abs=one_image)
     assert (task / "eval.safetensors").exists()  # what `codream task create` commits to
     t = spec.teachers[0]
     assert cid_of_file(task / t["file"]) == t["weights_cid"]

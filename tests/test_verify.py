@@ -114,11 +114,14 @@ def scored(task, tmp_path_factory):
     return out
 
 
-def test_real_images_score_highest_dreams_clearly_above_noise_and_noise_near_zero(scored):
+def test_real_images_and_dreams_score_alike_far_above_noise_and_noise_near_zero(scored):
     assert all(scored[k]["verdict"] == "VALID" for k in ("real", "dreams", "noise"))
-    # the distillation gain ranks real data above dreams; the score then pays only new images:
-    # 8x8 real digits repeat each other (near-twins at the novelty threshold), dreams hardly do
-    assert scored["real"]["gain_bps"] > scored["dreams"]["gain_bps"] > 5000
+    # on 8x8 digits good dreams distil about as well as the real training images (which of the two
+    # gains more moves with the teacher: 8574 vs 8519 bps for one, 7838 vs 8042 for another), and
+    # both far above noise; the score then pays only new images: 8x8 real digits repeat each other
+    # (near-twins at the novelty threshold), dreams hardly do
+    assert scored["real"]["gain_bps"] > 5000 and scored["dreams"]["gain_bps"] > 5000
+    assert abs(scored["real"]["gain_bps"] - scored["dreams"]["gain_bps"]) < 1500
     assert scored["real"]["novelty"]["not_novel"].get("self", 0) > 50
     assert scored["dreams"]["novelty"]["novel_fraction"] >= 0.99
     assert scored["dreams"]["score_bps"] > 5000

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from decimal import Decimal
 from typing import NoReturn
 
 import typer
@@ -16,7 +15,6 @@ from codream.deployment import DeploymentError, load_record
 from codream.market import parse_eth, with_eth
 from ipfs import IpfsClient, IpfsError
 
-ETH = 10**18
 ONE_SHOT_RETRY = 10.0  # seconds a one-shot command rides out an RPC that answered, then went away (agents: 120;
 # an RPC that never answered is reported within 3 s: codream.chain.first_contact)
 
@@ -39,24 +37,21 @@ def emit(obj) -> None:
     typer.echo(json.dumps(with_eth(obj), indent=2, sort_keys=True, default=str))
 
 
-def wei(eth: float) -> int:
-    """ETH to wei, from the decimal the user typed (0.3 is 3·10^17 wei, not 299999999999999968)."""
-    return int((Decimal(str(eth)) * ETH).to_integral_value())
-
-
 def eth_amount(flag: str):
-    """A typer ``parser`` for an amount of ETH given as ``flag`` (:func:`codream.market.parse_eth`):
-    a one-line error (exit 2) while the command line is parsed, before any RPC call."""
-    def parse(value) -> float:
+    """A typer ``parser`` for an amount of ETH given as ``flag``: the exact wei of the decimal the
+    user typed (:func:`codream.market.parse_eth`: 0.3 is 3·10^17 wei, not 299999999999999968), or
+    a one-line error (exit 2) while the command line is parsed, before any RPC call. Defaults are
+    written in ETH, as strings (``"0.01"``), and go through the same parser."""
+    def parse(value) -> int:
         try:
-            return float(Decimal(parse_eth(value, flag)) / ETH)
+            return parse_eth(value, flag)
         except ValueError as exc:
             fail(str(exc), 2)
     return parse
 
 
 def eth_option(default, flag: str, help: str):
-    """An ``--OPTION ETH`` checked by :func:`eth_amount`."""
+    """An ``--OPTION ETH`` (the command receives wei: :func:`eth_amount`)."""
     return typer.Option(default, flag, parser=eth_amount(flag), metavar="ETH", help=help)
 
 

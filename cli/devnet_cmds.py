@@ -8,7 +8,7 @@ import typer
 from codream.deployment import DeploymentError
 
 from rounds import devnet
-from .common import address_of, emit, eth_amount, fail, wei
+from .common import address_of, emit, eth_amount, fail
 
 app = typer.Typer(help="A local devnet: anvil + the IPFS dev node.", no_args_is_help=True)
 # The defaults are read from the environment when the CLI starts; the help states the rule once.
@@ -54,12 +54,12 @@ def _rpc(anvil_port: int) -> str:
 @app.command("fund", context_settings={"ignore_unknown_options": True})  # AMOUNT -1 reaches the check
 def devnet_fund(address: str = typer.Argument(..., parser=address_of("ADDRESS"), metavar="ADDRESS",
                                              help="The address to fund (e.g. a new keystore's)."),
-                amount: float = typer.Argument(10.0, parser=eth_amount("AMOUNT"), metavar="AMOUNT",
-                                               help="ETH to send."),
+                amount: int = typer.Argument("10", parser=eth_amount("AMOUNT"), metavar="AMOUNT",
+                                               help="ETH to send, a decimal (e.g. 2.5)."),
                 anvil_port: int = ANVIL_PORT):
     """Send devnet ETH from the faucet (dev account 9) to ADDRESS."""
     try:
-        emit(devnet.fund(_rpc(anvil_port), address, wei(amount)))
+        emit(devnet.fund(_rpc(anvil_port), address, amount))
     except devnet.DevnetError as exc:
         fail(str(exc))
 

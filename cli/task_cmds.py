@@ -25,7 +25,7 @@ from owner.strategies import STRATEGIES as OWNER_STRATEGIES
 from owner.tasks import OwnerError, auto_reveal, create_task, join_task
 
 from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, emit, eth_option, fail, open_chain, \
-    open_ipfs, set_threads, wei
+    open_ipfs, set_threads
 from .views import JSON, console, render_task, render_task_list, show
 
 app = typer.Typer(help="Task owners: build task folders from your own models, create tasks, reveal eval sets, "
@@ -57,8 +57,8 @@ OWNER_STRATEGY = typer.Option("honest", hidden=True, help="TEST/DEMO ADVERSARIES
 
 @app.command("create")
 def task_create(task_dir: Path = typer.Option(..., help="Folder from `codream teacher train`."),
-                bounty: float = eth_option(1.0, "--bounty", help="Bounty in ETH."),
-                bond: float = eth_option(0.01, "--bond", help="Miner bond in ETH."),
+                bounty: int = eth_option("1", "--bounty", help="Bounty in ETH."),
+                bond: int = eth_option("0.01", "--bond", help="Miner bond in ETH."),
                 seats: int = typer.Option(DEFAULT_SEATS_PER_SUBMISSION, "--seats", "--committee", min=1,
                                           help="Committee seats K (drawn by stake, with replacement; ≤ 64)."),
                 per_submission: int = typer.Option(DEFAULT_SEATS_PER_SUBMISSION, "--seats-per-submission", min=1,
@@ -85,7 +85,7 @@ def task_create(task_dir: Path = typer.Option(..., help="Folder from `codream te
         eval_set = chosen.eval_path(task_dir)
     chain, ipfs = open_chain(rpc_url, deployment, account, confirmations), open_ipfs(ipfs_api)
     try:
-        out = create_task(chain, ipfs, task_dir, wei(bounty), wei(bond), seats, per_submission, w, fee_bps,
+        out = create_task(chain, ipfs, task_dir, bounty, bond, seats, per_submission, w, fee_bps,
                           eval_set, accuracy_bps=chosen.accuracy_bps(task_dir))
         emit(out)
         if auto_reveal_eval:
@@ -99,14 +99,14 @@ def task_join(task_id: int = typer.Argument(..., help="The task to co-own."),
               eval_set: Path = typer.Option(..., "--eval", exists=True, dir_okay=False,
                                             help="Your own eval set (safetensors); it stays private until you "
                                                  "reveal it."),
-              contribution: float = eth_option(..., "--contribution", help="ETH you add to the bounty (at least "
+              contribution: int = eth_option(..., "--contribution", help="ETH you add to the bounty (at least "
                                                "0.01 ETH and 10 % of the creator's contribution)."),
               rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
               account: Optional[str] = ACCOUNT, confirmations: int = CONFS, ipfs_api: Optional[str] = IPFS_API):
     """Co-own a task during its commit window: add to the bounty and commit to your eval set and
     the teachers' accuracy on it (measured here with the task's spec and teachers)."""
     try:
-        emit(join_task(open_chain(rpc_url, deployment, account, confirmations), task_id, eval_set, wei(contribution),
+        emit(join_task(open_chain(rpc_url, deployment, account, confirmations), task_id, eval_set, contribution,
                        ipfs=open_ipfs(ipfs_api)))
     except (ChainError, OwnerError, IpfsError, SpecError, TeacherError) as exc:
         fail(str(exc))

@@ -26,7 +26,7 @@ from verifier.score import DEFAULT_THREADS, score_bundle
 from verifier.strategies import STRATEGIES, Colluder, Lazy
 
 from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, address_of, address_option, emit, \
-    eth_option, fail, open_chain, open_ipfs, pick_device, run_agent, wei
+    eth_option, fail, open_chain, open_ipfs, pick_device, run_agent
 from .views import JSON, render_verifier, show
 
 app = typer.Typer(help="Validate and score bundles.", no_args_is_help=True)
@@ -150,7 +150,7 @@ def verifier_wait(address: Optional[str] = address_option(None, "--address", hel
 
 
 @app.command("run")
-def verifier_run(stake: float = eth_option(1.0, "--stake", help="ETH to stake on first start."),
+def verifier_run(stake: int = eth_option("1", "--stake", help="ETH to stake on first start."),
                  threads: int = typer.Option(DEFAULT_THREADS, help="Scoring threads (keep equal across verifiers)."),
                  device: str = typer.Option("cpu", help="auto, cpu or cuda (keep equal across verifiers)."),
                  poll: float = typer.Option(2.0, help="Seconds between passes over the tasks."),
@@ -187,10 +187,10 @@ def verifier_run(stake: float = eth_option(1.0, "--stake", help="ETH to stake on
     staked = chain.call("stakeOf", chain.account.address, on="registry")
     if staked == 0:  # say what is wrong before starting, not every 2 s after
         minimum = chain.call("MIN_STAKE", on="registry")
-        if wei(stake) < minimum:
-            fail(f"--stake {stake}: a verifier stakes at least {eth(minimum)}")
-        if chain.balance() < wei(stake):
-            fail(f"--stake {stake}: {chain.account.address} has only {eth(chain.balance())}"
+        if stake < minimum:
+            fail(f"--stake {eth(stake)}: a verifier stakes at least {eth(minimum)}")
+        if chain.balance() < stake:
+            fail(f"--stake {eth(stake)}: {chain.account.address} has only {eth(chain.balance())}"
                  + (" (devnet: `codream devnet fund ADDRESS`)" if chain.devnet else ""))
     backend = None
     if ray_address is not None:  # the workers need the GPU, not this process: no local check of --device
@@ -200,7 +200,7 @@ def verifier_run(stake: float = eth_option(1.0, "--stake", help="ETH to stake on
             backend = RayBackend(ray_address, threads, device)
         except (RuntimeError, ConnectionError, ValueError) as exc:
             fail(f"--ray-address {ray_address}: {exc}")
-    run_agent(VerifierAgent(chain, open_ipfs(ipfs_api), wei(stake), threads, claim, keeper, strategy=chosen,
+    run_agent(VerifierAgent(chain, open_ipfs(ipfs_api), stake, threads, claim, keeper, strategy=chosen,
                             device=device if backend is not None else pick_device(device), backend=backend),
               poll, until_idle)
 

@@ -94,7 +94,8 @@ def bench_network_cmd(n: int = typer.Option(4096, help="Submissions per task (N)
                       synth_images: int = typer.Option(100, min=0, help="Dreams to synthesise for the synthesis time."),
                       validate: int = typer.Option(0, min=0, help="Also check the model against a devnet round: this "
                                                    "many submissions (--bundle's images split evenly), one verifier "
-                                                   "scoring on 2 Ray workers; predicted vs measured scoring time."),
+                                                   "scoring on 2 Ray workers; predicted (inputs measured on the "
+                                                   "round's own jobs just before) vs measured scoring time."),
                       repeats: int = typer.Option(3, min=1, help="--validate: measure-then-round runs.")):
     """The workload model: per verifier the bundles to score, hours, workers needed inside the
     score window; per task mining vs verification compute (docs/scale-out.md)."""

@@ -6,9 +6,12 @@ s+r-1 (mod K), so the verifier scores s (once, whatever number of its seats scor
 probability 1 − (1 − p)^r: bundles = N · (1 − (1 − p)^r), expected. Its score window is the
 contract's: max(the task's score-commit window, minWindow + secondsPerBundle · r · ⌈N/K⌉).
 On W workers of parallel efficiency e (measured: 1 vs 2 Ray workers on this machine) it takes
-warm-up + bundles · S / (W · e) seconds (S: one bundle's score time; warm-up: a worker's first
-score, which also computes the task's noise baseline); the workers needed are the fewest W
-for which that time × margin fits the window.
+A + max((warm-up + bundles · S / W) / e, N · P) seconds (S: one bundle's score time; warm-up: a
+worker's start and first score, which also computes the task's noise baseline unless cached; A:
+the agent's own work per task before it sends a job; P: its serial preparation of one revealed
+submission's earlier reference, for all N: :func:`finish_seconds`); the workers needed are the
+fewest W for which that time × margin fits the window. :func:`validate_round` checks it against
+devnet rounds, its inputs measured on each round's own jobs right before it.
 
 Per task: mining = N · T (T: one bundle's synthesis time); verification = every seat's scoring
 r · N · S (the overhead ratio the issue asks for: r · S / T), and what the verifiers really

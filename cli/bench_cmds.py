@@ -78,6 +78,12 @@ def bench_network_cmd(n: int = typer.Option(4096, help="Submissions per task (N)
                                                                  "(default: measured, 1 vs 2 Ray workers; else 1)."),
                       warmup_seconds: Optional[float] = typer.Option(None, help="A worker's first-score extra time "
                                                                      "(default: measured; else 0)."),
+                      agent_seconds: Optional[float] = typer.Option(None, help="The agent's own work per task before "
+                                                                    "it sends a job: eval-set checks (default: "
+                                                                    "measured; else 0)."),
+                      reference_seconds: Optional[float] = typer.Option(None, help="The agent's serial preparation "
+                                                                        "of one submission's earlier reference "
+                                                                        "(default: measured; else 0)."),
                       margin: float = typer.Option(1.5, min=1.0, help="Plan to finish within window / margin."),
                       window: int = typer.Option(DEFAULT_SCORE_COMMIT_WINDOW, help="The task's score-commit window (s)."),
                       task: Optional[Path] = typer.Option(None, help="A task folder (spec.json, eval.safetensors) "
@@ -88,7 +94,9 @@ def bench_network_cmd(n: int = typer.Option(4096, help="Submissions per task (N)
                       synth_images: int = typer.Option(100, min=0, help="Dreams to synthesise for the synthesis time."),
                       validate: int = typer.Option(0, min=0, help="Also check the model against a devnet round: this "
                                                    "many submissions (--bundle's images split evenly), one verifier "
-                                                   "scoring on 2 Ray workers; predicted vs measured scoring time.")):
+                                                   "scoring on 2 Ray workers; predicted (inputs measured on the "
+                                                   "round's own jobs just before) vs measured scoring time."),
+                      repeats: int = typer.Option(3, min=1, help="--validate: measure-then-round runs.")):
     """The workload model: per verifier the bundles to score, hours, workers needed inside the
     score window; per task mining vs verification compute (docs/scale-out.md)."""
     measured = None
@@ -109,12 +117,16 @@ def bench_network_cmd(n: int = typer.Option(4096, help="Submissions per task (N)
     if warmup_seconds is None:
         warmup_seconds = (measured["ray"]["worker_warmup_seconds"] if "ray" in measured else
                           max(0.0, measured["first_score_seconds"] - measured["score_seconds"])) if measured else 0.0
+    if agent_seconds is None:
+        agent_seconds = measured["agent_seconds"] if measured else 0.0
+    if reference_seconds is None:
+        reference_seconds = measured["reference_seconds"] if measured else 0.0
     out = model(n, k, r, stake_share, verifiers, score_seconds, synthesis_seconds, efficiency, warmup_seconds,
-                margin, window)
+                margin, window, agent_s=agent_seconds, prep_s=reference_seconds)
     if validate:
         if task is None:
             fail("--validate needs --task and --bundle")
-        out["validation"] = validate_round(task, bundle, validate, ray_jobs)
+        out["validation"] = validate_round(task, bundle, validate, repeats)
     v, t = out["verifier"], out["task"]
     out["goals"] = {"verifier_20pct_finishes_in_window": {
                         "workers": v["workers_needed"], "hours": v["hours_with_workers_needed"],

@@ -4,7 +4,8 @@ import random
 
 import pytest
 
-from rounds.bench_network import model, score_window, unique_share, workers_needed
+from rounds.bench_network import (finish_seconds, model, predict_round, score_window, spread, unique_share,
+                                  workers_needed)
 from codream.protocol import PRODUCTION_PARAMS, seat_submissions
 from tests.conftest import run_cli
 
@@ -35,6 +36,26 @@ def test_window_workers_and_overhead():
     v = m["verifier"]
     assert v["hours_with_workers_needed"] * 1.5 <= v["score_window_hours"] + 1e-9
     assert v["predicted_hours"]["8"] > v["predicted_hours"]["64"] > v["predicted_hours"]["512"]
+
+
+def test_the_agents_own_work_and_the_round_prediction():
+    """The agent's per-task work comes first; its serial reference preparation bounds the time
+    from below whatever the number of workers; the round's prediction is that formula on the
+    measured inputs (synthetic here: the devnet round that checks it is `--validate`, not a test)."""
+    assert finish_seconds(8, 3.0, 2, 0.75, 4.0) == (4.0 + 12.0) / 0.75
+    assert finish_seconds(8, 3.0, 2, 0.75, 4.0, agent_s=1.5, prep_s=0.01, revealed=7) == 1.5 + (4.0 + 12.0) / 0.75
+    assert finish_seconds(1000, 1.0, 1000, 1.0, 0.0, prep_s=0.5, revealed=4096) == 2048  # the agent is the bound
+    assert workers_needed(1000, 1.0, 2000, 1.0, 0.0, 1.0, prep_s=0.5, revealed=4096) is None
+    assert workers_needed(1000, 36, 36000, 0.8, 10.0, 2.0, agent_s=60.0) == 3
+    inputs = {"score_seconds": 3.0, "efficiency": 0.75, "worker_warmup_seconds": 4.0, "agent_seconds": 1.5,
+              "reference_seconds": 0.01}
+    assert predict_round(inputs, 8, 2) == 1.5 + (4.0 + 12.0) / 0.75
+    assert predict_round({**inputs, "efficiency": 1.3}, 8, 2) == 1.5 + 4.0 + 12.0  # never plan on e > 1
+    assert spread([3.0, 1.0, 2.0, 10.0]) == {"min": 1.0, "median": 2.5, "max": 10.0, "n": 4}
+    m = model(4096, 64, 9, 0.2, 100, 40.0, 1600.0, 0.9, 10.0, 1.5, 3600, agent_s=30.0, prep_s=0.05)
+    assert m["verifier"]["agent_preparation_hours"] == round((30 + 4096 * 0.05) / 3600, 3)
+    plain = model(4096, 64, 9, 0.2, 100, 40.0, 1600.0, 0.9, 10.0, 1.5, 3600)
+    assert m["verifier"]["predicted_hours"]["1"] > plain["verifier"]["predicted_hours"]["1"]
 
 
 @pytest.mark.slow  # two CLI processes (~25 s here): the model itself is tested above

@@ -300,6 +300,29 @@ class DerivedReport:
                 "seconds": round(self.seconds, 3)}
 
 
+def bundle_similarity(images: torch.Tensor, earlier: torch.Tensor, cfg: dict | None = None) -> dict:
+    """How much a bundle as a whole looks derived from one earlier bundle (a measurement for
+    `codream bench verify`, not a verdict): over the images of ``images`` against the uint8 images
+    ``earlier``, the mean whole-image margin (as :func:`compare` computes it), the share of images
+    whose margin is over half the per-image threshold, and the share that are mutual nearest
+    neighbours with their best match (the best match's own best match among ``images`` is the image)."""
+    cfg = cfg or DERIVED_DEFAULTS
+    views = query_views(images, cfg)
+    ref_grid = reference_grid(earlier, cfg)
+    whole, _ = reference_rows(ref_grid)
+    margin, best_at = _top2(views.whole, whole, False, _same_image(ref_grid, int(cfg["shifts"])))
+    back_views = query_views(earlier, cfg)
+    rows, _ = reference_rows(reference_grid(images, cfg))
+    back = torch.zeros(len(earlier), dtype=torch.int64)
+    for lo in range(0, len(earlier), CHUNK):
+        hi = min(len(earlier), lo + CHUNK)
+        back[lo:hi] = torch.stack([v[lo:hi] @ rows.T for v in back_views.whole]).amax(0).argmax(1)
+    mutual = back[best_at] == torch.arange(len(images))
+    return {"mean_margin": round(float(margin.mean()), 4),
+            "over_half_threshold": round(float((margin > float(cfg["margin"]) / 2).float().mean()), 4),
+            "mutual_nearest": round(float(mutual.float().mean()), 4)}
+
+
 COARSE = 7  # the coarse grid that chooses which groups get the exact check when there are many
 
 

@@ -45,7 +45,8 @@ from codream.bundle import Binding
 from codream.devchain import DEVNET_CHAIN_ID
 from codream.evalset import load_eval_set
 from codream.novelty import reference
-from codream.spec import TaskSpec, load as load_spec
+from codream.derived import bundle_similarity
+from codream.spec import TaskSpec, derived_config, load as load_spec
 from codream.teachers import load_teachers
 from codream.yardstick import gain_bps, noise_accuracy, student_accuracies
 from miner import cheats
@@ -252,6 +253,15 @@ class VerifyBench:
                              "share_of_honest": round(p["earned_bps"] / honest_pay["earned_bps"], 4)
                              if honest_pay["earned_bps"] else None})
         res["copies"] = {"honest_bps": honest_pay and honest_pay["earned_bps"], "rows": rows}
+
+        # -- bundle-level similarity (measured, not a rule): honest pairs against each copy -------
+        def similarity():
+            cfg = derived_config(self.spec)
+            pairs = [bundle_similarity(honest[b], honest[a], cfg) for a in names for b in names if a != b]
+            span = {k: [min(p[k] for p in pairs), max(p[k] for p in pairs)] for k in pairs[0]}
+            return {"honest_pairs": len(pairs), "honest_min_max": span,
+                    "copies_of_H": {name: bundle_similarity(images, h, cfg) for name, images in cheat_sets.items()}}
+        res["bundle_similarity"] = self.point("bundle similarity", similarity)
 
         def sybil():
             big = self.spec.shape[1] >= 28

@@ -13,7 +13,8 @@ import torch
 from safetensors.torch import load_file
 
 from codream import data as D
-from codream.derived import MIN_REFERENCES, SMALL_POOL, SMALL_POOL_MAX_FRACTION, check_derived, reference_grid
+from codream.derived import MIN_REFERENCES, SMALL_POOL, SMALL_POOL_MAX_FRACTION, bundle_similarity, check_derived, \
+    reference_grid
 from codream.novelty import reference
 from codream.spec import DERIVED_DEFAULTS, digits_reference
 from miner import cheats
@@ -229,3 +230,16 @@ def test_digits_honest_bundles_pass_and_coarse_copies_are_invalid(digits):
                  lambda: cheats.patchmix([a, b])):
         r = check_derived(make(), groups(DIGITS, ev, a=a, b=b), DIGITS)
         assert r.fraction > DIGITS["max_fraction"], r.to_json()
+
+
+def test_bundle_similarity_sees_a_rotate_then_blend_copy_but_not_a_strong_warp_on_digits(digits):
+    """The bench's bundle-level statistics (docs/verification.md): far above an honest pair for a
+    copy rotated then blended; an elastic warp of 2 px at 8×8 is as far from its source as an
+    independent bundle is (what the derived check cannot reach there)."""
+    a, b, _ = digits
+    honest = bundle_similarity(b, a, DIGITS)
+    blended = bundle_similarity(cheats.blend(cheats.rotate(a, 10), b, 0.7), a, DIGITS)
+    warped = bundle_similarity(cheats.elastic(a, 2.0, 4.0, seed=1), a, DIGITS)
+    assert honest["mutual_nearest"] < 0.2 and blended["mutual_nearest"] > 2.5 * honest["mutual_nearest"]
+    assert blended["mean_margin"] > 1.5 * honest["mean_margin"]
+    assert warped["mutual_nearest"] < 1.5 * honest["mutual_nearest"]

@@ -75,9 +75,6 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
     and replaced (the verifier pays for new images only; docs/dreams.md)."""
     if method not in METHODS:
         fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
-    backend, dev = _ray_backend(ray_address, method, device, threads)
-    dev = dev if backend is not None else pick_device(device)
-    set_threads(threads or (1 if backend is not None else None))  # the checks here; the shards: per job
     try:
         spec = specmod.load(task_spec)
         if not spec.bundle.min_images <= n <= spec.bundle.max_images:
@@ -87,6 +84,9 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
         fail(str(exc))
     except IpfsError as exc:
         fail(f"cannot fetch the task's teachers: {exc}")
+    backend, dev = _ray_backend(ray_address, method, device, threads)  # a cluster only for a valid task
+    dev = dev if backend is not None else pick_device(device)
+    set_threads(threads or (1 if backend is not None else None))  # the checks here; the shards: per job
     res = synthesize_new(spec, teachers, n, method, seed=seed, steps=steps, batch=batch, device=dev, amp=amp,
                          progress=True, run_shards=backend.run_shards if backend is not None else None)
     write(out, res.images, Binding(chain_id, contract, task_id, miner))

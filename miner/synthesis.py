@@ -460,6 +460,7 @@ def dream(teachers: Sequence[nn.Module], n: int, num_classes: int, shape: tuple[
             parts.append(dream_shard(task, b, device, prepared, student, on_step=lambda: bar.update(1)))
     bar.close()
     secs = time.perf_counter() - t0
+    parts = parts or [DreamResult(torch.empty((0, *shape), dtype=torch.uint8), torch.empty(0, dtype=torch.int64))]
     out, labels = torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts])
     return DreamResult(out, labels, {"seconds": secs, "dreams_per_second": n / secs if secs else float("inf"),
                                      "steps": cfg.steps, "batch": cfg.batch, "shards": task.shards})

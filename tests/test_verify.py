@@ -114,11 +114,14 @@ def scored(task, tmp_path_factory):
     return out
 
 
-def test_real_images_score_highest_dreams_clearly_above_noise_and_noise_near_zero(scored):
+def test_real_images_and_dreams_gain_alike_clearly_above_noise_and_noise_near_zero(scored):
     assert all(scored[k]["verdict"] == "VALID" for k in ("real", "dreams", "noise"))
-    # the distillation gain ranks real data above dreams; the score then pays only new images:
-    # 8x8 real digits repeat each other (near-twins at the novelty threshold), dreams hardly do
-    assert scored["real"]["gain_bps"] > scored["dreams"]["gain_bps"] > 5000
+    # 1,000 dreams saturate the digits task: their distillation gain is real data's within a few
+    # hundred bps, ahead or behind by the seed (real 7856; dreams 7838 and 7986 bps at seeds 0 and 1
+    # before the shards, 8060 / 8005 / 8042 at seeds 0–2 after: docs/scale-out.md)
+    assert scored["dreams"]["gain_bps"] > 5000 and abs(scored["real"]["gain_bps"] - scored["dreams"]["gain_bps"]) < 1000
+    # the score then pays only new images: 8x8 real digits repeat each other (near-twins at the
+    # novelty threshold), dreams hardly do
     assert scored["real"]["novelty"]["not_novel"].get("self", 0) > 50
     assert scored["dreams"]["novelty"]["novel_fraction"] >= 0.99
     assert scored["dreams"]["score_bps"] > 5000

@@ -19,6 +19,7 @@ from codream.devchain import free_port
 from rounds.bench import bench_cid, bench_dreams_and_verify
 from rounds.bench_dreams import TASKS, bench_dreams
 from rounds.bench_market import bench_market
+from rounds.bench_mining import ray_mining
 from rounds.bench_network import DEFAULT_SCORE_COMMIT_WINDOW, measure, model, validate_round
 from rounds.bench_novelty import bench_novelty, render as render_novelty
 from rounds.bench_verify import bench_verify
@@ -138,6 +139,18 @@ def bench_network_cmd(n: int = typer.Option(4096, help="Submissions per task (N)
     if measured is not None:
         out["measured"] = measured
     emit(out)
+
+
+@app.command("ray-mining")
+def bench_ray_mining_cmd(task_spec: Path = typer.Option(..., help="Task spec JSON (`codream teacher train`)."),
+                         n: int = typer.Option(512, help="Dreams in the bundle."),
+                         batch: int = typer.Option(64, help="Dreams per shard (the pixel method's batch)."),
+                         steps: Optional[int] = typer.Option(None, help="Steps per shard (default: the recipe's)."),
+                         repeats: int = typer.Option(3, min=1, help="Rounds of 1 worker then 2 workers.")):
+    """A bundle dreamed in process and on a local 2-CPU Ray cluster with 1 and 2 workers, side by
+    side: seconds, speed-up, efficiency, and whether every run gave the in-process bytes (needs the
+    `ray` extra; docs/scale-out.md)."""
+    emit(ray_mining(task_spec, n, batch, steps, repeats, log=lambda m: typer.echo(m, err=True)))
 
 
 @app.command("e2e")

@@ -16,6 +16,7 @@ from codream.market import miner_rows
 from ipfs import IpfsError, cid_of_file
 from miner.agent import MinerAgent
 from miner.methods import METHODS, synthesize_new
+from miner.ray_backend import RayBackend
 from miner.strategies import STRATEGIES, Copy, Honest, LeakedEval, LowEffort, Noise, Spam, TransformedCopy
 
 from .common import ACCOUNT, CONFS, DEPLOYMENT, IPFS_API, ONE_SHOT_RETRY, RPC, address_option, emit, fail, \
@@ -24,6 +25,31 @@ from .views import JSON, render_miner, show
 
 app = typer.Typer(help="Mine dreams.", no_args_is_help=True)
 ZERO = "0x" + "0" * 40
+
+
+def _ray_option():
+    return typer.Option(None, "--ray-address", help="Dream the bundle's shards (its batches) as jobs on a Ray "
+                        "cluster: its address (host:6379, ray://host:10001), auto (the cluster this machine is in) "
+                        "or local (start one here). Each job asks for --threads CPUs (default 1), and a GPU with "
+                        "--device cuda; the bundle is the same bytes as without the flag at the same threads. "
+                        "Pixel method only. Needs the `ray` extra (docs/scale-out.md).")
+
+
+def _ray_backend(address: Optional[str], method: str, device: str, threads: Optional[int]):
+    """The Ray backend for --ray-address (None without it: then nothing imports ray) and the device
+    its jobs ask for (auto: cpu; this machine needs no GPU for the cluster's)."""
+    if address is None:
+        return None, device
+    device = "cpu" if device == "auto" else device
+    if method != "pixel":
+        fail(f"--ray-address: --method {method} cannot be sharded (each batch depends on the ones before); "
+             "use --method pixel (docs/scale-out.md)")
+    if device not in ("cpu", "cuda"):  # the workers need the GPU, not this process: no local check
+        fail("--ray-address: give --device cpu or cuda (what each job asks the cluster for)")
+    try:
+        return RayBackend(address, threads or 1, device), device
+    except (RuntimeError, ConnectionError, ValueError) as exc:
+        fail(f"--ray-address {address}: {exc}")
 
 
 @app.command("dream")
@@ -43,13 +69,12 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                 chain_id: int = typer.Option(DEVNET_CHAIN_ID, help="Binding: chain id."),
                 contract: str = address_option(ZERO, "--contract", help="Binding: market address."),
                 task_id: int = typer.Option(0, help="Binding: task id."),
-                miner: str = address_option(ZERO, "--miner", help="Binding: the miner's address.")):
+                miner: str = address_option(ZERO, "--miner", help="Binding: the miner's address."),
+                ray_address: Optional[str] = _ray_option()):
     """Dream a bundle for a task, offline: its own near-twins and self-derived images are dropped
     and replaced (the verifier pays for new images only; docs/dreams.md)."""
     if method not in METHODS:
         fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
-    dev = pick_device(device)
-    set_threads(threads)
     try:
         spec = specmod.load(task_spec)
         if not spec.bundle.min_images <= n <= spec.bundle.max_images:
@@ -59,8 +84,11 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
         fail(str(exc))
     except IpfsError as exc:
         fail(f"cannot fetch the task's teachers: {exc}")
+    backend, dev = _ray_backend(ray_address, method, device, threads)  # a cluster only for a valid task
+    dev = dev if backend is not None else pick_device(device)
+    set_threads(threads or (1 if backend is not None else None))  # the checks here; the shards: per job
     res = synthesize_new(spec, teachers, n, method, seed=seed, steps=steps, batch=batch, device=dev, amp=amp,
-                         progress=True)
+                         progress=True, run_shards=backend.run_shards if backend is not None else None)
     write(out, res.images, Binding(chain_id, contract, task_id, miner))
     if preview:
         write_grid(res.images, res.labels, preview)
@@ -72,7 +100,7 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
 
 def _strategy(name: str, steps: Optional[int], device: str, method: str, amp: bool, copy_from: Optional[str],
               copy_cid: Optional[str],
-              transform_how: Optional[str], copies: int):
+              transform_how: Optional[str], copies: int, backend=None):
     """The strategy object for `miner run --strategy NAME` (every one but honest is a demo adversary)."""
     if name not in STRATEGIES:
         fail(f"--strategy must be one of {', '.join(STRATEGIES)}", 2)
@@ -81,7 +109,7 @@ def _strategy(name: str, steps: Optional[int], device: str, method: str, amp: bo
     if name == "transformed-copy" and not transform_how:
         fail("--strategy transformed-copy needs --transform shift|flip|noise|partial", 2)
     try:
-        return {"honest": lambda: Honest(steps, device, method, amp), "low-effort": lambda: LowEffort(steps or 3, device),
+        return {"honest": lambda: Honest(steps, device, method, amp, backend), "low-effort": lambda: LowEffort(steps or 3, device),
                 "noise": Noise, "spam": lambda: Spam(copies), "eval-images": LeakedEval,
                 "copy": lambda: Copy(copy_from, copy_cid),
                 "transformed-copy": lambda: TransformedCopy(transform_how, copy_from, copy_cid)}[name]()
@@ -109,11 +137,15 @@ def miner_run(task: Optional[int] = typer.Option(None, "--task", help="Only this
                                                           help="transformed-copy: shift, flip, noise or partial."),
               copies: int = typer.Option(5, hidden=True, help="spam: submissions per task."),
               rpc_url: Optional[str] = RPC, deployment: Optional[str] = DEPLOYMENT,
-              account: Optional[str] = ACCOUNT, confirmations: int = CONFS, ipfs_api: Optional[str] = IPFS_API):
+              account: Optional[str] = ACCOUNT, confirmations: int = CONFS, ipfs_api: Optional[str] = IPFS_API,
+              ray_address: Optional[str] = _ray_option()):
     """Find open tasks, dream, commit, reveal, claim. Resumes safely after being killed."""
-    dev = pick_device(device)
-    set_threads(threads)
-    chosen = _strategy(strategy, steps, dev, method, amp, copy_from, copy_cid, transform_how, copies)
+    if ray_address is not None and strategy != "honest":
+        fail("--ray-address: only the honest strategy dreams on a cluster", 2)
+    backend, dev = _ray_backend(ray_address, method, device, threads)
+    dev = dev if backend is not None else pick_device(device)
+    set_threads(threads or (1 if backend is not None else None))
+    chosen = _strategy(strategy, steps, dev, method, amp, copy_from, copy_cid, transform_how, copies, backend)
     chain = open_chain(rpc_url, deployment, account, confirmations, patient_start=True)  # an agent
     if task is not None and not 1 <= task <= chain.call("taskCount"):
         fail(f"--task {task}: there is no task {task} on this market ({chain.call('taskCount')} tasks; "

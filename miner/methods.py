@@ -14,7 +14,7 @@ from codream.spec import TaskSpec
 from codream.zoo import build_model
 
 from .generator import GeneratorConfig, dream_generator
-from .synthesis import DreamConfig, DreamResult, dream
+from .synthesis import DreamConfig, DreamResult, ShardRunner, dream
 
 
 METHODS = ("pixel", "generator")
@@ -25,18 +25,24 @@ TOP_UP_SEED = 7919  # seed of top-up round k: seed + TOP_UP_SEED * k
 def synthesize(spec: TaskSpec, teachers: Sequence[nn.Module], n: int, method: str = "pixel", seed: int = 0,
                steps: int | None = None, batch: int | None = None, device: str | torch.device = "cpu",
                amp: bool = False, progress: bool = False, avoid: torch.Tensor | None = None,
-               avoid_labels: torch.Tensor | None = None) -> DreamResult:
+               avoid_labels: torch.Tensor | None = None, run_shards: ShardRunner | None = None) -> DreamResult:
     """Dream ``n`` images for a task with one of ``METHODS`` (raw: nothing dropped).
 
     ``steps``: steps per batch (pixel) or inner steps per batch after the first (generator).
     The generator's adversarial student is the spec's own student architecture; ``avoid`` (with
     ``avoid_labels``): dreams already kept, which the generator's repulsion steers away from.
+    ``run_shards``: run the pixel method's shards elsewhere (a Ray cluster: ``miner.ray_backend``);
+    the generator carries state from batch to batch and runs in this process only.
     """
+    if run_shards is not None and method != "pixel":
+        raise ValueError(f"method {method!r} cannot be sharded (its batches depend on the ones before): "
+                         "only the pixel method runs on a Ray cluster (docs/scale-out.md)")
     if method == "pixel":
         cfg = DreamConfig.for_shape(spec.shape, seed=seed, amp=amp)
         cfg.steps = steps or cfg.steps
         cfg.batch = batch or cfg.batch
-        return dream(teachers, n, spec.num_classes, spec.shape, spec.mean, spec.std, cfg, device, progress=progress)
+        return dream(teachers, n, spec.num_classes, spec.shape, spec.mean, spec.std, cfg, device, progress=progress,
+                     run_shards=run_shards)
     if method == "generator":
         gcfg = GeneratorConfig.for_shape(spec.shape, seed=seed, amp=amp)
         gcfg.inner_steps = steps or gcfg.inner_steps
@@ -82,12 +88,14 @@ def keep_new(spec: TaskSpec, first: DreamResult, n: int, seed: int,
 
 def synthesize_new(spec: TaskSpec, teachers: Sequence[nn.Module], n: int, method: str = "pixel", seed: int = 0,
                    steps: int | None = None, batch: int | None = None, device: str | torch.device = "cpu",
-                   amp: bool = False, progress: bool = False, top_ups: int = TOP_UPS) -> DreamResult:
+                   amp: bool = False, progress: bool = False, top_ups: int = TOP_UPS,
+                   run_shards: ShardRunner | None = None) -> DreamResult:
     """``synthesize``, then ``keep_new``: the bundle a miner submits (the CLI's `miner dream` and
-    the mining agent alike)."""
+    the mining agent alike). ``run_shards``: the first pass's and the top-ups' shards run there
+    (a Ray cluster); the checks run here."""
     def more(k: int, s: int, kept: DreamResult) -> DreamResult:
         return synthesize(spec, teachers, k, method, s, steps, batch, device, amp, avoid=kept.images,
-                          avoid_labels=kept.labels)
+                          avoid_labels=kept.labels, run_shards=run_shards)
 
-    first = synthesize(spec, teachers, n, method, seed, steps, batch, device, amp, progress)
+    first = synthesize(spec, teachers, n, method, seed, steps, batch, device, amp, progress, run_shards=run_shards)
     return keep_new(spec, first, n, seed, more, top_ups)

@@ -48,17 +48,22 @@ class Honest(Strategy):
 
     name, demo_only = "honest", False
 
-    def __init__(self, steps: int | None = None, device: str = "cpu", method: str = "pixel", amp: bool = False):
+    def __init__(self, steps: int | None = None, device: str = "cpu", method: str = "pixel", amp: bool = False,
+                 backend=None):
         if method not in METHODS:
             raise ValueError(f"unknown synthesis method {method!r} (known: {', '.join(METHODS)})")
+        if backend is not None and method != "pixel":
+            raise ValueError(f"--method {method} cannot run on a Ray cluster (its batches depend on the ones "
+                             "before): use --method pixel, or leave out --ray-address")
         self.steps, self.device, self.method, self.amp = steps, device, method, amp
+        self.backend = backend  # a ``miner.ray_backend.RayBackend``: the shards run on its cluster
 
     def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
         """Dream, then drop this bundle's own repeats (near-twins and self-derived images: the
         verifier pays for new images only) and dream replacements (``methods.synthesize_new``)."""
         teachers = load_teachers(spec, client=ipfs)
         return synthesize_new(spec, teachers, n, self.method, seed=seed, steps=self.steps, device=self.device,
-                              amp=self.amp).images
+                              amp=self.amp, run_shards=self.backend.run_shards if self.backend else None).images
 
 
 class LowEffort(Honest):

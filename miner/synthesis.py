@@ -23,6 +23,7 @@ Teacher weights are frozen (no weight gradients).
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -369,36 +370,97 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
+def shard_seed(seed: int, index: int) -> int:
+    """The seed of shard ``index`` of a synthesis seeded ``seed``: a hash of the two, so every shard's
+    random stream is its own and no shard's depends on another's (or on which machine runs it)."""
+    return int.from_bytes(hashlib.sha256(f"codream-dream-shard|{seed}|{index}".encode()).digest()[:7], "big")
+
+
+def shard_labels(lo: int, hi: int, num_classes: int, gen: torch.Generator) -> torch.Tensor:
+    """The classes of dreams ``lo``..``hi`` of a bundle: ``i mod K`` for dream i, in a seeded random
+    order within the shard (so the whole bundle is balanced whatever its shards)."""
+    labels = torch.arange(lo, hi) % num_classes
+    return labels[torch.randperm(hi - lo, generator=gen)]
+
+
+@dataclass
+class DreamTask:
+    """One synthesis, as independent shards: dreams ``[i·batch, (i+1)·batch)`` are shard i, and shard
+    i's labels and random stream come from (``cfg.seed``, i) only (``dream_shard``). Running the
+    shards in this process, one after the other, or as jobs on a Ray cluster in any order and on any
+    number of workers gives the same bytes (for the same device and threads per shard)."""
+
+    teachers: Sequence[nn.Module]
+    n: int
+    num_classes: int
+    shape: tuple[int, int, int]
+    mean: Sequence[float]
+    std: Sequence[float]
+    cfg: DreamConfig
+
+    @property
+    def shards(self) -> int:
+        return math.ceil(self.n / self.cfg.batch)
+
+    def span(self, index: int) -> tuple[int, int]:
+        if not 0 <= index < self.shards:
+            raise IndexError(f"shard {index} of a {self.shards}-shard synthesis")
+        return index * self.cfg.batch, min(self.n, (index + 1) * self.cfg.batch)
+
+
+def dream_shard(task: DreamTask, index: int, device: str | torch.device = "cpu",
+                teachers: Sequence[nn.Module] | None = None, student: nn.Module | None = None,
+                on_step: Callable[[], None] | None = None) -> DreamResult:
+    """Shard ``index`` of ``task``: its dreams (uint8) and their labels. ``teachers``: the task's
+    teachers already prepared for ``device`` (``prepare_teachers``; else prepared here)."""
+    device = torch.device(device)
+    lo, hi = task.span(index)
+    gen = torch.Generator().manual_seed(shard_seed(task.cfg.seed, index))
+    labels = shard_labels(lo, hi, task.num_classes, gen)
+    teachers = teachers if teachers is not None else prepare_teachers(task.teachers, device)
+    xb = dream_batch(teachers, labels, task.shape, task.mean, task.std, task.cfg, gen, device, student,
+                     on_step=on_step)
+    return DreamResult(to_uint8(xb), labels)
+
+
+ShardRunner = Callable[[DreamTask, Callable[[], None]], Sequence[DreamResult]]
+
+
 def dream(teachers: Sequence[nn.Module], n: int, num_classes: int, shape: tuple[int, int, int], mean, std,
           cfg: DreamConfig | None = None, device: str | torch.device = "cpu",
-          student_fn: Callable[[torch.Tensor], nn.Module] | None = None, progress: bool = False) -> DreamResult:
-    """Synthesise ``n`` dreams in batches of ``cfg.batch`` (memory bounded by the batch).
+          student_fn: Callable[[torch.Tensor], nn.Module] | None = None, progress: bool = False,
+          run_shards: ShardRunner | None = None) -> DreamResult:
+    """Synthesise ``n`` dreams in shards of ``cfg.batch`` (memory bounded by the batch; ``DreamTask``).
 
-    ``student_fn(dreams_so_far)`` (optional) returns a student for the adaptive term of
-    later batches. Seeded: the same inputs and seed give the same bytes on CPU.
+    ``run_shards(task, on_shard)`` (optional: a Ray cluster, ``miner.ray_backend``) runs the shards
+    elsewhere and returns their results in shard order; by default they run here, one after the
+    other, with the same function. Seeded: the same inputs and seed give the same bytes on CPU
+    (for the same threads per shard), however the shards are run. ``student_fn(dreams_so_far)``
+    (optional, in this process only) returns a student for the adaptive term of later shards.
     """
     import time
 
     from tqdm import tqdm
 
     cfg = cfg or DreamConfig()
-    device = torch.device(device)
-    teachers = prepare_teachers(teachers, device)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    labels = balanced_labels(n, num_classes, gen)
-    out = torch.empty((n, *shape), dtype=torch.uint8)
-    batches = math.ceil(n / cfg.batch)
-    bar = tqdm(total=batches * cfg.steps, desc="dreaming", unit="step", disable=not progress)
+    task = DreamTask(teachers, n, num_classes, tuple(shape), mean, std, cfg)
+    bar = tqdm(total=task.shards * cfg.steps, desc="dreaming", unit="step", disable=not progress)
     t0 = time.perf_counter()
-    student = None
-    for b in range(batches):
-        lo, hi = b * cfg.batch, min(n, (b + 1) * cfg.batch)
-        if cfg.adaptive and student_fn is not None and lo > 0:
-            student = prepare_teachers([student_fn(out[:lo])], device)[0]
-        xb = dream_batch(teachers, labels[lo:hi], shape, mean, std, cfg, gen, device, student,
-                         on_step=lambda: bar.update(1))
-        out[lo:hi] = to_uint8(xb)
+    if run_shards is not None:
+        if cfg.adaptive and student_fn is not None:
+            raise ValueError("the adaptive term's student learns from earlier shards: it runs in one process only")
+        parts = list(run_shards(task, lambda: bar.update(cfg.steps)))
+    else:
+        device = torch.device(device)
+        prepared = prepare_teachers(teachers, device)
+        parts, student = [], None
+        for b in range(task.shards):
+            if cfg.adaptive and student_fn is not None and b > 0:
+                student = prepare_teachers([student_fn(torch.cat([p.images for p in parts]))], device)[0]
+            parts.append(dream_shard(task, b, device, prepared, student, on_step=lambda: bar.update(1)))
     bar.close()
     secs = time.perf_counter() - t0
+    parts = parts or [DreamResult(torch.empty((0, *shape), dtype=torch.uint8), torch.empty(0, dtype=torch.int64))]
+    out, labels = torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts])
     return DreamResult(out, labels, {"seconds": secs, "dreams_per_second": n / secs if secs else float("inf"),
-                                     "steps": cfg.steps, "batch": cfg.batch})
+                                     "steps": cfg.steps, "batch": cfg.batch, "shards": task.shards})

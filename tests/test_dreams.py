@@ -13,7 +13,7 @@ from codream.bundle import Binding
 from codream.novelty import repeats_within
 from ipfs import IpfsClient, cid_of_file
 from miner.methods import TOP_UP_SEED, TOP_UPS, keep_new
-from miner.synthesis import BNStatsHook, DreamConfig, DreamResult, dream, mixed_targets
+from miner.synthesis import BNStatsHook, DreamConfig, DreamResult, DreamTask, dream, dream_shard, mixed_targets
 from tests.conftest import run_cli
 from codream.teachers import load_teachers
 
@@ -42,6 +42,19 @@ def test_same_seed_gives_identical_bundles_on_cpu(task, tmp_path):
     assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
     c = _dream(task, seed=1)
     assert not torch.equal(a.images, c.images)
+
+
+def test_each_shard_is_a_function_of_the_seed_and_its_index_alone(task):
+    """What lets a cluster dream the shards anywhere, in any order (miner/ray_backend.py): shard 2
+    dreamed on its own is the last shard of the whole synthesis, labels and bytes."""
+    spec, teachers = task
+    whole = _dream(task, n=60, seed=3)
+    alone = dream_shard(DreamTask(teachers, 60, spec.num_classes, spec.shape, spec.mean, spec.std,
+                                  DreamConfig(steps=8, batch=25, seed=3)), 2)
+    assert whole.stats["shards"] == 3
+    assert torch.equal(alone.images, whole.images[50:]) and torch.equal(alone.labels, whole.labels[50:])
+    with pytest.raises(IndexError):
+        dream_shard(DreamTask(teachers, 60, 10, spec.shape, spec.mean, spec.std, DreamConfig(batch=25)), 3)
 
 
 def test_dreams_are_uint8_balanced_and_bounded_by_batch(task):

@@ -1,8 +1,10 @@
-"""Scoring on Ray (issue 27): a real local Ray cluster (2 CPUs), started once for the module.
+"""Scoring and mining on Ray (issue 27): a real local Ray cluster (2 CPUs), started once for the module.
 
 Scores from Ray workers are bit-identical to in-process scores; a worker that dies mid-job is
 retried and its result is the same; driven through the verifier agent on a devnet (slow), a
-killed worker's bundle is committed once per seat. `ray` is not imported without the flag."""
+killed worker's bundle is committed once per seat. A bundle mined on Ray (its shards on 1 or 2
+workers, a killed worker's shard retried) is the same bytes as one mined in process. `ray` is not
+imported without the flag."""
 from __future__ import annotations
 
 import functools
@@ -22,6 +24,9 @@ from codream.bundle import Binding
 from codream.evalset import load_eval_set
 from codream.protocol import Phase, recipe_seed
 from codream.teachers import load_teachers
+from miner.methods import synthesize, synthesize_new
+from miner.ray_backend import RayBackend as MinerRayBackend
+from miner.synthesis import dream_shard
 from verifier.ray_backend import RayBackend
 from verifier.score import BundleJob, StaticIndex, TaskInputs, clear_memo, result_of, score
 
@@ -166,3 +171,92 @@ def test_agent_scores_on_ray_commits_once_per_seat_after_a_worker_dies(cluster, 
         assert len(owner.events("ScoresCommitted", tid)) == 5  # still once per seat
     finally:
         devnet.down(a, i)
+
+
+# -- mining on Ray --------------------------------------------------------------------------------
+
+MINE = dict(n=64, seed=11, steps=10, batch=16)  # 4 shards of 16 dreams
+
+
+@pytest.fixture(scope="module")
+def mined_here(reference_task):
+    """The bundle mined in this process at one thread (the threads each Ray job gets below)."""
+    spec = specmod.load(reference_task["spec"])
+    teachers = load_teachers(spec)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        res = synthesize_new(spec, teachers, MINE["n"], "pixel", seed=MINE["seed"], steps=MINE["steps"],
+                             batch=MINE["batch"])
+    finally:
+        torch.set_num_threads(threads)
+    assert res.stats["shards"] >= 4
+    return spec, teachers, bundle.to_bytes(res.images, REF)
+
+
+def mine_on(backend, spec, teachers) -> bytes:
+    res = synthesize_new(spec, teachers, MINE["n"], "pixel", seed=MINE["seed"], steps=MINE["steps"],
+                         batch=MINE["batch"], run_shards=backend.run_shards)
+    return bundle.to_bytes(res.images, REF)
+
+
+def crash_shard_once(marker: str, task, index, device):
+    """Shard 1, except that its first attempt kills its worker process (as an OOM kill would)."""
+    if index == 1 and not os.path.exists(marker):
+        Path(marker).touch()
+        os._exit(1)
+    return dream_shard(task, index, device)
+
+
+def refuse_shard(task, index, device):
+    raise ValueError(f"no dreams for shard {index}")
+
+
+def test_a_bundle_mined_on_1_or_2_ray_workers_is_the_in_process_bundle(cluster, mined_here):
+    spec, teachers, here = mined_here
+    two = MinerRayBackend("local", threads=1)
+    assert two.workers() == 2
+    one = MinerRayBackend("local", threads=1, max_in_flight=1)
+    assert mine_on(one, spec, teachers) == here
+    assert mine_on(two, spec, teachers) == here
+
+
+def test_a_killed_mining_worker_is_retried_and_the_bundle_is_the_same(cluster, mined_here, tmp_path):
+    spec, teachers, here = mined_here
+    backend = MinerRayBackend("local", threads=1, fn=functools.partial(crash_shard_once, str(tmp_path / "crashed")))
+    assert mine_on(backend, spec, teachers) == here
+    assert (tmp_path / "crashed").exists()  # the first attempt really died
+
+
+def test_a_shard_that_raises_comes_back_as_its_error(cluster, mined_here):
+    spec, teachers, _ = mined_here
+    with pytest.raises(ValueError, match="no dreams for shard"):
+        mine_on(MinerRayBackend("local", fn=refuse_shard), spec, teachers)
+    with pytest.raises(ValueError, match="cannot be sharded"):  # the generator carries state across batches
+        synthesize(spec, teachers, 20, "generator", steps=1, batch=10, run_shards=MinerRayBackend("local").run_shards)
+
+
+def test_mining_without_the_flag_does_not_import_ray_and_generator_is_refused(reference_task, tmp_path):
+    """`miner dream` without --ray-address dreams and never imports ray; with --method generator
+    --ray-address it says why not (before starting anything)."""
+    spec = reference_task["spec"]
+    code = f"""
+import sys
+from typer.testing import CliRunner
+import cli.miner_cmds, miner.agent
+from cli.app import app
+r = CliRunner().invoke(app, ["miner", "dream", "--task-spec", {spec!r}, "--n", "100", "--steps", "1",
+                             "--out", {str(tmp_path / "b.safetensors")!r}, "--device", "cpu"])
+assert r.exit_code == 0, r.output
+print("ray" in sys.modules)
+r = CliRunner().invoke(app, ["miner", "dream", "--task-spec", {spec!r}, "--n", "100", "--method", "generator",
+                             "--out", {str(tmp_path / "g.safetensors")!r}, "--ray-address", "local"])
+print(r.exit_code, "ray" in sys.modules, r.output.replace(chr(10), " "))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                         env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    assert out.returncode == 0, out.stderr
+    plain, refused = out.stdout.strip().splitlines()[-2:]
+    assert plain == "False"
+    assert refused.startswith("1 False") and "cannot be sharded" in refused, refused
+    assert (tmp_path / "b.safetensors").exists() and not (tmp_path / "g.safetensors").exists()

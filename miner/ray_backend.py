@@ -11,7 +11,7 @@ without Ray.
 
 Ray retries a shard whose worker dies (``max_retries``); a shard that *raises* is not retried: its
 exception comes back and is raised in the agent, as it would be in-process. ``ray`` is imported
-here, when a backend is made, and nowhere else: without ``--ray-address`` nothing imports it.
+(``codream.cluster.connect``) when a backend is made: without ``--ray-address`` nothing imports it.
 Workers must be able to import this project (docs/scale-out.md).
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import torch
 
 from codream.agent import TaskError
+from codream.cluster import connect, job_resources
 
 from .synthesis import DreamResult, DreamTask, dream_shard
 
@@ -54,18 +55,11 @@ class RayBackend:
     def __init__(self, address: str = "auto", threads: int | None = 1, device: str = "cpu",
                  max_retries: int = MAX_RETRIES, fn: Callable = dream_shard, init_kwargs: dict | None = None,
                  max_in_flight: int | None = None):
-        try:
-            import ray  # the only import of ray in the miner: lazily, when a backend is asked for
-        except ImportError:
-            raise RuntimeError("--ray-address needs Ray: pip install 'codream-network[ray]' (ray==2.60.0)") from None
         if str(device) not in ("cpu", "cuda"):
             raise ValueError(f"device {device!r}: cpu or cuda (what each shard asks the cluster for)")
-        self.ray = ray
-        if not ray.is_initialized():
-            ray.init(address=None if address == "local" else address, include_dashboard=False,
-                     **(init_kwargs or {}))
+        self.ray = ray = connect(address, init_kwargs)
         self.fn, self.threads, self.device, self.max_in_flight = fn, threads or 1, str(device), max_in_flight
-        self.resources = {"num_cpus": self.threads, "num_gpus": 1 if self.device == "cuda" else 0}
+        self.resources = job_resources(self.threads, self.device)
         self._remote = ray.remote(_run).options(max_retries=max_retries, **self.resources)
 
     def run_shards(self, task: DreamTask, on_shard: Callable[[], None] | None = None) -> Sequence[DreamResult]:

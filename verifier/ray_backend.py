@@ -7,11 +7,13 @@ CPUs, and one GPU with ``device="cuda"``). Ray retries a job whose worker dies (
 a job that *raises* is not retried by Ray: its exception comes back to the agent as a result,
 which handles it exactly as it would in-process (a CID nobody serves yet is tried again later).
 
-``ray`` is imported here, when a backend is made, and nowhere else: without ``--ray-address``
-nothing imports it. Workers must be able to import this project (``pip install`` it on each
+``ray`` is imported (``codream.cluster.connect``) when a backend is made: without
+``--ray-address`` nothing imports it. Workers must be able to import this project (``pip install`` it on each
 node, or a ``runtime_env`` with ``working_dir``; docs/scale-out.md).
 """
 from __future__ import annotations
+
+from codream.cluster import connect, job_resources
 
 from .score import BundleJob, TaskInputs, score
 
@@ -37,16 +39,9 @@ class RayBackend:
 
     def __init__(self, address: str = "auto", threads: int | None = 1, device: str = "cpu",
                  max_retries: int = MAX_RETRIES, fn=score, init_kwargs: dict | None = None):
-        try:
-            import ray  # the only import of ray in the project: lazily, when a backend is asked for
-        except ImportError:
-            raise RuntimeError("--ray-address needs Ray: pip install 'codream-network[ray]' (ray==2.60.0)") from None
-        self.ray = ray
-        if not ray.is_initialized():
-            ray.init(address=None if address == "local" else address, include_dashboard=False,
-                     **(init_kwargs or {}))
+        self.ray = ray = connect(address, init_kwargs)
         self.fn = fn
-        self.resources = {"num_cpus": threads or 1, "num_gpus": 1 if str(device).startswith("cuda") else 0}
+        self.resources = job_resources(threads, device)
         self._remote = ray.remote(_run).options(max_retries=max_retries, **self.resources)
         self._inputs: dict[int, tuple] = {}  # id(TaskInputs) -> (inputs, ObjectRef): shipped once per task
         self._flight: dict = {}  # ObjectRef -> key

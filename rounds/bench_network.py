@@ -34,7 +34,7 @@ from codream import bundle as bundlemod, spec as specmod
 from codream.devchain import DEVNET_CHAIN_ID, free_port
 from codream.evalset import check_offline, load_eval_set
 from codream.chain import Chain, ChainConfig, load_account
-from codream.novelty import reference
+from codream.novelty import reference, torch_threads
 from codream.protocol import PRODUCTION_PARAMS, Phase, miner_commitment
 from codream.teachers import load_teachers
 from ipfs import IpfsClient
@@ -115,6 +115,14 @@ def model(n: int, k: int, r: int, share: float, verifiers: int, score_s: float, 
     }
 
 
+def images_for_overhead(images: int, overhead: float, goal: float) -> int:
+    """The bundle size at which the verification overhead r · S / T falls to ``goal``, from one
+    measured at ``images`` dreams: synthesis T grows with the dreams, the score S hardly does (its
+    students train a fixed number of steps; only the novelty checks grow with the bundle, so this
+    is a lower bound)."""
+    return math.ceil(images * overhead / goal)
+
+
 def measure(task_dir: Path, bundle_path: Path, ray_jobs: int, synth_images: int) -> dict:
     """On this machine: one bundle's score time in-process (after a first, warm-up score), the
     synthesis time (``synth_images`` dreams with the miner's tuned recipe, scaled to the bundle's
@@ -151,12 +159,14 @@ def measure(task_dir: Path, bundle_path: Path, ray_jobs: int, synth_images: int)
     t2 = time.perf_counter()
     out.update(first_score_seconds=round(t1 - t0, 2), score_seconds=round(t2 - t1, 2), verdict=again["verdict"],
                score_bps=again["score_bps"])
-    if synth_images:
+    if synth_images:  # on one thread, as the score: the overhead compares the two
         torch.manual_seed(0)
-        t0 = time.perf_counter()
-        dream(teachers, synth_images, spec.num_classes, spec.shape, spec.mean, spec.std, DreamConfig.for_shape(spec.shape))
-        took = time.perf_counter() - t0
-        out.update(synthesis_images=synth_images, synthesis_seconds_measured=round(took, 2),
+        with torch_threads(1):
+            t0 = time.perf_counter()
+            dream(teachers, synth_images, spec.num_classes, spec.shape, spec.mean, spec.std,
+                  DreamConfig.for_shape(spec.shape))
+            took = time.perf_counter() - t0
+        out.update(synthesis_images=synth_images, synthesis_threads=1, synthesis_seconds_measured=round(took, 2),
                    synthesis_seconds=round(took * len(images) / synth_images, 2))
     if ray_jobs:
         out["ray"] = r = _ray_scaling(task, data, binding, ray_jobs)

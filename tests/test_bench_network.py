@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from rounds.bench_network import (finish_seconds, model, predict_round, score_window, spread, unique_share,
-                                  workers_needed)
+from rounds.bench_network import (finish_seconds, images_for_overhead, model, predict_round, score_window, spread,
+                                  unique_share, workers_needed)
 from codream.protocol import PRODUCTION_PARAMS, seat_submissions
 from tests.conftest import run_cli
 
@@ -36,6 +36,8 @@ def test_window_workers_and_overhead():
     v = m["verifier"]
     assert v["hours_with_workers_needed"] * 1.5 <= v["score_window_hours"] + 1e-9
     assert v["predicted_hours"]["8"] > v["predicted_hours"]["64"] > v["predicted_hours"]["512"]
+    # the overhead falls as the bundle (the synthesis) grows: 1,000 dreams at 5.5 -> 22,000 for 0.25
+    assert images_for_overhead(1000, 5.5, 0.25) == 22000 and images_for_overhead(1000, 0.1, 0.25) == 400
 
 
 def test_the_agents_own_work_and_the_round_prediction():

@@ -47,20 +47,19 @@ def test_the_co_dreamed_student_beats_both_owners_teachers_on_the_union(owners, 
 
 
 @pytest.mark.slow
-def test_similarity_ranks_the_related_owner_first_and_never_recommends_the_unrelated(owners):
+def test_similarity_ranks_the_related_owner_first_and_recommends_only_it(owners):
     parties = []
     for name in ("alice", "bob", "carol"):
         model, cfg = load_model(owners["files"][name]["teacher"])
         parties.append(Party(name, model, D.DIGITS_MEAN, D.DIGITS_STD, 10, (1, 8, 8)))
-    # three probe seeds: each ranks the related owner first; on one seed the margin over carol moves a
-    # lot (alice-bob vs alice-carol 0.049 vs 0.036 on one seed and teacher set, 0.044 vs 0.005 on
-    # another), so the size of the margin is checked on the mean
+    # three probe seeds (measured: alice-bob 0.21-0.25, alice-carol 0.03-0.06, bob-carol 0.00): each
+    # ranks the related owner first and recommends exactly that pair at the default threshold
     reports = [similarity(parties, probe_dreams(per_class=20, steps=120, seed=s)) for s in range(3)]
     for report in reports:
         assert report.ranking["alice"][0] == "bob" and report.ranking["bob"][0] == "alice"
+        assert [pair[:2] for pair in report.recommended] == [("alice", "bob")], report.recommended
     c = [[sum(r.compatibility[i][j] for r in reports) / 3 for j in range(3)] for i in range(3)]
-    assert c[0][1] > 1.5 * max(c[0][2], c[1][2]), c
-    assert all("carol" not in pair[:2] for r in reports for pair in r.recommended)
+    assert c[0][1] > 2 * max(c[0][2], c[1][2]), c
     assert any("carol" in line and "do not co-dream" in line for line in explain(report))
     # carol's inputs are the same kind of digits: the BN statistics see that, the labels do not agree
     assert report.bn_distance[0][2] < 0.5

@@ -23,6 +23,15 @@ def connect(address: str = "auto", init_kwargs: dict | None = None):
     return ray
 
 
+def slots(ray, resources: dict) -> int:
+    """How many jobs asking for ``resources`` (:func:`job_resources`) the cluster can run at once:
+    its GPUs, or its CPUs over one job's share."""
+    total = ray.cluster_resources()
+    if resources["num_gpus"]:
+        return int(total.get("GPU", 0))
+    return int(total.get("CPU", 0) // resources["num_cpus"])
+
+
 def job_resources(threads: int | None, device: str) -> dict:
     """What one job asks the cluster for: ``threads`` CPUs (at least 1), and one GPU on cuda."""
     return {"num_cpus": threads or 1, "num_gpus": 1 if str(device).startswith("cuda") else 0}

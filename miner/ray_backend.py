@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import torch
 
 from codream.agent import TaskError
-from codream.cluster import connect, job_resources
+from codream.cluster import connect, job_resources, slots
 
 from .synthesis import DreamResult, DreamTask, dream_shard
 
@@ -95,7 +95,4 @@ class RayBackend:
 
     def workers(self) -> int:
         """How many shards the cluster can run at once (its CPUs, or GPUs, over one shard's share)."""
-        total = self.ray.cluster_resources()
-        if self.resources["num_gpus"]:
-            return int(total.get("GPU", 0))
-        return int(total.get("CPU", 0) // self.resources["num_cpus"])
+        return slots(self.ray, self.resources)

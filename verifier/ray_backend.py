@@ -13,7 +13,7 @@ node, or a ``runtime_env`` with ``working_dir``; docs/scale-out.md).
 """
 from __future__ import annotations
 
-from codream.cluster import connect, job_resources
+from codream.cluster import connect, job_resources, slots
 
 from .score import BundleJob, TaskInputs, score
 
@@ -96,7 +96,4 @@ class RayBackend:
 
     def workers(self) -> int:
         """How many jobs the cluster can run at once (its CPUs, or GPUs, over one job's share)."""
-        total = self.ray.cluster_resources()
-        if self.resources["num_gpus"]:
-            return int(total.get("GPU", 0))
-        return int(total.get("CPU", 0) // self.resources["num_cpus"])
+        return slots(self.ray, self.resources)

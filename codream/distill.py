@@ -31,26 +31,36 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 @contextlib.contextmanager
+def torch_threads(threads: int | None):
+    """torch's intra-op threads set to ``threads`` inside the block, restored after (None: left as
+    they are)."""
+    old = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+@contextlib.contextmanager
 def deterministic(threads: int | None = None):
     """Deterministic algorithms and (optionally) a fixed thread count, restored afterwards."""
     old_det = torch.are_deterministic_algorithms_enabled()
     old_fill = tud.fill_uninitialized_memory
-    old_threads = torch.get_num_threads()
     old_tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # full fp32 on GPUs too
     # Filling every fresh tensor with NaN is a debugging aid of deterministic mode (no
     # kernel we use reads memory it did not write); it took ~10 % of a profiled score.
     tud.fill_uninitialized_memory = False
-    if threads:
-        torch.set_num_threads(threads)
     try:
-        yield
+        with torch_threads(threads):
+            yield
     finally:
         torch.use_deterministic_algorithms(old_det)
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old_tf32
         tud.fill_uninitialized_memory = old_fill
-        torch.set_num_threads(old_threads)
 
 
 def fast_layout(model: nn.Module) -> nn.Module:

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -56,6 +55,7 @@ import torch
 import torch.nn.functional as F
 
 from .derived import check_derived, reference_grid
+from .distill import torch_threads
 from .spec import TaskSpec, derived_config, novelty_config
 
 GRID = 8                      # fingerprints are GRID×GRID grey integers
@@ -299,19 +299,6 @@ class Reference:
             raise ValueError(f"reference kind must be one of {KINDS}, got {self.kind!r}")
         if self.codes is None:
             self.codes = entry_codes(self.grids)
-
-
-@contextmanager
-def torch_threads(threads: int | None):
-    """torch's intra-op threads set to ``threads`` inside the block, restored after (None: left as
-    they are)."""
-    old = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def reference(kind: str, label: str, images: torch.Tensor, spec: TaskSpec | None = None,

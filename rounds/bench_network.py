@@ -34,7 +34,8 @@ from codream import bundle as bundlemod, spec as specmod
 from codream.devchain import DEVNET_CHAIN_ID, free_port
 from codream.evalset import check_offline, load_eval_set
 from codream.chain import Chain, ChainConfig, load_account
-from codream.novelty import reference, torch_threads
+from codream.distill import torch_threads
+from codream.novelty import reference
 from codream.protocol import PRODUCTION_PARAMS, Phase, miner_commitment
 from codream.teachers import load_teachers
 from ipfs import IpfsClient

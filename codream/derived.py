@@ -215,22 +215,23 @@ BLEND_TOP = 128  # candidates for the second source of a blend: the best matches
 BLEND_RATIO = 0.3  # a blend: two earlier images explain it this much better than its best match alone
 
 
-def blends(query: torch.Tensor, ref_grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(bool [n], best reference [n]): which query rows (``query``: unit whole-image rows) are a
-    blend of two earlier images — the residual after projecting onto its best match and one more
-    of its BLEND_TOP best matches is below BLEND_RATIO of the residual on the best match alone.
-    Measured (1,000-image bundles, the union of two others and the eval set): the lowest honest
-    ratio 0.66 on digits, 0.72 on MNIST (p0.1); own-pair blends 50/50 → 0.01, so 81–95 % of
-    their images fall under 0.3, 70/30 blends 23–66 %. Plain pixels, no alignment: a blend of
-    rotated sources is the margin's to find."""
+def blend_ratios(query: torch.Tensor, ref_grid: torch.Tensor, angles=()) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ratio [n], best reference row [n]) of each query row (``query``: unit whole-image rows):
+    the residual after projecting onto its best match and the one of its BLEND_TOP best matches
+    that explains most of the rest, over the residual after the best match alone (1: the query
+    is its best match, or nothing earlier resembles it). The candidates are the earlier images
+    and each of them rotated by ``angles`` (degrees), so a blend of rotated sources is found too;
+    a rotated candidate's row is reported as the row of the image it was made from."""
     n, m = len(query), len(ref_grid)
-    flagged, best_at = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.int64)
+    ratio, best_at = torch.ones(n), torch.zeros(n, dtype=torch.int64)
     if m < 2:
-        return flagged, best_at
-    ref = _unit(ref_grid.float())
-    k = min(BLEND_TOP, m)
-    for lo in range(0, n, CHUNK):
-        q = query[lo:lo + CHUNK]
+        return ratio, best_at
+    grid = ref_grid.float()
+    ref = torch.cat([_unit(grid)] + [_unit(_rotate(grid, a)) for a in angles])
+    k = min(BLEND_TOP * (1 + len(angles)), len(ref))  # as many distinct images as without rotations
+    step = max(1, CHUNK * BLEND_TOP // k)  # the [step, k, d] candidates stay the size of [CHUNK, BLEND_TOP, d]
+    for lo in range(0, n, step):
+        q = query[lo:lo + step]
         _, at = (q @ ref.T).topk(k, dim=1)
         r1 = ref[at[:, 0]]
         e = q - (q * r1).sum(1, keepdim=True) * r1              # what the best match leaves
@@ -240,9 +241,19 @@ def blends(query: torch.Tensor, ref_grid: torch.Tensor) -> tuple[torch.Tensor, t
         gain = (rest * e.unsqueeze(1)).sum(2).pow(2).amax(1)     # the most a second image explains of it
         res1 = e.norm(dim=1)
         res2 = (res1.pow(2) - gain).clamp_min(0).sqrt()
-        flagged[lo:lo + CHUNK] = (res1 > 1e-3) & (res2 < BLEND_RATIO * res1)
-        best_at[lo:lo + CHUNK] = at[:, 0]
-    return flagged, best_at
+        ratio[lo:lo + step] = torch.where(res1 > 1e-3, res2 / res1.clamp_min(1e-6), torch.ones_like(res1))
+        best_at[lo:lo + step] = at[:, 0] % m
+    return ratio, best_at
+
+
+def blends(query: torch.Tensor, ref_grid: torch.Tensor, angles=()) -> tuple[torch.Tensor, torch.Tensor]:
+    """(bool [n], best reference [n]): which query rows are a blend of two earlier images
+    (possibly rotated by ``angles``): their ``blend_ratios`` under BLEND_RATIO. Measured
+    (1,000-image bundles, the union of two others and the eval set): the lowest honest ratio
+    0.66 on digits, 0.72 on MNIST (p0.1, unrotated candidates); own-pair blends 50/50 → 0.01, so
+    81–95 % of their images fall under 0.3, 70/30 blends 23–66 %."""
+    ratio, best_at = blend_ratios(query, ref_grid, angles)
+    return ratio < BLEND_RATIO, best_at
 
 
 def compare(views: Views, ref_grid: torch.Tensor, thresholds: tuple[float, float, torch.Tensor | float],
@@ -404,7 +415,7 @@ def check_derived(images: torch.Tensor, groups: list[tuple[str, str, torch.Tenso
         quad = torch.tensor([float(cfg["eval_quad_margin"] if g[0] == "eval_set" else cfg["quad_margin"])
                              for g in chosen])[owner]
         f, w, q, at = compare(views, union, (cfg["margin"], quad, cfg["quad_min"]), shifts=int(cfg["shifts"]))
-        b, b_at = blends(views.whole[0], union)
+        b, b_at = blends(views.whole[0], union, [float(a) for a in cfg["angles"]])
         b &= ~f
         src = owner[torch.where(b, b_at, at)]
         for k, (kind, label, _) in enumerate(chosen):

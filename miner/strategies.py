@@ -124,13 +124,14 @@ class Copy(Strategy):
         return images[torch.randperm(len(images), generator=torch.Generator().manual_seed(7))]
 
 
-TRANSFORMS = ("shift", "flip", "noise", "partial", "rotate", "blend", "warp", "reoptimise")
+TRANSFORMS = ("shift", "flip", "noise", "partial", "rotate", "blend", "rotblend", "warp", "reoptimise")
 
 
 def transform(images: torch.Tensor, how: str, seed: int, teachers=None, spec: TaskSpec | None = None) -> torch.Tensor:
     """A copier's disguise: ``shift`` (roll 1 px), ``flip`` (left-right), ``noise`` (±8 per pixel),
     ``partial`` (the first half copied, the rest noise); and the ones no pixel alignment undoes
-    (verification v3): ``rotate`` (10°), ``blend`` (70/30 with another of its images), ``warp``
+    (verification v3): ``rotate`` (10°), ``blend`` (70/30 with another of its images), ``rotblend``
+    (rotated 10°, then blended 70/30 with another of its images, unrotated), ``warp``
     (elastic), ``reoptimise`` (5 steps of the dreaming loss at lr 0.25 from the copy; needs the
     task's ``teachers`` and ``spec``)."""
     gen = torch.Generator().manual_seed(seed)
@@ -139,6 +140,8 @@ def transform(images: torch.Tensor, how: str, seed: int, teachers=None, spec: Ta
         return cheats.rotate(images, 10)
     if how == "blend":
         return cheats.blend(images, images[torch.randperm(len(images), generator=gen)], 0.7)
+    if how == "rotblend":
+        return cheats.blend(cheats.rotate(images, 10), images[torch.randperm(len(images), generator=gen)], 0.7)
     if how == "warp":
         return cheats.elastic(images, 2.0 if big else 1.0, 4.0 if big else 2.0, seed)
     if how == "reoptimise":

@@ -115,9 +115,10 @@ def actors() -> list[Actor]:
               "honest 1's dreams shifted / flipped / noised, under 3 addresses", ["A"], "transformed"),
         # (5-step re-optimisation is out of the derived check's reach on 8×8 digits: accepted in a measured run;
         # docs/threat-model.md)
-        Actor("miner disguised copies ×2", "miner", [34, 35], False, "honest 1's dreams rotated 10° / its own "
-              "pairs blended 70/30, under 2 addresses (no pixel alignment undoes them: the derived-work check)",
-              ["A"], "transformed", transforms=("rotate", "blend")),
+        Actor("miner disguised copies ×3", "miner", [34, 35, 36], False, "honest 1's dreams rotated 10° / its own "
+              "pairs blended 70/30 / rotated 10° then blended 70/30, under 3 addresses (no pixel alignment undoes "
+              "them: the derived-work check, whose blend check tries the earlier images rotated too)",
+              ["A"], "transformed", transforms=("rotate", "blend", "rotblend")),
         Actor("miner eval images", "miner", [11], False, "the task's eval images (rebuilt from public data)",
               ["A"], "eval-images"),
         Actor("miner low effort", "miner", [12], False, "3 optimisation steps instead of 120", ["A"], "low-effort"),

@@ -73,11 +73,11 @@ def test_faulty_owners_are_burned_and_nobody_harvests_an_unjudged_round(result):
 @pytest.mark.slow
 def test_copies_replays_and_eval_images_are_caught_by_novelty(result):
     rows = {r["strategy"]: r for r in result["rows"]}
-    for name in ("miner exact copy", "miner sybil copies ×3", "miner disguised copies ×2", "miner eval images",
+    for name in ("miner exact copy", "miner sybil copies ×3", "miner disguised copies ×3", "miner eval images",
                  "miner replay"):
         assert ": accepted" not in rows[name]["why"], (name, rows[name]["why"])
-    disguised = rows["miner disguised copies ×2"]["why"]
-    assert disguised == "A: invalid; A: invalid", disguised  # derived work: a rotation, a blend
+    disguised = rows["miner disguised copies ×3"]["why"]
+    assert disguised == "A: invalid; A: invalid; A: invalid", disguised  # derived: a rotation, a blend, both
     assert rows["miner honest 1"]["why"].count(": accepted") >= 2
 
 

@@ -30,6 +30,8 @@ report lists what it left out.
 from __future__ import annotations
 
 import copy
+import hashlib
+import importlib
 import json
 import statistics
 import tempfile
@@ -51,7 +53,7 @@ from codream.teachers import load_teachers
 from codream.yardstick import gain_bps, noise_accuracy, student_accuracies
 from miner import cheats
 from miner.methods import synthesize
-from miner.synthesis import deepinversion_config, dream
+from miner.synthesis import DreamConfig, deepinversion_config, dream
 from owner.teacher import train_reference
 from verifier.validate import validate_bytes
 from verifier.score import clear_memo, score_verdict
@@ -69,6 +71,20 @@ def _v2_recipe(spec: TaskSpec) -> TaskSpec:
     if spec.name == "mnist-reference":
         old.raw["student"] = dict(old.raw["student"], width=8)
     return old
+
+
+# The modules whose code decides a verdict or a score: a point measured by other code is not reused.
+VERDICT_MODULES = ("codream.novelty", "codream.derived", "codream.yardstick", "codream.distill",
+                   "verifier.validate", "verifier.score", "miner.cheats", "miner.synthesis")
+
+
+def code_fingerprint(spec: TaskSpec) -> str:
+    """SHA-256 over the task spec and the source of ``VERDICT_MODULES`` (a point's key names
+    what it measures: a cheat or a section whose construction changes gets a new name)."""
+    h = hashlib.sha256(json.dumps(spec.raw, sort_keys=True).encode())
+    for name in VERDICT_MODULES:
+        h.update(Path(importlib.import_module(name).__file__).read_bytes())
+    return h.hexdigest()[:16]
 
 
 class VerifyBench:
@@ -90,6 +106,13 @@ class VerifyBench:
         self.ev = load_eval_set(tdir / "eval.safetensors", self.spec)
         self.points_path = self.workdir / f"{task}-verify-points.json"
         self.points: dict = json.loads(self.points_path.read_text()) if self.points_path.exists() else {}
+        code = code_fingerprint(self.spec)
+        if self.points.get("_code") != code:  # measured by other code or another spec: not reusable
+            if self.points:
+                stale = self.points_path.with_suffix(f".stale-{str(self.points.get('_code'))[:8]}.json")
+                self.points_path.replace(stale)
+                log(f"{self.points_path.name} was measured by other verifier code: kept as {stale.name}, starting over")
+            self.points = {"_code": code}
 
     # -- caching and budget --------------------------------------------------------------------
     def point(self, key: str, compute: Callable[[], dict]) -> dict | None:
@@ -187,6 +210,7 @@ class VerifyBench:
             "50/50 blends of pairs within H": cheats.blend_pairs(h),
             "re-optimised 5 steps (lr 0.25)": cheats.reoptimise(h, self.teachers, s.mean, s.std, 5, 0.25),
             "re-optimised 5 steps (lr 0.05)": cheats.reoptimise(h, self.teachers, s.mean, s.std, 5, 0.05),
+            "re-optimised 10 steps (lr 0.25)": cheats.reoptimise(h, self.teachers, s.mean, s.std, 10, 0.25),
             "re-optimised 20 steps (lr 0.25)": cheats.reoptimise(h, self.teachers, s.mean, s.std, 20, 0.25),
             "elastic warp": cheats.elastic(h, 2.0 if big else 1.0, 4.0 if big else 2.0),
             "perspective warp": cheats.perspective(h, 0.08),
@@ -254,6 +278,8 @@ class VerifyBench:
                              if honest_pay["earned_bps"] else None})
         res["copies"] = {"honest_bps": honest_pay and honest_pay["earned_bps"], "rows": rows}
 
+        res["equal_cost"] = self.equal_cost(rows, honest_pay)
+
         # -- bundle-level similarity (measured, not a rule): honest pairs against each copy -------
         def similarity():
             cfg = derived_config(self.spec)
@@ -320,6 +346,32 @@ class VerifyBench:
         res["left_out"] = self.skipped
         return res
 
+    EQUAL_COST_STEPS = (5, 10, 20)  # the re-optimised copies' step counts (and one between)
+
+    def equal_cost(self, rows: list[dict], honest_pay: dict | None) -> dict | None:
+        """What honest work of each copy's cost earns, and what the copy earns beyond it.
+
+        A copy is theft only of what it earns beyond what its copier's own compute would have
+        earned honestly: honest bundles dreamed from noise with the task's pixel recipe at the
+        re-optimised copies' step counts (one seed, standalone), against each copy. A re-optimised
+        copy of k steps costs k steps of the same loop; warps, rotations, shifts, blends and patch
+        mixes cost nothing (an honest bundle of 0 steps is noise, which earns 0)."""
+        if not rows or not honest_pay:
+            return None
+        full = self.point("equal cost/honest at the recipe's own steps", lambda: self.verdict(
+            synthesize(self.spec, self.teachers, 1000, "pixel", 11).images, {}))
+        honest_at = {}
+        for k in self.EQUAL_COST_STEPS:
+            p = self.point(f"equal cost/honest from noise, {k} steps", lambda k=k: self.verdict(
+                synthesize(self.spec, self.teachers, 1000, "pixel", 11, steps=k).images, {}))
+            if p:
+                honest_at[k] = p["earned_bps"]
+        if not full or len(honest_at) < len(self.EQUAL_COST_STEPS):
+            return None
+        return {"recipe_steps": synthesize_steps(self.spec), "honest_full_cost_bps": full["earned_bps"],
+                "honest_from_noise_bps": {str(k): v for k, v in honest_at.items()},
+                "rows": beyond_equal_cost(rows, honest_at, full["earned_bps"], honest_pay["earned_bps"])}
+
     def grinding(self, h: torch.Tensor) -> dict | None:
         """A miner who knows the seed (v2: the spec's) keeps the best of ``grind`` variants of its
         bundle; v3 scores with a seed it cannot know. Reorderings: identical by construction
@@ -359,6 +411,14 @@ class VerifyBench:
                 "worst": worst["cheat"], "share": worst["share_of_honest"],
                 "met": all((r["share_of_honest"] or 0) <= 0.10 for r in rows),
                 "not_met_by": [r["cheat"] for r in rows if (r["share_of_honest"] or 0) > 0.10]}
+        eq = res.get("equal_cost")
+        if eq:
+            worst = max(eq["rows"], key=lambda r: r["excess_share_of_honest"] or 0)
+            out["copies: each earns ≤ 10 % of the honest bundle beyond honest work of its own cost (measured, "
+                "not the issue's goal)"] = {
+                "worst": worst["cheat"], "excess_share": worst["excess_share_of_honest"],
+                "met": all((r["excess_share_of_honest"] or 0) <= 0.10 for r in eq["rows"]),
+                "not_met_by": [r["cheat"] for r in eq["rows"] if (r["excess_share_of_honest"] or 0) > 0.10]}
         if res.get("sybil") and "total_share_of_one_bundle" in res["sybil"]:
             t = res["sybil"]["total_share_of_one_bundle"]
             out["k disguised copies + the original ≤ 1.1 × one bundle"] = {"value": t, "met": t <= 1.1}
@@ -377,6 +437,29 @@ class VerifyBench:
         if res.get("cost") and "ratio" in res["cost"]:
             out["cost: whole score ≤ 0.1 × synthesis"] = {"ratio": res["cost"]["ratio"], "met": res["cost"]["ratio"] <= 0.1}
         return out
+
+
+def beyond_equal_cost(rows: list[dict], honest_at: dict[int, int], full_bps: int, honest_bps: int) -> list[dict]:
+    """Each copy's pay against what honest work of its cost earns. ``rows``: the copies section's
+    rows (``cheat``, ``earned_bps``); ``honest_at``: what an honest bundle dreamed from noise at k
+    steps earns; ``full_bps``: at the recipe's own steps. A copy named "re-optimised k steps"
+    costs k steps; any other costs nothing (what noise earns: 0); "+ 50 % fresh": half of it is
+    honest work at the recipe's steps, so its equal-cost pay is the mean of the two halves'."""
+    out = []
+    for r in rows:
+        name = r["cheat"]
+        steps = next((k for k in sorted(honest_at) if f"re-optimised {k} steps" in name), 0)
+        own = honest_at[steps] if steps else 0
+        equal = round((own + full_bps) / 2) if "+ 50 % fresh" in name else own
+        out.append({"cheat": name, "copy_steps": steps, "earned_bps": r["earned_bps"],
+                    "honest_at_equal_cost_bps": equal, "excess_bps": r["earned_bps"] - equal,
+                    "excess_share_of_honest": round((r["earned_bps"] - equal) / honest_bps, 4) if honest_bps else None})
+    return out
+
+
+def synthesize_steps(spec: TaskSpec) -> int:
+    """The steps per batch of the task's pixel recipe."""
+    return DreamConfig.for_shape(spec.shape).steps
 
 
 def bench_verify(task: str = "digits", workdir: Path | None = None, seeds: int = 5, budget: float | None = None,

@@ -141,6 +141,13 @@ def reference_rows(grid: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]
     return _unit(base), [_unit(q) for q in _quarters(base)]
 
 
+DEDUPE_ROTATIONS = True  # a rotation (cfg's angles) of the best match is the best match, not a second best
+
+
+def _dedupe_angles(cfg: dict) -> list[float]:
+    return [float(a) for a in cfg["angles"]] if DEDUPE_ROTATIONS else []
+
+
 TOP = 32  # the best matches of each query looked at for a second best that is not a copy of the best
 DUPLICATE = 0.97  # two references this alike (centred cosine, aligned over the shifts) are one image
 
@@ -183,15 +190,18 @@ def _top2(views: list[torch.Tensor], ref: torch.Tensor, exclude_self: bool,
     return margin, best_at
 
 
-def _same_image(ref_grid: torch.Tensor, shifts: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def _same_image(ref_grid: torch.Tensor, shifts: int, angles=()) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """best [c], candidates [c, k] (row indices of ``ref_grid``) -> bool [c, k]: the candidate is
-    a near-duplicate of the best (centred cosine ≥ DUPLICATE over the shifts of the best)."""
-    shifted = torch.stack([_unit(v) for v in _shifted(ref_grid.float(), shifts)])  # [views, m, d]
-    plain = shifted[0]
+    a near-duplicate of the best (centred cosine ≥ DUPLICATE over the shifts of the best, and of
+    the best rotated by ``angles``): a rotated copy of the source in the earlier material is the
+    source, not a second best that hides a later disguise of it."""
+    plain = _unit(ref_grid.float())
 
     def same(best: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
-        b = shifted[:, best]                      # [views, c, d]
-        c = plain[cand]                           # [c, k, d]
+        src = ref_grid[best].float()
+        views = [v for a in (0.0, *angles) for v in _shifted(_rotate(src, a) if a else src, shifts)]
+        b = torch.stack([_unit(v) for v in views])  # [views, c, d]
+        c = plain[cand]                             # [c, k, d]
         return torch.einsum("vcd,ckd->vck", b, c).amax(0) >= DUPLICATE
 
     return same
@@ -257,7 +267,8 @@ def blends(query: torch.Tensor, ref_grid: torch.Tensor, angles=()) -> tuple[torc
 
 
 def compare(views: Views, ref_grid: torch.Tensor, thresholds: tuple[float, float, torch.Tensor | float],
-            exclude_self: bool = False, shifts: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+            exclude_self: bool = False, shifts: int = 1,
+            angles=()) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Which query images look derived from the references ``ref_grid`` (``reference_grid``
     rows, possibly the union of several groups). ``thresholds``: (whole-image margin, quarter
     margin per reference row or one for all, quarters needed). Returns (flagged bool [n],
@@ -265,7 +276,7 @@ def compare(views: Views, ref_grid: torch.Tensor, thresholds: tuple[float, float
     matched best)."""
     margin, quad, quad_min = thresholds
     whole_ref, quarter_refs = reference_rows(ref_grid)
-    same = _same_image(ref_grid, shifts)
+    same = _same_image(ref_grid, shifts, angles)
     m_whole, at_whole = _top2(views.whole, whole_ref, exclude_self, same)
     by_whole = m_whole > float(margin)
     counts = torch.zeros(views.n, dtype=torch.int64)
@@ -321,7 +332,7 @@ def bundle_similarity(images: torch.Tensor, earlier: torch.Tensor, cfg: dict | N
     views = query_views(images, cfg)
     ref_grid = reference_grid(earlier, cfg)
     whole, _ = reference_rows(ref_grid)
-    margin, best_at = _top2(views.whole, whole, False, _same_image(ref_grid, int(cfg["shifts"])))
+    margin, best_at = _top2(views.whole, whole, False, _same_image(ref_grid, int(cfg["shifts"]), _dedupe_angles(cfg)))
     back_views = query_views(earlier, cfg)
     rows, _ = reference_rows(reference_grid(images, cfg))
     back = torch.zeros(len(earlier), dtype=torch.int64)
@@ -398,7 +409,7 @@ def check_derived(images: torch.Tensor, groups: list[tuple[str, str, torch.Tenso
     if self_check:
         f, w, q, _ = compare(views, reference_grid(images, cfg),
                              (cfg["self_margin"], cfg["self_quad_margin"], cfg["quad_min"]), exclude_self=True,
-                             shifts=int(cfg["shifts"]))
+                             shifts=int(cfg["shifts"]), angles=_dedupe_angles(cfg))
         book("self", "this bundle", f, w, q)
     # each family (earlier dreams; the eval set's real images) counts apart (MIN_REFERENCES, SMALL_POOL)
     too_few = small = 0
@@ -414,7 +425,8 @@ def check_derived(images: torch.Tensor, groups: list[tuple[str, str, torch.Tenso
         owner = torch.cat([torch.full((len(g[2]),), k, dtype=torch.int64) for k, g in enumerate(chosen)])
         quad = torch.tensor([float(cfg["eval_quad_margin"] if g[0] == "eval_set" else cfg["quad_margin"])
                              for g in chosen])[owner]
-        f, w, q, at = compare(views, union, (cfg["margin"], quad, cfg["quad_min"]), shifts=int(cfg["shifts"]))
+        f, w, q, at = compare(views, union, (cfg["margin"], quad, cfg["quad_min"]), shifts=int(cfg["shifts"]),
+                              angles=_dedupe_angles(cfg))
         b, b_at = blends(views.whole[0], union, [float(a) for a in cfg["angles"]])
         b &= ~f
         src = owner[torch.where(b, b_at, at)]

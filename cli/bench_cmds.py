@@ -187,6 +187,10 @@ def bench_dreams_cmd(task: str = typer.Option("digits", help=f"Reference task: {
                                                          "digits 250,500,1000; mnist 1000,2000,4000,8000; 0: none)."),
                      curve_seeds: int = typer.Option(2, min=1, help="Seeds per point of the count curve."),
                      threads: int = typer.Option(1, min=1, help="Torch threads for every point (timings compare)."),
+                     yardstick: str = typer.Option("score", help="The student the gap is measured with: score (the "
+                                                   "verifier's recipe, what a bundle is paid by) or harvest (the "
+                                                   "owner's full-length recipe for that many images: what the "
+                                                   "dreams buy a task owner; ~10x dearer per point)."),
                      workdir: Optional[Path] = typer.Option(None, help="Teacher, resumable point file and plots "
                                                             "(default $CODREAM_HOME/cache/bench-dreams)."),
                      out: Optional[Path] = typer.Option(None, help="Also write the summary JSON here.")):
@@ -197,7 +201,7 @@ def bench_dreams_cmd(task: str = typer.Option("digits", help=f"Reference task: {
         result = bench_dreams(task, n, seeds, ints(di_steps), tuple(float(x) for x in di_lrs.split(",")) if di_lrs
                               else None, tuple(ours.split(",")), pixel_steps, generator_steps, curve=ints(curve),
                               curve_seeds=curve_seeds, budget=budget, threads=threads, workdir=workdir,
-                              log=lambda m: typer.echo(m, err=True))
+                              log=lambda m: typer.echo(m, err=True), yardstick=yardstick)
     except ValueError as exc:
         fail(str(exc))
     if out:

@@ -44,19 +44,21 @@ import torch
 
 from codream import config
 from codream import data as D
-from codream.distill import accuracy
+from codream.distill import accuracy, deterministic, noise_images
 from codream.spec import load as load_spec
 from codream.teachers import load_teachers
-from codream.yardstick import noise_accuracy, student_accuracies
+from codream.yardstick import noise_accuracy, student_accuracies, students
 from codream.zoo import build_model
 from miner.generator import GeneratorConfig, dream_generator
 from miner.methods import keep_new
 from miner.synthesis import DreamConfig, DreamResult, deepinversion_config, dream
+from owner.harvest import harvest_recipe
 from owner.teacher import train_reference
 
 from .bench_plots import plot_cost, plot_count
 
 TASKS = ("digits", "mnist")
+YARDSTICKS = ("score", "harvest")  # the student the gap is measured with: the verifier's probe, the owner's run
 REAL_SEEDS = 2  # recipe seeds of the real-data student (its mean is the top of the gap)
 
 
@@ -205,10 +207,13 @@ def speedup(front: Sequence[dict], ours: dict, di_rows: Sequence[dict] | None = 
 class Bench:
     """The task, the yardstick, the noise/real baselines and a resumable result file."""
 
-    def __init__(self, task: str, workdir: Path, threads: int, log: Callable[[str], None] = print):
+    def __init__(self, task: str, workdir: Path, threads: int, log: Callable[[str], None] = print,
+                 yardstick: str = "score"):
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
-        self.task, self.threads, self.log = task, threads, log
+        if yardstick not in YARDSTICKS:
+            raise ValueError(f"unknown yardstick {yardstick!r} (known: {', '.join(YARDSTICKS)})")
+        self.task, self.threads, self.log, self.yardstick = task, threads, log, yardstick
         tdir = workdir / f"{task}-task"
         if not (tdir / "spec.json").exists():
             log(f"training the {task} reference teacher into {tdir}")
@@ -218,7 +223,7 @@ class Bench:
         train, ev = D.digits() if task == "digits" else D.mnist()
         self.train = torch.from_numpy(train.x)
         self.ev = (torch.from_numpy(ev.x), torch.from_numpy(ev.y))
-        self.results_path = workdir / f"{task}-points.json"
+        self.results_path = workdir / (f"{task}-points.json" if yardstick == "score" else f"{task}-{yardstick}-points.json")
         self.results: dict = json.loads(self.results_path.read_text()) if self.results_path.exists() else {}
 
     @property
@@ -227,13 +232,18 @@ class Bench:
 
     def _baseline(self) -> dict:
         t0 = time.perf_counter()
-        noise = noise_accuracy(self.spec, self.teachers, self.ev, self.threads)
+        if self.yardstick == "score":
+            noise = noise_accuracy(self.spec, self.teachers, self.ev, self.threads)
+        else:  # the same noise and seeds as the task's baseline, distilled at the harvest's length
+            b = self.spec.baseline
+            accs = [self.student_accuracy(noise_images(b.n, self.spec.shape, b.seed + k), k)[0] for k in range(b.seeds)]
+            noise = {"accuracy": statistics.fmean(accs), "runs": len(accs)}
         real = [self.student_accuracy(self.train, s)[0] for s in range(REAL_SEEDS)]
         return {"student_noise": noise["accuracy"], "student_noise_runs": noise["runs"],
                 "student_real": statistics.fmean(real), "student_real_by_seed": real,
                 "teacher_accuracy": accuracy(self.teachers[0], *self.ev, self.spec.mean, self.spec.std),
                 "eval_images": len(self.ev[1]), "train_images": len(self.train),
-                "recipe": {"student": self.spec.student, **asdict(self.spec.recipe)},
+                "yardstick": self.yardstick, "recipe": {"student": self.spec.student, **asdict(self.spec.recipe)},
                 "seconds": round(time.perf_counter() - t0, 1)}
 
     def _cached(self, key: str, compute: Callable[[], dict]) -> dict:
@@ -252,10 +262,18 @@ class Bench:
 
     def student_accuracy(self, images: torch.Tensor, seed: int = 0) -> tuple[float, float]:
         """The yardstick on ``images`` with recipe seed ``spec seed + seed``: (mean student
-        accuracy, seconds)."""
+        accuracy, seconds). ``score``: the verifier's recipe (what a bundle is paid by);
+        ``harvest``: the owner's full-length recipe for that many images (``harvest_recipe``:
+        what the dreams buy a task owner)."""
         t0 = time.perf_counter()
-        accs = student_accuracies(self.spec, self.teachers, images, self.ev, self.spec.recipe.seed + seed,
-                                  self.threads)
+        if self.yardstick == "score":
+            accs = student_accuracies(self.spec, self.teachers, images, self.ev, self.spec.recipe.seed + seed,
+                                      self.threads)
+        else:
+            models = students(self.spec, self.teachers, images, self.spec.recipe.seed + seed, self.threads,
+                              recipe=harvest_recipe(self.spec, len(images)))
+            with deterministic(self.threads):
+                accs = [accuracy(m, self.ev[0], self.ev[1], self.spec.mean, self.spec.std) for m in models]
         return statistics.fmean(accs), time.perf_counter() - t0
 
     def gap(self, acc: float) -> float:
@@ -353,7 +371,8 @@ def bench_dreams(task: str = "digits", n: int | None = None, seeds: int = 2, di_
                  di_lrs: Sequence[float] | None = None, methods: Sequence[str] = ("pixel", "generator"),
                  pixel_steps: int = 0, generator_steps: int = 0, curve: Sequence[int] | None = None,
                  curve_seeds: int = 2, budget: float | None = None, threads: int = 1,
-                 workdir: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
+                 workdir: str | Path | None = None, log: Callable[[str], None] = print,
+                 yardstick: str = "score") -> dict:
     """Run (or resume) the benchmark within ``budget`` seconds (None: everything); return the JSON
     summary. See the module docstring."""
     preset = PRESETS[task]
@@ -364,7 +383,7 @@ def bench_dreams(task: str = "digits", n: int | None = None, seeds: int = 2, di_
     workdir = Path(workdir or config.home() / "cache" / "bench-dreams")
     workdir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("CODREAM_HOME", str(config.home()))
-    b = Bench(task, workdir, threads, log)
+    b = Bench(task, workdir, threads, log, yardstick)
     t_start = time.perf_counter()
     base = b.base
 
@@ -427,7 +446,8 @@ def bench_dreams(task: str = "digits", n: int | None = None, seeds: int = 2, di_
     out["left_out"] = left_out
     out["budget_seconds"] = budget
     out["bench_seconds_this_run"] = round(time.perf_counter() - t_start, 1)
-    out["plots"] = [str(plot_cost(out, workdir / f"{task}-gap-vs-cost.png"))]
+    tag = task if yardstick == "score" else f"{task}-{yardstick}"
+    out["plots"] = [str(plot_cost(out, workdir / f"{tag}-gap-vs-cost.png"))]
     if curve:
-        out["plots"].append(str(plot_count(out, workdir / f"{task}-gap-vs-count.png")))
+        out["plots"].append(str(plot_count(out, workdir / f"{tag}-gap-vs-count.png")))
     return out

@@ -11,7 +11,8 @@ import torch
 
 from rounds import bench_dreams as bd
 from miner import generator
-from codream import spec as specmod
+from codream import data as D, spec as specmod
+from owner.harvest import harvest_recipe
 from miner.synthesis import deepinversion_config
 from tests.conftest import REPO
 
@@ -115,3 +116,32 @@ def test_bench_gpu_without_cuda_says_so_and_exits_2():
                           cwd=REPO, timeout=120)
     assert done.returncode != 0
     assert "no CUDA device" in done.stderr and "--dry-run" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_harvest_yardstick_trains_the_owners_full_length_student(reference_task, tmp_path, monkeypatch):
+    """`--yardstick harvest`: every student of the bench (dreams, real data, noise) is distilled with
+    the owner's full-length recipe for its own image count, in a point file of its own."""
+    monkeypatch.setenv("CODREAM_HOME", str(tmp_path / "home"))
+    task_dir = tmp_path / "work" / "digits-task"
+    task_dir.mkdir(parents=True)
+    for name in ("spec.json", "teacher.safetensors", "teacher.safetensors.json", "eval.safetensors"):
+        shutil.copy(reference_task["spec"].replace("spec.json", name), task_dir / name)
+    raw = json.loads((task_dir / "spec.json").read_text())
+    raw["distill"]["steps"] = 2
+    (task_dir / "spec.json").write_text(specmod.validate(raw).to_json())
+    seen = []
+    real_students = bd.students
+
+    def recording(spec, teachers, images, seed=None, threads=None, recipe=None, **kw):
+        seen.append((len(images), recipe.steps))
+        return real_students(spec, teachers, images, seed, threads, recipe=recipe, **kw)
+
+    monkeypatch.setattr(bd, "students", recording)
+    b = bd.Bench("digits", tmp_path / "work", 1, lambda m: None, yardstick="harvest")
+    assert b.results_path.name == "digits-harvest-points.json"
+    images = torch.from_numpy(D.digits()[0].x[:300])
+    acc, _ = b.student_accuracy(images)
+    assert 0 < acc <= 1 and seen == [(300, harvest_recipe(b.spec, 300).steps)]
+    assert harvest_recipe(b.spec, 300).steps >= 10 * b.spec.recipe.steps
+    with pytest.raises(ValueError, match="unknown yardstick"):
+        bd.Bench("digits", tmp_path / "work", 1, lambda m: None, yardstick="bigger")

@@ -141,13 +141,6 @@ def reference_rows(grid: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]
     return _unit(base), [_unit(q) for q in _quarters(base)]
 
 
-DEDUPE_ROTATIONS = True  # a rotation (cfg's angles) of the best match is the best match, not a second best
-
-
-def _dedupe_angles(cfg: dict) -> list[float]:
-    return [float(a) for a in cfg["angles"]] if DEDUPE_ROTATIONS else []
-
-
 TOP = 32  # the best matches of each query looked at for a second best that is not a copy of the best
 DUPLICATE = 0.97  # two references this alike (centred cosine, aligned over the shifts) are one image
 
@@ -332,7 +325,7 @@ def bundle_similarity(images: torch.Tensor, earlier: torch.Tensor, cfg: dict | N
     views = query_views(images, cfg)
     ref_grid = reference_grid(earlier, cfg)
     whole, _ = reference_rows(ref_grid)
-    margin, best_at = _top2(views.whole, whole, False, _same_image(ref_grid, int(cfg["shifts"]), _dedupe_angles(cfg)))
+    margin, best_at = _top2(views.whole, whole, False, _same_image(ref_grid, int(cfg["shifts"]), cfg["angles"]))
     back_views = query_views(earlier, cfg)
     rows, _ = reference_rows(reference_grid(images, cfg))
     back = torch.zeros(len(earlier), dtype=torch.int64)
@@ -409,7 +402,7 @@ def check_derived(images: torch.Tensor, groups: list[tuple[str, str, torch.Tenso
     if self_check:
         f, w, q, _ = compare(views, reference_grid(images, cfg),
                              (cfg["self_margin"], cfg["self_quad_margin"], cfg["quad_min"]), exclude_self=True,
-                             shifts=int(cfg["shifts"]), angles=_dedupe_angles(cfg))
+                             shifts=int(cfg["shifts"]), angles=cfg["angles"])
         book("self", "this bundle", f, w, q)
     # each family (earlier dreams; the eval set's real images) counts apart (MIN_REFERENCES, SMALL_POOL)
     too_few = small = 0
@@ -426,8 +419,8 @@ def check_derived(images: torch.Tensor, groups: list[tuple[str, str, torch.Tenso
         quad = torch.tensor([float(cfg["eval_quad_margin"] if g[0] == "eval_set" else cfg["quad_margin"])
                              for g in chosen])[owner]
         f, w, q, at = compare(views, union, (cfg["margin"], quad, cfg["quad_min"]), shifts=int(cfg["shifts"]),
-                              angles=_dedupe_angles(cfg))
-        b, b_at = blends(views.whole[0], union, [float(a) for a in cfg["angles"]])
+                              angles=cfg["angles"])
+        b, b_at = blends(views.whole[0], union, cfg["angles"])
         b &= ~f
         src = owner[torch.where(b, b_at, at)]
         for k, (kind, label, _) in enumerate(chosen):

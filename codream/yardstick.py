@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from statistics import mean, pstdev
 from typing import Sequence
 
@@ -68,25 +68,28 @@ def students(spec: TaskSpec, teachers: Sequence[nn.Module], images: torch.Tensor
 
 def student_accuracies(spec: TaskSpec, teachers: Sequence[nn.Module], images: torch.Tensor, ev,
                        seed: int | None = None, threads: int | None = None, device: str = "cpu",
-                       in_canonical_order: bool = True) -> list[float]:
+                       in_canonical_order: bool = True, recipe: Recipe | None = None) -> list[float]:
     """Eval accuracy of each of the recipe's students distilled on ``images`` (canonical order);
-    ``seed`` replaces the spec's recipe seed (the per-bundle seed of a committee).
-    ``in_canonical_order=False`` trains on the images as given (how verification v2 did: only the
-    benchmark's "before" column uses it)."""
-    models = students(spec, teachers, images, seed, threads, device, in_canonical_order=in_canonical_order)
+    ``seed`` replaces the spec's recipe seed (the per-bundle seed of a committee); ``recipe``
+    replaces the spec's (``students``). ``in_canonical_order=False`` trains on the images as given
+    (how verification v2 did: only the benchmark's "before" column uses it)."""
+    models = students(spec, teachers, images, seed, threads, device, recipe=recipe,
+                      in_canonical_order=in_canonical_order)
     with deterministic(threads):
         return [accuracy(m, ev[0], ev[1], spec.mean, spec.std) for m in models]
 
 
 def noise_accuracy(spec: TaskSpec, teachers: Sequence[nn.Module], ev, threads: int | None = None,
-                   device: str = "cpu") -> dict:
+                   device: str = "cpu", recipe: Recipe | None = None) -> dict:
     """The task's noise baseline: the recipe's mean student accuracy on seeded noise, over
     ``baseline.seeds`` noise-and-recipe seeds; computed once per (spec, eval set, threads,
-    device) and cached under $CODREAM_HOME/cache/baseline."""
+    device, ``recipe``: another recipe than the spec's, e.g. a harvest's) and cached under
+    $CODREAM_HOME/cache/baseline."""
     threads = threads or torch.get_num_threads()
     where = "" if str(device) == "cpu" else str(device)
+    other = "" if recipe is None else json.dumps(asdict(recipe), sort_keys=True)
     key = hashlib.sha256(json.dumps(spec.raw, sort_keys=True).encode() + ev[0].numpy().tobytes()
-                         + ev[1].numpy().tobytes() + f"{threads}{where}|v3".encode()).hexdigest()[:32]
+                         + ev[1].numpy().tobytes() + f"{threads}{where}|v3{other}".encode()).hexdigest()[:32]
     cache = config.home() / "cache" / "baseline" / f"{key}.json"
     if cache.exists():
         return json.loads(cache.read_text())
@@ -94,7 +97,7 @@ def noise_accuracy(spec: TaskSpec, teachers: Sequence[nn.Module], ev, threads: i
     accs = []
     for k in range(b.seeds):
         noise = noise_images(b.n, spec.shape, b.seed + k)
-        accs += student_accuracies(spec, teachers, noise, ev, spec.recipe.seed + k, threads, device)
+        accs += student_accuracies(spec, teachers, noise, ev, spec.recipe.seed + k, threads, device, recipe=recipe)
     out = {"accuracy": mean(accs), "std": pstdev(accs), "runs": len(accs)}
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(f".{id(out)}.part")

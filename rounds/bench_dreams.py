@@ -44,10 +44,10 @@ import torch
 
 from codream import config
 from codream import data as D
-from codream.distill import accuracy, deterministic, noise_images
+from codream.distill import accuracy
 from codream.spec import load as load_spec
 from codream.teachers import load_teachers
-from codream.yardstick import noise_accuracy, student_accuracies, students
+from codream.yardstick import noise_accuracy, student_accuracies
 from codream.zoo import build_model
 from miner.generator import GeneratorConfig, dream_generator
 from miner.methods import keep_new
@@ -232,12 +232,8 @@ class Bench:
 
     def _baseline(self) -> dict:
         t0 = time.perf_counter()
-        if self.yardstick == "score":
-            noise = noise_accuracy(self.spec, self.teachers, self.ev, self.threads)
-        else:  # the same noise and seeds as the task's baseline, distilled at the harvest's length
-            b = self.spec.baseline
-            accs = [self.student_accuracy(noise_images(b.n, self.spec.shape, b.seed + k), k)[0] for k in range(b.seeds)]
-            noise = {"accuracy": statistics.fmean(accs), "runs": len(accs)}
+        noise = noise_accuracy(self.spec, self.teachers, self.ev, self.threads,
+                               recipe=self.recipe(self.spec.baseline.n))
         real = [self.student_accuracy(self.train, s)[0] for s in range(REAL_SEEDS)]
         return {"student_noise": noise["accuracy"], "student_noise_runs": noise["runs"],
                 "student_real": statistics.fmean(real), "student_real_by_seed": real,
@@ -266,15 +262,13 @@ class Bench:
         ``harvest``: the owner's full-length recipe for that many images (``harvest_recipe``:
         what the dreams buy a task owner)."""
         t0 = time.perf_counter()
-        if self.yardstick == "score":
-            accs = student_accuracies(self.spec, self.teachers, images, self.ev, self.spec.recipe.seed + seed,
-                                      self.threads)
-        else:
-            models = students(self.spec, self.teachers, images, self.spec.recipe.seed + seed, self.threads,
-                              recipe=harvest_recipe(self.spec, len(images)))
-            with deterministic(self.threads):
-                accs = [accuracy(m, self.ev[0], self.ev[1], self.spec.mean, self.spec.std) for m in models]
+        accs = student_accuracies(self.spec, self.teachers, images, self.ev, self.spec.recipe.seed + seed,
+                                  self.threads, recipe=self.recipe(len(images)))
         return statistics.fmean(accs), time.perf_counter() - t0
+
+    def recipe(self, n_images: int):
+        """The yardstick's recipe for ``n_images`` images: None (the spec's) or the harvest's."""
+        return None if self.yardstick == "score" else harvest_recipe(self.spec, n_images)
 
     def gap(self, acc: float) -> float:
         b = self.base

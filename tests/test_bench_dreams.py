@@ -11,7 +11,7 @@ import torch
 
 from rounds import bench_dreams as bd
 from miner import generator
-from codream import data as D, spec as specmod
+from codream import data as D, spec as specmod, yardstick
 from owner.harvest import harvest_recipe
 from miner.synthesis import deepinversion_config
 from tests.conftest import REPO
@@ -130,13 +130,13 @@ def test_the_harvest_yardstick_trains_the_owners_full_length_student(reference_t
     raw["distill"]["steps"] = 2
     (task_dir / "spec.json").write_text(specmod.validate(raw).to_json())
     seen = []
-    real_students = bd.students
+    real_students = yardstick.students
 
-    def recording(spec, teachers, images, seed=None, threads=None, recipe=None, **kw):
+    def recording(spec, teachers, images, seed=None, threads=None, device="cpu", recipe=None, **kw):
         seen.append((len(images), recipe.steps))
-        return real_students(spec, teachers, images, seed, threads, recipe=recipe, **kw)
+        return real_students(spec, teachers, images, seed, threads, device, recipe=recipe, **kw)
 
-    monkeypatch.setattr(bd, "students", recording)
+    monkeypatch.setattr(yardstick, "students", recording)
     b = bd.Bench("digits", tmp_path / "work", 1, lambda m: None, yardstick="harvest")
     assert b.results_path.name == "digits-harvest-points.json"
     images = torch.from_numpy(D.digits()[0].x[:300])

@@ -188,7 +188,7 @@ def test_noise_baseline_is_computed_once_per_task_and_thread_count(task, tmp_pat
     monkeypatch.setenv("CODREAM_HOME", str(tmp_path))
     calls = []
     real = Y.student_accuracies
-    monkeypatch.setattr(Y, "student_accuracies", lambda *a: calls.append(a[-1]) or real(*a))
+    monkeypatch.setattr(Y, "student_accuracies", lambda *a, **k: calls.append(a[-1]) or real(*a, **k))
     a = score.baseline_accuracy(spec, teachers, ev)
     b = score.baseline_accuracy(spec, teachers, ev, threads=torch.get_num_threads())  # same count: cached
     assert a == b and len(calls) == spec.raw["baseline"].get("seeds", 1)

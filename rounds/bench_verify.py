@@ -369,7 +369,7 @@ class VerifyBench:
                 honest_at[k] = p["earned_bps"]
         if not full or len(honest_at) < len(self.EQUAL_COST_STEPS):
             return None
-        return {"recipe_steps": synthesize_steps(self.spec), "honest_full_cost_bps": full["earned_bps"],
+        return {"recipe_steps": DreamConfig.for_shape(self.spec.shape).steps, "honest_full_cost_bps": full["earned_bps"],
                 "honest_from_noise_bps": {str(k): v for k, v in honest_at.items()},
                 "rows": beyond_equal_cost(rows, honest_at, full["earned_bps"], honest_pay["earned_bps"])}
 
@@ -456,11 +456,6 @@ def beyond_equal_cost(rows: list[dict], honest_at: dict[int, int], full_bps: int
                     "honest_at_equal_cost_bps": equal, "excess_bps": r["earned_bps"] - equal,
                     "excess_share_of_honest": round((r["earned_bps"] - equal) / honest_bps, 4) if honest_bps else None})
     return out
-
-
-def synthesize_steps(spec: TaskSpec) -> int:
-    """The steps per batch of the task's pixel recipe."""
-    return DreamConfig.for_shape(spec.shape).steps
 
 
 def bench_verify(task: str = "digits", workdir: Path | None = None, seeds: int = 5, budget: float | None = None,

@@ -15,7 +15,7 @@ from codream.teachers import TeacherError, load_teachers
 from codream.market import miner_rows
 from ipfs import IpfsError, cid_of_file
 from miner.agent import MinerAgent
-from miner.methods import METHODS, synthesize_new
+from miner.methods import METHODS, check_receipt_support, synthesize_new
 from miner.ray_backend import RayBackend
 from miner.strategies import STRATEGIES, Copy, Honest, LeakedEval, LowEffort, Noise, Spam, TransformedCopy
 
@@ -87,9 +87,14 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
     backend, dev = _ray_backend(ray_address, method, device, threads)  # a cluster only for a valid task
     dev = dev if backend is not None else pick_device(device)
     set_threads(threads or (1 if backend is not None else None))  # the checks here; the shards: per job
+    try:
+        check_receipt_support(spec, method, amp)
+    except ValueError as exc:
+        fail(str(exc))
     res = synthesize_new(spec, teachers, n, method, seed=seed, steps=steps, batch=batch, device=dev, amp=amp,
                          progress=True, run_shards=backend.run_shards if backend is not None else None)
-    write(out, res.images, Binding(chain_id, contract, task_id, miner))
+    write(out, res.images, Binding(chain_id, contract, task_id, miner),
+          res.receipt.to_json() if res.receipt is not None else None)
     if preview:
         write_grid(res.images, res.labels, preview)
     emit({"bundle": str(out), "cid": cid_of_file(out), "n": len(res.images), "device": dev, "method": method,

@@ -39,25 +39,29 @@ class BundleError(ValueError):
         self.code, self.detail = code, detail
 
 
-def to_bytes(images: torch.Tensor, binding: Binding) -> bytes:
+def to_bytes(images: torch.Tensor, binding: Binding, receipt: str | None = None) -> bytes:
     """Canonical safetensors bytes: the library's writer orders metadata from a hash map,
     so equal bundles could differ in bytes (and CIDs). One uint8 tensor is simple enough
     to serialise exactly per the safetensors spec: u64 header length, JSON header with
-    sorted keys padded with spaces to 8 bytes, raw data."""
+    sorted keys padded with spaces to 8 bytes, raw data. ``receipt``: the synthesis receipt's
+    JSON (``codream.receipt``), stored under the metadata key ``receipt``."""
     if images.dtype != torch.uint8 or images.dim() != 4:
         raise ValueError(f"bundle images must be uint8 [N,C,H,W], got {images.dtype} {tuple(images.shape)}")
     data = images.contiguous().numpy().tobytes()
-    header = {"__metadata__": binding.metadata(),
+    meta = binding.metadata()
+    if receipt is not None:
+        meta["receipt"] = receipt
+    header = {"__metadata__": meta,
               TENSOR: {"dtype": "U8", "shape": list(images.shape), "data_offsets": [0, len(data)]}}
     h = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     h += b" " * (-len(h) % 8)
     return struct.pack("<Q", len(h)) + h + data
 
 
-def write(path: str | Path, images: torch.Tensor, binding: Binding) -> Path:
+def write(path: str | Path, images: torch.Tensor, binding: Binding, receipt: str | None = None) -> Path:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(to_bytes(images, binding))
+    tmp.write_bytes(to_bytes(images, binding, receipt))
     tmp.replace(path)
     return path
 

@@ -72,6 +72,13 @@ DERIVED_DEFAULTS = {"resolution": 14, "shifts": 1, "angles": [-20, -10, 10, 20],
                     "quad_min": 2, "max_fraction": 0.05, "max_groups": 16}
 
 
+# scoring.receipt defaults (codream/receipt.py): whether bundles must carry a synthesis receipt,
+# how many of their shards each verifier dreams again, how alike a replay and the bundle must be
+# (a replay on this machine is the same bytes; the tolerance is for other CPUs and GPUs), and the
+# largest shard a receipt may ask a verifier to replay (batch × steps bounds its cost)
+RECEIPT_DEFAULTS = {"required": False, "shards": 1, "min_cosine": 0.98, "max_steps": 400, "max_batch": 256}
+
+
 class SpecError(ValueError):
     """The spec is invalid; the message names the field and the reason."""
 
@@ -106,13 +113,15 @@ class Baseline:
 
 @dataclass(frozen=True)
 class Scoring:
-    """``scoring``: the owner's quality bar and the checks' settings. ``novelty`` and ``derived`` are
-    the spec's own overrides; :func:`novelty_config` and :func:`derived_config` fill in the defaults."""
+    """``scoring``: the owner's quality bar and the checks' settings. ``novelty``, ``derived`` and
+    ``receipt`` are the spec's own overrides; :func:`novelty_config`, :func:`derived_config` and
+    :func:`receipt_config` fill in the defaults."""
     min_gain_bps: int
     tolerance_bps: int
     duplicate_max_fraction: float
     novelty: dict = field(default_factory=dict)
     derived: dict = field(default_factory=dict)
+    receipt: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -166,7 +175,7 @@ class TaskSpec:
     def scoring(self) -> Scoring:
         s = self.raw["scoring"]
         return Scoring(s["min_gain_bps"], s["tolerance_bps"], float(s["duplicate_max_fraction"]),
-                       dict(s.get("novelty") or {}), dict(s.get("derived") or {}))
+                       dict(s.get("novelty") or {}), dict(s.get("derived") or {}), dict(s.get("receipt") or {}))
 
     @property
     def baseline(self) -> Baseline:
@@ -298,6 +307,16 @@ def validate(raw: dict) -> TaskSpec:
     for key, lo, hi in (("resolution", 4, 64), ("shifts", 0, 4), ("quad_min", 1, 5), ("max_groups", 0, 100_000)):
         if key in der:
             _int(der, key, "scoring.derived", lo, hi)
+    rec = s.get("receipt", {})
+    if not isinstance(rec, dict) or set(rec) - set(RECEIPT_DEFAULTS):
+        raise SpecError(f"scoring.receipt: an object with keys from {sorted(RECEIPT_DEFAULTS)}, got {rec!r}")
+    if "required" in rec and not isinstance(rec["required"], bool):
+        raise SpecError(f"scoring.receipt.required: true or false, got {rec['required']!r}")
+    if "min_cosine" in rec:
+        _num(rec, "min_cosine", "scoring.receipt", 0, 1)
+    for key, lo, hi in (("shards", 1, 64), ("max_steps", 1, 100_000), ("max_batch", 1, 4096)):
+        if key in rec:
+            _int(rec, key, "scoring.receipt", lo, hi)
     if "angles" in der and (not isinstance(der["angles"], list) or len(der["angles"]) > 16
                             or not all(isinstance(a, (int, float)) and -90 <= a <= 90 for a in der["angles"])):
         raise SpecError(f"scoring.derived.angles: a list of at most 16 angles in [-90, 90] degrees, got {der['angles']!r}")
@@ -307,6 +326,11 @@ def validate(raw: dict) -> TaskSpec:
 def derived_config(spec: "TaskSpec | None") -> dict:
     """The spec's derived-work settings with defaults filled in (defaults alone for ``None``)."""
     return {**DERIVED_DEFAULTS, **(spec.scoring.derived if spec is not None else {})}
+
+
+def receipt_config(spec: "TaskSpec | None") -> dict:
+    """The spec's receipt settings with defaults filled in (defaults alone for ``None``)."""
+    return {**RECEIPT_DEFAULTS, **(spec.scoring.receipt if spec is not None else {})}
 
 
 def novelty_config(spec: "TaskSpec | None") -> dict:

@@ -101,7 +101,8 @@ class MinerAgent(Agent):
             for c in range(copies):
                 images = self.strategy.images(spec, n, self._seed(tid, c), self.ipfs)
                 out = self.state.dir / (f"task-{tid}.safetensors" if copies == 1 else f"task-{tid}-{c}.safetensors")
-                bundlemod.write(out, images, Binding(self.chain.chain_id, self.chain.address, tid, self.me))
+                bundlemod.write(out, images, Binding(self.chain.chain_id, self.chain.address, tid, self.me),
+                                self.strategy.last_receipt)
                 subs.append({"bundle": str(out), "cid": cid_of_file(out), "n": len(images)})
         except (SpecError, TeacherError) as exc:  # the task itself is broken: nothing to mine
             self.save_stage(st, "skipped", reason=str(exc))

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from codream.data import normalize
 
-from .synthesis import DreamConfig, DreamResult, Repulsion, jitter, adaptive_loss, balanced_labels, bn_hooks, \
+from codream.synthesis import DreamConfig, DreamResult, Repulsion, jitter, adaptive_loss, balanced_labels, bn_hooks, \
     channels_last, class_loss, dream_batch, prepare_teachers, to_uint8
 
 

@@ -9,12 +9,13 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from codream import receipt as receipts
 from codream.novelty import repeats_within
-from codream.spec import TaskSpec
+from codream.spec import TaskSpec, receipt_config
 from codream.zoo import build_model
 
 from .generator import GeneratorConfig, dream_generator
-from .synthesis import DreamConfig, DreamResult, ShardRunner, dream
+from codream.synthesis import DreamConfig, DreamResult, ShardRunner, dream
 
 
 METHODS = ("pixel", "generator")
@@ -37,12 +38,16 @@ def synthesize(spec: TaskSpec, teachers: Sequence[nn.Module], n: int, method: st
     if run_shards is not None and method != "pixel":
         raise ValueError(f"method {method!r} cannot be sharded (its batches depend on the ones before): "
                          "only the pixel method runs on a Ray cluster (docs/scale-out.md)")
+    check_receipt_support(spec, method, amp)
     if method == "pixel":
         cfg = DreamConfig.for_shape(spec.shape, seed=seed, amp=amp)
         cfg.steps = steps or cfg.steps
         cfg.batch = batch or cfg.batch
-        return dream(teachers, n, spec.num_classes, spec.shape, spec.mean, spec.std, cfg, device, progress=progress,
-                     run_shards=run_shards)
+        res = dream(teachers, n, spec.num_classes, spec.shape, spec.mean, spec.std, cfg, device, progress=progress,
+                    run_shards=run_shards)
+        if not amp:  # a replay runs in fp32: only an fp32 synthesis has a receipt
+            res.receipt = receipts.of_config(cfg, n)
+        return res
     if method == "generator":
         gcfg = GeneratorConfig.for_shape(spec.shape, seed=seed, amp=amp)
         gcfg.inner_steps = steps or gcfg.inner_steps
@@ -51,6 +56,20 @@ def synthesize(spec: TaskSpec, teachers: Sequence[nn.Module], n: int, method: st
                                student=build_model(spec.student), progress=progress, avoid=avoid,
                                avoid_labels=avoid_labels)
     raise ValueError(f"unknown synthesis method {method!r} (known: {', '.join(METHODS)})")
+
+
+def check_receipt_support(spec: TaskSpec, method: str, amp: bool) -> None:
+    """Refuse, before any work, a synthesis whose bundle the task would call INVALID for want of
+    a receipt (``scoring.receipt.required``): the generator method and bf16 autocast cannot be
+    replayed by a verifier (``codream/receipt.py``)."""
+    if not receipt_config(spec)["required"]:
+        return
+    if method != "pixel":
+        raise ValueError(f"this task requires synthesis receipts (its verifiers dream part of each bundle again), "
+                         f"which the {method} method cannot give (its batches depend on the ones before): "
+                         "use --method pixel")
+    if amp:
+        raise ValueError("this task requires synthesis receipts, which a verifier replays in fp32: dream without --amp")
 
 
 def keep_new(spec: TaskSpec, first: DreamResult, n: int, seed: int,
@@ -63,27 +82,37 @@ def keep_new(spec: TaskSpec, first: DreamResult, n: int, seed: int,
     A verifier calls a bundle with more than ``scoring.novelty.duplicate_max_fraction`` near-twins
     or ``scoring.derived.max_fraction`` derived images INVALID and pays only for new images, so
     this is money. ``stats``: the first pass's repeat share, the rounds, the images dropped and
-    the seconds of everything (synthesis, checks, top-ups)."""
+    the seconds of everything (synthesis, checks, top-ups). ``receipt``: the bundle's synthesis
+    receipt (``codream/receipt.py``: each run's seed and the images dropped from it), where every
+    run had one (the pixel method in fp32)."""
     t0 = time.perf_counter()
     images, labels = first.images, first.labels
+    parts = [first.receipt]  # each run's receipt; the kept images' (run, index), in bundle order
+    origin = torch.stack([torch.zeros(len(images), dtype=torch.int64), torch.arange(len(images))], 1)
     dropped, first_share, rounds = 0, None, 0
     for k in range(top_ups + 1):
         bad = repeats_within(images, spec)
         if first_share is None:
             first_share = float(bad.float().mean()) if len(bad) else 0.0
         dropped += int(bad.sum())
-        images, labels = images[~bad], labels[~bad]
+        images, labels, origin = images[~bad], labels[~bad], origin[~bad]
         missing = n - len(images)
         if missing <= 0 or k == top_ups:
             break
         rounds += 1
         extra = more(missing, seed + TOP_UP_SEED * (k + 1), DreamResult(images, labels))
+        parts.append(extra.receipt)
         images, labels = torch.cat([images, extra.images]), torch.cat([labels, extra.labels])
+        origin = torch.cat([origin, torch.stack([torch.full((len(extra.images),), len(parts) - 1, dtype=torch.int64),
+                                                 torch.arange(len(extra.images))], 1)])
     stats = dict(first.stats)
     secs = first.stats.get("seconds", 0.0) + time.perf_counter() - t0
     stats.update(seconds=secs, dreams_per_second=len(images) / secs if secs else float("inf"),
                  repeats_first_pass=round(first_share, 4), repeats_dropped=dropped, top_up_rounds=rounds)
-    return DreamResult(images, labels, stats)
+    receipt = None
+    if all(p is not None for p in parts):
+        receipt = receipts.kept(parts, [tuple(o) for o in origin.tolist()])
+    return DreamResult(images, labels, stats, receipt)
 
 
 def synthesize_new(spec: TaskSpec, teachers: Sequence[nn.Module], n: int, method: str = "pixel", seed: int = 0,

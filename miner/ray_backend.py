@@ -23,7 +23,7 @@ import torch
 from codream.agent import TaskError
 from codream.cluster import connect, job_resources, slots
 
-from .synthesis import DreamResult, DreamTask, dream_shard
+from codream.synthesis import DreamResult, DreamTask, dream_shard
 
 MAX_RETRIES = 3  # a shard whose worker dies (killed, out of memory, node lost) is run again this often
 

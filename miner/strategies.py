@@ -32,9 +32,11 @@ class Strategy:
     demo_only = True
     copies = 1  # bundles per task (each its own submission and bond)
     last_seconds = 0.0  # wall time of the last images() call: the "work done"
+    last_receipt: str | None = None  # the synthesis receipt (JSON) of the last images(), if they have one
 
     def images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
         t0 = time.perf_counter()
+        self.last_receipt = None
         out = self._images(spec, n, seed, ipfs)
         self.last_seconds = time.perf_counter() - t0
         return out
@@ -62,8 +64,13 @@ class Honest(Strategy):
         """Dream, then drop this bundle's own repeats (near-twins and self-derived images: the
         verifier pays for new images only) and dream replacements (``methods.synthesize_new``)."""
         teachers = load_teachers(spec, client=ipfs)
-        return synthesize_new(spec, teachers, n, self.method, seed=seed, steps=self.steps, device=self.device,
-                              amp=self.amp, run_shards=self.backend.run_shards if self.backend else None).images
+        try:
+            res = synthesize_new(spec, teachers, n, self.method, seed=seed, steps=self.steps, device=self.device,
+                                 amp=self.amp, run_shards=self.backend.run_shards if self.backend else None)
+        except ValueError as exc:  # e.g. a task that requires receipts, mined with the generator
+            raise StrategyError(str(exc)) from None
+        self.last_receipt = res.receipt.to_json() if res.receipt is not None else None
+        return res.images
 
 
 class LowEffort(Honest):

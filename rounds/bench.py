@@ -19,7 +19,7 @@ from codream.spec import load as load_spec
 from codream.teachers import load_teachers
 from codream.yardstick import noise_accuracy, student_accuracies
 from ipfs import IpfsClient, cid_of_bytes
-from miner.synthesis import DreamConfig, deepinversion_config, dream
+from codream.synthesis import DreamConfig, deepinversion_config, dream
 from owner.teacher import train_reference
 from verifier.score import baseline_accuracy, clear_memo, score_bundle
 

@@ -51,7 +51,7 @@ from codream.yardstick import noise_accuracy, student_accuracies
 from codream.zoo import build_model
 from miner.generator import GeneratorConfig, dream_generator
 from miner.methods import keep_new
-from miner.synthesis import DreamConfig, DreamResult, deepinversion_config, dream
+from codream.synthesis import DreamConfig, DreamResult, deepinversion_config, dream
 from owner.harvest import harvest_recipe
 from owner.teacher import train_reference
 

@@ -41,7 +41,7 @@ from codream.yardstick import noise_accuracy, student_accuracies
 from codream.zoo import build_model, load_model
 from miner.generator import GeneratorConfig, dream_generator
 from miner.methods import keep_new
-from miner.synthesis import DreamConfig, deepinversion_config, dream
+from codream.synthesis import DreamConfig, deepinversion_config, dream
 
 
 class Utilisation:

@@ -12,7 +12,7 @@ import torch
 from codream import spec as specmod
 from codream.teachers import load_teachers
 from miner.ray_backend import RayBackend
-from miner.synthesis import DreamConfig, dream
+from codream.synthesis import DreamConfig, dream
 
 
 def ray_mining(spec_path: Path, n: int = 512, batch: int = 64, steps: int | None = None, repeats: int = 3,

@@ -39,7 +39,7 @@ from codream.novelty import reference
 from codream.protocol import PRODUCTION_PARAMS, Phase, miner_commitment
 from codream.teachers import load_teachers
 from ipfs import IpfsClient
-from miner.synthesis import DreamConfig, dream
+from codream.synthesis import DreamConfig, dream
 from owner.tasks import create_task, reveal_eval
 from verifier.agent import VerifierAgent
 from verifier.ray_backend import RayBackend

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from miner import cheats
 from miner.methods import synthesize
-from miner.synthesis import DreamConfig, deepinversion_config, dream
+from codream.synthesis import DreamConfig, deepinversion_config, dream
 from codream.novelty import check_novelty, reference
 from verifier.score import clear_memo, novel_score, score_images
 

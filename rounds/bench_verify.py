@@ -53,7 +53,7 @@ from codream.teachers import load_teachers
 from codream.yardstick import gain_bps, noise_accuracy, student_accuracies
 from miner import cheats
 from miner.methods import synthesize
-from miner.synthesis import DreamConfig, deepinversion_config, dream
+from codream.synthesis import DreamConfig, deepinversion_config, dream
 from owner.teacher import train_reference
 from verifier.validate import validate_bytes
 from verifier.score import clear_memo, score_verdict
@@ -75,7 +75,7 @@ def _v2_recipe(spec: TaskSpec) -> TaskSpec:
 
 # The modules whose code decides a verdict or a score: a point measured by other code is not reused.
 VERDICT_MODULES = ("codream.novelty", "codream.derived", "codream.yardstick", "codream.distill",
-                   "verifier.validate", "verifier.score", "miner.cheats", "miner.synthesis")
+                   "verifier.validate", "verifier.score", "miner.cheats", "codream.synthesis", "codream.receipt")
 
 
 def code_fingerprint(spec: TaskSpec) -> str:

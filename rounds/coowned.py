@@ -39,7 +39,7 @@ from codream.spec import load as load_spec
 from codream.teachers import load_teachers
 from codream.market import eth
 from ipfs import IpfsClient, cid_of_file
-from miner.synthesis import DreamConfig, dream
+from codream.synthesis import DreamConfig, dream
 from owner.coowned import MINOR_SHARE, build_coowned_task
 from owner.harvest import AcceptedBundle, distil_resumable, harvest, harvest_recipe, manifest_from_chain
 from owner.importer import eval_images_for

@@ -13,7 +13,7 @@ from rounds import bench_dreams as bd
 from miner import generator
 from codream import data as D, spec as specmod, yardstick
 from owner.harvest import harvest_recipe
-from miner.synthesis import deepinversion_config
+from codream.synthesis import deepinversion_config
 from tests.conftest import REPO
 
 

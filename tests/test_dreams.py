@@ -13,7 +13,7 @@ from codream.bundle import Binding
 from codream.novelty import repeats_within
 from ipfs import IpfsClient, cid_of_file
 from miner.methods import TOP_UP_SEED, TOP_UPS, keep_new
-from miner.synthesis import BNStatsHook, DreamConfig, DreamResult, DreamTask, dream, dream_shard, mixed_targets
+from codream.synthesis import BNStatsHook, DreamConfig, DreamResult, DreamTask, dream, dream_shard, mixed_targets
 from tests.conftest import run_cli
 from codream.teachers import load_teachers
 

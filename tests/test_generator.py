@@ -14,7 +14,7 @@ from codream.novelty import repeats_within
 from miner import generator
 from miner.generator import Generator, GeneratorConfig, dream_generator
 from miner.methods import METHODS, synthesize
-from miner.synthesis import BNStatsHook, Repulsion
+from codream.synthesis import BNStatsHook, Repulsion
 from tests.conftest import run_cli
 
 B = Binding(31337, "0x" + "12" * 20, 3, "0x" + "34" * 20)

@@ -26,7 +26,7 @@ from codream.protocol import Phase, recipe_seed
 from codream.teachers import load_teachers
 from miner.methods import synthesize, synthesize_new
 from miner.ray_backend import RayBackend as MinerRayBackend
-from miner.synthesis import dream_shard
+from codream.synthesis import dream_shard
 from verifier.ray_backend import RayBackend
 from verifier.score import BundleJob, StaticIndex, TaskInputs, clear_memo, result_of, score
 

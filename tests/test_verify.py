@@ -11,7 +11,7 @@ from codream import bundle, spec as specmod
 from codream.bundle import Binding
 from codream.data import digits
 from codream.distill import noise_images
-from miner.synthesis import DreamConfig, dream
+from codream.synthesis import DreamConfig, dream
 from tests.conftest import run_cli
 from codream.evalset import load_eval_set
 from codream.teachers import load_teachers

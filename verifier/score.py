@@ -39,8 +39,10 @@ from codream import content
 from codream.bundle import Binding, claimed_binding
 from codream.novelty import NoveltyReport, Reference
 from codream.protocol import INVALID
+from codream.receipt import replay
 from codream.spec import TaskSpec, novelty_config
 from codream.teachers import load_teachers
+from codream.distill import deterministic
 from codream.yardstick import gain_bps, noise_accuracy, student_accuracies
 from ipfs import ContentTooLarge, IpfsClient
 
@@ -237,7 +239,20 @@ def score(task: TaskInputs, job: BundleJob, teachers=None, client=None) -> dict:
     if verdict.derived is not None:
         out["derived"] = verdict.derived.to_json()
     out["checked"] = checked
-    if verdict.valid:
+    if verdict.valid and verdict.receipt is not None:  # the task requires receipts: replay part of it
+        teachers = teachers if teachers is not None else _teachers_for(task, client)
+        with deterministic(task.threads):
+            rep = replay(verdict.receipt, verdict.images, spec, teachers,
+                         spec.recipe.seed if job.seed is None else job.seed, task.device)
+        out["receipt"] = rep
+        if not rep["ok"]:
+            out["verdict"] = "INVALID"
+            out["reasons"] = verdict.reasons + [{
+                "code": "receipt_mismatch",
+                "detail": f"shards {rep['shards']} dreamed again from the bundle's receipt do not match its images "
+                          f"(worst centred cosine {rep['worst_cosine']:.3f} < {rep['min_cosine']}): the images "
+                          "did not come out of the recipe the receipt names"}]
+    if out["verdict"] == "VALID":
         teachers = teachers if teachers is not None else _teachers_for(task, client)
         out.update(score_verdict(spec, teachers, verdict, ev, task.threads, task.device, job.seed))
         out["score"] = out["score_bps"]

@@ -20,6 +20,10 @@ Checks, in order (cheap and bounded first):
    ``derived_from_other_submission``, ``derived_from_earlier_task``, ``derived_from_eval_set``),
    however many fresh images sit beside them. Below both shares the bundle is VALID and is
    scored on its new images only (``verifier/score.py``).
+6. the synthesis receipt, where the task requires one (``scoring.receipt.required``;
+   ``codream/receipt.py``): parsed and checked against the task and the bundle here (``no_receipt``,
+   ``bad_receipt``); replaying its shards needs the teachers and the committee's seed, so
+   ``verifier/score.py`` does that (``receipt_mismatch``).
 """
 from __future__ import annotations
 
@@ -32,7 +36,8 @@ import torch
 from codream.bundle import FORMAT, Binding, BundleError, Header, read
 from codream.derived import DerivedReport, check_derived, reference_grid
 from codream.novelty import NoveltyReport, Reference, check_novelty
-from codream.spec import TaskSpec, derived_config
+from codream.receipt import KEY as RECEIPT_KEY, Receipt, ReceiptError, parse as parse_receipt
+from codream.spec import TaskSpec, derived_config, receipt_config
 
 # reason code of an INVALID verdict, per kind of earlier material a bundle repeats
 NOT_NOVEL_CODES = {"self": "self_duplicates", "earlier_submission": "duplicate_of_other_submission",
@@ -50,6 +55,7 @@ class Verdict:
     images: torch.Tensor | None = None
     novelty: NoveltyReport | None = None
     derived: DerivedReport | None = None
+    receipt: Receipt | None = None  # parsed, not yet replayed (only where the task requires receipts)
 
     def reason_codes(self) -> list[str]:
         return [r["code"] for r in self.reasons]
@@ -88,7 +94,13 @@ def validate_bytes(data: bytes, spec: TaskSpec, binding: Binding, earlier: Itera
     derived = _check_derived(images, spec, earlier, index, eval_images)
     reasons += derived_reasons(derived, derived_config(spec)["max_fraction"])
     _drop_derived(report, derived)
-    return Verdict(not reasons, reasons, images, report, derived)
+    receipt = None
+    if receipt_config(spec)["required"]:
+        try:
+            receipt = parse_receipt(header.metadata.get(RECEIPT_KEY), spec, len(images))
+        except ReceiptError as exc:
+            reasons.append({"code": exc.code, "detail": exc.detail})
+    return Verdict(not reasons, reasons, images, report, derived, receipt)
 
 
 def _check_derived(images, spec: TaskSpec, earlier: list[Reference], index, eval_images) -> DerivedReport:

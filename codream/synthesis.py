@@ -19,6 +19,9 @@ Several teachers (CoDream): every teacher sees the same dreams; each teacher's l
 gradient w.r.t. the pixels is averaged. Averaging gradients equals the gradient of
 the averaged loss, so one backward pass through the mean does exactly that.
 Teacher weights are frozen (no weight gradients).
+
+This is the core library's because verifiers run it too: a task that requires synthesis receipts
+has its verifiers dream a bundle's shards again (``codream/receipt.py``).
 """
 from __future__ import annotations
 
@@ -32,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from codream.data import normalize
-from codream.zoo import freeze
+from .data import normalize
+from .zoo import freeze
 
 
 @dataclass
@@ -364,6 +367,7 @@ class DreamResult:
     images: torch.Tensor  # uint8 [N, C, H, W]
     labels: torch.Tensor  # int64 [N], the class each dream was optimised for
     stats: dict = field(default_factory=dict)
+    receipt: object = None  # a ``codream.receipt.Receipt`` where the images can be replayed from one
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:

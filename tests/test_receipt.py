@@ -1,0 +1,193 @@
+"""Synthesis receipts (codream/receipt.py): a bundle names the recipe and seeds it was dreamed
+with, its verifiers dream a shard of it again, and anything that did not come out of the recipe
+(every disguised copy) is INVALID."""
+import copy
+import json
+from collections import Counter
+
+import pytest
+import torch
+
+from codream import bundle, receipt as R, spec as specmod
+from codream.bundle import Binding
+from codream.evalset import load_eval_set
+from codream.protocol import INVALID
+from codream.synthesis import DreamConfig, DreamResult, dream
+from codream.teachers import load_teachers
+from miner import cheats
+from miner.methods import check_receipt_support, keep_new, synthesize_new
+from tests.conftest import run_cli
+from verifier.score import BundleJob, TaskInputs, score
+
+REF = Binding(31337, "0x" + "12" * 20, 3, "0x" + "34" * 20)
+N, STEPS, BATCH = 200, 10, 64
+
+
+def requiring(spec: specmod.TaskSpec, **receipt) -> specmod.TaskSpec:
+    raw = copy.deepcopy(spec.raw)
+    raw["scoring"]["receipt"] = {"required": True, **receipt}
+    return specmod.validate(raw)
+
+
+@pytest.fixture(scope="module")
+def task(reference_task):
+    spec = specmod.load(reference_task["spec"])
+    ev = load_eval_set(reference_task["eval_set"], spec)
+    return requiring(spec), load_teachers(spec), ev
+
+
+@pytest.fixture(scope="module")
+def honest(task):
+    spec, teachers, _ = task
+    return synthesize_new(spec, teachers, N, "pixel", seed=4, steps=STEPS, batch=BATCH)
+
+
+def _score(task, images, rec, seed=7, threads=1):
+    spec, teachers, ev = task
+    data = bundle.to_bytes(images, REF, rec)
+    return score(TaskInputs(spec, ev, threads=threads), BundleJob(data=data, binding=REF, seed=seed), teachers=teachers)
+
+
+def test_an_honest_bundle_replays_to_its_own_bytes_at_any_thread_count(task, honest):
+    assert honest.receipt is not None and honest.receipt.runs[0].seed == 4
+    rec = honest.receipt.to_json()
+    assert json.loads(rec)["config"]["steps"] == STEPS and json.loads(rec)["config"]["batch"] == BATCH
+    for threads in (1, 2):
+        out = _score(task, honest.images, rec, threads=threads)
+        assert out["verdict"] == "VALID" and out["score_bps"] > 1000, out["reasons"]
+        assert out["receipt"]["ok"] and out["receipt"]["identical"] == 1.0 and out["receipt"]["images"] > 0
+    # every seat of a submission replays the same shard (the committee's seed picks it)
+    assert _score(task, honest.images, rec)["receipt"]["shards"] == _score(task, honest.images, rec)["receipt"]["shards"]
+
+
+@pytest.mark.parametrize("disguise", ["shifted 1 px", "rotated 10°", "elastic warp", "re-optimised 5 steps",
+                                      "blended 70/30", "one shard swapped"])
+def test_every_disguise_fails_the_replay(task, honest, disguise):
+    spec, teachers, _ = task
+    h = honest.images
+    other = synthesize_new(spec, teachers, N, "pixel", seed=99, steps=STEPS, batch=BATCH).images
+    made = {"shifted 1 px": lambda: cheats.shift(h, 1),
+            "rotated 10°": lambda: cheats.rotate(h, 10),
+            "elastic warp": lambda: cheats.elastic(h, 1.0, 2.0),
+            "re-optimised 5 steps": lambda: cheats.reoptimise(h, teachers, spec.mean, spec.std, 5, 0.25),
+            "blended 70/30": lambda: cheats.blend(h, other, 0.7),
+            "one shard swapped": lambda: torch.cat([other[:BATCH], h[BATCH:]])}[disguise]()
+    # the copier keeps the honest bundle's receipt (its own would not match either); for the swapped
+    # shard, a seed whose replay picks that shard (a copier does not know it when it commits)
+    seed = next(s for s in range(100) if R.chosen_shards(honest.receipt, s, 1) == [(0, 0)])
+    out = _score(task, made, honest.receipt.to_json(), seed=seed)
+    assert out["verdict"] == "INVALID" and out["score"] == INVALID
+    assert [r["code"] for r in out["reasons"]] == ["receipt_mismatch"], out["reasons"]
+    assert out["receipt"]["worst_cosine"] < 0.9 and out["receipt"]["identical"] < 1.0
+
+
+def test_a_bundle_without_a_receipt_is_invalid_where_the_task_requires_one(task, honest):
+    out = _score(task, honest.images, None)
+    assert out["verdict"] == "INVALID" and [r["code"] for r in out["reasons"]] == ["no_receipt"]
+    assert "codream miner dream" in out["reasons"][0]["detail"]
+
+
+def test_top_up_runs_and_dropped_images_are_in_the_receipt(task):
+    """keep_new drops the bundle's own repeats and dreams replacements: the receipt names both runs
+    and the dropped indices, and every shard of it replays."""
+    spec, teachers, _ = task
+    cfg = DreamConfig.for_shape(spec.shape, seed=11, steps=STEPS, batch=BATCH)
+    first = dream(teachers, 120, spec.num_classes, spec.shape, spec.mean, spec.std, cfg)
+    first.receipt = R.of_config(cfg, 120)
+    first.images = torch.cat([first.images[:100], first.images[:20].roll(1, 3)])  # 20 near-twins at the end
+
+    def more(k, seed, kept):
+        c = DreamConfig.for_shape(spec.shape, seed=seed, steps=STEPS, batch=BATCH)
+        res = dream(teachers, k, spec.num_classes, spec.shape, spec.mean, spec.std, c)
+        res.receipt = R.of_config(c, k)
+        return res
+
+    res = keep_new(spec, first, 120, 11, more)
+    rec = res.receipt
+    assert len(res.images) == 120 and len(rec.runs) >= 2
+    assert set(range(100, 120)) <= set(rec.runs[0].dropped)
+    assert sum(r.n - len(r.dropped) for r in rec.runs) == 120
+    parsed = R.parse(rec.to_json(), spec, 120)
+    assert parsed == rec
+    everything = requiring(spec, shards=64)  # replay every shard
+    rep = R.replay(parsed, res.images, everything, teachers, seed=0)
+    assert rep["ok"] and rep["identical"] == 1.0 and rep["images"] == 120
+    assert {tuple(s) for s in rep["shards"]} == {(0, 0), (0, 1)} | {(j, 0) for j in range(1, len(rec.runs))}
+
+
+def _raw(**change):
+    cfg = DreamConfig(steps=10, batch=64, seed=0)
+    raw = json.loads(R.of_config(cfg, 100).to_json())
+    for k, v in change.items():
+        if k.startswith("config."):
+            raw["config"][k[7:]] = v
+        elif k.startswith("run."):
+            raw["runs"][0][k[4:]] = v
+        else:
+            raw[k] = v
+    return json.dumps(raw)
+
+
+@pytest.mark.parametrize("text,code,words", [
+    (None, "no_receipt", "requires a synthesis receipt"),
+    ("{not json", "bad_receipt", "not JSON"),
+    ("[1, 2]", "bad_receipt", "exactly v, method"),
+    (_raw(method="generator"), "bad_receipt", "pixel method only"),
+    (_raw(**{"config.steps": 10**6}), "bad_receipt", "config.steps"),
+    (_raw(**{"config.batch": 4096}), "bad_receipt", "config.batch"),
+    (_raw(**{"config.amp": True}), "bad_receipt", "fp32"),
+    (_raw(**{"config.adaptive": 0.5}), "bad_receipt", "adaptive"),
+    (_raw(**{"config.lr": "0.1"}), "bad_receipt", "config.lr"),
+    (_raw(**{"config.lr": float("nan")}), "bad_receipt", "config.lr"),
+    (_raw(**{"config.extra": 1}), "bad_receipt", "unknown ['extra']"),
+    (_raw(**{"run.dropped": [5, 3]}), "bad_receipt", "increasing"),
+    (_raw(**{"run.dropped": [100]}), "bad_receipt", "increasing"),
+    (_raw(**{"run.n": 101}), "bad_receipt", "keep 101 images, the bundle has 100"),
+    (_raw(**{"run.seed": -1}), "bad_receipt", "runs[0].seed"),
+])
+def test_malformed_receipts_are_refused_with_the_reason(task, text, code, words):
+    with pytest.raises(R.ReceiptError) as err:
+        R.parse(text, task[0], 100)
+    assert err.value.code == code and words in str(err.value)
+
+
+def test_the_replayed_shard_follows_the_kept_images_so_copying_any_share_loses_money():
+    """Shards are drawn in proportion to their kept images, from the committee's seed: a copier
+    that swapped a share f of its images is caught with probability about f, and a caught bundle
+    loses its whole reward with its bond, so copying never pays in expectation."""
+    cfg = DreamConfig(steps=10, batch=64, seed=0)
+    rec = R.kept([R.of_config(cfg, 256)], [(0, i) for i in range(256) if not 64 <= i < 120])  # shard 1: 8 kept
+    seen = Counter(tuple(R.chosen_shards(rec, s, 1)[0]) for s in range(4000))
+    kept = {0: 64, 1: 8, 2: 64, 3: 64}
+    for shard, k in kept.items():
+        assert abs(seen[(0, shard)] / 4000 - k / 200) < 0.03, seen
+    assert R.chosen_shards(rec, 5, 1) == R.chosen_shards(rec, 5, 1)
+    assert len(set(map(tuple, R.chosen_shards(rec, 5, 3)))) == 3
+    # expected value of copying shard 3 (a share f = 64/200 of the images) instead of dreaming it,
+    # with a bond of one reward: caught with probability f, and then the whole bundle is lost
+    f = seen[(0, 3)] / 4000
+    reward, bond = 1.0, 1.0
+    assert (1 - f) * reward - f * bond < (1 - 64 / 200) * reward  # dreaming only the rest pays more
+
+
+def test_a_task_requiring_receipts_refuses_what_cannot_be_replayed(task, reference_task, tmp_path):
+    spec = task[0]
+    check_receipt_support(spec, "pixel", False)
+    with pytest.raises(ValueError, match="generator method cannot give"):
+        check_receipt_support(spec, "generator", False)
+    with pytest.raises(ValueError, match="without --amp"):
+        check_receipt_support(spec, "pixel", True)
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec.raw))
+    res = run_cli("miner", "dream", "--task-spec", str(path), "--n", "100", "--method", "generator",
+                  "--out", str(tmp_path / "b"))
+    assert res.returncode != 0 and "requires synthesis receipts" in res.stderr and not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("bad,words", [({"required": "yes"}, "true or false"), ({"shards": 0}, "shards"),
+                                       ({"min_cosine": 2}, "min_cosine"), ({"replays": 1}, "keys from")])
+def test_the_spec_checks_its_receipt_settings(task, bad, words):
+    raw = copy.deepcopy(task[0].raw)
+    raw["scoring"]["receipt"] = bad
+    with pytest.raises(specmod.SpecError, match=words):
+        specmod.validate(raw)

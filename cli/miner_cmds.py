@@ -79,6 +79,10 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
         spec = specmod.load(task_spec)
         if not spec.bundle.min_images <= n <= spec.bundle.max_images:
             fail(f"--n {n}: the task accepts {spec.bundle.min_images}..{spec.bundle.max_images} dreams")
+        try:
+            check_receipt_support(spec, method, amp)  # before any work: the bundle would be INVALID
+        except ValueError as exc:
+            fail(str(exc))
         teachers = load_teachers(spec)
     except (specmod.SpecError, TeacherError) as exc:
         fail(str(exc))
@@ -87,10 +91,6 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
     backend, dev = _ray_backend(ray_address, method, device, threads)  # a cluster only for a valid task
     dev = dev if backend is not None else pick_device(device)
     set_threads(threads or (1 if backend is not None else None))  # the checks here; the shards: per job
-    try:
-        check_receipt_support(spec, method, amp)
-    except ValueError as exc:
-        fail(str(exc))
     res = synthesize_new(spec, teachers, n, method, seed=seed, steps=steps, batch=batch, device=dev, amp=amp,
                          progress=True, run_shards=backend.run_shards if backend is not None else None)
     write(out, res.images, Binding(chain_id, contract, task_id, miner),

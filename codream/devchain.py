@@ -10,7 +10,7 @@ from eth_account import Account
 
 DEVNET_CHAIN_ID = 31337
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
-DEV_ACCOUNTS = 40  # funded accounts the devnet starts with (the adversarial round uses 37)
+DEV_ACCOUNTS = 40  # funded accounts the devnet starts with (the adversarial round uses 39)
 
 
 def dev_private_key(index: int = 0) -> str:

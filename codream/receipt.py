@@ -30,6 +30,7 @@ in part, so a task that requires receipts cannot be mined with it.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -41,7 +42,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .spec import TaskSpec, receipt_config
+from .spec import TaskSpec, receipt_config, validate
 from .synthesis import DreamConfig, DreamTask, dream_shard, prepare_teachers
 
 KEY = "receipt"  # the bundle metadata key
@@ -98,6 +99,15 @@ class Receipt:
         return int(self.config["batch"])
 
 
+def requiring(spec: TaskSpec, required: bool = True, **settings) -> TaskSpec:
+    """A copy of ``spec`` that does (or does not) require receipts, with other receipt ``settings``."""
+    raw = copy.deepcopy(spec.raw)
+    raw["scoring"]["receipt"] = {**raw["scoring"].get("receipt", {}), "required": required, **settings}
+    out = validate(raw)
+    out.path = spec.path  # the teachers' file hints resolve beside the original spec
+    return out
+
+
 def of_config(cfg: DreamConfig, n: int) -> Receipt:
     """The receipt of one fresh synthesis of ``n`` dreams with ``cfg`` (nothing dropped yet)."""
     d = dataclasses.asdict(cfg)
@@ -119,6 +129,18 @@ def kept(parts: Sequence[Receipt], origins: Sequence[tuple[int, int]]) -> Receip
         have = {i for (k, i) in origins if k == j}
         runs.append(Run(p.runs[0].seed, p.runs[0].n, tuple(i for i in range(p.runs[0].n) if i not in have)))
     return Receipt(dict(parts[0].config), tuple(runs))
+
+
+def subset(receipt: Receipt, positions: Sequence[int]) -> Receipt:
+    """The receipt of the bundle made of the images at ``positions`` (increasing) of ``receipt``'s
+    bundle: the same runs, with every other image dropped (a benchmark splits one bundle into
+    several submissions this way)."""
+    origins = receipt.origins()
+    keep = {origins[p] for p in positions}
+    if list(positions) != sorted(set(positions)):
+        raise ValueError("positions must be increasing")
+    return Receipt(dict(receipt.config), tuple(
+        Run(r.seed, r.n, tuple(i for i in range(r.n) if (j, i) not in keep)) for j, r in enumerate(receipt.runs)))
 
 
 def _int(v, what: str, lo: int, hi: int) -> int:

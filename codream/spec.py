@@ -23,7 +23,11 @@ Schema ``codream.task-spec/1``::
 ``distill.students`` (optional, 1) trains that many students per score and averages their
 accuracy; ``baseline.seeds`` (optional, 1) averages the noise baseline over that many seeds
 (``codream/yardstick.py``). ``scoring.derived`` (optional; defaults in :data:`DERIVED_DEFAULTS`)
-sets the derived-work check (``codream/derived.py``).
+sets the derived-work check (``codream/derived.py``). ``scoring.receipt`` (optional; defaults in
+:data:`RECEIPT_DEFAULTS`): whether a bundle must carry a synthesis receipt (``required``), how many
+of its shards a verifier dreams again (``shards``), how alike replay and bundle must be
+(``min_cosine``) and the largest shard a receipt may name (``max_batch`` × ``max_steps``)
+(``codream/receipt.py``); the digits and MNIST reference tasks require receipts.
 
 ``scoring.novelty`` (optional; defaults in :data:`NOVELTY_DEFAULTS`) sets the novelty check
 (``codream/novelty.py``): the similarity ``threshold`` at which an image is a near-twin of an
@@ -389,7 +393,10 @@ def digits_reference(teacher_cid: str, teacher_cfg: dict, file: str | None = Non
                     # calibrated like the defaults, on independent honest digits bundles (pixel seeds,
                     # DeepInversion): ≤ 0.3 % of their images flagged; 2 % derived makes a bundle INVALID
                     "derived": {**DERIVED_DEFAULTS, "margin": 0.138, "quad_margin": 0.074, "self_margin": 0.173,
-                                "self_quad_margin": 0.109, "eval_quad_margin": 0.096, "max_fraction": 0.02}},
+                                "self_quad_margin": 0.109, "eval_quad_margin": 0.096, "max_fraction": 0.02},
+                    # every bundle's verifiers dream one of its shards again: what no disguise of a
+                    # copy survives (codream/receipt.py; docs/verification.md, "Receipts")
+                    "receipt": {"required": True}},
     })
 
 
@@ -422,5 +429,8 @@ def reference_spec(dataset: str, teacher_cid: str, teacher_cfg: dict, file: str 
                 "bundle": {"min_images": 256, "max_images": 100_000, "max_bytes": 512 << 20}})
     raw["distill"].update({"steps": 2000, "batch": 256, "augment": ["shift:4", "flip", "mixup"]})
     raw["scoring"]["novelty"]["reference_images"] = 0  # not calibrated on CIFAR: score by the new share only
+    # no receipts at CIFAR size: its miners run on GPUs with bf16 autocast, which a replay cannot
+    # reproduce, and DeepInversion's 2,000 steps per shard would make each replay a bundle's work
+    del raw["scoring"]["receipt"]
     raw["scoring"]["derived"] = dict(DERIVED_DEFAULTS, resolution=16)  # not calibrated on CIFAR either
     return raw

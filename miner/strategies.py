@@ -20,7 +20,7 @@ from codream.spec import TaskSpec
 from codream.teachers import load_teachers
 
 from . import cheats
-from .methods import METHODS, synthesize_new
+from .methods import METHODS, check_receipt_support, synthesize_new
 
 
 class StrategyError(TaskError):
@@ -63,12 +63,13 @@ class Honest(Strategy):
     def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
         """Dream, then drop this bundle's own repeats (near-twins and self-derived images: the
         verifier pays for new images only) and dream replacements (``methods.synthesize_new``)."""
-        teachers = load_teachers(spec, client=ipfs)
         try:
-            res = synthesize_new(spec, teachers, n, self.method, seed=seed, steps=self.steps, device=self.device,
-                                 amp=self.amp, run_shards=self.backend.run_shards if self.backend else None)
-        except ValueError as exc:  # e.g. a task that requires receipts, mined with the generator
+            check_receipt_support(spec, self.method, self.amp)  # before any work: the bundle would be INVALID
+        except ValueError as exc:
             raise StrategyError(str(exc)) from None
+        teachers = load_teachers(spec, client=ipfs)
+        res = synthesize_new(spec, teachers, n, self.method, seed=seed, steps=self.steps, device=self.device,
+                             amp=self.amp, run_shards=self.backend.run_shards if self.backend else None)
         self.last_receipt = res.receipt.to_json() if res.receipt is not None else None
         return res.images
 
@@ -115,6 +116,7 @@ class Copy(Strategy):
     Waits up to ``wait`` seconds for a leaked file to appear."""
 
     name = "copy"
+    source_receipt: str | None = None  # the copied bundle's synthesis receipt, if it had one
 
     def __init__(self, source: str | Path | None = None, cid: str | None = None, wait: float = 600):
         if (source is None) == (cid is None):
@@ -123,7 +125,8 @@ class Copy(Strategy):
 
     def _original(self, ipfs) -> torch.Tensor:
         data = ipfs.cat(self.cid, max_bytes=1 << 30) if self.cid else _wait_for(self.source, self.wait).read_bytes()
-        images, _ = bundlemod.read(data)
+        images, header = bundlemod.read(data)
+        self.source_receipt = header.metadata.get("receipt")
         return images
 
     def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
@@ -182,7 +185,11 @@ class TransformedCopy(Copy):
 
     def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
         teachers = load_teachers(spec, client=ipfs) if self.how == "reoptimise" else None
-        return transform(self._original(ipfs), self.how, seed, teachers, spec)
+        out = transform(self._original(ipfs), self.how, seed, teachers, spec)
+        # the best a copier can do where the task requires receipts: keep the source's (the images
+        # stay in its order); the verifiers' replay of any shard then finds the disguise
+        self.last_receipt = self.source_receipt
+        return out
 
 
 class LeakedEval(Strategy):

@@ -113,8 +113,12 @@ def actors() -> list[Actor]:
         Actor("miner exact copy", "miner", [7], False, "honest 1's bundle, re-bound", ["A"], "copy"),
         Actor("miner sybil copies ×3", "miner", [8, 9, 10], False,
               "honest 1's dreams shifted / flipped / noised, under 3 addresses", ["A"], "transformed"),
-        # (5-step re-optimisation is out of the derived check's reach on 8×8 digits: accepted in a measured run;
-        # docs/threat-model.md)
+        # an elastic warp and a 5-step re-optimisation are out of the derived check's reach on 8×8 digits
+        # (both accepted in measured runs; docs/threat-model.md): the receipt's replay catches them
+        Actor("miner warped copies ×2", "miner", [37, 38], False, "honest 1's dreams elastically warped / "
+              "re-optimised 5 steps, keeping its synthesis receipt, under 2 addresses (no pixel statistic tells "
+              "them from fresh dreams on 8×8 digits: the verifiers' replay of a shard of the receipt does)",
+              ["A"], "transformed", transforms=("warp", "reoptimise")),
         Actor("miner disguised copies ×3", "miner", [34, 35, 36], False, "honest 1's dreams rotated 10° / its own "
               "pairs blended 70/30 / rotated 10° then blended 70/30, under 3 addresses (no pixel alignment undoes "
               "them: the derived-work check, whose blend check tries the earlier images rotated too)",

@@ -30,13 +30,14 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from codream import bundle as bundlemod, spec as specmod
+from codream import bundle as bundlemod, receipt as receipts, spec as specmod
 from codream.devchain import DEVNET_CHAIN_ID, free_port
 from codream.evalset import check_offline, load_eval_set
 from codream.chain import Chain, ChainConfig, load_account
 from codream.distill import torch_threads
 from codream.novelty import reference
 from codream.protocol import PRODUCTION_PARAMS, Phase, miner_commitment
+from codream.spec import receipt_config
 from codream.teachers import load_teachers
 from ipfs import IpfsClient
 from codream.synthesis import DreamConfig, dream
@@ -159,7 +160,8 @@ def measure(task_dir: Path, bundle_path: Path, ray_jobs: int, synth_images: int)
     again = score(task, BundleJob(data=data, binding=binding, seed=2), teachers=teachers)
     t2 = time.perf_counter()
     out.update(first_score_seconds=round(t1 - t0, 2), score_seconds=round(t2 - t1, 2), verdict=again["verdict"],
-               score_bps=again["score_bps"])
+               score_bps=again["score_bps"], reasons=[r["code"] for r in again["reasons"]],
+               receipt_replay_seconds=(again.get("receipt") or {}).get("seconds"))
     if synth_images:  # on one thread, as the score: the overhead compares the two
         torch.manual_seed(0)
         with torch_threads(1):
@@ -231,7 +233,7 @@ def spread(values) -> dict:
     return {"min": round(v[0], 3), "median": round(statistics.median(v), 3), "max": round(v[-1], 3), "n": len(v)}
 
 
-def round_jobs(task_dir: Path, parts: list) -> dict:
+def round_jobs(task_dir: Path, parts: list, part_receipts_json: list | None = None) -> dict:
     """The jobs of a devnet round as its agent makes them, on this process, timed: the agent's own
     per-task work (the spec, its teachers, the eval set and its check: before any job is sent),
     each submission's earlier-submission reference (the agent builds them serially; job s carries
@@ -253,7 +255,8 @@ def round_jobs(task_dir: Path, parts: list) -> dict:
     baseline_accuracy(spec, teachers, ev, threads=1)
     base_s = time.perf_counter() - t0
     binding = bundlemod.Binding(DEVNET_CHAIN_ID, "0x" + "ab" * 20, 1, "0x" + "cd" * 20)
-    jobs = [BundleJob(data=bundlemod.to_bytes(part, binding), binding=binding, earlier=tuple(refs[:s]), seed=s + 1)
+    jobs = [BundleJob(data=bundlemod.to_bytes(part, binding, part_receipts_json[s] if part_receipts_json else None),
+                      binding=binding, earlier=tuple(refs[:s]), seed=s + 1)
             for s, part in enumerate(parts)]
     return {"task": TaskInputs(spec, ev, StaticIndex([]), threads=1), "jobs": jobs, "agent_seconds": agent_s,
             "reference_seconds": prep, "baseline_seconds": base_s}
@@ -285,7 +288,7 @@ def _ray_run(task: TaskInputs, jobs: list, workers: int) -> dict:
             "verdicts": [recs[s]["verdict"] for s in range(len(jobs))]}
 
 
-def measure_round(task_dir: Path, parts: list) -> dict:
+def measure_round(task_dir: Path, parts: list, part_receipts_json: list | None = None) -> dict:
     """The model's inputs for a round of ``parts`` (one bundle each), measured the way the round
     uses them, right before it: the round's own jobs (its bundles, each with its earlier
     references) on a fresh local Ray cluster of 1 CPU, then of 2.
@@ -294,7 +297,7 @@ def measure_round(task_dir: Path, parts: list) -> dict:
     worker's start); warm-up: what the lone worker took beyond all jobs at S; efficiency: S over
     the median job time when 2 workers share the machine (per job, so one slow job or a slow start
     moves it little); the agent's own work from :func:`round_jobs`. The spread of each is given."""
-    made = round_jobs(task_dir, parts)
+    made = round_jobs(task_dir, parts, part_receipts_json)
     one = _ray_run(made["task"], made["jobs"], 1)
     two = _ray_run(made["task"], made["jobs"], 2)
     later = [t for s, t in enumerate(one["job_seconds"]) if s != one["first_job"]] or one["job_seconds"]
@@ -319,7 +322,7 @@ def predict_round(inputs: dict, submissions: int, workers: int) -> float:
                           submissions - 1)
 
 
-def devnet_round(task_dir: Path, parts: list, workers: int) -> dict:
+def devnet_round(task_dir: Path, parts: list, workers: int, part_receipts_json: list | None = None) -> dict:
     """A measured round on a fresh devnet: one submission per part (``parts``: uint8 image
     tensors) from as many miners, one verifier holding all K = r = 5 seats (it scores every bundle
     once) that scores on a local Ray cluster of ``workers`` CPUs. Returns the agent's scoring wall
@@ -347,7 +350,8 @@ def devnet_round(task_dir: Path, parts: list, workers: int) -> dict:
         for m, part in enumerate(parts):
             miner = Chain(ChainConfig(rpc), load_account(f"dev:{m + 1}"))
             data = bundlemod.to_bytes(part, bundlemod.Binding(owner.chain_id, owner.address, tid,
-                                                              miner.account.address))
+                                                              miner.account.address),
+                                      part_receipts_json[m] if part_receipts_json else None)
             cid, salt = ipfs.add_bytes(data), bytes([m + 1]) * 32
             miner.send("commit", tid, miner_commitment(cid, salt, miner.account.address, tid, miner.chain_id,
                                                        miner.address), value=bond)
@@ -386,18 +390,39 @@ def devnet_round(task_dir: Path, parts: list, workers: int) -> dict:
         down(a, i)
 
 
+def part_receipts(task_dir: Path, receipt_json: str | None, parts: list) -> list | None:
+    """Each part's synthesis receipt (the source bundle's runs, every image of the other parts
+    dropped: ``codream.receipt.subset``), or None where the bundle has none; a task that requires
+    receipts then cannot be measured with it (every part would be INVALID)."""
+    spec = specmod.load(next(task_dir.glob("spec.json")))
+    if receipt_json is None:
+        if receipt_config(spec)["required"]:
+            raise ValueError("the task requires synthesis receipts and this bundle has none: dream it with "
+                             "`codream miner dream` (pixel method, no --amp)")
+        return None
+    rec = receipts.parse(receipt_json, spec, sum(len(p) for p in parts))
+    out, start = [], 0
+    for p in parts:
+        out.append(receipts.subset(rec, range(start, start + len(p))).to_json())
+        start += len(p)
+    return out
+
+
 def validate_round(task_dir: Path, bundle_path: Path, submissions: int, repeats: int = 3, workers: int = 2) -> dict:
     """The model against devnet rounds, ``repeats`` times: split the bundle's images into
     ``submissions`` bundles, measure the model's inputs on those very jobs (:func:`measure_round`),
     predict the scoring time of a verifier that holds every seat (it scores each submission once)
     on ``workers`` Ray workers, then run that round and compare; each run notes the machine's load."""
+    meta: dict = {}
     try:
-        images = bundlemod.read(bundle_path.read_bytes())[0]
+        images, header = bundlemod.read(bundle_path.read_bytes())
+        meta = header.metadata
     except bundlemod.BundleError:
         images = load_file(str(bundle_path))["images"]
     parts = list(images.chunk(submissions))
     if len(parts) != submissions or len(parts[-1]) == 0:
         raise ValueError(f"{len(images)} images do not split into {submissions} bundles")
+    receipts_json = part_receipts(task_dir, meta.get(receipts.KEY), parts)
     runs = []
     before = os.environ.get("CODREAM_HOME")
     with tempfile.TemporaryDirectory() as home:
@@ -407,9 +432,9 @@ def validate_round(task_dir: Path, bundle_path: Path, submissions: int, repeats:
         try:
             for _ in range(repeats):
                 load_before = os.getloadavg()[0]
-                inputs = measure_round(task_dir, parts)
+                inputs = measure_round(task_dir, parts, receipts_json)
                 predicted = predict_round(inputs, submissions, workers)
-                got = devnet_round(task_dir, parts, workers)
+                got = devnet_round(task_dir, parts, workers, receipts_json)
                 error = got["scoring_seconds"] / predicted - 1
                 runs.append({"load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
                              "inputs": inputs, "predicted_seconds": round(predicted, 2), "round": got,

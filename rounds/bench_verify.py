@@ -48,12 +48,13 @@ from codream.devchain import DEVNET_CHAIN_ID
 from codream.evalset import load_eval_set
 from codream.novelty import reference
 from codream.derived import bundle_similarity
-from codream.spec import TaskSpec, derived_config, load as load_spec
+from codream import receipt as receipts
+from codream.spec import TaskSpec, derived_config, load as load_spec, receipt_config
 from codream.teachers import load_teachers
 from codream.yardstick import gain_bps, noise_accuracy, student_accuracies
 from miner import cheats
 from miner.methods import synthesize
-from codream.synthesis import DreamConfig, deepinversion_config, dream
+from codream.synthesis import DreamConfig, DreamTask, deepinversion_config, dream, dream_shard
 from owner.teacher import train_reference
 from verifier.validate import validate_bytes
 from verifier.score import clear_memo, score_verdict
@@ -101,7 +102,9 @@ class VerifyBench:
         if not (tdir / "spec.json").exists():
             log(f"training the {task} reference teacher into {tdir}")
             train_reference(task, tdir, progress=False)
-        self.spec = load_spec(tdir / "spec.json")
+        # the sections below measure the pixel checks and the score, so bundles are judged without
+        # the receipt requirement (none of them carries one); the receipts section replays receipts
+        self.spec = receipts.requiring(load_spec(tdir / "spec.json"), False)
         self.teachers = load_teachers(self.spec)
         self.ev = load_eval_set(tdir / "eval.safetensors", self.spec)
         self.points_path = self.workdir / f"{task}-verify-points.json"
@@ -135,13 +138,7 @@ class VerifyBench:
     def honest(self) -> dict[str, torch.Tensor]:
         """Four independent honest 1,000-dream bundles (three seeds of one method, one of another),
         synthesised once and kept beside the points with their synthesis time."""
-        s = self.spec
-        if self.task == "digits":
-            recipes = {"pixel s0": ("pixel", 0), "pixel s1": ("pixel", 1), "pixel s2": ("pixel", 2),
-                       "DeepInversion-50 s3": ("di50", 3)}
-        else:
-            recipes = {"DeepInversion-100 s0": ("di100", 0), "DeepInversion-100 s1": ("di100", 1),
-                       "DeepInversion-100 s2": ("di100", 2), "generator s3": ("generator", 3)}
+        recipes = self.HONEST_BUNDLES[self.task]
         out = {}
         for name, (method, seed) in recipes.items():
             path = self.workdir / f"{self.task}-{method}-s{seed}.safetensors"
@@ -154,6 +151,10 @@ class VerifyBench:
         return out
 
     HONEST_RECIPES = {"digits": ("pixel", 0), "mnist": ("di100", 0)}  # H, the bundle every section copies
+    HONEST_BUNDLES = {"digits": {"pixel s0": ("pixel", 0), "pixel s1": ("pixel", 1), "pixel s2": ("pixel", 2),
+                                 "DeepInversion-50 s3": ("di50", 3)},
+                      "mnist": {"DeepInversion-100 s0": ("di100", 0), "DeepInversion-100 s1": ("di100", 1),
+                                "DeepInversion-100 s2": ("di100", 2), "generator s3": ("generator", 3)}}
 
     def dream_honest(self, method: str, seed: int) -> tuple[torch.Tensor, float]:
         """1,000 honest dreams of ``method`` (``pixel``, ``generator``, ``diN``: DeepInversion N
@@ -308,6 +309,8 @@ class VerifyBench:
             sy["total_share_of_one_bundle"] = round((honest_pay["earned_bps"] + sy["copies_earned_bps"]) /
                                                     honest_pay["earned_bps"], 4)
         res["sybil"] = sy
+        # -- receipts -------------------------------------------------------------------------
+        res["receipts"] = self.point("receipts", lambda: self.receipts(honest, h2, h3, x, rows, honest_pay))
         # -- grinding -------------------------------------------------------------------------
         res["grinding"] = self.grinding(h)
         # -- marginal -------------------------------------------------------------------------
@@ -346,6 +349,104 @@ class VerifyBench:
         res["goals"] = self.goals(res)
         res["left_out"] = self.skipped
         return res
+
+    def honest_receipt(self, method: str, seed: int):
+        """The synthesis receipt of the honest bundle ``dream_honest(method, seed)`` dreams (None for
+        the generator, which cannot be replayed in part)."""
+        s = self.spec
+        if method.startswith("di"):
+            return receipts.of_config(deepinversion_config(seed=seed, steps=int(method[2:]), image_size=s.shape[1],
+                                                           lr=0.1), 1000)
+        return receipts.of_config(DreamConfig.for_shape(s.shape, seed=seed), 1000) if method == "pixel" else None
+
+    def receipts(self, honest: dict, h2: torch.Tensor, h3: torch.Tensor, x: torch.Tensor, rows: list[dict],
+                 honest_pay: dict | None) -> dict:
+        """Synthesis receipts (``codream/receipt.py``) against every copy: which shards of a copy
+        that carries the honest bundle's receipt fail their replay, hence the probability a
+        committee's replay catches it (a caught bundle is INVALID and loses its bond), and what it
+        can earn at most in expectation. Every shard of every honest bundle with a receipt is
+        replayed, so the replay's cost is measured against the synthesis it repeats.
+
+        The copies are made from the replay of H's receipt (what today's recipe makes of H's seeds;
+        the stored H may predate a change of the recipe's seeding) and checked shard by shard:
+        whether a committee replays shard k depends only on its seed, so the catch probability is
+        the kept-image weight of the failing shards, exactly."""
+        spec_r = receipts.requiring(self.spec)
+        min_cos = float(receipt_config(spec_r)["min_cosine"])
+        recipes = self.HONEST_BUNDLES[self.task]
+        out: dict = {"min_cosine": min_cos, "honest": {}}
+        replays, shard_seconds = {}, []
+        for name, (method, seed) in recipes.items():
+            rec = self.honest_receipt(method, seed)
+            if rec is None:
+                out["honest"][name] = "no receipt: the generator cannot be replayed in part"
+                continue
+            task = DreamTask(self.teachers, 1000, self.spec.num_classes, tuple(self.spec.shape), self.spec.mean,
+                             self.spec.std, rec.dream_config(0))
+            parts = []
+            for k in range(task.shards):
+                t0 = time.perf_counter()
+                parts.append(dream_shard(task, k).images)
+                shard_seconds.append((time.perf_counter() - t0, task.span(k)[1] - task.span(k)[0]))
+            replays[name] = (rec, torch.cat(parts))
+            # the stored bundle may predate a change of the recipe's seeding (then its own receipt
+            # would not match it: the copies below are made from the replay instead)
+            out["honest"][name] = {"shards": task.shards,
+                                   "stored_bundle_is_its_replay": bool(torch.equal(replays[name][1], honest[name]))}
+        h_rec, hr = replays[list(recipes)[0]]
+        h2_rec, h2r = replays[list(recipes)[1]]
+
+        def caught(images: torch.Tensor, rec, reference: torch.Tensor) -> float:
+            """Kept-image share of the shards of ``images`` (under ``rec``) that fail their replay."""
+            cos = receipts.centred_cosine(images, reference)
+            fail: dict[tuple[int, int], bool] = {}
+            for k, (j, i) in enumerate(rec.origins()):
+                key = (j, i // rec.batch)
+                fail[key] = fail.get(key, False) or bool(cos[k] < min_cos)
+            w: dict[tuple[int, int], int] = {}
+            for j, i in rec.origins():
+                w[(j, i // rec.batch)] = w.get((j, i // rec.batch), 0) + 1
+            return sum(w[u] for u in w if fail[u]) / sum(w.values())
+
+        half = len(hr) // 2
+        diluted_rec = receipts.kept([receipts.Receipt(h_rec.config, (h_rec.runs[0],)),
+                                     receipts.Receipt(h2_rec.config, (h2_rec.runs[0],))],
+                                    [(0, i) for i in range(half)] + [(1, i) for i in range(half, len(h2r))])
+        if h2_rec.config != h_rec.config:
+            diluted_rec = None  # two recipes: a receipt has one config
+        copies = {k: v for k, v in self.cheats(hr, h3, x).items() if not k.endswith("+ 50 % fresh")}
+        best = max([r["earned_bps"] for r in rows] + [honest_pay["earned_bps"] if honest_pay else 0])
+        base = honest_pay["earned_bps"] if honest_pay else None
+        fresh_half = self.verdict(h2r[half:], {})["earned_bps"]
+        crow = []
+        for name, images in copies.items():
+            p_full = caught(images, h_rec, hr)
+            row = {"copy": name, "caught_full_copy": round(p_full, 4),
+                   "at_most_share_of_honest": round((1 - p_full) * best / base, 4) if base else None}
+            if diluted_rec is not None:
+                mixed = torch.cat([images[:half], h2r[half:]])
+                p_half = caught(mixed, diluted_rec, torch.cat([hr[:half], h2r[half:]]))
+                row["caught_with_50_percent_fresh"] = round(p_half, 4)
+                # the copier's best case (no bond): paid the most any bundle earned when not caught,
+                # against what its fresh half alone earns
+                row["beyond_its_fresh_half_share_of_honest"] = (round(((1 - p_half) * best - fresh_half) / base, 4)
+                                                                 if base else None)
+            crow.append(row)
+        out["copies"] = crow
+        out["fresh_half_alone_bps"] = fresh_half
+        out["best_earned_bps"] = best
+        secs = sum(t for t, _ in shard_seconds)
+        imgs = sum(n for _, n in shard_seconds)
+        out["cost"] = {"replay_seconds_per_image": round(secs / imgs, 5),
+                       "one_shard_share_of_synthesis": round(max(n for _, n in shard_seconds) / 1000, 4),
+                       "note": "a replay is one shard of the bundle's synthesis: batch / n of it"}
+        # four disguised copies under four addresses after H, each with H's receipt
+        out["sybil_total_share_of_one_bundle"] = round(
+            1 + sum((1 - caught(images, h_rec, hr)) * best / base
+                    for name, images in copies.items()
+                    if name in ("rotated +10°", "70/30 blend with another earlier bundle", "re-optimised 5 steps (lr 0.25)",
+                                "elastic warp")), 4) if base else None
+        return out
 
     EQUAL_COST_STEPS = (5, 10, 20)  # the re-optimised copies' step counts (and one between)
 
@@ -423,6 +524,21 @@ class VerifyBench:
         if res.get("sybil") and "total_share_of_one_bundle" in res["sybil"]:
             t = res["sybil"]["total_share_of_one_bundle"]
             out["k disguised copies + the original ≤ 1.1 × one bundle"] = {"value": t, "met": t <= 1.1}
+        rc = res.get("receipts")
+        if rc and rc.get("copies"):
+            worst = max(rc["copies"], key=lambda r: r["at_most_share_of_honest"] or 0)
+            out["with receipts: each copy earns ≤ 10 % of the honest bundle (at most, in expectation)"] = {
+                "worst": worst["copy"], "share": worst["at_most_share_of_honest"],
+                "met": all((r["at_most_share_of_honest"] or 0) <= 0.10 for r in rc["copies"])}
+            diluted = [r for r in rc["copies"] if r.get("beyond_its_fresh_half_share_of_honest") is not None]
+            if diluted:
+                w = max(diluted, key=lambda r: r["beyond_its_fresh_half_share_of_honest"])
+                out["with receipts: a copy diluted 50 % earns ≤ 10 % beyond its fresh half (at most, in expectation)"] = {
+                    "worst": w["copy"], "share": w["beyond_its_fresh_half_share_of_honest"],
+                    "met": all(r["beyond_its_fresh_half_share_of_honest"] <= 0.10 for r in diluted)}
+            if rc.get("sybil_total_share_of_one_bundle") is not None:
+                t = rc["sybil_total_share_of_one_bundle"]
+                out["with receipts: k disguised copies + the original ≤ 1.1 × one bundle"] = {"value": t, "met": t <= 1.1}
         hon = [r for r in res["honest"] if r["earlier_bundles"]]
         if hon:
             out["honest: ≤ 1 % of images flagged"] = {"worst": max(r["flagged_share"] for r in hon),

@@ -71,13 +71,15 @@ def test_faulty_owners_are_burned_and_nobody_harvests_an_unjudged_round(result):
 
 
 @pytest.mark.slow
-def test_copies_replays_and_eval_images_are_caught_by_novelty(result):
+def test_copies_replays_and_eval_images_are_caught_by_novelty_and_receipts(result):
     rows = {r["strategy"]: r for r in result["rows"]}
-    for name in ("miner exact copy", "miner sybil copies ×3", "miner disguised copies ×3", "miner eval images",
-                 "miner replay"):
+    for name in ("miner exact copy", "miner sybil copies ×3", "miner disguised copies ×3", "miner warped copies ×2",
+                 "miner eval images", "miner replay"):
         assert ": accepted" not in rows[name]["why"], (name, rows[name]["why"])
     disguised = rows["miner disguised copies ×3"]["why"]
     assert disguised == "A: invalid; A: invalid; A: invalid", disguised  # derived: a rotation, a blend, both
+    warped = rows["miner warped copies ×2"]["why"]
+    assert warped == "A: invalid; A: invalid", warped  # the receipt's replay: an elastic warp, a re-optimisation
     assert rows["miner honest 1"]["why"].count(": accepted") >= 2
 
 

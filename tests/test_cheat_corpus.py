@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from codream import bundle
+from codream import bundle, receipt as receipts
 from codream.bundle import Binding
 from codream.evalset import load_eval_set
 from codream.spec import load as load_spec
@@ -25,7 +25,9 @@ REF = Binding(31337, "0x" + "ab" * 20, 1, "0x" + "cd" * 20)
 
 @pytest.fixture(scope="module")
 def task(reference_task):
-    spec = load_spec(reference_task["spec"])
+    # the pixel checks alone: on a task that requires receipts (the reference tasks) none of these
+    # copies would even get that far (no receipt, or one that does not replay: tests/test_receipt.py)
+    spec = receipts.requiring(load_spec(reference_task["spec"]), False)
     return spec, load_teachers(spec), load_eval_set(reference_task["eval_set"], spec)
 
 

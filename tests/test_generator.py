@@ -1,10 +1,12 @@
 """Amortised synthesis (the meta-learned generator) and the miner's --method."""
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
-from codream import bundle, spec as specmod
+from codream import bundle, receipt as receipts, spec as specmod
 from codream.bundle import Binding
 from codream.data import normalize
 from codream.teachers import load_teachers
@@ -110,7 +112,12 @@ def test_synthesize_dispatches_methods_and_rejects_unknown_ones(task, monkeypatc
 def test_cli_dream_drops_its_own_repeats_and_writes_bundle_and_preview(reference_task, tmp_path):
     """`miner dream` submits what the verifier counts as new: no near-twins, no self-derived images
     (the README's quick tour once wrote a generator bundle that was 81.6 % near-twins: INVALID)."""
-    res = run_cli("miner", "dream", "--task-spec", reference_task["spec"], "--n", "100", "--steps", "2",
+    # the reference task requires synthesis receipts, which the generator cannot give (miner dream
+    # refuses it there: tests/test_receipt.py); its copy without that requirement takes it
+    shutil.copytree(Path(reference_task["spec"]).parent, tmp_path / "task")
+    (tmp_path / "task" / "spec.json").write_text(json.dumps(
+        receipts.requiring(specmod.load(tmp_path / "task" / "spec.json"), False).raw))
+    res = run_cli("miner", "dream", "--task-spec", str(tmp_path / "task" / "spec.json"), "--n", "100", "--steps", "2",
                   "--method", "generator", "--out", str(tmp_path / "b.safetensors"), "--device", "cpu",
                   "--preview", str(tmp_path / "p.png"), "--threads", "1",
                   env={"CODREAM_HOME": str(tmp_path / "home")})

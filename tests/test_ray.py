@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import json
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from codream import bundle, spec as specmod
+from codream import bundle, receipt as receipts, spec as specmod
 from codream.bundle import Binding
 from codream.evalset import load_eval_set
 from codream.protocol import Phase, recipe_seed
@@ -49,9 +50,18 @@ def cluster(tmp_path_factory):
     ray.shutdown()
 
 
+def without_receipts(reference_task, where: Path) -> Path:
+    """A copy of the reference task whose spec does not require synthesis receipts: these tests are
+    about Ray, and their bundles are fixtures or bare shards (tests/test_receipt.py: receipts)."""
+    shutil.copytree(Path(reference_task["spec"]).parent, where)
+    spec = receipts.requiring(specmod.load(where / "spec.json"), False)
+    (where / "spec.json").write_text(json.dumps(spec.raw))
+    return where / "spec.json"
+
+
 @pytest.fixture(scope="module")
 def inputs(reference_task):
-    spec = specmod.load(reference_task["spec"])
+    spec = receipts.requiring(specmod.load(reference_task["spec"]), False)  # a fixture bundle, no receipt
     ev = load_eval_set(reference_task["eval_set"], spec)
     images = load_file(str(DREAMS))["c"]  # 100 honest dreams: a VALID bundle, quick to distil
     task = TaskInputs(spec, ev, StaticIndex([]), threads=1)
@@ -122,8 +132,7 @@ def test_agent_scores_on_ray_commits_once_per_seat_after_a_worker_dies(cluster, 
     st = devnet.up(a, i)
     try:
         rpc, api = st["anvil"]["rpc_url"], st["ipfs"]["api"]
-        task_dir = tmp_path / "task"
-        shutil.copytree(Path(reference_task["spec"]).parent, task_dir)
+        task_dir = without_receipts(reference_task, tmp_path / "task").parent
         owner = Chain(ChainConfig(rpc), load_account("dev:0"))
         ipfs = IpfsClient(api)
         v = Chain(ChainConfig(rpc), load_account("dev:4"))
@@ -239,7 +248,7 @@ def test_a_shard_that_raises_comes_back_as_its_error(cluster, mined_here):
 def test_mining_without_the_flag_does_not_import_ray_and_generator_is_refused(reference_task, tmp_path):
     """`miner dream` without --ray-address dreams and never imports ray; with --method generator
     --ray-address it says why not (before starting anything)."""
-    spec = reference_task["spec"]
+    spec = str(without_receipts(reference_task, tmp_path / "task"))  # the generator's refusal here is Ray's
     code = f"""
 import sys
 from typer.testing import CliRunner

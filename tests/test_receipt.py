@@ -181,7 +181,7 @@ def test_a_task_requiring_receipts_refuses_what_cannot_be_replayed(task, referen
     path.write_text(json.dumps(spec.raw))
     res = run_cli("miner", "dream", "--task-spec", str(path), "--n", "100", "--method", "generator",
                   "--out", str(tmp_path / "b"))
-    assert res.returncode != 0 and "requires synthesis receipts" in res.stderr and not (tmp_path / "b").exists()
+    assert res.returncode != 0 and "requires synthesis receipts" in res.stderr.decode() and not (tmp_path / "b").exists()
 
 
 @pytest.mark.parametrize("bad,words", [({"required": "yes"}, "true or false"), ({"shards": 0}, "shards"),
@@ -191,3 +191,19 @@ def test_the_spec_checks_its_receipt_settings(task, bad, words):
     raw["scoring"]["receipt"] = bad
     with pytest.raises(specmod.SpecError, match=words):
         specmod.validate(raw)
+
+
+def test_a_bundle_split_into_parts_gives_each_part_a_receipt_of_its_own_images(task):
+    """`codream bench network --validate` splits one bundle into several submissions: each part's
+    receipt keeps the same runs and drops every image of the other parts."""
+    cfg = DreamConfig(steps=10, batch=64, seed=3)
+    rec = R.kept([R.of_config(cfg, 100), R.of_config(DreamConfig(steps=10, batch=64, seed=4), 20)],
+                 [(0, i) for i in range(100) if i != 7] + [(1, i) for i in range(20)])
+    whole = rec.origins()
+    parts = [range(0, 60), range(60, 119)]
+    for p in parts:
+        sub = R.subset(rec, p)
+        assert sub.origins() == [whole[k] for k in p]
+        assert R.parse(sub.to_json(), task[0], len(p)) == sub
+    with pytest.raises(ValueError):
+        R.subset(rec, [3, 2])

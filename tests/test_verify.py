@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from codream import bundle, spec as specmod
+from codream import bundle, receipt as receipts, spec as specmod
 from codream.bundle import Binding
 from codream.data import digits
 from codream.distill import noise_images
@@ -26,7 +26,9 @@ REF = Binding(**MANIFEST["binding"])
 
 @pytest.fixture(scope="module")
 def task(reference_task):
-    spec = specmod.load(reference_task["spec"])
+    """The reference task without its receipt requirement: these tests are about the checks beneath
+    it (what a bundle without a receipt is judged by) and the score (tests/test_receipt.py: receipts)."""
+    spec = receipts.requiring(specmod.load(reference_task["spec"]), False)
     return spec, load_teachers(spec), load_eval_set(reference_task["eval_set"], spec)
 
 
@@ -101,12 +103,14 @@ def scored(task, tmp_path_factory):
     spec, teachers, ev = task
     tmp = tmp_path_factory.mktemp("scored")
     train, _ = digits()
-    dreams = dream(teachers, 1000, 10, spec.shape, spec.mean, spec.std, DreamConfig(steps=60)).images
+    cfg = DreamConfig(steps=60)
+    dreams = dream(teachers, 1000, 10, spec.shape, spec.mean, spec.std, cfg).images
     sets = {"real": torch.from_numpy(train.x), "dreams": dreams,
             "noise": noise_images(1000, spec.shape, 12345)}
     out = {}
-    for name, images in sets.items():
-        path = bundle.write(tmp / f"{name}.safetensors", images, REF)
+    for name, images in sets.items():  # the dreams with their receipt: the CLI scores them on the reference task
+        rec = receipts.of_config(cfg, 1000).to_json() if name == "dreams" else None
+        path = bundle.write(tmp / f"{name}.safetensors", images, REF, rec)
         out[name] = score_bundle(spec, path, ev, teachers, REF)
     clear_memo()  # really score again (the in-process memo would answer)
     out["dreams_rerun"] = score_bundle(spec, tmp / "dreams.safetensors", ev, teachers, REF)
@@ -141,6 +145,7 @@ def test_cli_score_prints_the_verdict_json(reference_task, scored, tmp_path):
     out = json.loads(res.stdout)
     assert out["verdict"] == "VALID" and out["score_bps"] == scored["dreams"]["score_bps"]
     assert set(out) >= {"verdict", "reasons", "score_bps", "student_accuracy", "baseline_accuracy", "seconds"}
+    assert out["receipt"]["ok"] and out["receipt"]["identical"] == 1.0  # the reference task requires receipts
     res = run_cli("verifier", "score", "--task-spec", reference_task["spec"], "--bundle", str(scored["_path"]),
                   "--eval", reference_task["eval_set"], "--chain-id", "1", "--contract", REF.contract,
                   "--task-id", str(REF.task_id), "--miner", REF.miner, env={"CODREAM_HOME": str(tmp_path)})

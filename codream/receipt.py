@@ -75,6 +75,9 @@ class Run:
 
 @dataclass(frozen=True)
 class Receipt:
+    """How a bundle was dreamed: the synthesis settings (every ``DreamConfig`` field but the seed)
+    and its runs; the bundle's images are the runs' kept images, run after run, in index order."""
+
     config: dict
     runs: tuple[Run, ...]
 

@@ -25,7 +25,7 @@ from codream.spec import SpecError, parse_bytes
 from codream.teachers import TeacherError
 from ipfs import cid_of_file
 
-from .strategies import Honest, Strategy
+from .strategies import CannotMine, Honest, Strategy
 
 
 class MinerAgent(Agent):
@@ -104,7 +104,7 @@ class MinerAgent(Agent):
                 bundlemod.write(out, images, Binding(self.chain.chain_id, self.chain.address, tid, self.me),
                                 self.strategy.last_receipt)
                 subs.append({"bundle": str(out), "cid": cid_of_file(out), "n": len(images)})
-        except (SpecError, TeacherError) as exc:  # the task itself is broken: nothing to mine
+        except (SpecError, TeacherError, CannotMine) as exc:  # broken, or not minable this way: nothing to mine
             self.save_stage(st, "skipped", reason=str(exc))
             event(self.log, "skipping a task that cannot be mined", task=tid, reason=str(exc))
             return

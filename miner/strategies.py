@@ -27,6 +27,10 @@ class StrategyError(TaskError):
     """The strategy cannot produce images for this task (say why)."""
 
 
+class CannotMine(StrategyError):
+    """The strategy can never produce a bundle this task accepts (the agent skips the task)."""
+
+
 class Strategy:
     name = "strategy"
     demo_only = True
@@ -66,7 +70,7 @@ class Honest(Strategy):
         try:
             check_receipt_support(spec, self.method, self.amp)  # before any work: the bundle would be INVALID
         except ValueError as exc:
-            raise StrategyError(str(exc)) from None
+            raise CannotMine(str(exc)) from None
         teachers = load_teachers(spec, client=ipfs)
         res = synthesize_new(spec, teachers, n, self.method, seed=seed, steps=self.steps, device=self.device,
                              amp=self.amp, run_shards=self.backend.run_shards if self.backend else None)

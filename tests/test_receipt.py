@@ -16,6 +16,7 @@ from codream.synthesis import DreamConfig, DreamResult, dream
 from codream.teachers import load_teachers
 from miner import cheats
 from miner.methods import check_receipt_support, keep_new, synthesize_new
+from miner.strategies import CannotMine, Honest
 from tests.conftest import run_cli
 from verifier.score import BundleJob, TaskInputs, score
 
@@ -177,6 +178,8 @@ def test_a_task_requiring_receipts_refuses_what_cannot_be_replayed(task, referen
         check_receipt_support(spec, "generator", False)
     with pytest.raises(ValueError, match="without --amp"):
         check_receipt_support(spec, "pixel", True)
+    with pytest.raises(CannotMine, match="generator method cannot give"):  # the mining agent skips the task
+        Honest(method="generator").images(spec, 100, 0, ipfs=None)
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec.raw))
     res = run_cli("miner", "dream", "--task-spec", str(path), "--n", "100", "--method", "generator",

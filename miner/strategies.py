@@ -16,11 +16,13 @@ from codream import bundle as bundlemod
 from codream import data as D
 from codream.agent import TaskError
 from codream.distill import noise_images
-from codream.spec import TaskSpec
+from codream import receipt as receipts
+from codream.spec import TaskSpec, receipt_config
+from codream.synthesis import DreamConfig, DreamResult, dream
 from codream.teachers import load_teachers
 
 from . import cheats
-from .methods import METHODS, check_receipt_support, synthesize_new
+from .methods import METHODS, check_receipt_support, keep_new, synthesize_new
 
 
 class StrategyError(TaskError):
@@ -88,12 +90,28 @@ class LowEffort(Honest):
 
 
 class Noise(Strategy):
-    """Demo adversary: seeded uniform noise, no work at all."""
+    """Demo adversary: seeded noise, no work at all. Where the task requires synthesis receipts it
+    submits what a rational spammer would: the recipe's own starting noise (one step at lr 0, with a
+    receipt that replays), so it is scored, and rejected below the min gain, rather than INVALID."""
 
     name = "noise"
 
     def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
-        return noise_images(n, spec.shape, seed)
+        if not receipt_config(spec)["required"]:
+            return noise_images(n, spec.shape, seed)
+        teachers = load_teachers(spec, client=ipfs)
+
+        def run(k: int, s: int) -> DreamResult:
+            cfg = DreamConfig.for_shape(spec.shape, seed=s, steps=1, lr=0.0)
+            res = dream(teachers, k, spec.num_classes, spec.shape, spec.mean, spec.std, cfg)
+            res.receipt = receipts.of_config(cfg, k)
+            return res
+
+        # like any miner it drops its own repeats (noise of 8×8 has 0.3–2.7 % of them, around the
+        # derived check's 2 %), so that the score, not a check, is what turns it away
+        res = keep_new(spec, run(n, seed), n, seed, lambda k, s, kept: run(k, s))
+        self.last_receipt = res.receipt.to_json()
+        return res.images
 
 
 class Spam(Noise):

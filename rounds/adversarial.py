@@ -109,7 +109,7 @@ def actors() -> list[Actor]:
               tasks=["A"]),
         Actor("miner honest 1", "miner", [4], True, "dreams (120 steps)", ["A", "C", "D", "B"]),
         Actor("miner honest 2", "miner", [5], True, "dreams (120 steps, another seed)", ["A", "C", "D", "B"]),
-        Actor("miner noise", "miner", [6], False, "uniform noise", ["A"], "noise"),
+        Actor("miner noise", "miner", [6], False, "noise (the recipe's starting noise, with a receipt that replays)", ["A"], "noise"),
         Actor("miner exact copy", "miner", [7], False, "honest 1's bundle, re-bound", ["A"], "copy"),
         Actor("miner sybil copies ×3", "miner", [8, 9, 10], False,
               "honest 1's dreams shifted / flipped / noised, under 3 addresses", ["A"], "transformed"),

@@ -342,9 +342,17 @@ class VerifyBench:
             t0 = time.perf_counter()
             v = self.verdict(h2, {"H": h, "H3": h3})
             whole = time.perf_counter() - t0
-            return {"check_and_score_seconds": round(whole, 2), "check_seconds": v["check_seconds"],
-                    "score_seconds": v.get("score_seconds"), "synthesis_seconds": round(synth, 2),
-                    "synthesis_is_h": bool(torch.equal(again, h)), "ratio": round(whole / synth, 3)}
+            out = {"check_and_score_seconds": round(whole, 2), "check_seconds": v["check_seconds"],
+                   "score_seconds": v.get("score_seconds"), "synthesis_seconds": round(synth, 2),
+                   "synthesis_is_h": bool(torch.equal(again, h)), "ratio": round(whole / synth, 3)}
+            rec = self.honest_receipt(*self.HONEST_RECIPES[self.task])
+            if rec is not None:  # what a seat adds where the task requires receipts: one shard dreamed again
+                t0 = time.perf_counter()
+                rep = receipts.replay(rec, again, receipts.requiring(self.spec), self.teachers, seed=0)
+                took = time.perf_counter() - t0
+                out.update(replay_seconds=round(took, 2), replay_ok=rep["ok"],
+                           ratio_with_receipt=round((whole + took) / synth, 3))
+            return out
         res["cost"] = self.point("cost (synthesis timed beside)", cost)
         res["goals"] = self.goals(res)
         res["left_out"] = self.skipped
@@ -552,7 +560,10 @@ class VerifyBench:
                                                        "advantage_bps_std": gr["advantage_bps_std"],
                                                        "reorderings_identical": gr["reorderings_identical"]}
         if res.get("cost") and "ratio" in res["cost"]:
-            out["cost: whole score ≤ 0.1 × synthesis"] = {"ratio": res["cost"]["ratio"], "met": res["cost"]["ratio"] <= 0.1}
+            c = res["cost"]
+            ratio = c.get("ratio_with_receipt", c["ratio"])  # the reference tasks' seats replay a shard too
+            out["cost: whole score ≤ 0.1 × synthesis"] = {"ratio": ratio, "without_the_receipt_replay": c["ratio"],
+                                                          "met": ratio <= 0.1}
         return out
 
 

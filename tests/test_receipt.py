@@ -16,7 +16,7 @@ from codream.synthesis import DreamConfig, DreamResult, dream
 from codream.teachers import load_teachers
 from miner import cheats
 from miner.methods import check_receipt_support, keep_new, synthesize_new
-from miner.strategies import CannotMine, Honest
+from miner.strategies import CannotMine, Honest, Noise
 from tests.conftest import run_cli
 from verifier.score import BundleJob, TaskInputs, score
 
@@ -210,3 +210,15 @@ def test_a_bundle_split_into_parts_gives_each_part_a_receipt_of_its_own_images(t
         assert R.parse(sub.to_json(), task[0], len(p)) == sub
     with pytest.raises(ValueError):
         R.subset(rec, [3, 2])
+
+
+def test_the_demo_noise_miner_brings_a_receipt_and_is_scored_not_refused(task):
+    """A rational spammer on a task that requires receipts submits the recipe's own starting noise
+    (one step at lr 0): it replays, so the bundle is scored, and the min gain rejects it (half the
+    bond) as before receipts; uniform noise without a receipt would be INVALID (the whole bond)."""
+    spammer = Noise()
+    images = spammer.images(task[0], 150, 3, ipfs=None)
+    out = _score(task, images, spammer.last_receipt)
+    assert out["verdict"] == "VALID" and out["receipt"]["ok"], out["reasons"]
+    assert out["score_bps"] < task[0].scoring.min_gain_bps  # rejected by the min gain, not refused
+    assert _score(task, images, None)["reasons"][0]["code"] == "no_receipt"

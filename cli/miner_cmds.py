@@ -11,6 +11,7 @@ from codream.bundle import Binding, write
 from codream.chain import ChainError
 from codream.devchain import DEVNET_CHAIN_ID
 from codream.preview import write_grid
+from codream.spec import receipt_config
 from codream.teachers import TeacherError, load_teachers
 from codream.market import miner_rows
 from ipfs import IpfsError, cid_of_file
@@ -79,8 +80,10 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
         spec = specmod.load(task_spec)
         if not spec.bundle.min_images <= n <= spec.bundle.max_images:
             fail(f"--n {n}: the task accepts {spec.bundle.min_images}..{spec.bundle.max_images} dreams")
-        try:
-            check_receipt_support(spec, method, amp)  # before any work: the bundle would be INVALID
+        if device == "auto" and receipt_config(spec)["required"]:
+            device = "cpu"  # its verifiers replay on their CPUs: a GPU's dreams would not match
+        try:  # before any work: the bundle would be INVALID
+            check_receipt_support(spec, method, amp, pick_device(device), n, seed, steps, batch)
         except ValueError as exc:
             fail(str(exc))
         teachers = load_teachers(spec)

@@ -123,7 +123,7 @@ def inspect_header(data: bytes) -> Header:
         raise BundleError("truncated", f"header claims {n} bytes but the file has {len(data) - 8} after the length")
     try:
         header = json.loads(data[8:8 + n])
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise BundleError("not_safetensors", f"header is not JSON ({exc.__class__.__name__})") from None
     if not isinstance(header, dict):
         raise BundleError("not_safetensors", "header is not a JSON object")

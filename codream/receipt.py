@@ -51,6 +51,8 @@ MAX_RUNS = 16
 # DreamConfig fields a receipt carries (all but the seed, which is per run), and the ones a replay
 # cannot reproduce: they must be off
 FIELDS = tuple(f.name for f in dataclasses.fields(DreamConfig) if f.name != "seed")
+# what a replay accepts of each float setting (others: [0, 1e6]); outside them torch raises or overflows
+FLOAT_BOUNDS = {"lr": (0.0, 10.0), "label_smoothing": (0.0, 0.99), "mix": (0.0, 1.0), "init_std": (0.0, 10.0)}
 MUST_BE_OFF = {"amp": "bf16 autocast (a replay runs in fp32)",
                "adaptive": "the adaptive term (its student learns from earlier shards)",
                "repel": "the repulsion (its bank holds earlier shards' dreams)"}
@@ -170,18 +172,26 @@ def parse(text: str | None, spec: TaskSpec, n_images: int) -> Receipt:
         raise ReceiptError("bad_receipt", f"version {raw['v']!r} / method {raw['method']!r}: "
                            f"this verifier replays version {VERSION} of the pixel method only")
     conf = raw["config"]
-    if not isinstance(conf, dict) or set(conf) != set(FIELDS):
-        missing, extra = sorted(set(FIELDS) - set(conf or {})), sorted(set(conf or {}) - set(FIELDS))
+    if not isinstance(conf, dict):
+        raise ReceiptError("bad_receipt", f"config must be an object of the synthesis fields {sorted(FIELDS)}")
+    if set(conf) != set(FIELDS):
+        missing, extra = sorted(set(FIELDS) - set(conf)), sorted(set(conf) - set(FIELDS))
         raise ReceiptError("bad_receipt", f"config must have the synthesis fields {sorted(FIELDS)} "
                            f"(missing {missing}, unknown {extra})")
     defaults = DreamConfig()
     for k in FIELDS:
         want, v = type(getattr(defaults, k)), conf[k]
-        ok = isinstance(v, bool) if want is bool else (
-            isinstance(v, int) and not isinstance(v, bool) if want is int else
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+        if want is bool:
+            ok = isinstance(v, bool)
+        elif want is int:
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        else:  # compared before any conversion: a 400-digit integer must not overflow a float
+            lo, hi = FLOAT_BOUNDS.get(k, (0.0, 1e6))
+            ok = (isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi
+                  and math.isfinite(float(v)))
         if not ok:
-            raise ReceiptError("bad_receipt", f"config.{k} must be a finite {want.__name__}, got {v!r}")
+            bounds = "" if want is not float else " in [%g, %g]" % FLOAT_BOUNDS.get(k, (0.0, 1e6))
+            raise ReceiptError("bad_receipt", f"config.{k} must be a finite {want.__name__}{bounds}, got {v!r}"[:300])
     for k, what in MUST_BE_OFF.items():
         if conf[k]:
             raise ReceiptError("bad_receipt", f"config.{k}: {what} cannot be replayed; dream without it")

@@ -57,10 +57,13 @@ def synthesize(spec: TaskSpec, teachers: Sequence[nn.Module], n: int, method: st
     raise ValueError(f"unknown synthesis method {method!r} (known: {', '.join(METHODS)})")
 
 
-def check_receipt_support(spec: TaskSpec, method: str, amp: bool) -> None:
+def check_receipt_support(spec: TaskSpec, method: str, amp: bool, device: str | torch.device = "cpu",
+                          n: int | None = None, seed: int = 0, steps: int | None = None,
+                          batch: int | None = None) -> None:
     """Refuse, before any work, a synthesis whose bundle the task would call INVALID for want of
-    a receipt (``scoring.receipt.required``): the generator method and bf16 autocast cannot be
-    replayed by a verifier (``codream/receipt.py``)."""
+    a receipt that replays (``scoring.receipt.required``; ``codream/receipt.py``): the generator
+    method, bf16 autocast and a GPU (a verifier replays in fp32 on its CPU, and the optimisation
+    is chaotic: other arithmetic gives other dreams), and settings outside the spec's bounds."""
     if not receipt_config(spec)["required"]:
         return
     if method != "pixel":
@@ -69,6 +72,16 @@ def check_receipt_support(spec: TaskSpec, method: str, amp: bool) -> None:
                          "use --method pixel")
     if amp:
         raise ValueError("this task requires synthesis receipts, which a verifier replays in fp32: dream without --amp")
+    if torch.device(device).type != "cpu":
+        raise ValueError("this task requires synthesis receipts, which a verifier replays on its CPU (other "
+                         "arithmetic gives other dreams): dream with --device cpu")
+    cfg = DreamConfig.for_shape(spec.shape, seed=seed)
+    cfg.steps, cfg.batch = steps or cfg.steps, batch or cfg.batch
+    k = n or spec.bundle.min_images
+    try:
+        receipts.parse(receipts.of_config(cfg, k).to_json(), spec, k)
+    except receipts.ReceiptError as exc:
+        raise ValueError(f"the verifiers would refuse this bundle's receipt: {exc.detail}") from None
 
 
 def keep_new(spec: TaskSpec, first: DreamResult, n: int, seed: int,

@@ -70,7 +70,7 @@ class Honest(Strategy):
         """Dream, then drop this bundle's own repeats (near-twins and self-derived images: the
         verifier pays for new images only) and dream replacements (``methods.synthesize_new``)."""
         try:
-            check_receipt_support(spec, self.method, self.amp)  # before any work: the bundle would be INVALID
+            check_receipt_support(spec, self.method, self.amp, self.device, n, seed, self.steps)  # else INVALID
         except ValueError as exc:
             raise CannotMine(str(exc)) from None
         teachers = load_teachers(spec, client=ipfs)

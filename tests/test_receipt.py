@@ -2,6 +2,7 @@
 with, its verifiers dream a shard of it again, and anything that did not come out of the recipe
 (every disguised copy) is INVALID."""
 import copy
+import re
 import json
 from collections import Counter
 
@@ -222,3 +223,33 @@ def test_the_demo_noise_miner_brings_a_receipt_and_is_scored_not_refused(task):
     assert out["verdict"] == "VALID" and out["receipt"]["ok"], out["reasons"]
     assert out["score_bps"] < task[0].scoring.min_gain_bps  # rejected by the min gain, not refused
     assert _score(task, images, None)["reasons"][0]["code"] == "no_receipt"
+
+
+@pytest.mark.parametrize("change", [{"config": 5}, {"config": [[1]]}, {"config.lr": 10**400}, {"config.lr": -1.0},
+                                    {"config.lr": 1e300}, {"config.label_smoothing": 2.0}, {"config.tv": 10**300},
+                                    {"runs": "x"}, {"runs": [7]}, {"config.steps": True}])
+def test_a_hostile_receipt_gives_invalid_never_a_crash(task, honest, change):
+    """Whatever a receipt holds, the verifier answers INVALID with the reason (an exception would
+    silence every seat the verifier holds in the task)."""
+    raw = json.loads(honest.receipt.to_json())
+    for k, v in change.items():
+        if k.startswith("config."):
+            raw["config"][k[7:]] = v
+        else:
+            raw[k] = v
+    out = _score(task, honest.images, json.dumps(raw))
+    assert out["verdict"] == "INVALID" and out["reasons"][-1]["code"] == "bad_receipt", out["reasons"]
+
+
+def test_a_header_nested_too_deep_is_a_bundle_error_not_a_crash():
+    header = b'{"a":' * 5000 + b"1" + b"}" * 5000
+    data = len(header).to_bytes(8, "little") + header
+    with pytest.raises(bundle.BundleError, match="not JSON"):
+        bundle.read(data)
+
+
+@pytest.mark.parametrize("kw,words", [({"steps": 500}, "config.steps"), ({"batch": 512}, "config.batch"),
+                                      ({"seed": -1}, "runs[0].seed"), ({"device": "cuda"}, "--device cpu")])
+def test_the_miner_refuses_settings_whose_receipt_the_verifiers_would_refuse(task, kw, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        check_receipt_support(task[0], "pixel", False, **{"n": 200, **kw})

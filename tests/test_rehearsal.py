@@ -26,10 +26,12 @@ pytestmark = pytest.mark.slow
 # Only the score-commit window holds work that grows with the load (a seat checks the eval set and
 # scores while the rest of the suite shares the two cores: at 30 s it once missed its commit, and at
 # 60 s it missed by 2 s once in a full `make test`: the eval check ended 59 s into it, 200 noise
-# images took 28 s to score beside the walkthrough and the adversarial round); the others hold a few
+# images took 28 s to score beside the walkthrough and the adversarial round; at 90 s it missed by
+# 5 s once in a fresh clone's CI run beside a benchmark and a reviewer's experiments, with the seat's
+# first score paying the task's noise baseline and, since receipts, a replay); the others hold a few
 # transactions (a miner's noise bundle and commit, the draw and the reveals, the score reveals) or
 # nothing (nobody appeals). The rehearsal parameter set's floor is 10 s.
-WINDOWS = (40, 40, 90, 30, 15)
+WINDOWS = (40, 40, 150, 30, 15)
 
 
 def cli(home, *args, env=None, **kw):

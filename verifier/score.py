@@ -241,11 +241,19 @@ def score(task: TaskInputs, job: BundleJob, teachers=None, client=None) -> dict:
     out["checked"] = checked
     if verdict.valid and verdict.receipt is not None:  # the task requires receipts: replay part of it
         teachers = teachers if teachers is not None else _teachers_for(task, client)
-        with deterministic(task.threads):
-            rep = replay(verdict.receipt, verdict.images, spec, teachers,
-                         spec.recipe.seed if job.seed is None else job.seed, task.device)
+        try:  # on the CPU whatever the scoring device: the receipt's recipe is fp32 CPU arithmetic
+            with deterministic(task.threads):
+                rep = replay(verdict.receipt, verdict.images, spec, teachers,
+                             spec.recipe.seed if job.seed is None else job.seed, "cpu")
+        except Exception as exc:  # a hostile receipt must give INVALID, never stop the verifier
+            rep = {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"[:300], "shards": [], "worst_cosine": 0.0,
+                   "min_cosine": None}
         out["receipt"] = rep
-        if not rep["ok"]:
+        if "error" in rep:
+            out["verdict"] = "INVALID"
+            out["reasons"] = verdict.reasons + [{"code": "bad_receipt",
+                                                 "detail": f"dreaming its shard again failed: {rep['error']}"}]
+        elif not rep["ok"]:
             out["verdict"] = "INVALID"
             out["reasons"] = verdict.reasons + [{
                 "code": "receipt_mismatch",

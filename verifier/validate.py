@@ -100,6 +100,8 @@ def validate_bytes(data: bytes, spec: TaskSpec, binding: Binding, earlier: Itera
             receipt = parse_receipt(header.metadata.get(RECEIPT_KEY), spec, len(images))
         except ReceiptError as exc:
             reasons.append({"code": exc.code, "detail": exc.detail})
+        except Exception as exc:  # whatever a hostile receipt provokes: INVALID, never a crash
+            reasons.append({"code": "bad_receipt", "detail": f"{exc.__class__.__name__}: {exc}"[:300]})
     return Verdict(not reasons, reasons, images, report, derived, receipt)
 
 

@@ -30,8 +30,8 @@ pytestmark = pytest.mark.slow
 # 5 s once in a fresh clone's CI run beside a benchmark and a reviewer's experiments, with the seat's
 # first score paying the task's noise baseline and, since receipts, a replay); the others hold a few
 # transactions (a miner's noise bundle and commit, the draw and the reveals, the score reveals) or
-# nothing (nobody appeals). The rehearsal parameter set's floor is 10 s.
-WINDOWS = (40, 40, 150, 30, 15)
+# nothing (nobody appeals). The rehearsal parameter set's floor is 10 s, its ceiling 120 s.
+WINDOWS = (40, 40, 120, 30, 15)  # 120 s: the rehearsal parameter set's ceiling
 
 
 def cli(home, *args, env=None, **kw):

@@ -103,6 +103,17 @@ class Receipt:
     def batch(self) -> int:
         return int(self.config["batch"])
 
+    def shard_of(self, origin: tuple[int, int]) -> tuple[int, int]:
+        """The (run, shard) that dreamed the image of ``origin`` (run, index)."""
+        return origin[0], origin[1] // self.batch
+
+    def shard_weights(self) -> dict[tuple[int, int], int]:
+        """Kept images per (run, shard): what the replayed shard is drawn by."""
+        weights: dict[tuple[int, int], int] = {}
+        for o in self.origins():
+            weights[self.shard_of(o)] = weights.get(self.shard_of(o), 0) + 1
+        return weights
+
 
 def requiring(spec: TaskSpec, required: bool = True, **settings) -> TaskSpec:
     """A copy of ``spec`` that does (or does not) require receipts, with other receipt ``settings``."""
@@ -223,10 +234,7 @@ def chosen_shards(receipt: Receipt, seed: int, count: int) -> list[tuple[int, in
     """``count`` distinct (run, shard) pairs to replay, each drawn with probability proportional
     to its kept images (so a copied image is caught with probability ≥ its share per draw), from
     ``seed`` (the committee's recipe seed) alone: every seat replays the same shards."""
-    weights: dict[tuple[int, int], int] = {}
-    for j, i in receipt.origins():
-        key = (j, i // receipt.batch)
-        weights[key] = weights.get(key, 0) + 1
+    weights = receipt.shard_weights()
     units, out = sorted(weights), []
     for k in range(min(count, len(units))):  # draws without replacement, each over what is left
         h = hashlib.sha256(f"codream-receipt|{seed}|{k}".encode()).digest()

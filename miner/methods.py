@@ -39,9 +39,7 @@ def synthesize(spec: TaskSpec, teachers: Sequence[nn.Module], n: int, method: st
         raise ValueError(f"method {method!r} cannot be sharded (its batches depend on the ones before): "
                          "only the pixel method runs on a Ray cluster (docs/scale-out.md)")
     if method == "pixel":
-        cfg = DreamConfig.for_shape(spec.shape, seed=seed, amp=amp)
-        cfg.steps = steps or cfg.steps
-        cfg.batch = batch or cfg.batch
+        cfg = pixel_config(spec, seed, steps, batch, amp)
         res = dream(teachers, n, spec.num_classes, spec.shape, spec.mean, spec.std, cfg, device, progress=progress,
                     run_shards=run_shards)
         if not amp:  # a replay runs in fp32: only an fp32 synthesis has a receipt
@@ -55,6 +53,15 @@ def synthesize(spec: TaskSpec, teachers: Sequence[nn.Module], n: int, method: st
                                student=build_model(spec.student), progress=progress, avoid=avoid,
                                avoid_labels=avoid_labels)
     raise ValueError(f"unknown synthesis method {method!r} (known: {', '.join(METHODS)})")
+
+
+def pixel_config(spec: TaskSpec, seed: int = 0, steps: int | None = None, batch: int | None = None,
+                 amp: bool = False) -> DreamConfig:
+    """The pixel method's settings for ``spec``: the tuned defaults for its resolution, then the
+    miner's ``steps`` and ``batch``."""
+    cfg = DreamConfig.for_shape(spec.shape, seed=seed, amp=amp)
+    cfg.steps, cfg.batch = steps or cfg.steps, batch or cfg.batch
+    return cfg
 
 
 def check_receipt_support(spec: TaskSpec, method: str, amp: bool, device: str | torch.device = "cpu",
@@ -75,8 +82,7 @@ def check_receipt_support(spec: TaskSpec, method: str, amp: bool, device: str | 
     if torch.device(device).type != "cpu":
         raise ValueError("this task requires synthesis receipts, which a verifier replays on its CPU (other "
                          "arithmetic gives other dreams): dream with --device cpu")
-    cfg = DreamConfig.for_shape(spec.shape, seed=seed)
-    cfg.steps, cfg.batch = steps or cfg.steps, batch or cfg.batch
+    cfg = pixel_config(spec, seed, steps, batch)  # what synthesize will dream, so its receipt
     k = n or spec.bundle.min_images
     try:
         receipts.parse(receipts.of_config(cfg, k).to_json(), spec, k)

@@ -407,28 +407,22 @@ class VerifyBench:
         def caught(images: torch.Tensor, rec, reference: torch.Tensor) -> float:
             """Kept-image share of the shards of ``images`` (under ``rec``) that fail their replay."""
             cos = receipts.centred_cosine(images, reference)
-            fail: dict[tuple[int, int], bool] = {}
-            for k, (j, i) in enumerate(rec.origins()):
-                key = (j, i // rec.batch)
-                fail[key] = fail.get(key, False) or bool(cos[k] < min_cos)
-            w: dict[tuple[int, int], int] = {}
-            for j, i in rec.origins():
-                w[(j, i // rec.batch)] = w.get((j, i // rec.batch), 0) + 1
-            return sum(w[u] for u in w if fail[u]) / sum(w.values())
+            failing = {rec.shard_of(o) for k, o in enumerate(rec.origins()) if cos[k] < min_cos}
+            w = rec.shard_weights()
+            return sum(w[u] for u in failing) / sum(w.values())
 
         half = len(hr) // 2
-        diluted_rec = receipts.kept([receipts.Receipt(h_rec.config, (h_rec.runs[0],)),
-                                     receipts.Receipt(h2_rec.config, (h2_rec.runs[0],))],
-                                    [(0, i) for i in range(half)] + [(1, i) for i in range(half, len(h2r))])
-        if h2_rec.config != h_rec.config:
-            diluted_rec = None  # two recipes: a receipt has one config
+        diluted_rec = None  # two recipes cannot share a receipt: a receipt has one config
+        if h2_rec.config == h_rec.config:
+            diluted_rec = receipts.kept([h_rec, h2_rec], [(0, i) for i in range(half)] +
+                                        [(1, i) for i in range(half, len(h2r))])
         copies = {k: v for k, v in self.cheats(hr, h3, x).items() if not k.endswith("+ 50 % fresh")}
         best = max([r["earned_bps"] for r in rows] + [honest_pay["earned_bps"] if honest_pay else 0])
         base = honest_pay["earned_bps"] if honest_pay else None
         fresh_half = self.verdict(h2r[half:], {})["earned_bps"]
-        crow = []
+        crow, p_caught = [], {}
         for name, images in copies.items():
-            p_full = caught(images, h_rec, hr)
+            p_full = p_caught[name] = caught(images, h_rec, hr)
             row = {"copy": name, "caught_full_copy": round(p_full, 4),
                    "at_most_share_of_honest": round((1 - p_full) * best / base, 4) if base else None}
             if diluted_rec is not None:
@@ -450,10 +444,9 @@ class VerifyBench:
                        "note": "a replay is one shard of the bundle's synthesis: batch / n of it"}
         # four disguised copies under four addresses after H, each with H's receipt
         out["sybil_total_share_of_one_bundle"] = round(
-            1 + sum((1 - caught(images, h_rec, hr)) * best / base
-                    for name, images in copies.items()
-                    if name in ("rotated +10°", "70/30 blend with another earlier bundle", "re-optimised 5 steps (lr 0.25)",
-                                "elastic warp")), 4) if base else None
+            1 + sum((1 - p_caught[name]) * best / base
+                    for name in ("rotated +10°", "70/30 blend with another earlier bundle", "re-optimised 5 steps (lr 0.25)",
+                                 "elastic warp")), 4) if base else None
         return out
 
     EQUAL_COST_STEPS = (5, 10, 20)  # the re-optimised copies' step counts (and one between)

@@ -51,11 +51,14 @@ def verifier_score(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                    miner: Optional[str] = address_option(None, "--miner", help="Binding: the miner's address."),
                    seed: Optional[int] = typer.Option(None, min=0, max=2**31 - 1,
                                                       help="The recipe seed a committee uses for this bundle "
-                                                           "(default: the spec's; on chain it comes from the draw "
-                                                           "and the bundle's CID: --draw-seed)."),
-                   draw_seed: Optional[str] = typer.Option(None, help="The task's draw seed (0x + 64 hex, "
-                                                                      "`codream task show`): score with the recipe "
-                                                                      "seed the committee uses for this bundle's CID.")):
+                                                           "(default: the spec's; on chain it comes from the "
+                                                           "task's judging seed and the bundle's CID: "
+                                                           "--judging-seed)."),
+                   judging_seed: Optional[str] = typer.Option(
+                       None, "--judging-seed", help="The task's judging seed (0x + 64 hex, `codream task show`, "
+                                                    "known once the reveal window closed): score with the recipe "
+                                                    "seed, and replay the shard, the committee uses for this "
+                                                    "bundle's CID.")):
     """Validate and score a bundle; print the verdict as JSON. What was not checked is said
     plainly, in `checked` and on stderr: without the binding options the bundle's own binding
     is taken as given; without --earlier / --index, copies of earlier work are not caught."""
@@ -70,15 +73,15 @@ def verifier_score(task_spec: Path = typer.Option(..., help="Task spec JSON."),
         print(f"warning: the task's teachers score {teacher_bps / 100:.1f} % on this eval set, near chance "
               f"({100 / spec.num_classes:.1f} %), so a score on it means little (a committee would fail this set: "
               f"{eval_check.reason}); check its labels", file=sys.stderr)
-    if draw_seed is not None:
+    if judging_seed is not None:
         if seed is not None:
-            fail("give --seed or --draw-seed, not both")
+            fail("give --seed or --judging-seed, not both")
         try:
-            raw = bytes.fromhex(draw_seed[2:] if draw_seed.startswith("0x") else draw_seed)
+            raw = bytes.fromhex(judging_seed[2:] if judging_seed.startswith("0x") else judging_seed)
         except ValueError:
             raw = b""
         if len(raw) != 32:
-            fail(f"--draw-seed: expected 0x and 64 hex digits (32 bytes), got {draw_seed[:80]!r}")
+            fail(f"--judging-seed: expected 0x and 64 hex digits (32 bytes), got {judging_seed[:80]!r}")
         try:
             seed = recipe_seed(raw, cid_of_file(bundle))
         except OSError as exc:

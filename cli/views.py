@@ -65,7 +65,10 @@ def render_task(shown: dict, con: Console) -> None:
               + f" · min gain {shown['min_gain_bps']} bps · tolerance {shown['tolerance_bps']} bps"
               + f" · {shown['seats']} seats, {shown['seats_per_submission']} per submission")
     if shown["draw_seed"].strip("0x"):
-        con.print(f"  draw seed {shown['draw_seed']} (each bundle's recipe seed derives from it)")
+        con.print(f"  draw seed {shown['draw_seed']} (the committee)")
+        con.print(f"  judging seed {shown['judging_seed']} (each bundle's recipe seed and replayed shard: "
+                  "`codream verifier score --judging-seed`)" if shown.get("judging_seed") else
+                  "  judging seed: fixed by the first block after the reveal window")
     for o in shown["owners"]:
         judged = {"none": "", "good": ", judged good", "faulty": ", judged FAULTY (contribution burned)",
                   "unjudged": ", unjudged (refunded)"}[o["verdict"]]

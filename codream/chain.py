@@ -509,6 +509,21 @@ class Chain:
     def block(self, which="latest"):
         return self._rpc("block", lambda: self.w3.eth.get_block(which))
 
+    def first_block_after(self, timestamp: int, lo: int | None = None):
+        """The first block stamped after ``timestamp`` (a binary search from block ``lo``, else
+        the deployment's block), or None while the latest block is not past it yet."""
+        latest = self.block()
+        if latest["timestamp"] <= timestamp:
+            return None
+        lo, hi = max(0, self.deploy_block if lo is None else lo), latest["number"]
+        while lo < hi:  # the smallest block in [lo, hi] stamped after `timestamp` (block hi is)
+            mid = (lo + hi) // 2
+            if self.block(mid)["timestamp"] > timestamp:
+                hi = mid
+            else:
+                lo = mid + 1
+        return self.block(hi)
+
     def phase(self, task_id: int) -> int:
         return self.call("phaseOf", task_id)
 

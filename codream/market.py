@@ -8,10 +8,13 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
 from .chain import Chain
-from .protocol import BELOW_MIN_FORFEIT_BPS, NO_EVAL, AppealStage, BurnReason, Outcome, Phase, Stage, Status, Verdict, score_label, status_of, \
-    within
+from .protocol import BELOW_MIN_FORFEIT_BPS, NO_EVAL, AppealStage, BurnReason, Outcome, Phase, Stage, Status, Verdict, judging_seed, score_label, \
+    status_of, within
 
 PAGE = 256  # submissions per paginated view call
+# blocks on top of a task's seal block before its judging seed is used, off a devnet: every seat
+# must read the same block, and a block this deep is not reorganised away in practice
+SEAL_CONFIRMATIONS = 2
 WEI = 10**18
 
 
@@ -123,6 +126,23 @@ def task_state(chain: Chain, tid: int) -> dict:
                 owners=owners)
 
 
+def task_judging_seed(chain: Chain, tid: int, task: dict | None = None) -> bytes | None:
+    """The seed task ``tid``'s bundles are judged with (``codream.protocol.judging_seed``): its
+    draw seed mixed with the prevrandao of its seal block, the first block stamped after the
+    miners' reveal window. None while there is none yet: no committee, the reveal window still
+    open, or (off a devnet) the seal block less than ``SEAL_CONFIRMATIONS`` blocks deep."""
+    t = task if task is not None else chain.view("getTask", tid)
+    if not t["revealEnd"]:
+        return None
+    drawn = chain.events("CommitteeDrawn", tid)
+    seal = chain.first_block_after(t["revealEnd"], drawn[-1]["blockNumber"] if drawn else None)
+    if seal is None:
+        return None
+    if not chain.devnet and chain.block()["number"] < seal["number"] + SEAL_CONFIRMATIONS:
+        return None
+    return judging_seed(bytes(t["seed"]), bytes(seal["mixHash"]))
+
+
 def submissions(chain: Chain, tid: int, n: int) -> list[dict]:
     """Every submission: miner, CID, result and status, and what settlement paid."""
     rows = []
@@ -232,12 +252,14 @@ def show_task(chain: Chain, tid: int) -> dict:
     subs = submissions(chain, tid, t["submissionCount"])
     seats = committee(chain, tid)
     st = chain.view("getSettlement", tid)
+    judged = task_judging_seed(chain, tid, t)
     return {
         "task_id": tid, "phase": t["phase"].human, "seconds_left": t["seconds_left"],
         "time_left": duration(t["seconds_left"]) if t["seconds_left"] is not None else None,
         "spec_cid": t["specCid"], "bounty_wei": t["bounty"], "miner_bond_wei": t["minerBond"],
         "seats": t["seats"], "seats_per_submission": t["seatsPerSubmission"], "min_gain_bps": t["minGainBps"],
         "tolerance_bps": t["toleranceBps"], "fee_bps": t["feeBps"], "draw_seed": "0x" + bytes(t["seed"]).hex(),
+        "judging_seed": None if judged is None else "0x" + judged.hex(),
         "owners": [{"address": o["addr"], "contribution_wei": o["contribution"], "eval_revealed": o["revealed"],
                     "eval_cid": o["eval_cid"], "declared_accuracy_bps": o["evalAccuracyBps"],
                     "verdict": o["verdict"].human, "ok_votes": o["ok_votes"], "not_ok_votes": o["not_ok_votes"]}

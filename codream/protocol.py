@@ -234,12 +234,22 @@ def seat_target(seed: bytes, seat: int, total: int) -> int:
     return int.from_bytes(keccak(encode(["bytes32", "uint256"], [seed, seat])), "big") % total
 
 
-def recipe_seed(draw_seed: bytes, cid: str) -> int:
-    """The distillation seed of bundle `cid` in a task whose committee was drawn with `draw_seed`
-    (verification v3): the first 4 bytes of keccak256(abi.encode(bytes32 seed, string cid)) as a
-    non-negative int31. The CID was committed before the seed existed, so nobody can grind a
-    bundle against its recipe seed."""
-    h = keccak(encode(["bytes32", "string"], [bytes(draw_seed), cid]))
+def judging_seed(draw_seed: bytes, seal_randao: bytes) -> bytes:
+    """The seed a task's bundles are judged with: keccak256(abi.encode(bytes32 drawSeed, uint256
+    prevrandao)) of the committee's draw seed and the prevrandao of the task's *seal block*, the
+    first block stamped after the miners' reveal window closed (``codream.market.judging_seed``).
+    The draw seed is public while the miners still reveal, the seal block's prevrandao is not: a
+    miner holding several commitments cannot reveal the one whose recipe seed or replayed shard
+    suits it. Every seat reads the same block, so every seat computes the same seed."""
+    return keccak(encode(["bytes32", "uint256"], [bytes(draw_seed), int.from_bytes(bytes(seal_randao), "big")]))
+
+
+def recipe_seed(judging_seed: bytes, cid: str) -> int:
+    """The distillation seed of bundle `cid` (verification v3), from its task's `judging_seed`:
+    the first 4 bytes of keccak256(abi.encode(bytes32 seed, string cid)) as a non-negative int31.
+    The CID was committed, and revealed, before the seed existed, so nobody can grind a bundle
+    against its recipe seed. It also draws the receipt's replayed shard."""
+    h = keccak(encode(["bytes32", "string"], [bytes(judging_seed), cid]))
     return int.from_bytes(h[:4], "big") & 0x7FFFFFFF
 
 

@@ -241,6 +241,41 @@ class Proxy:
                     pass
 
 
+def test_the_judging_seed_comes_from_the_first_block_after_the_reveal_window(net):
+    """The draw seed is public while the miners reveal; the judging seed (each bundle's recipe seed
+    and replayed shard) mixes in the prevrandao of the first block stamped after the reveal window,
+    so a miner holding several commitments cannot reveal the one the yardstick suits."""
+    from codream.market import task_judging_seed
+    from codream.protocol import judging_seed, miner_commitment
+
+    owner = net["owner"]
+    warm_verifier(net)
+    tid = new_task(net)
+    miner = Chain(ChainConfig(net["rpc"]), load_account("dev:1"))
+    cid, salt = net["ipfs"].add_bytes(b"a submission"), b"\x22" * 32
+    miner.send("commit", tid, miner_commitment(cid, salt, miner.account.address, tid, miner.chain_id, miner.address),
+               value=BOND)
+    owner.increase_time(3601)
+    reveal_eval(owner, net["ipfs"], tid)
+    draw(owner, tid)
+    t = owner.view("getTask", tid)
+    miner.send("reveal", tid, 0, cid, salt)
+    owner.mine(3)  # blocks inside the reveal window
+    assert task_judging_seed(owner, tid) is None and owner.first_block_after(t["revealEnd"]) is None
+    owner.increase_time(t["revealEnd"] - owner.block()["timestamp"] + 1)
+    owner.mine(4)
+    blocks = [owner.block(i) for i in range(owner.block()["number"] + 1)]
+    seal = next(b for b in blocks if b["timestamp"] > t["revealEnd"])
+    assert blocks[seal["number"] - 1]["timestamp"] <= t["revealEnd"]  # the first block past the window
+    judged = task_judging_seed(owner, tid)
+    assert judged == judging_seed(bytes(t["seed"]), bytes(seal["mixHash"])) != bytes(t["seed"])
+    owner.mine(5)
+    assert task_judging_seed(owner, tid) == judged  # later blocks do not move it
+    assert owner.first_block_after(t["revealEnd"], lo=seal["number"] - 3)["number"] == seal["number"]
+    # each block's prevrandao would give another seed: the seal block's randomness decides
+    assert len({judging_seed(bytes(t["seed"]), bytes(b["mixHash"])) for b in blocks[-8:]}) == 8
+
+
 def test_chain_client_rides_out_an_rpc_outage_and_explains_a_permanent_one(net):
     proxy = Proxy(net["ports"][0])
     proxy.start()

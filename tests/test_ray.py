@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 from codream import bundle, receipt as receipts, spec as specmod
 from codream.bundle import Binding
 from codream.evalset import load_eval_set
-from codream.protocol import Phase, recipe_seed
+from codream.protocol import Phase, judging_seed, recipe_seed
 from codream.teachers import load_teachers
 from miner.methods import synthesize, synthesize_new
 from miner.ray_backend import RayBackend as MinerRayBackend
@@ -168,7 +168,11 @@ def test_agent_scores_on_ray_commits_once_per_seat_after_a_worker_dies(cluster, 
         commits = owner.events("ScoresCommitted", tid)
         assert sorted(e["seat"] for e in commits) == [0, 1, 2, 3, 4]  # every seat once
         rec = agent.state.task(tid)["scores"]["0"]
-        seed = recipe_seed(bytes.fromhex(agent.state.task(tid)["seed"][2:]), cid)
+        t = owner.view("getTask", tid)  # the judging seed: the draw seed and the first block after the reveals
+        seal = next(b for b in map(owner.block, range(owner.block()["number"] + 1)) if b["timestamp"] > t["revealEnd"])
+        judged = judging_seed(bytes(t["seed"]), bytes(seal["mixHash"]))
+        assert agent.state.task(tid)["judging_seed"] == "0x" + judged.hex()
+        seed = recipe_seed(judged, cid)
         spec = specmod.load(task_dir / Path(reference_task["spec"]).name)
         clear_memo()
         here = score(TaskInputs(spec, load_eval_set(reference_task["eval_set"], spec), StaticIndex([])),

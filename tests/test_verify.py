@@ -154,18 +154,18 @@ def test_cli_score_prints_the_verdict_json(reference_task, scored, tmp_path):
 
 
 @pytest.mark.slow  # two distillations in subprocesses: `make test` runs it, `make test-fast` does not
-def test_cli_score_takes_the_committee_recipe_seed_from_the_draw_seed(reference_task, scored, tmp_path):
+def test_cli_score_takes_the_committee_recipe_seed_from_the_judging_seed(reference_task, scored, tmp_path):
     from codream.protocol import recipe_seed
     from ipfs.cid import cid_of_file
 
     draw = "0x" + "5e" * 32
     res = run_cli("verifier", "score", "--task-spec", reference_task["spec"], "--bundle", str(scored["_path"]),
-                  "--eval", reference_task["eval_set"], "--draw-seed", draw, env={"CODREAM_HOME": str(tmp_path)})
+                  "--eval", reference_task["eval_set"], "--judging-seed", draw, env={"CODREAM_HOME": str(tmp_path)})
     assert res.returncode == 0, res.stderr.decode()
     out = json.loads(res.stdout)
     assert out["recipe_seed"] == recipe_seed(bytes.fromhex(draw[2:]), cid_of_file(scored["_path"])) != 0
     res = run_cli("verifier", "score", "--task-spec", reference_task["spec"], "--bundle", str(scored["_path"]),
-                  "--eval", reference_task["eval_set"], "--draw-seed", "0x1234", env={"CODREAM_HOME": str(tmp_path)})
+                  "--eval", reference_task["eval_set"], "--judging-seed", "0x1234", env={"CODREAM_HOME": str(tmp_path)})
     assert res.returncode != 0 and b"64 hex digits" in res.stderr
 
 

@@ -43,7 +43,7 @@ from codream.agent import Agent, TaskError, event
 from codream.bundle import Binding, BundleError, read
 from codream.chain import ChainError, TxReverted
 from codream.evalset import EvalCheck, EvalSetError, check_eval_set, load_eval_set, union_eval_sets
-from codream.market import contradicts, duration, eth
+from codream.market import contradicts, duration, eth, task_judging_seed
 from codream.protocol import INVALID, NO_EVAL, AppealStage, EvalVerdict, Phase, Status, appeal_commitment, new_salt, \
     recipe_seed, salt_bytes, score_commitment, score_label, seat_submissions, seat_vector
 from codream.spec import SpecError, TaskSpec, parse_bytes
@@ -163,7 +163,7 @@ class VerifierAgent(Agent):
             event(self.log, "on the committee", task=tid, seats=seats, bundles=len(self._work(st)),
                   reveal_closes_in=duration(t["revealEnd"] - self.chain.block()["timestamp"]),
                   score_commit_closes_in=duration(t["scoreCommitEnd"] - self.chain.block()["timestamp"]))
-        if st["stage"] == Stage.DRAWN and phase >= Phase.SCORE_COMMIT:
+        if st["stage"] == Stage.DRAWN and phase >= Phase.SCORE_COMMIT and self._judging_seed(tid, st):
             self.save_stage(st, Stage.SEATED)  # every bundle is revealed (or never will be): score
         if st["stage"] == Stage.SCORED:
             self._commit(tid, st, phase)
@@ -474,7 +474,11 @@ class VerifierAgent(Agent):
             allowed = self._earlier_tasks.get(tid, set())
             refs = _IndexView(self.index, self.chain, allowed).references([t["weights_cid"] for t in spec.teachers])
             self._jobs_inputs[tid] = TaskInputs(spec, ev, StaticIndex(refs), self.ipfs.api, self.threads, self.device)
-        seed = recipe_seed(bytes.fromhex(st["seed"][2:]), cid) if st.get("seed") else None
+        judged = self._judging_seed(tid, st)
+        if judged is None:  # only before the reveal window closed: nothing scores before that
+            raise TaskError(f"task {tid}'s judging seed is not fixed yet (its reveal window is open, or the block "
+                            "after it is not confirmed)")
+        seed = recipe_seed(judged, cid)
         return self._jobs_inputs[tid], BundleJob(cid=cid, binding=Binding(self.chain.chain_id, self.chain.address,
                                                                           tid, miner),
                                                  earlier=tuple(self._earlier(tid, st, s, spec, revealed)), seed=seed)
@@ -492,6 +496,18 @@ class VerifierAgent(Agent):
                 raise TaskError(f"bundle {cid} of submission {s} not available yet ({exc})") from None
             rec = _unavailable(cid, exc)
         return {**rec, "miner": miner}
+
+    def _judging_seed(self, tid: int, st: dict) -> bytes | None:
+        """The task's judging seed (``codream.market.task_judging_seed``), read once the reveal
+        window closed and kept in the task's state: the recipe seed of every bundle and its
+        replayed shard derive from it, for committee and appeal seats alike."""
+        if not st.get("judging_seed"):
+            judged = task_judging_seed(self.chain, tid)
+            if judged is None:
+                return None
+            st["judging_seed"] = "0x" + judged.hex()
+            self.state.save()
+        return bytes.fromhex(st["judging_seed"][2:])
 
     def _earlier(self, tid: int, st: dict, s: int, spec: TaskSpec, revealed: dict) -> list[Reference]:
         """Novelty references of every submission revealed before ``s`` in this task (commit

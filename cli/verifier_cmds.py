@@ -10,6 +10,7 @@ import typer
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from codream.arithmetic import ArithmeticMismatch
 from codream import spec as specmod
 from codream.bundle import Binding, BundleError, read
 from codream.chain import ChainError
@@ -97,7 +98,7 @@ def verifier_score(task_spec: Path = typer.Option(..., help="Task spec JSON."),
     try:
         out = score_bundle(spec, bundle, ev, teachers, binding, refs, novelty_index, threads=threads,
                            device=pick_device(device), seed=seed)
-    except NoveltyIndexError as exc:
+    except (NoveltyIndexError, ArithmeticMismatch) as exc:
         fail(str(exc))
     missing = [k.replace("_", " ") for k, v in out["checked"].items()
                if isinstance(v, str) and (v.startswith("NOT CHECKED") or v == "none given")]

@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from codream import receipt as receipts
+from codream import arithmetic, receipt as receipts
 from codream.novelty import repeats_within
 from codream.spec import TaskSpec, receipt_config
 from codream.zoo import build_model
@@ -82,6 +82,10 @@ def check_receipt_support(spec: TaskSpec, method: str, amp: bool, device: str | 
     if torch.device(device).type != "cpu":
         raise ValueError("this task requires synthesis receipts, which a verifier replays on its CPU (other "
                          "arithmetic gives other dreams): dream with --device cpu")
+    found = arithmetic.problems()
+    if found:
+        raise ValueError("this task requires synthesis receipts, which verifiers replay in the receipt arithmetic "
+                         f"(codream/arithmetic.py), and this process does not run it: {'; '.join(found)}")
     cfg = pixel_config(spec, seed, steps, batch)  # what synthesize will dream, so its receipt
     k = n or spec.bundle.min_images
     try:

@@ -23,6 +23,7 @@ import torch
 from codream.agent import TaskError
 from codream.cluster import connect, job_resources, slots
 
+from codream import arithmetic
 from codream.synthesis import DreamResult, DreamTask, dream_shard
 
 MAX_RETRIES = 3  # a shard whose worker dies (killed, out of memory, node lost) is run again this often
@@ -38,6 +39,8 @@ def _run(fn, task: DreamTask, index: int, device: str, threads: int):
     (so Ray does not retry it as a crash, and the agent sees the real error)."""
     try:
         torch.set_num_threads(threads)
+        if torch.device(device).type == "cpu" and not task.cfg.amp:  # dreams a receipt names: its arithmetic
+            arithmetic.check(f"cannot dream shard {index} on this Ray worker")
         return fn(task, index, device)
     except Exception as exc:  # noqa: BLE001 (raised again in the agent)
         return exc

@@ -253,3 +253,55 @@ def test_a_header_nested_too_deep_is_a_bundle_error_not_a_crash():
 def test_the_miner_refuses_settings_whose_receipt_the_verifiers_would_refuse(task, kw, words):
     with pytest.raises(ValueError, match=re.escape(words)):
         check_receipt_support(task[0], "pixel", False, **{"n": 200, **kw})
+
+
+# ----------------------------------------------------------------------------- the arithmetic
+def test_this_process_runs_the_pinned_receipt_arithmetic():
+    """codream pins torch's CPU kernels when it is imported (codream/arithmetic.py): the profile's
+    variables are set, torch runs its AVX2 kernels and the canary's float32 bytes are the known ones."""
+    import os
+
+    from codream import arithmetic
+
+    assert {k: os.environ.get(k) for k in arithmetic.PROFILE} == arithmetic.PROFILE
+    assert torch.backends.cpu.get_cpu_capability() == "AVX2"
+    assert arithmetic.problems() == []
+
+
+@pytest.mark.parametrize("env, before, words", [
+    # ATen's SIMD-free kernels: what a CPU without AVX2 runs (and each of the next two, measured,
+    # puts most of a 256-dream shard below the replay's tolerance)
+    ({"ATEN_CPU_CAPABILITY": "default"}, "", ["runs its DEFAULT kernels", "canary"]),
+    ({"ONEDNN_MAX_CPU_ISA": "SSE41"}, "", ["ONEDNN_MAX_CPU_ISA='SSE41'", "canary"]),
+    ({"MKL_CBWR": "AUTO"}, "", ["MKL_CBWR='AUTO'", "canary"]),
+    # MKL started by a product before codream was imported: the variables look right, the bytes are not
+    ({}, "import torch; torch.randn(64, 64) @ torch.randn(64, 64); ", ["canary"]),
+])
+def test_other_cpu_kernels_are_detected(env, before, words):
+    import os
+    import subprocess
+    import sys
+
+    from codream import arithmetic
+
+    base = {k: v for k, v in os.environ.items() if k not in arithmetic.PROFILE}
+    code = before + "import json; from codream import arithmetic; print(json.dumps(arithmetic.problems()))"
+    out = subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True, timeout=300)
+    assert out.returncode == 0, out.stderr.decode()[-2000:]
+    found = " ".join(json.loads(out.stdout.decode().strip().splitlines()[-1]))
+    assert found and all(w in found for w in words), found
+
+
+def test_a_machine_off_the_receipt_arithmetic_neither_mines_nor_judges_receipts(task, honest, monkeypatch):
+    """A miner whose dreams would not replay is refused before it dreams; a verifier that cannot
+    replay raises (the agent backs off the task) instead of calling an honest bundle INVALID."""
+    from codream import arithmetic
+
+    spec = task[0]
+    monkeypatch.setattr(arithmetic, "problems", lambda: ["torch runs its DEFAULT kernels (test)"])
+    with pytest.raises(ValueError, match="receipt arithmetic.*DEFAULT kernels"):
+        check_receipt_support(spec, "pixel", False, n=N)
+    with pytest.raises(arithmetic.ArithmeticMismatch, match="cannot replay.*DEFAULT kernels"):
+        _score(task, honest.images, honest.receipt.to_json())
+    monkeypatch.undo()
+    assert _score(task, honest.images, honest.receipt.to_json())["verdict"] == "VALID"

@@ -39,6 +39,7 @@ import logging
 from enum import StrEnum
 
 from codream import content
+from codream.arithmetic import ArithmeticMismatch
 from codream.agent import Agent, TaskError, event
 from codream.bundle import Binding, BundleError, read
 from codream.chain import ChainError, TxReverted
@@ -423,6 +424,8 @@ class VerifierAgent(Agent):
             return fn()
         except (ChainError, IpfsError, TaskError):
             raise
+        except ArithmeticMismatch as exc:  # this machine cannot judge receipts: say so, never guess INVALID
+            raise TaskError(str(exc)) from None
         except Exception as exc:
             self.log.exception("internal error scoring task %s submission %s", tid, s)
             raise TaskError(f"could not score submission {s} of task {tid}: {type(exc).__name__}: {exc} "

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import torch
 
-from codream import content
+from codream import arithmetic, content
 from codream.bundle import Binding, claimed_binding
 from codream.novelty import NoveltyReport, Reference
 from codream.protocol import INVALID
@@ -240,6 +240,8 @@ def score(task: TaskInputs, job: BundleJob, teachers=None, client=None) -> dict:
         out["derived"] = verdict.derived.to_json()
     out["checked"] = checked
     if verdict.valid and verdict.receipt is not None:  # the task requires receipts: replay part of it
+        # a replay in other arithmetic would call honest work INVALID: refuse to judge instead
+        arithmetic.check("cannot replay this bundle's synthesis receipt")
         teachers = teachers if teachers is not None else _teachers_for(task, client)
         try:  # on the CPU whatever the scoring device: the receipt's recipe is fp32 CPU arithmetic
             with deterministic(task.threads):

@@ -1,0 +1,136 @@
+"""The receipt arithmetic: one set of CPU kernels every miner and verifier dreams in.
+
+A synthesis receipt is checked by dreaming a shard again and comparing it with the bundle
+(``codream/receipt.py``). The optimisation is chaotic: one float ulp anywhere turns most of a
+shard into other dreams within 50 steps. So the replay must run the *same kernels* as the
+miner's synthesis, bit for bit, whatever x86 CPU each of them has. Left alone, torch picks its
+kernels by the CPU it finds: ATen's vectorised loops by instruction set (AVX-512 where there is
+one), oneDNN's convolutions by instruction set, MKL's matrix products by CPU model. Measured on
+this project's machine by capping each to a lower instruction set (docs/verification.md,
+"Receipts"), each of the three on its own puts nearly every image of a 256-dream shard below the
+0.98 tolerance.
+
+So codream pins all three to the AVX2 level that nearly every x86-64 CPU since 2013 has:
+
+- ``ATEN_CPU_CAPABILITY=avx2``: ATen's AVX2 kernels (the same compiled code on any CPU that has
+  AVX2; AVX-512 machines would otherwise run other code);
+- ``ONEDNN_MAX_CPU_ISA=AVX2``: oneDNN's convolutions generated for AVX2 only;
+- ``MKL_CBWR=COMPATIBLE``: MKL's conditional-numerical-reproducibility branch documented to give
+  the same results on Intel and non-Intel CPUs (its ``AVX2`` branch holds on Intel CPUs only).
+
+Measured here, the pinned profile costs nothing: 1,000-dream syntheses run as fast as torch's own
+choice (the variables only forbid the wider kernels this machine does not have). The variables
+are read when torch first runs an operation, so :func:`pin` runs when ``codream`` is imported,
+before any torch work of its own; a process that ran torch operations before importing codream
+may hold other kernels, which :func:`problems` detects (the instruction set torch reports, and a
+canary: a few synthesis steps on seeded models whose float32 bytes are known).
+
+What a machine without AVX2, an ARM machine or another torch build gets: :func:`problems` says
+why its receipts would not replay, the miner refuses to dream for a task that requires receipts
+and the verifier refuses to judge one (rather than calling honest work INVALID).
+What is not measured: two *different* AVX2 CPU models (oneDNN may block its loops by cache size);
+docs/verification.md says so.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import platform
+
+PROFILE = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "COMPATIBLE"}
+CAPABILITY = "AVX2"  # what torch.backends.cpu.get_cpu_capability() reports under the profile
+# SHA-256 of the canary's float32 bytes under the profile (torch 2.13.0 CPU build, x86-64 AVX2):
+# update it with the pinned torch version (`python -c "from codream.arithmetic import canary_digest as d;
+# print(d())"` prints it)
+CANARY = "c3a6e58c3a3170b1ab49d8e292753b9c8fe5936a00e38953b6c3ac382fe36679"
+
+
+class ArithmeticMismatch(RuntimeError):
+    """This process does not run the receipt arithmetic: its receipts would not replay elsewhere,
+    and its replays would call honest bundles INVALID."""
+
+
+def _has_avx2() -> bool:
+    """Whether this is an x86-64 CPU with AVX2 (Linux's /proc/cpuinfo; elsewhere: unknown, so no).
+    torch runs the ATen kernels the variable names without checking the CPU: AVX2 code on a CPU
+    without it would stop the process with an illegal instruction."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            return any(line.startswith("flags") and " avx2" in line for line in f)
+    except OSError:
+        return False
+
+
+def pin() -> None:
+    """Set the profile's variables in this process's environment (an operator's own value is
+    kept: :func:`problems` then says it breaks receipts). Effective only before torch's first
+    operation in the process (importing torch and codream runs none); child processes inherit
+    them. On a CPU without AVX2 ATen's variable is left unset (see ``_has_avx2``), and
+    :func:`problems` says that this machine cannot mine or judge receipts."""
+    for key, value in PROFILE.items():
+        if key != "ATEN_CPU_CAPABILITY" or _has_avx2():
+            os.environ.setdefault(key, value)
+
+
+
+pin()  # before torch or any other project module is imported here: nothing runs a torch operation first
+
+import torch  # noqa: E402
+
+from .synthesis import DreamConfig, dream_batch, prepare_teachers  # noqa: E402
+from .zoo import build_model  # noqa: E402
+
+
+def canary_digest() -> str:
+    """SHA-256 of three pixel-synthesis steps (the real ``dream_batch``) on seeded 8×8 and 28×28
+    teachers of the reference architectures, as float32 bytes: every kernel family a receipt's
+    replay runs (convolutions forward and backward, batch norm, Adam, the linear head)."""
+    parts = []
+    with torch.random.fork_rng(devices=[]):
+        for arch, size, width in (("digits_cnn", 8, 32), ("resnet8", 28, 8)):
+            torch.manual_seed(1234)
+            model = build_model({"arch": arch, "image_size": size, "in_channels": 1, "num_classes": 10,
+                                 "width": width}).eval()
+            cfg = DreamConfig.for_shape((1, size, size), steps=3, batch=16, seed=5)
+            gen = torch.Generator().manual_seed(5)
+            teachers = prepare_teachers([model], torch.device("cpu"))
+            x = dream_batch(teachers, torch.arange(16) % 10, (1, size, size), [0.5], [0.25], cfg, gen,
+                            torch.device("cpu"))
+            parts.append(x.detach().contiguous().numpy().tobytes())
+    return hashlib.sha256(b"".join(parts)).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _canary_ok() -> tuple[bool, str]:
+    digest = canary_digest()
+    return digest == CANARY, digest
+
+
+def problems() -> list[str]:
+    """Why this process's dreams would not replay on another verifier's machine (empty: none)."""
+    out = [f"{k}={os.environ.get(k)!r} in the environment (the receipt arithmetic needs {v!r})"
+           for k, v in PROFILE.items() if os.environ.get(k) != v]
+    cap = torch.backends.cpu.get_cpu_capability()
+    if cap != CAPABILITY:
+        out.append(f"torch runs its {cap} kernels (the receipt arithmetic needs {CAPABILITY}: this CPU lacks AVX2, "
+                   "or torch ran an operation before codream was imported)")
+    ok, digest = _canary_ok()
+    if not ok:
+        out.append(f"the arithmetic canary gives {digest[:16]}…, not {CANARY[:16]}… (another torch build or CPU "
+                   "kernels: torch ran an operation before codream was imported, or this machine differs)")
+    return out
+
+
+def check(what: str) -> None:
+    """Raise :class:`ArithmeticMismatch` (saying what cannot be done and why) unless this process
+    runs the receipt arithmetic."""
+    found = problems()
+    if found:
+        raise ArithmeticMismatch(f"{what}: this process does not run the receipt arithmetic "
+                                 f"(codream/arithmetic.py): {'; '.join(found)}. Start it with "
+                                 + " ".join(f"{k}={v}" for k, v in PROFILE.items())
+                                 + " on an x86-64 CPU with AVX2 and the pinned torch, importing codream before "
+                                   "any torch work")

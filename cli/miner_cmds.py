@@ -65,7 +65,8 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                 seed: int = typer.Option(0, help="Seed: the same seed gives the same bundle on CPU."),
                 device: str = typer.Option("auto", help="auto, cpu or cuda."),
                 amp: bool = typer.Option(False, "--amp", help="bf16 mixed precision (CUDA only)."),
-                threads: Optional[int] = typer.Option(None, help="CPU threads."),
+                threads: Optional[int] = typer.Option(None, help="CPU threads (the checks; each pixel shard dreams at one: "
+                                                                "--ray-address local runs shards side by side)."),
                 preview: Optional[Path] = typer.Option(None, help="Also write a labelled PNG grid."),
                 chain_id: int = typer.Option(DEVNET_CHAIN_ID, help="Binding: chain id."),
                 contract: str = address_option(ZERO, "--contract", help="Binding: market address."),
@@ -82,8 +83,9 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
             fail(f"--n {n}: the task accepts {spec.bundle.min_images}..{spec.bundle.max_images} dreams")
         if device == "auto" and receipt_config(spec)["required"]:
             device = "cpu"  # its verifiers replay on their CPUs: a GPU's dreams would not match
+        binding = Binding(chain_id, contract, task_id, miner)
         try:  # before any work: the bundle would be INVALID
-            check_receipt_support(spec, method, amp, pick_device(device), n, seed, steps, batch)
+            check_receipt_support(spec, method, amp, pick_device(device), n, seed, steps, batch, binding)
         except ValueError as exc:
             fail(str(exc))
         teachers = load_teachers(spec)
@@ -95,8 +97,9 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
     dev = dev if backend is not None else pick_device(device)
     set_threads(threads or (1 if backend is not None else None))  # the checks here; the shards: per job
     res = synthesize_new(spec, teachers, n, method, seed=seed, steps=steps, batch=batch, device=dev, amp=amp,
-                         progress=True, run_shards=backend.run_shards if backend is not None else None)
-    write(out, res.images, Binding(chain_id, contract, task_id, miner),
+                         progress=True, run_shards=backend.run_shards if backend is not None else None,
+                         binding=binding)
+    write(out, res.images, binding,
           res.receipt.to_json() if res.receipt is not None else None)
     if preview:
         write_grid(res.images, res.labels, preview)
@@ -133,7 +136,8 @@ def miner_run(task: Optional[int] = typer.Option(None, "--task", help="Only this
                                          "faster per dream, `codream bench dreams`)."),
               device: str = typer.Option("auto", help="auto, cpu or cuda."),
               amp: bool = typer.Option(False, "--amp", help="bf16 mixed precision for synthesis (CUDA only; ignored on CPU)."),
-              threads: Optional[int] = typer.Option(None, help="CPU threads."),
+              threads: Optional[int] = typer.Option(None, help="CPU threads (the checks; each pixel shard dreams at one: "
+                                                                "--ray-address local runs shards side by side)."),
               poll: float = typer.Option(2.0, help="Seconds between passes over the tasks."),
               until_idle: bool = typer.Option(False, "--until-idle", help="Exit once every task it joined is settled."),
               claim: bool = typer.Option(True, "--claim/--no-claim", help="Withdraw rewards automatically."),

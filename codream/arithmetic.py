@@ -43,7 +43,7 @@ CAPABILITY = "AVX2"  # what torch.backends.cpu.get_cpu_capability() reports unde
 # SHA-256 of the canary's float32 bytes under the profile (torch 2.13.0 CPU build, x86-64 AVX2):
 # update it with the pinned torch version (`python -c "from codream.arithmetic import canary_digest as d;
 # print(d())"` prints it)
-CANARY = "c3a6e58c3a3170b1ab49d8e292753b9c8fe5936a00e38953b6c3ac382fe36679"
+CANARY = "bb42c6fd81b04dc54769cfc400c708788b19cf05980c01dcd815b83381bf8f14"
 
 
 class ArithmeticMismatch(RuntimeError):
@@ -80,16 +80,18 @@ pin()  # before torch or any other project module is imported here: nothing runs
 
 import torch  # noqa: E402
 
-from .synthesis import DreamConfig, dream_batch, prepare_teachers  # noqa: E402
+from .distill import torch_threads  # noqa: E402
+from .synthesis import SHARD_THREADS, DreamConfig, dream_batch, prepare_teachers  # noqa: E402
 from .zoo import build_model  # noqa: E402
 
 
 def canary_digest() -> str:
-    """SHA-256 of three pixel-synthesis steps (the real ``dream_batch``) on seeded 8×8 and 28×28
-    teachers of the reference architectures, as float32 bytes: every kernel family a receipt's
-    replay runs (convolutions forward and backward, batch norm, Adam, the linear head)."""
+    """SHA-256 of three pixel-synthesis steps (the real ``dream_batch``, keyed noise, a shard's one
+    thread) on seeded 8×8 and 28×28 teachers of the reference architectures, as float32 bytes:
+    every kernel family a receipt's replay runs (convolutions forward and backward, batch norm,
+    Adam, the linear head, the noise's log and cosine)."""
     parts = []
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), torch_threads(SHARD_THREADS):
         for arch, size, width in (("digits_cnn", 8, 32), ("resnet8", 28, 8)):
             torch.manual_seed(1234)
             model = build_model({"arch": arch, "image_size": size, "in_channels": 1, "num_classes": 10,
@@ -98,7 +100,7 @@ def canary_digest() -> str:
             gen = torch.Generator().manual_seed(5)
             teachers = prepare_teachers([model], torch.device("cpu"))
             x = dream_batch(teachers, torch.arange(16) % 10, (1, size, size), [0.5], [0.25], cfg, gen,
-                            torch.device("cpu"))
+                            torch.device("cpu"), noise_key=b"codream-canary")
             parts.append(x.detach().contiguous().numpy().tobytes())
     return hashlib.sha256(b"".join(parts)).hexdigest()
 

@@ -42,6 +42,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .bundle import Binding
 from .spec import TaskSpec, receipt_config, validate
 from .synthesis import DreamConfig, DreamTask, dream_shard, prepare_teachers
 
@@ -88,8 +89,11 @@ class Receipt:
                            "runs": [{"seed": r.seed, "n": r.n, "dropped": list(r.dropped)} for r in self.runs]},
                           sort_keys=True, separators=(",", ":"))
 
-    def dream_config(self, run: int) -> DreamConfig:
-        return DreamConfig(**self.config, seed=self.runs[run].seed)
+    def dream_config(self, run: int, binding: Binding | None = None) -> DreamConfig:
+        """Run ``run``'s settings; bound to ``binding`` (``seed_binding``), its seed is
+        ``bound_seed(binding, seed)``."""
+        seed = self.runs[run].seed
+        return DreamConfig(**self.config, seed=seed if binding is None else bound_seed(binding, seed))
 
     def origins(self) -> list[tuple[int, int]]:
         """(run, index in its run) of each bundle image, in bundle order."""
@@ -113,6 +117,30 @@ class Receipt:
         for o in self.origins():
             weights[self.shard_of(o)] = weights.get(self.shard_of(o), 0) + 1
         return weights
+
+
+def bound_seed(binding: Binding, nonce: int) -> int:
+    """The seed a run named ``nonce`` is dreamed with on a task that binds receipts
+    (``scoring.receipt.bound``): a hash of the submission's binding (chain, market, task, miner)
+    and the nonce, all 256 bits (a shard's starting noise is drawn from all of them:
+    ``synthesis.keyed_normal``). A copy of a bundle re-bound to another miner or task names seeds that
+    dream other images: it does not replay, however faithful the copy (and whether or not the
+    novelty index holds the bundle it copied)."""
+    tag = (f"codream-receipt-run|{binding.chain_id}|{binding.contract.lower()}|{binding.task_id}|"
+           f"{binding.miner.lower()}|{nonce}")
+    return int.from_bytes(hashlib.sha256(tag.encode()).digest(), "big")
+
+
+def seed_binding(spec: TaskSpec, binding: Binding | None) -> Binding | None:
+    """What a task's receipt seeds are bound to: ``binding`` where the spec requires bound
+    receipts, else None. Raises ValueError where it does and no binding is given."""
+    cfg = receipt_config(spec)
+    if not (cfg["required"] and cfg["bound"]):
+        return None
+    if binding is None:
+        raise ValueError("this task binds each synthesis receipt to its submission (scoring.receipt.bound): "
+                         "dream with the binding (chain id, market, task id, miner) the bundle will carry")
+    return binding
 
 
 def requiring(spec: TaskSpec, required: bool = True, **settings) -> TaskSpec:
@@ -258,8 +286,9 @@ def centred_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def replay(receipt: Receipt, images: torch.Tensor, spec: TaskSpec, teachers: Sequence[nn.Module], seed: int,
-           device: str | torch.device = "cpu") -> dict:
-    """Dream the chosen shards again and compare them with the bundle's images. The report:
+           device: str | torch.device = "cpu", binding: Binding | None = None) -> dict:
+    """Dream the chosen shards again (their seeds bound to ``binding``: ``seed_binding``) and
+    compare them with the bundle's images. The report:
     ``ok``, the shards replayed, images compared, the worst centred cosine, the share of
     byte-identical images, seconds."""
     cfg = receipt_config(spec)
@@ -271,7 +300,7 @@ def replay(receipt: Receipt, images: torch.Tensor, spec: TaskSpec, teachers: Seq
     for j, s in shards:
         run = receipt.runs[j]
         task = DreamTask(teachers, run.n, spec.num_classes, tuple(spec.shape), spec.mean, spec.std,
-                         receipt.dream_config(j))
+                         receipt.dream_config(j, binding))
         lo, hi = task.span(s)
         got = dream_shard(task, s, device, prepared).images
         idx = [(i, where[(j, i)]) for i in range(lo, hi) if (j, i) in where]

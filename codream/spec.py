@@ -26,7 +26,9 @@ accuracy; ``baseline.seeds`` (optional, 1) averages the noise baseline over that
 sets the derived-work check (``codream/derived.py``). ``scoring.receipt`` (optional; defaults in
 :data:`RECEIPT_DEFAULTS`): whether a bundle must carry a synthesis receipt (``required``), how many
 of its shards a verifier dreams again (``shards``), how alike replay and bundle must be
-(``min_cosine``) and the largest shard a receipt may name (``max_batch`` × ``max_steps``)
+(``min_cosine``), the largest shard a receipt may name (``max_batch`` × ``max_steps``) and
+whether its seeds are bound to the submission (``bound``: each run is dreamed with a hash of the
+bundle's binding and the run's seed)
 (``codream/receipt.py``); the digits and MNIST reference tasks require receipts.
 
 ``scoring.novelty`` (optional; defaults in :data:`NOVELTY_DEFAULTS`) sets the novelty check
@@ -80,7 +82,8 @@ DERIVED_DEFAULTS = {"resolution": 14, "shifts": 1, "angles": [-20, -10, 10, 20],
 # how many of their shards each verifier dreams again, how alike a replay and the bundle must be
 # (a replay on this machine is the same bytes; the tolerance is for other CPUs and GPUs), and the
 # largest shard a receipt may ask a verifier to replay (batch × steps bounds its cost)
-RECEIPT_DEFAULTS = {"required": False, "shards": 1, "min_cosine": 0.98, "max_steps": 400, "max_batch": 256}
+RECEIPT_DEFAULTS = {"required": False, "bound": False, "shards": 1, "min_cosine": 0.98, "max_steps": 400,
+                    "max_batch": 256}
 
 
 class SpecError(ValueError):
@@ -314,8 +317,9 @@ def validate(raw: dict) -> TaskSpec:
     rec = s.get("receipt", {})
     if not isinstance(rec, dict) or set(rec) - set(RECEIPT_DEFAULTS):
         raise SpecError(f"scoring.receipt: an object with keys from {sorted(RECEIPT_DEFAULTS)}, got {rec!r}")
-    if "required" in rec and not isinstance(rec["required"], bool):
-        raise SpecError(f"scoring.receipt.required: true or false, got {rec['required']!r}")
+    for key in ("required", "bound"):
+        if key in rec and not isinstance(rec[key], bool):
+            raise SpecError(f"scoring.receipt.{key}: true or false, got {rec[key]!r}")
     if "min_cosine" in rec:
         _num(rec, "min_cosine", "scoring.receipt", 0, 1)
     for key, lo, hi in (("shards", 1, 64), ("max_steps", 1, 100_000), ("max_batch", 1, 4096)):
@@ -395,8 +399,9 @@ def digits_reference(teacher_cid: str, teacher_cfg: dict, file: str | None = Non
                     "derived": {**DERIVED_DEFAULTS, "margin": 0.138, "quad_margin": 0.074, "self_margin": 0.173,
                                 "self_quad_margin": 0.109, "eval_quad_margin": 0.096, "max_fraction": 0.02},
                     # every bundle's verifiers dream one of its shards again: what no disguise of a
-                    # copy survives (codream/receipt.py; docs/verification.md, "Receipts")
-                    "receipt": {"required": True}},
+                    # copy survives; its seeds are bound to the submission, so a copy re-bound to
+                    # another miner or task does not replay (codream/receipt.py; docs/verification.md)
+                    "receipt": {"required": True, "bound": True}},
     })
 
 

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import normalize
+from .distill import torch_threads
 from .zoo import freeze
 
 
@@ -291,16 +292,22 @@ def balanced_labels(n: int, num_classes: int, gen: torch.Generator) -> torch.Ten
 def dream_batch(teachers: Sequence[nn.Module], targets: torch.Tensor, shape: tuple[int, int, int],
                 mean, std, cfg: DreamConfig, gen: torch.Generator, device: torch.device,
                 student: nn.Module | None = None, on_step: Callable[[], None] | None = None,
-                init: torch.Tensor | None = None, repel: "Repulsion | None" = None) -> torch.Tensor:
+                init: torch.Tensor | None = None, repel: "Repulsion | None" = None,
+                noise_key: bytes | None = None) -> torch.Tensor:
     """Optimise one batch of dreams; return them as [0,1] floats on the CPU. ``init``: start from
     these [0, 1] images (plus ``cfg.init_std`` noise) instead of noise (a generator's batch);
-    ``repel``: a bank of earlier dreams to keep apart from (weight ``cfg.repel``)."""
+    ``repel``: a bank of earlier dreams to keep apart from (weight ``cfg.repel``); ``noise_key``: draw
+    the starting noise from this 256-bit key (``keyed_normal``; a shard's), else from ``gen``."""
     n = len(targets)
     if cfg.mix:
         targets = mixed_targets(targets, num_classes_of(teachers), cfg.mix, gen)
-    noise = torch.randn((n, *shape), generator=gen)
+
+    def normal(what: bytes, size: tuple[int, ...]) -> torch.Tensor:
+        return keyed_normal(noise_key + what, size) if noise_key is not None else torch.randn(size, generator=gen)
+
+    noise = normal(b"", (n, *shape))
     if cfg.init_cells:  # smooth noise of unit variance: strokes start as blobs, not as pixel noise
-        coarse = torch.randn((n, shape[0], cfg.init_cells, cfg.init_cells), generator=gen)
+        coarse = normal(b"|cells", (n, shape[0], cfg.init_cells, cfg.init_cells))
         noise = F.interpolate(coarse, size=shape[1:], mode="bilinear", align_corners=False)
         noise = noise / noise.std().clamp_min(1e-6)
     if init is not None:
@@ -374,10 +381,39 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
+# CPU shards are dreamed at one torch thread, whatever the process runs at: the order of a
+# reduction depends on the thread count (an independent review found 3, 6 and 12 threads dream
+# other images than 1; 1 and 2 agree), and a receipt's replay must be the same bytes everywhere.
+# A miner parallelises across shards instead (a Ray cluster, ``--ray-address local``).
+SHARD_THREADS = 1
+
+
+def shard_key(seed: int, index: int) -> bytes:
+    """The 256-bit key of shard ``index`` of a synthesis seeded ``seed``: a hash of the two, so every
+    shard's randomness is its own and no shard's depends on another's (or on which machine runs it)."""
+    return hashlib.sha256(f"codream-dream-shard|{seed}|{index}".encode()).digest()
+
+
 def shard_seed(seed: int, index: int) -> int:
-    """The seed of shard ``index`` of a synthesis seeded ``seed``: a hash of the two, so every shard's
-    random stream is its own and no shard's depends on another's (or on which machine runs it)."""
-    return int.from_bytes(hashlib.sha256(f"codream-dream-shard|{seed}|{index}".encode()).digest()[:7], "big")
+    """The torch generator seed of shard ``index`` (labels, jitter): 56 bits of its key."""
+    return int.from_bytes(shard_key(seed, index)[:7], "big")
+
+
+def keyed_normal(key: bytes, shape: tuple[int, ...]) -> torch.Tensor:
+    """Standard normal float32 noise of ``shape`` drawn from all 256 bits of ``key``: SHAKE-256 of the
+    key, 24-bit uniforms, Box–Muller in torch (the pinned CPU kernels, ``codream/arithmetic.py``).
+    torch's CPU generator keeps only 32 bits of its seed, so two seeds that agree on those draw the
+    same noise: a search over 2^16 nonces per binding found two bindings whose receipts replay the
+    same dreams. The starting pixels of a receipt's dreams come from the whole key instead."""
+    count = math.prod(shape)
+    pairs = (count + 1) // 2
+    raw = torch.frombuffer(bytearray(hashlib.shake_256(key + b"|init").digest(6 * pairs)), dtype=torch.uint8)
+    b = raw.view(2 * pairs, 3).to(torch.float64)
+    u = (b[:, 0] + 256.0 * b[:, 1] + 65536.0 * b[:, 2] + 0.5) / 16777216.0  # in (0, 1), exact
+    u1, u2 = u[:pairs], u[pairs:]
+    r = torch.sqrt(-2.0 * torch.log(u1))
+    z = torch.cat([r * torch.cos(2 * math.pi * u2), r * torch.sin(2 * math.pi * u2)])[:count]
+    return z.to(torch.float32).view(shape)
 
 
 def shard_labels(lo: int, hi: int, num_classes: int, gen: torch.Generator) -> torch.Tensor:
@@ -419,11 +455,13 @@ def dream_shard(task: DreamTask, index: int, device: str | torch.device = "cpu",
     teachers already prepared for ``device`` (``prepare_teachers``; else prepared here)."""
     device = torch.device(device)
     lo, hi = task.span(index)
-    gen = torch.Generator().manual_seed(shard_seed(task.cfg.seed, index))
+    key = shard_key(task.cfg.seed, index)
+    gen = torch.Generator().manual_seed(int.from_bytes(key[:7], "big"))
     labels = shard_labels(lo, hi, task.num_classes, gen)
     teachers = teachers if teachers is not None else prepare_teachers(task.teachers, device)
-    xb = dream_batch(teachers, labels, task.shape, task.mean, task.std, task.cfg, gen, device, student,
-                     on_step=on_step)
+    with torch_threads(SHARD_THREADS if device.type == "cpu" else None):
+        xb = dream_batch(teachers, labels, task.shape, task.mean, task.std, task.cfg, gen, device, student,
+                         on_step=on_step, noise_key=key)
     return DreamResult(to_uint8(xb), labels)
 
 

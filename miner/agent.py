@@ -99,10 +99,10 @@ class MinerAgent(Agent):
             n = min(max(self.n, spec.bundle.min_images), spec.bundle.max_images)
             subs = []
             for c in range(copies):
-                images = self.strategy.images(spec, n, self._seed(tid, c), self.ipfs)
+                binding = Binding(self.chain.chain_id, self.chain.address, tid, self.me)
+                images = self.strategy.images(spec, n, self._seed(tid, c), self.ipfs, binding)
                 out = self.state.dir / (f"task-{tid}.safetensors" if copies == 1 else f"task-{tid}-{c}.safetensors")
-                bundlemod.write(out, images, Binding(self.chain.chain_id, self.chain.address, tid, self.me),
-                                self.strategy.last_receipt)
+                bundlemod.write(out, images, binding, self.strategy.last_receipt)
                 subs.append({"bundle": str(out), "cid": cid_of_file(out), "n": len(images)})
         except (SpecError, TeacherError, CannotMine) as exc:  # broken, or not minable this way: nothing to mine
             self.save_stage(st, "skipped", reason=str(exc))

@@ -3,6 +3,7 @@ batch's pixels) and ``generator`` (``generator.dream_generator``: a meta-learned
 and ``keep_new``, which makes a bundle out of them that its verifiers count as new."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Callable, Sequence
 
@@ -10,6 +11,7 @@ import torch
 from torch import nn
 
 from codream import arithmetic, receipt as receipts
+from codream.bundle import Binding
 from codream.novelty import repeats_within
 from codream.spec import TaskSpec, receipt_config
 from codream.zoo import build_model
@@ -26,7 +28,8 @@ TOP_UP_SEED = 7919  # seed of top-up round k: seed + TOP_UP_SEED * k
 def synthesize(spec: TaskSpec, teachers: Sequence[nn.Module], n: int, method: str = "pixel", seed: int = 0,
                steps: int | None = None, batch: int | None = None, device: str | torch.device = "cpu",
                amp: bool = False, progress: bool = False, avoid: torch.Tensor | None = None,
-               avoid_labels: torch.Tensor | None = None, run_shards: ShardRunner | None = None) -> DreamResult:
+               avoid_labels: torch.Tensor | None = None, run_shards: ShardRunner | None = None,
+               binding: Binding | None = None) -> DreamResult:
     """Dream ``n`` images for a task with one of ``METHODS`` (raw: nothing dropped).
 
     ``steps``: steps per batch (pixel) or inner steps per batch after the first (generator).
@@ -34,14 +37,19 @@ def synthesize(spec: TaskSpec, teachers: Sequence[nn.Module], n: int, method: st
     ``avoid_labels``): dreams already kept, which the generator's repulsion steers away from.
     ``run_shards``: run the pixel method's shards elsewhere (a Ray cluster: ``miner.ray_backend``);
     the generator carries state from batch to batch and runs in this process only.
+    ``binding``: the submission the bundle will carry; on a task that binds receipts
+    (``scoring.receipt.bound``) the pixel method dreams with ``receipt.bound_seed(binding, seed)``
+    and its receipt names ``seed``.
     """
     if run_shards is not None and method != "pixel":
         raise ValueError(f"method {method!r} cannot be sharded (its batches depend on the ones before): "
                          "only the pixel method runs on a Ray cluster (docs/scale-out.md)")
     if method == "pixel":
         cfg = pixel_config(spec, seed, steps, batch, amp)
-        res = dream(teachers, n, spec.num_classes, spec.shape, spec.mean, spec.std, cfg, device, progress=progress,
-                    run_shards=run_shards)
+        bound = receipts.seed_binding(spec, binding)
+        run_cfg = cfg if bound is None else dataclasses.replace(cfg, seed=receipts.bound_seed(bound, seed))
+        res = dream(teachers, n, spec.num_classes, spec.shape, spec.mean, spec.std, run_cfg, device,
+                    progress=progress, run_shards=run_shards)
         if not amp:  # a replay runs in fp32: only an fp32 synthesis has a receipt
             res.receipt = receipts.of_config(cfg, n)
         return res
@@ -66,7 +74,7 @@ def pixel_config(spec: TaskSpec, seed: int = 0, steps: int | None = None, batch:
 
 def check_receipt_support(spec: TaskSpec, method: str, amp: bool, device: str | torch.device = "cpu",
                           n: int | None = None, seed: int = 0, steps: int | None = None,
-                          batch: int | None = None) -> None:
+                          batch: int | None = None, binding: Binding | None = None) -> None:
     """Refuse, before any work, a synthesis whose bundle the task would call INVALID for want of
     a receipt that replays (``scoring.receipt.required``; ``codream/receipt.py``): the generator
     method, bf16 autocast and a GPU (a verifier replays in fp32 on its CPU, and the optimisation
@@ -82,6 +90,11 @@ def check_receipt_support(spec: TaskSpec, method: str, amp: bool, device: str | 
     if torch.device(device).type != "cpu":
         raise ValueError("this task requires synthesis receipts, which a verifier replays on its CPU (other "
                          "arithmetic gives other dreams): dream with --device cpu")
+    bound = receipts.seed_binding(spec, binding)  # a bound task: the binding must be known before dreaming
+    if bound is not None and 0 in (int(bound.contract, 16), int(bound.miner, 16)):
+        raise ValueError("this task binds each synthesis receipt to its submission (scoring.receipt.bound): give the "
+                         "market (--contract), the task id and the miner (--miner) the bundle will be submitted with; "
+                         "a bundle dreamed for the zero binding could never be submitted")
     found = arithmetic.problems()
     if found:
         raise ValueError("this task requires synthesis receipts, which verifiers replay in the receipt arithmetic "
@@ -140,13 +153,14 @@ def keep_new(spec: TaskSpec, first: DreamResult, n: int, seed: int,
 def synthesize_new(spec: TaskSpec, teachers: Sequence[nn.Module], n: int, method: str = "pixel", seed: int = 0,
                    steps: int | None = None, batch: int | None = None, device: str | torch.device = "cpu",
                    amp: bool = False, progress: bool = False, top_ups: int = TOP_UPS,
-                   run_shards: ShardRunner | None = None) -> DreamResult:
+                   run_shards: ShardRunner | None = None, binding: Binding | None = None) -> DreamResult:
     """``synthesize``, then ``keep_new``: the bundle a miner submits (the CLI's `miner dream` and
     the mining agent alike). ``run_shards``: the first pass's and the top-ups' shards run there
-    (a Ray cluster); the checks run here."""
+    (a Ray cluster); the checks run here. ``binding``: as ``synthesize``."""
     def more(k: int, s: int, kept: DreamResult) -> DreamResult:
         return synthesize(spec, teachers, k, method, s, steps, batch, device, amp, avoid=kept.images,
-                          avoid_labels=kept.labels, run_shards=run_shards)
+                          avoid_labels=kept.labels, run_shards=run_shards, binding=binding)
 
-    first = synthesize(spec, teachers, n, method, seed, steps, batch, device, amp, progress, run_shards=run_shards)
+    first = synthesize(spec, teachers, n, method, seed, steps, batch, device, amp, progress, run_shards=run_shards,
+                       binding=binding)
     return keep_new(spec, first, n, seed, more, top_ups)

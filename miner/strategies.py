@@ -7,12 +7,14 @@ never run them for real.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 import torch
 
 from codream import bundle as bundlemod
+from codream.bundle import Binding
 from codream import data as D
 from codream.agent import TaskError
 from codream.distill import noise_images
@@ -40,14 +42,16 @@ class Strategy:
     last_seconds = 0.0  # wall time of the last images() call: the "work done"
     last_receipt: str | None = None  # the synthesis receipt (JSON) of the last images(), if they have one
 
-    def images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
+    def images(self, spec: TaskSpec, n: int, seed: int, ipfs, binding: Binding | None = None) -> torch.Tensor:
+        """``n`` images for a task; ``binding``: the submission they will be bound to (a task that
+        binds receipts dreams with seeds of it: ``codream.receipt.bound_seed``)."""
         t0 = time.perf_counter()
         self.last_receipt = None
-        out = self._images(spec, n, seed, ipfs)
+        out = self._images(spec, n, seed, ipfs, binding)
         self.last_seconds = time.perf_counter() - t0
         return out
 
-    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
+    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs, binding: Binding | None = None) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -66,16 +70,18 @@ class Honest(Strategy):
         self.steps, self.device, self.method, self.amp = steps, device, method, amp
         self.backend = backend  # a ``miner.ray_backend.RayBackend``: the shards run on its cluster
 
-    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
+    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs, binding: Binding | None = None) -> torch.Tensor:
         """Dream, then drop this bundle's own repeats (near-twins and self-derived images: the
         verifier pays for new images only) and dream replacements (``methods.synthesize_new``)."""
         try:
-            check_receipt_support(spec, self.method, self.amp, self.device, n, seed, self.steps)  # else INVALID
+            check_receipt_support(spec, self.method, self.amp, self.device, n, seed, self.steps,
+                                  binding=binding)  # else INVALID
         except ValueError as exc:
             raise CannotMine(str(exc)) from None
         teachers = load_teachers(spec, client=ipfs)
         res = synthesize_new(spec, teachers, n, self.method, seed=seed, steps=self.steps, device=self.device,
-                             amp=self.amp, run_shards=self.backend.run_shards if self.backend else None)
+                             amp=self.amp, run_shards=self.backend.run_shards if self.backend else None,
+                             binding=binding)
         self.last_receipt = res.receipt.to_json() if res.receipt is not None else None
         return res.images
 
@@ -96,14 +102,16 @@ class Noise(Strategy):
 
     name = "noise"
 
-    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
+    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs, binding: Binding | None = None) -> torch.Tensor:
         if not receipt_config(spec)["required"]:
             return noise_images(n, spec.shape, seed)
         teachers = load_teachers(spec, client=ipfs)
+        bound = receipts.seed_binding(spec, binding)
 
         def run(k: int, s: int) -> DreamResult:
             cfg = DreamConfig.for_shape(spec.shape, seed=s, steps=1, lr=0.0)
-            res = dream(teachers, k, spec.num_classes, spec.shape, spec.mean, spec.std, cfg)
+            run_cfg = cfg if bound is None else dataclasses.replace(cfg, seed=receipts.bound_seed(bound, s))
+            res = dream(teachers, k, spec.num_classes, spec.shape, spec.mean, spec.std, run_cfg)
             res.receipt = receipts.of_config(cfg, k)
             return res
 
@@ -151,7 +159,7 @@ class Copy(Strategy):
         self.source_receipt = header.metadata.get("receipt")
         return images
 
-    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
+    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs, binding: Binding | None = None) -> torch.Tensor:
         images = self._original(ipfs)
         return images[torch.randperm(len(images), generator=torch.Generator().manual_seed(7))]
 
@@ -205,7 +213,7 @@ class TransformedCopy(Copy):
             raise ValueError(f"unknown transform {how!r} ({', '.join(TRANSFORMS)})")
         self.how = how
 
-    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
+    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs, binding: Binding | None = None) -> torch.Tensor:
         teachers = load_teachers(spec, client=ipfs) if self.how == "reoptimise" else None
         out = transform(self._original(ipfs), self.how, seed, teachers, spec)
         # the best a copier can do where the task requires receipts: keep the source's (the images
@@ -220,7 +228,7 @@ class LeakedEval(Strategy):
 
     name = "eval-images"
 
-    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs) -> torch.Tensor:
+    def _images(self, spec: TaskSpec, n: int, seed: int, ipfs, binding: Binding | None = None) -> torch.Tensor:
         if spec.shape != (1, 8, 8):
             raise StrategyError("eval-images: only the digits reference split can be rebuilt from public data")
         _, ev = D.digits()

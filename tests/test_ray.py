@@ -200,7 +200,7 @@ def mined_here(reference_task):
     torch.set_num_threads(1)
     try:
         res = synthesize_new(spec, teachers, MINE["n"], "pixel", seed=MINE["seed"], steps=MINE["steps"],
-                             batch=MINE["batch"])
+                             batch=MINE["batch"], binding=REF)
     finally:
         torch.set_num_threads(threads)
     assert res.stats["shards"] >= 4
@@ -209,7 +209,7 @@ def mined_here(reference_task):
 
 def mine_on(backend, spec, teachers) -> bytes:
     res = synthesize_new(spec, teachers, MINE["n"], "pixel", seed=MINE["seed"], steps=MINE["steps"],
-                         batch=MINE["batch"], run_shards=backend.run_shards)
+                         batch=MINE["batch"], run_shards=backend.run_shards, binding=REF)
     return bundle.to_bytes(res.images, REF)
 
 

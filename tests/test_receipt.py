@@ -305,3 +305,79 @@ def test_a_machine_off_the_receipt_arithmetic_neither_mines_nor_judges_receipts(
         _score(task, honest.images, honest.receipt.to_json())
     monkeypatch.undo()
     assert _score(task, honest.images, honest.receipt.to_json())["verdict"] == "VALID"
+
+
+# ----------------------------------------------------------------------------- bound receipts
+def test_a_bound_receipt_replays_only_for_the_submission_it_was_dreamed_for(task):
+    """On a task that binds receipts (the reference tasks) each run is dreamed with a hash of the
+    submission's binding and the run's seed: the same images and receipt re-bound to another miner
+    or another task do not replay, so a verbatim copy earns nothing even where no novelty index
+    holds its source (a concurrently open task, a bundle that was never accepted)."""
+    from dataclasses import replace
+
+    spec, teachers, _ = task
+    bound = requiring(spec, bound=True)
+    with pytest.raises(ValueError, match="binds each synthesis receipt"):
+        check_receipt_support(bound, "pixel", False, n=N)  # the miner must know the binding first
+    res = synthesize_new(bound, teachers, N, "pixel", seed=4, steps=STEPS, batch=BATCH, binding=REF)
+    assert res.receipt.runs[0].seed == 4  # the receipt names the nonce; the dreams use the bound seed
+    unbound = synthesize_new(spec, teachers, 64, "pixel", seed=4, steps=STEPS, batch=BATCH).images
+    assert not torch.equal(res.images[:64], unbound)
+    rec = res.receipt.to_json()
+    here = _score((bound, teachers, task[2]), res.images, rec)
+    assert here["verdict"] == "VALID" and here["receipt"]["identical"] == 1.0, here["reasons"]
+    for other in (replace(REF, miner="0x" + "56" * 20), replace(REF, task_id=REF.task_id + 1)):
+        data = bundle.to_bytes(res.images, other, rec)
+        out = score(TaskInputs(bound, task[2], threads=1), BundleJob(data=data, binding=other, seed=7),
+                    teachers=teachers)
+        assert out["verdict"] == "INVALID" and out["reasons"][-1]["code"] == "receipt_mismatch", out["reasons"]
+
+
+def test_the_reference_tasks_bind_their_receipts(reference_task):
+    from codream.spec import receipt_config
+
+    cfg = receipt_config(specmod.load(reference_task["spec"]))
+    assert cfg["required"] and cfg["bound"]
+
+
+def test_a_shard_is_the_same_bytes_at_any_torch_thread_count(task):
+    """A reduction's order depends on the thread count (an independent review found shards dreamed
+    at 3, 6 and 12 threads below the replay's tolerance against 1): every CPU shard is dreamed at
+    one thread, whatever the process runs at, so a miner's and a verifier's settings never matter."""
+    from codream.synthesis import DreamTask, dream_shard
+
+    spec, teachers, _ = task
+    t = DreamTask(teachers, 64, spec.num_classes, tuple(spec.shape), spec.mean, spec.std,
+                  DreamConfig.for_shape(spec.shape, steps=STEPS, batch=64, seed=8))
+    before = torch.get_num_threads()
+    shards = []
+    try:
+        for threads in (1, 3, 6):
+            torch.set_num_threads(threads)
+            shards.append(dream_shard(t, 0).images)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(shards[0], shards[1]) and torch.equal(shards[0], shards[2])
+
+
+def test_seeds_that_agree_on_torchs_32_bits_still_dream_different_images(task):
+    """torch's CPU generator keeps 32 bits of its seed; a review found two bindings whose bound
+    seeds agreed on them (a 2^16 search) and so replayed one synthesis under both. A shard's
+    starting noise now comes from all 256 bits of its key."""
+    from codream.synthesis import DreamTask, dream_shard, shard_seed
+
+    seen, pair = {}, None
+    for s in range(1_000_000):
+        low = shard_seed(s, 0) & 0xFFFFFFFF
+        if low in seen:
+            pair = seen[low], s
+            break
+        seen[low] = s
+    assert pair is not None
+    a, b = (torch.Generator().manual_seed(shard_seed(s, 0)) for s in pair)
+    assert torch.equal(torch.randn(8, generator=a), torch.randn(8, generator=b))  # the same torch stream
+    spec, teachers, _ = task
+    imgs = [dream_shard(DreamTask(teachers, 32, spec.num_classes, tuple(spec.shape), spec.mean, spec.std,
+                                  DreamConfig.for_shape(spec.shape, steps=STEPS, batch=32, seed=s)), 0).images
+            for s in pair]
+    assert R.centred_cosine(imgs[0], imgs[1]).max() < 0.9  # unrelated dreams

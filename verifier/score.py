@@ -39,7 +39,7 @@ from codream import arithmetic, content
 from codream.bundle import Binding, claimed_binding
 from codream.novelty import NoveltyReport, Reference
 from codream.protocol import INVALID
-from codream.receipt import replay
+from codream.receipt import replay, seed_binding
 from codream.spec import TaskSpec, novelty_config
 from codream.teachers import load_teachers
 from codream.distill import deterministic
@@ -246,7 +246,7 @@ def score(task: TaskInputs, job: BundleJob, teachers=None, client=None) -> dict:
         try:  # on the CPU whatever the scoring device: the receipt's recipe is fp32 CPU arithmetic
             with deterministic(task.threads):
                 rep = replay(verdict.receipt, verdict.images, spec, teachers,
-                             spec.recipe.seed if job.seed is None else job.seed, "cpu")
+                             spec.recipe.seed if job.seed is None else job.seed, "cpu", seed_binding(spec, binding))
         except Exception as exc:  # a hostile receipt must give INVALID, never stop the verifier
             rep = {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"[:300], "shards": [], "worst_cosine": 0.0,
                    "min_cosine": None}

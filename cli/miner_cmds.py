@@ -1,6 +1,7 @@
 """`codream miner ...`: dream bundles offline, or run the mining agent."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -84,6 +85,10 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
         if device == "auto" and receipt_config(spec)["required"]:
             device = "cpu"  # its verifiers replay on their CPUs: a GPU's dreams would not match
         binding = Binding(chain_id, contract, task_id, miner)
+        if receipt_config(spec)["required"] and receipt_config(spec)["bound"] and 0 in (int(contract, 16), int(miner, 16)):
+            print("note: this task binds synthesis receipts to their submission, and this bundle is bound to no "
+                  "market or miner: `verifier score` takes it as it is; to submit it, dream with --contract, "
+                  "--task-id and --miner", file=sys.stderr)
         try:  # before any work: the bundle would be INVALID
             check_receipt_support(spec, method, amp, pick_device(device), n, seed, steps, batch, binding)
         except ValueError as exc:

@@ -1,5 +1,7 @@
 """CoDream Network: shared code for miners, verifiers, task owners and the dapp."""
-# first: pins the receipt arithmetic (torch's CPU kernels) before anything can run a torch operation
-from . import arithmetic as _arithmetic  # noqa: F401
+# first: pin torch's CPU kernels (the receipt arithmetic) before anything can run a torch operation
+from .kernels import pin as _pin
 
 __version__ = "0.1.0"
+
+_pin()

@@ -20,8 +20,8 @@ So codream pins all three to the AVX2 level that nearly every x86-64 CPU since 2
 
 Measured here, the pinned profile costs nothing: 1,000-dream syntheses run as fast as torch's own
 choice (the variables only forbid the wider kernels this machine does not have). The variables
-are read when torch first runs an operation, so :func:`pin` runs when ``codream`` is imported,
-before any torch work of its own; a process that ran torch operations before importing codream
+are read when torch first runs an operation, so ``codream/kernels.py`` sets them (torch-free)
+when ``codream`` is imported, before any torch work of its own; a process that ran torch operations before importing codream
 may hold other kernels, which :func:`problems` detects (the instruction set torch reports, and a
 canary: a few synthesis steps on seeded models whose float32 bytes are known).
 
@@ -36,10 +36,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import platform
 
-PROFILE = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "COMPATIBLE"}
-CAPABILITY = "AVX2"  # what torch.backends.cpu.get_cpu_capability() reports under the profile
+import torch
+
+from .distill import torch_threads
+from .kernels import CAPABILITY, PROFILE
+from .synthesis import SHARD_THREADS, DreamConfig, dream_batch, prepare_teachers
+from .zoo import build_model
+
 # SHA-256 of the canary's float32 bytes under the profile (torch 2.13.0 CPU build, x86-64 AVX2):
 # update it with the pinned torch version (`python -c "from codream.arithmetic import canary_digest as d;
 # print(d())"` prints it)
@@ -49,40 +53,6 @@ CANARY = "bb42c6fd81b04dc54769cfc400c708788b19cf05980c01dcd815b83381bf8f14"
 class ArithmeticMismatch(RuntimeError):
     """This process does not run the receipt arithmetic: its receipts would not replay elsewhere,
     and its replays would call honest bundles INVALID."""
-
-
-def _has_avx2() -> bool:
-    """Whether this is an x86-64 CPU with AVX2 (Linux's /proc/cpuinfo; elsewhere: unknown, so no).
-    torch runs the ATen kernels the variable names without checking the CPU: AVX2 code on a CPU
-    without it would stop the process with an illegal instruction."""
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return False
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            return any(line.startswith("flags") and " avx2" in line for line in f)
-    except OSError:
-        return False
-
-
-def pin() -> None:
-    """Set the profile's variables in this process's environment (an operator's own value is
-    kept: :func:`problems` then says it breaks receipts). Effective only before torch's first
-    operation in the process (importing torch and codream runs none); child processes inherit
-    them. On a CPU without AVX2 ATen's variable is left unset (see ``_has_avx2``), and
-    :func:`problems` says that this machine cannot mine or judge receipts."""
-    for key, value in PROFILE.items():
-        if key != "ATEN_CPU_CAPABILITY" or _has_avx2():
-            os.environ.setdefault(key, value)
-
-
-
-pin()  # before torch or any other project module is imported here: nothing runs a torch operation first
-
-import torch  # noqa: E402
-
-from .distill import torch_threads  # noqa: E402
-from .synthesis import SHARD_THREADS, DreamConfig, dream_batch, prepare_teachers  # noqa: E402
-from .zoo import build_model  # noqa: E402
 
 
 def canary_digest() -> str:

@@ -90,11 +90,7 @@ def check_receipt_support(spec: TaskSpec, method: str, amp: bool, device: str | 
     if torch.device(device).type != "cpu":
         raise ValueError("this task requires synthesis receipts, which a verifier replays on its CPU (other "
                          "arithmetic gives other dreams): dream with --device cpu")
-    bound = receipts.seed_binding(spec, binding)  # a bound task: the binding must be known before dreaming
-    if bound is not None and 0 in (int(bound.contract, 16), int(bound.miner, 16)):
-        raise ValueError("this task binds each synthesis receipt to its submission (scoring.receipt.bound): give the "
-                         "market (--contract), the task id and the miner (--miner) the bundle will be submitted with; "
-                         "a bundle dreamed for the zero binding could never be submitted")
+    receipts.seed_binding(spec, binding)  # a bound task: the binding must be known before dreaming
     found = arithmetic.problems()
     if found:
         raise ValueError("this task requires synthesis receipts, which verifiers replay in the receipt arithmetic "

@@ -20,8 +20,10 @@ the stake distribution given).
 """
 from __future__ import annotations
 
+import json
 import math
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -390,6 +392,21 @@ def devnet_round(task_dir: Path, parts: list, workers: int, part_receipts_json: 
         down(a, i)
 
 
+def unbound_task(task_dir: Path, into: Path) -> Path:
+    """``task_dir``, or where its spec binds receipts to their submission (``scoring.receipt.bound``)
+    a copy under ``into`` that does not: a validation round re-binds the parts of one bundle to new
+    submissions (other miners, a new task), which is exactly what a bound receipt refuses to replay."""
+    path = next(task_dir.glob("spec.json"))
+    if not receipt_config(specmod.load(path))["bound"]:
+        return task_dir
+    out = into / "task"
+    shutil.copytree(task_dir, out)
+    raw = json.loads((out / path.name).read_text())
+    raw["scoring"]["receipt"]["bound"] = False
+    (out / path.name).write_text(json.dumps(raw, indent=2))
+    return out
+
+
 def part_receipts(task_dir: Path, receipt_json: str | None, parts: list) -> list | None:
     """Each part's synthesis receipt (the source bundle's runs, every image of the other parts
     dropped: ``codream.receipt.subset``), or None where the bundle has none; a task that requires
@@ -422,13 +439,14 @@ def validate_round(task_dir: Path, bundle_path: Path, submissions: int, repeats:
     parts = list(images.chunk(submissions))
     if len(parts) != submissions or len(parts[-1]) == 0:
         raise ValueError(f"{len(images)} images do not split into {submissions} bundles")
-    receipts_json = part_receipts(task_dir, meta.get(receipts.KEY), parts)
     runs = []
     before = os.environ.get("CODREAM_HOME")
     with tempfile.TemporaryDirectory() as home:
         # a home of its own: the devnet's pid files (never an operator's devnet), and one baseline
         # cache for the measurement and the round's workers (Ray passes them this environment)
         os.environ["CODREAM_HOME"] = home
+        task_dir = unbound_task(task_dir, Path(home))
+        receipts_json = part_receipts(task_dir, meta.get(receipts.KEY), parts)
         try:
             for _ in range(repeats):
                 load_before = os.getloadavg()[0]

@@ -104,7 +104,8 @@ def test_synthesize_dispatches_methods_and_rejects_unknown_ones(task, monkeypatc
     monkeypatch.setattr(generator, "GENERATOR_SMALL", FAST)  # the task's defaults, at toy sizes
     assert METHODS == ("pixel", "generator")
     for m in METHODS:
-        assert synthesize(spec, teachers, 20, m, steps=2, batch=10).images.shape == (20, 1, 8, 8)
+        binding = Binding(31337, "0x" + "12" * 20, 3, "0x" + "34" * 20)  # the reference task binds receipts
+        assert synthesize(spec, teachers, 20, m, steps=2, batch=10, binding=binding).images.shape == (20, 1, 8, 8)
     with pytest.raises(ValueError, match="unknown synthesis method"):
         synthesize(spec, teachers, 20, "diffusion")
 

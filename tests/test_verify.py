@@ -1,4 +1,5 @@
 """Verification: specs, the hostile-bundle corpus, deterministic distillation-gain scores."""
+import dataclasses
 import json
 import resource
 from pathlib import Path
@@ -103,8 +104,9 @@ def scored(task, tmp_path_factory):
     spec, teachers, ev = task
     tmp = tmp_path_factory.mktemp("scored")
     train, _ = digits()
-    cfg = DreamConfig(steps=60)
-    dreams = dream(teachers, 1000, 10, spec.shape, spec.mean, spec.std, cfg).images
+    cfg = DreamConfig(steps=60)  # the reference task binds receipts: run 0 dreams with the seed bound to REF
+    bound = dataclasses.replace(cfg, seed=receipts.bound_seed(REF, cfg.seed))
+    dreams = dream(teachers, 1000, 10, spec.shape, spec.mean, spec.std, bound).images
     sets = {"real": torch.from_numpy(train.x), "dreams": dreams,
             "noise": noise_images(1000, spec.shape, 12345)}
     out = {}

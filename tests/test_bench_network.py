@@ -1,6 +1,7 @@
 """The workload model of `codream bench network` (issue 27) against the protocol's own seat rule."""
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,20 @@ def test_cli_prints_the_model_and_its_goals():
     assert set(out["goals"]) == {"verifier_20pct_finishes_in_window", "overhead_at_most_0.25"}
     res = run_cli("bench", "network")
     assert res.returncode != 0 and b"--score-seconds" in res.stderr
+
+
+def test_the_validation_round_runs_on_a_task_that_does_not_bind_receipts(reference_task, tmp_path):
+    """`--validate` splits one bundle into parts submitted by other miners to a new task: a bound
+    receipt would refuse every part, so the round runs on a copy of the task whose spec does not
+    bind receipts (the original is left as it is)."""
+    from codream import spec as specmod
+    from codream.spec import receipt_config
+    from rounds.bench_network import unbound_task
+
+    task_dir = Path(reference_task["spec"]).parent
+    assert receipt_config(specmod.load(task_dir / "spec.json"))["bound"]
+    copy = unbound_task(task_dir, tmp_path)
+    cfg = receipt_config(specmod.load(copy / "spec.json"))
+    assert copy != task_dir and cfg["required"] and not cfg["bound"]
+    assert receipt_config(specmod.load(task_dir / "spec.json"))["bound"]
+    assert unbound_task(copy, tmp_path / "again") == copy  # nothing to unbind

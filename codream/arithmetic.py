@@ -96,6 +96,13 @@ def problems() -> list[str]:
     return out
 
 
+def describe() -> dict:
+    """The kernels this process runs, for a benchmark's JSON: the profile's variables as set, the
+    instruction set torch reports, and whether the canary gives the known bytes."""
+    return {"profile": {k: os.environ.get(k) for k in PROFILE},
+            "torch_kernels": torch.backends.cpu.get_cpu_capability(), "canary_ok": _canary_ok()[0]}
+
+
 def check(what: str) -> None:
     """Raise :class:`ArithmeticMismatch` (saying what cannot be done and why) unless this process
     runs the receipt arithmetic."""

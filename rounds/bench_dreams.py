@@ -42,7 +42,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from codream import config
+from codream import arithmetic, config
 from codream import data as D
 from codream.distill import accuracy
 from codream.spec import load as load_spec
@@ -427,7 +427,7 @@ def bench_dreams(task: str = "digits", n: int | None = None, seeds: int = 2, di_
 
     di_rows = rows_of(di_configs, range(seeds))
     front = frontier(di_rows) if di_rows else []
-    out = {"task": task, "n_dreams": n, "seeds": seeds, "threads": threads, **base,
+    out = {"task": task, "n_dreams": n, "seeds": seeds, "threads": threads, "arithmetic": arithmetic.describe(), **base,
            "deepinversion": di_rows, "deepinversion_frontier": [r["config"] for r in front], "ours": {}}
     for row in rows_of(our_configs.values(), range(seeds)):
         if front:

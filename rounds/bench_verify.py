@@ -48,7 +48,7 @@ from codream.devchain import DEVNET_CHAIN_ID
 from codream.evalset import load_eval_set
 from codream.novelty import reference
 from codream.derived import bundle_similarity
-from codream import receipt as receipts
+from codream import arithmetic, receipt as receipts
 from codream.spec import TaskSpec, derived_config, load as load_spec, receipt_config
 from codream.teachers import load_teachers
 from codream.yardstick import gain_bps, noise_accuracy, student_accuracies
@@ -229,7 +229,8 @@ class VerifyBench:
         honest = self.honest()
         names = list(honest)
         h, h2, h3, x = (honest[n] for n in names)
-        res: dict = {"task": self.task, "seeds": self.seeds, "threads": self.threads, "honest_bundles": names}
+        res: dict = {"task": self.task, "seeds": self.seeds, "threads": self.threads, "honest_bundles": names,
+                     "arithmetic": arithmetic.describe()}
         specs = {"before (v2 recipe)": _v2_recipe(self.spec), "after (v3 recipe)": self.spec}
         g = torch.Generator().manual_seed(7)
         variants = {"H": h, "H reordered": h[torch.randperm(len(h), generator=g)], "H twice": torch.cat([h, h]),

@@ -67,6 +67,7 @@ def test_bench_dreams_fits_a_budget_resumes_and_draws(reference_task, tmp_path, 
 
     out = bd.bench_dreams("digits", **kw)  # no budget: everything, reusing the baselines
     assert out["left_out"] == [] and out["eval_images"] == 540
+    assert out["arithmetic"]["canary_ok"] and out["arithmetic"]["profile"]["MKL_CBWR"] == "COMPATIBLE"
     assert 0 < out["student_noise"] < out["student_real"] <= 1 and len(out["student_real_by_seed"]) == 2
     assert {r["method"] for r in out["deepinversion"]} == {"di", "di-ouropt"}
     for row in out["deepinversion"] + list(out["ours"].values()):

@@ -66,8 +66,9 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
                 seed: int = typer.Option(0, help="Seed: the same seed gives the same bundle on CPU."),
                 device: str = typer.Option("auto", help="auto, cpu or cuda."),
                 amp: bool = typer.Option(False, "--amp", help="bf16 mixed precision (CUDA only)."),
-                threads: Optional[int] = typer.Option(None, help="CPU threads (the checks; each pixel shard dreams at one: "
-                                                                "--ray-address local runs shards side by side)."),
+                threads: Optional[int] = typer.Option(
+                    None, help="CPU threads (the checks; each pixel shard dreams at one: --ray-address local runs "
+                               "shards side by side)."),
                 preview: Optional[Path] = typer.Option(None, help="Also write a labelled PNG grid."),
                 chain_id: int = typer.Option(DEVNET_CHAIN_ID, help="Binding: chain id."),
                 contract: str = address_option(ZERO, "--contract", help="Binding: market address."),
@@ -82,10 +83,11 @@ def miner_dream(task_spec: Path = typer.Option(..., help="Task spec JSON."),
         spec = specmod.load(task_spec)
         if not spec.bundle.min_images <= n <= spec.bundle.max_images:
             fail(f"--n {n}: the task accepts {spec.bundle.min_images}..{spec.bundle.max_images} dreams")
-        if device == "auto" and receipt_config(spec)["required"]:
+        receipt = receipt_config(spec)
+        if device == "auto" and receipt["required"]:
             device = "cpu"  # its verifiers replay on their CPUs: a GPU's dreams would not match
         binding = Binding(chain_id, contract, task_id, miner)
-        if receipt_config(spec)["required"] and receipt_config(spec)["bound"] and 0 in (int(contract, 16), int(miner, 16)):
+        if receipt["required"] and receipt["bound"] and 0 in (int(contract, 16), int(miner, 16)):
             print("note: this task binds synthesis receipts to their submission, and this bundle is bound to no "
                   "market or miner: `verifier score` takes it as it is; to submit it, dream with --contract, "
                   "--task-id and --miner", file=sys.stderr)
@@ -141,8 +143,9 @@ def miner_run(task: Optional[int] = typer.Option(None, "--task", help="Only this
                                          "faster per dream, `codream bench dreams`)."),
               device: str = typer.Option("auto", help="auto, cpu or cuda."),
               amp: bool = typer.Option(False, "--amp", help="bf16 mixed precision for synthesis (CUDA only; ignored on CPU)."),
-              threads: Optional[int] = typer.Option(None, help="CPU threads (the checks; each pixel shard dreams at one: "
-                                                                "--ray-address local runs shards side by side)."),
+              threads: Optional[int] = typer.Option(
+                  None, help="CPU threads (the checks; each pixel shard dreams at one: --ray-address local runs "
+                             "shards side by side)."),
               poll: float = typer.Option(2.0, help="Seconds between passes over the tasks."),
               until_idle: bool = typer.Option(False, "--until-idle", help="Exit once every task it joined is settled."),
               claim: bool = typer.Option(True, "--claim/--no-claim", help="Withdraw rewards automatically."),

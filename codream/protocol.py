@@ -237,7 +237,7 @@ def seat_target(seed: bytes, seat: int, total: int) -> int:
 def judging_seed(draw_seed: bytes, seal_randao: bytes) -> bytes:
     """The seed a task's bundles are judged with: keccak256(abi.encode(bytes32 drawSeed, uint256
     prevrandao)) of the committee's draw seed and the prevrandao of the task's *seal block*, the
-    first block stamped after the miners' reveal window closed (``codream.market.judging_seed``).
+    first block stamped after the miners' reveal window closed (``codream.market.task_judging_seed``).
     The draw seed is public while the miners still reveal, the seal block's prevrandao is not: a
     miner holding several commitments cannot reveal the one whose recipe seed or replayed shard
     suits it. Every seat reads the same block, so every seat computes the same seed."""

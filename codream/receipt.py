@@ -90,10 +90,8 @@ class Receipt:
                           sort_keys=True, separators=(",", ":"))
 
     def dream_config(self, run: int, binding: Binding | None = None) -> DreamConfig:
-        """Run ``run``'s settings; bound to ``binding`` (``seed_binding``), its seed is
-        ``bound_seed(binding, seed)``."""
-        seed = self.runs[run].seed
-        return DreamConfig(**self.config, seed=seed if binding is None else bound_seed(binding, seed))
+        """What run ``run`` was dreamed with (``bound_config``)."""
+        return bound_config(DreamConfig(**self.config, seed=self.runs[run].seed), binding)
 
     def origins(self) -> list[tuple[int, int]]:
         """(run, index in its run) of each bundle image, in bundle order."""
@@ -129,6 +127,12 @@ def bound_seed(binding: Binding, nonce: int) -> int:
     tag = (f"codream-receipt-run|{binding.chain_id}|{binding.contract.lower()}|{binding.task_id}|"
            f"{binding.miner.lower()}|{nonce}")
     return int.from_bytes(hashlib.sha256(tag.encode()).digest(), "big")
+
+
+def bound_config(cfg: DreamConfig, binding: Binding | None) -> DreamConfig:
+    """The settings a run whose receipt names ``cfg`` is dreamed with: ``cfg`` itself, or bound to
+    ``binding`` (``seed_binding``) its seed replaced by ``bound_seed(binding, cfg.seed)``."""
+    return cfg if binding is None else dataclasses.replace(cfg, seed=bound_seed(binding, cfg.seed))
 
 
 def seed_binding(spec: TaskSpec, binding: Binding | None) -> Binding | None:

@@ -3,7 +3,6 @@ batch's pixels) and ``generator`` (``generator.dream_generator``: a meta-learned
 and ``keep_new``, which makes a bundle out of them that its verifiers count as new."""
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Callable, Sequence
 
@@ -46,8 +45,7 @@ def synthesize(spec: TaskSpec, teachers: Sequence[nn.Module], n: int, method: st
                          "only the pixel method runs on a Ray cluster (docs/scale-out.md)")
     if method == "pixel":
         cfg = pixel_config(spec, seed, steps, batch, amp)
-        bound = receipts.seed_binding(spec, binding)
-        run_cfg = cfg if bound is None else dataclasses.replace(cfg, seed=receipts.bound_seed(bound, seed))
+        run_cfg = receipts.bound_config(cfg, receipts.seed_binding(spec, binding))
         res = dream(teachers, n, spec.num_classes, spec.shape, spec.mean, spec.std, run_cfg, device,
                     progress=progress, run_shards=run_shards)
         if not amp:  # a replay runs in fp32: only an fp32 synthesis has a receipt

@@ -7,7 +7,6 @@ never run them for real.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -110,8 +109,8 @@ class Noise(Strategy):
 
         def run(k: int, s: int) -> DreamResult:
             cfg = DreamConfig.for_shape(spec.shape, seed=s, steps=1, lr=0.0)
-            run_cfg = cfg if bound is None else dataclasses.replace(cfg, seed=receipts.bound_seed(bound, s))
-            res = dream(teachers, k, spec.num_classes, spec.shape, spec.mean, spec.std, run_cfg)
+            res = dream(teachers, k, spec.num_classes, spec.shape, spec.mean, spec.std,
+                        receipts.bound_config(cfg, bound))
             res.receipt = receipts.of_config(cfg, k)
             return res
 

@@ -28,7 +28,7 @@ from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_utils import keccak
 from web3 import Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
+from web3.exceptions import BlockNotFound, ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
 from web3.providers.rpc.utils import ExceptionRetryConfiguration
 
 from .deployment import load_record
@@ -508,6 +508,17 @@ class Chain:
     # -- views ------------------------------------------------------------------------
     def block(self, which="latest"):
         return self._rpc("block", lambda: self.w3.eth.get_block(which))
+
+    def is_final(self, number: int, fallback_depth: int) -> bool:
+        """Whether block ``number`` can no longer be reorganised away: at or below the node's
+        ``finalized`` block (proof-of-stake Ethereum and its testnets: about two epochs, ~13 min;
+        anvil: 2 × ``--slots-in-an-epoch`` blocks behind the head). A node that does not know the
+        tag (it answers with an error, or with no block): ``fallback_depth`` blocks deep."""
+        try:
+            fin = self._rpc("finalized block", lambda: self.w3.eth.get_block("finalized"))
+        except (Web3RPCError, BlockNotFound, ValueError):
+            return self.block()["number"] >= number + fallback_depth
+        return fin["number"] >= number
 
     def first_block_after(self, timestamp: int, lo: int | None = None):
         """The first block stamped after ``timestamp`` (a binary search from block ``lo``, else

@@ -12,8 +12,8 @@ from .protocol import BELOW_MIN_FORFEIT_BPS, NO_EVAL, AppealStage, BurnReason, O
     status_of, within
 
 PAGE = 256  # submissions per paginated view call
-# blocks on top of a task's seal block before its judging seed is used, off a devnet: every seat
-# must read the same block, and a block this deep is not reorganised away in practice
+# off a devnet a task's judging seed is used only once its seal block is final (every seat must read
+# the same block): the node's `finalized` block, or on a node without that tag this many blocks on top
 SEAL_CONFIRMATIONS = 2
 WEI = 10**18
 
@@ -130,7 +130,9 @@ def task_judging_seed(chain: Chain, tid: int, task: dict | None = None) -> bytes
     """The seed task ``tid``'s bundles are judged with (``codream.protocol.judging_seed``): its
     draw seed mixed with the prevrandao of its seal block, the first block stamped after the
     miners' reveal window. None while there is none yet: no committee, the reveal window still
-    open, or (off a devnet) the seal block less than ``SEAL_CONFIRMATIONS`` blocks deep."""
+    open, or (off a devnet) the seal block not yet final (``Chain.is_final``: the node's
+    ``finalized`` block, else ``SEAL_CONFIRMATIONS`` blocks deep), so no reorganisation can give
+    two seats two seeds."""
     t = task if task is not None else chain.view("getTask", tid)
     if not t["revealEnd"]:
         return None
@@ -138,7 +140,7 @@ def task_judging_seed(chain: Chain, tid: int, task: dict | None = None) -> bytes
     seal = chain.first_block_after(t["revealEnd"], drawn[-1]["blockNumber"] if drawn else None)
     if seal is None:
         return None
-    if not chain.devnet and chain.block()["number"] < seal["number"] + SEAL_CONFIRMATIONS:
+    if not chain.devnet and not chain.is_final(seal["number"], SEAL_CONFIRMATIONS):
         return None
     return judging_seed(bytes(t["seed"]), bytes(seal["mixHash"]))
 

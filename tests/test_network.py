@@ -241,7 +241,7 @@ class Proxy:
                     pass
 
 
-def test_the_judging_seed_comes_from_the_first_block_after_the_reveal_window(net):
+def test_the_judging_seed_comes_from_the_first_block_after_the_reveal_window(net, monkeypatch):
     """The draw seed is public while the miners reveal; the judging seed (each bundle's recipe seed
     and replayed shard) mixes in the prevrandao of the first block stamped after the reveal window,
     so a miner holding several commitments cannot reveal the one the yardstick suits."""
@@ -274,6 +274,32 @@ def test_the_judging_seed_comes_from_the_first_block_after_the_reveal_window(net
     assert owner.first_block_after(t["revealEnd"], lo=seal["number"] - 3)["number"] == seal["number"]
     # each block's prevrandao would give another seed: the seal block's randomness decides
     assert len({judging_seed(bytes(t["seed"]), bytes(b["mixHash"])) for b in blocks[-8:]}) == 8
+    # off a devnet the seed waits until the seal block is final (anvil: 64 blocks behind the head),
+    # so a reorganisation cannot hand two seats two seeds
+    monkeypatch.setattr(Chain, "devnet", property(lambda self: False))
+    assert owner.block("finalized")["number"] < seal["number"] and task_judging_seed(owner, tid) is None
+    for _ in range(200):  # anvil's finalized block trails the head by 2 epochs of 32 slots
+        if owner.block("finalized")["number"] >= seal["number"] - 1:
+            break
+        owner.mine(1)
+    assert owner.block("finalized")["number"] == seal["number"] - 1 and task_judging_seed(owner, tid) is None
+    owner.mine(1)
+    assert owner.block("finalized")["number"] == seal["number"]
+    assert task_judging_seed(owner, tid) == judged
+    # a node that does not know the `finalized` tag: the seal must be SEAL_CONFIRMATIONS blocks deep
+    from codream.market import SEAL_CONFIRMATIONS
+    from web3.exceptions import Web3RPCError
+    get_block = owner.w3.eth.get_block
+
+    def no_tag(which, *a, **kw):
+        if which == "finalized":
+            raise Web3RPCError("unknown block tag: finalized")
+        return get_block(which, *a, **kw)
+
+    monkeypatch.setattr(owner.w3.eth, "get_block", no_tag)
+    assert owner.is_final(owner.block()["number"] - SEAL_CONFIRMATIONS, SEAL_CONFIRMATIONS)
+    assert not owner.is_final(owner.block()["number"] - SEAL_CONFIRMATIONS + 1, SEAL_CONFIRMATIONS)
+    assert task_judging_seed(owner, tid) == judged
 
 
 def test_chain_client_rides_out_an_rpc_outage_and_explains_a_permanent_one(net):

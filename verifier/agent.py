@@ -480,7 +480,7 @@ class VerifierAgent(Agent):
         judged = self._judging_seed(tid, st)
         if judged is None:  # only before the reveal window closed: nothing scores before that
             raise TaskError(f"task {tid}'s judging seed is not fixed yet (its reveal window is open, or the block "
-                            "after it is not confirmed)")
+                            "after it is not final yet)")
         seed = recipe_seed(judged, cid)
         return self._jobs_inputs[tid], BundleJob(cid=cid, binding=Binding(self.chain.chain_id, self.chain.address,
                                                                           tid, miner),
@@ -507,6 +507,10 @@ class VerifierAgent(Agent):
         if not st.get("judging_seed"):
             judged = task_judging_seed(self.chain, tid)
             if judged is None:
+                if not st.get("seal_waiting") and self.chain.block()["timestamp"] > self.chain.view("getTask", tid)["revealEnd"]:
+                    st["seal_waiting"] = True  # said once: off a devnet finality takes minutes
+                    event(self.log, "waiting for the block after the reveal window to be final (the judging seed)",
+                          task=tid)
                 return None
             st["judging_seed"] = "0x" + judged.hex()
             self.state.save()

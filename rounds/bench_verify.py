@@ -71,6 +71,7 @@ def _v2_recipe(spec: TaskSpec) -> TaskSpec:
     old.raw["baseline"].pop("seeds", None)
     if spec.name == "mnist-reference":
         old.raw["student"] = dict(old.raw["student"], width=8)
+        old.raw["distill"].update(steps=300, batch=128)
     return old
 
 

@@ -105,7 +105,7 @@ def scored(task, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("scored")
     train, _ = digits()
     cfg = DreamConfig(steps=60)  # the reference task binds receipts: run 0 dreams with the seed bound to REF
-    bound = dataclasses.replace(cfg, seed=receipts.bound_seed(REF, cfg.seed))
+    bound = receipts.bound_config(cfg, REF)
     dreams = dream(teachers, 1000, 10, spec.shape, spec.mean, spec.std, bound).images
     sets = {"real": torch.from_numpy(train.x), "dreams": dreams,
             "noise": noise_images(1000, spec.shape, 12345)}

@@ -17,6 +17,7 @@ from typer.core import TyperCommand, TyperGroup
 # name -> (module, attribute, one-line help); the attribute is a Typer app or a function
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "account": ("cli.account_cmds", "app", "Encrypted keystores."),
+    "arithmetic": ("cli.arithmetic_cmds", "arithmetic_cmd", "This machine's receipt arithmetic (CPU kernels, canary)."),
     "bench": ("cli.bench_cmds", "app", "Benchmarks; each prints JSON."),
     "claim": ("cli.network_cmds", "claim", "Withdraw everything claimable for the account."),
     "dapp": ("cli.network_cmds", "dapp", "Serve the dapp on http://HOST:PORT/."),

@@ -76,40 +76,111 @@ def canary_digest() -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _canary_ok() -> tuple[bool, str]:
-    digest = canary_digest()
-    return digest == CANARY, digest
+def digest() -> str:
+    """This process's canary digest (computed once): the name of the arithmetic it dreams in."""
+    return canary_digest()
 
 
-def problems() -> list[str]:
-    """Why this process's dreams would not replay on another verifier's machine (empty: none)."""
+def problems(expected: str | None = None) -> list[str]:
+    """Why this process's dreams would not replay in the arithmetic ``expected`` (a task's
+    ``scoring.receipt.arithmetic``; None: the reference, :data:`CANARY`). Empty: none."""
     out = [f"{k}={os.environ.get(k)!r} in the environment (the receipt arithmetic needs {v!r})"
            for k, v in PROFILE.items() if os.environ.get(k) != v]
     cap = torch.backends.cpu.get_cpu_capability()
     if cap != CAPABILITY:
         out.append(f"torch runs its {cap} kernels (the receipt arithmetic needs {CAPABILITY}: this CPU lacks AVX2, "
                    "or torch ran an operation before codream was imported)")
-    ok, digest = _canary_ok()
-    if not ok:
-        out.append(f"the arithmetic canary gives {digest[:16]}…, not {CANARY[:16]}… (another torch build or CPU "
-                   "kernels: torch ran an operation before codream was imported, or this machine differs)")
+    want, mine = expected or CANARY, digest()
+    if mine != want:
+        whose = "the task's (scoring.receipt.arithmetic)" if expected else "the reference arithmetic's"
+        out.append(f"this machine's arithmetic canary is {mine[:16]}…, not {whose} {want[:16]}… (another CPU model "
+                   "or torch build, or torch ran an operation before codream was imported: under the same pinned "
+                   "kernels two CPU models can still round differently, docs/verification.md, \"Receipts\")")
     return out
 
 
-def describe() -> dict:
-    """The kernels this process runs, for a benchmark's JSON: the profile's variables as set, the
-    instruction set torch reports, and whether the canary gives the known bytes."""
+def describe(expected: str | None = None) -> dict:
+    """The kernels this process runs, for a benchmark's JSON and `codream arithmetic`: the profile's
+    variables as set, the instruction set torch reports, the canary digest and whether it is
+    ``expected``'s (None: the reference :data:`CANARY`)."""
     return {"profile": {k: os.environ.get(k) for k in PROFILE},
-            "torch_kernels": torch.backends.cpu.get_cpu_capability(), "canary_ok": _canary_ok()[0]}
+            "torch_kernels": torch.backends.cpu.get_cpu_capability(), "canary": digest(),
+            "canary_ok": digest() == (expected or CANARY)}
 
 
-def check(what: str) -> None:
+def check(what: str, expected: str | None = None) -> None:
     """Raise :class:`ArithmeticMismatch` (saying what cannot be done and why) unless this process
-    runs the receipt arithmetic."""
-    found = problems()
+    runs the receipt arithmetic ``expected`` (a task's; None: the reference)."""
+    found = problems(expected)
     if found:
         raise ArithmeticMismatch(f"{what}: this process does not run the receipt arithmetic "
                                  f"(codream/arithmetic.py): {'; '.join(found)}. Start it with "
                                  + " ".join(f"{k}={v}" for k, v in PROFILE.items())
                                  + " on an x86-64 CPU with AVX2 and the pinned torch, importing codream before "
-                                   "any torch work")
+                                   "any torch work, on a CPU of the kind the task's owner named")
+
+
+def stamp(raw: dict) -> dict:
+    """A task spec (raw dict) that requires receipts, with this machine's arithmetic written into
+    ``scoring.receipt.arithmetic`` (what an owner's ``codream teacher train`` does): its miners and
+    verifiers must run the same. Left as it is when receipts are not required, when it already
+    names one, or when this process does not run the pinned profile (its digest would name no
+    arithmetic another machine can run)."""
+    rec = raw.get("scoring", {}).get("receipt", {})
+    if rec.get("required") and not rec.get("arithmetic") and not problems(digest()):
+        rec["arithmetic"] = digest()
+    return raw
+
+
+def families() -> dict:
+    """Digests of each kernel family the canary runs, one by one, at the canary's shapes (a
+    diagnosis: two machines whose canaries differ compare these to see which family rounds
+    differently): MKL's matrix products, oneDNN's and ATen's own convolutions forward and
+    backward, ATen's vectorised elementwise maths, batch norm and Adam."""
+    import torch.nn.functional as F
+
+    def h(t: torch.Tensor) -> str:
+        return hashlib.sha256(t.detach().contiguous().numpy().tobytes()).hexdigest()[:16]
+
+    out = {}
+    with torch.random.fork_rng(devices=[]), torch_threads(SHARD_THREADS):
+        g = torch.Generator().manual_seed(0)
+
+        def r(*shape):
+            return torch.randn(*shape, generator=g)
+        out["gemm_mkl"] = h(r(16, 512) @ r(512, 10))
+        out["gemm_mkl_large"] = h(r(256, 576) @ r(576, 64))
+        x = r(4096)
+        for name, fn in (("log", lambda v: torch.log(v.abs() + 0.1)), ("cos", lambda v: torch.cos(3 * v)),
+                         ("exp", torch.exp), ("sqrt", lambda v: torch.sqrt(v.abs())), ("tanh", torch.tanh),
+                         ("sum", lambda v: v.sum()), ("rsqrt", lambda v: torch.rsqrt(v.abs() + 0.1))):
+            out[f"aten_{name}"] = h(fn(x))
+        for onednn in (True, False):
+            with torch.backends.mkldnn.flags(enabled=onednn):
+                for tag, (n, c, k, size) in (("8px", (16, 32, 32, 8)), ("28px", (16, 8, 16, 28)), ("28px_in", (16, 1, 8, 28))):
+                    inp, w = r(n, c, size, size).requires_grad_(), r(k, c, 3, 3).requires_grad_()
+                    y = F.conv2d(inp, w, padding=1)
+                    y.square().sum().backward()
+                    lib = "onednn" if onednn else "aten"
+                    out[f"conv_{lib}_{tag}"] = h(torch.cat([y.flatten(), inp.grad.flatten(), w.grad.flatten()]))
+        bx = r(16, 16, 14, 14).requires_grad_()
+        y = F.batch_norm(bx, None, None, training=True)
+        y.square().sum().backward()
+        out["batch_norm"] = h(torch.cat([y.flatten(), bx.grad.flatten()]))
+        p = r(1000).requires_grad_()
+        opt = torch.optim.Adam([p], lr=0.1)
+        for _ in range(3):
+            opt.zero_grad()
+            (p.square().sum() + p.sin().sum()).backward()
+            opt.step()
+        out["adam"] = h(p)
+    return out
+
+
+if __name__ == "__main__":  # `python -m codream.arithmetic`: this machine's arithmetic, family by family
+    import json
+    import platform
+
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo", encoding="ascii", errors="replace")
+                if line.startswith("model name")), platform.processor()) if os.path.exists("/proc/cpuinfo") else ""
+    print(json.dumps({"cpu": cpu, **describe(), "families": families()}, indent=1))

@@ -28,7 +28,8 @@ sets the derived-work check (``codream/derived.py``). ``scoring.receipt`` (optio
 of its shards a verifier dreams again (``shards``), how alike replay and bundle must be
 (``min_cosine``), the largest shard a receipt may name (``max_batch`` × ``max_steps``) and
 whether its seeds are bound to the submission (``bound``: each run is dreamed with a hash of the
-bundle's binding and the run's seed)
+bundle's binding and the run's seed) and the CPU arithmetic they are dreamed in (``arithmetic``:
+the canary digest of ``codream/arithmetic.py``; ``codream teacher train`` writes the owner's)
 (``codream/receipt.py``); the digits and MNIST reference tasks require receipts.
 
 ``scoring.novelty`` (optional; defaults in :data:`NOVELTY_DEFAULTS`) sets the novelty check
@@ -49,6 +50,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,8 +84,10 @@ DERIVED_DEFAULTS = {"resolution": 14, "shifts": 1, "angles": [-20, -10, 10, 20],
 # how many of their shards each verifier dreams again, how alike a replay and the bundle must be
 # (a replay on this machine is the same bytes; the tolerance is for other CPUs and GPUs), and the
 # largest shard a receipt may ask a verifier to replay (batch × steps bounds its cost)
+# ``arithmetic``: the canary digest of the CPU arithmetic the task's receipts are dreamed and
+# replayed in (codream/arithmetic.py); null: the project's reference arithmetic (arithmetic.CANARY)
 RECEIPT_DEFAULTS = {"required": False, "bound": False, "shards": 1, "min_cosine": 0.98, "max_steps": 400,
-                    "max_batch": 256}
+                    "max_batch": 256, "arithmetic": None}
 
 
 class SpecError(ValueError):
@@ -322,6 +326,10 @@ def validate(raw: dict) -> TaskSpec:
             raise SpecError(f"scoring.receipt.{key}: true or false, got {rec[key]!r}")
     if "min_cosine" in rec:
         _num(rec, "min_cosine", "scoring.receipt", 0, 1)
+    ar = rec.get("arithmetic")
+    if ar is not None and not (isinstance(ar, str) and re.fullmatch(r"[0-9a-f]{64}", ar)):
+        raise SpecError("scoring.receipt.arithmetic: the 64 lower-case hex digits of an arithmetic canary "
+                        f"(`codream arithmetic` prints this machine's) or null, got {ar!r}")
     for key, lo, hi in (("shards", 1, 64), ("max_steps", 1, 100_000), ("max_batch", 1, 4096)):
         if key in rec:
             _int(rec, key, "scoring.receipt", lo, hi)

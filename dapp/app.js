@@ -476,9 +476,11 @@ async function preview(cid) {
  *  core's accounting, codream.accounts.statement, served as /api/account/ADDRESS.json); withdrawals
  *  as transfers; claimable and stake read live from the chain. */
 async function renderAccount() {
+  const who = account;  // the account may change while the reads are in flight: draw only for the one asked
   const [st, claimable, info, pendingStake] = await Promise.all([
-    api(`/api/account/${encodeURIComponent(account)}.json`), market.claimable(account), registry.info(account),
-    registry.pendingOf(account)]);
+    api(`/api/account/${encodeURIComponent(who)}.json`), market.claimable(who), registry.info(who),
+    registry.pendingOf(who)]);
+  if (who !== account) { again = true; return; }  // stale: the refresh loop draws the new account next
   const put = (id, wei, signed = false) => { $(id).textContent = eth(wei, signed); $(id).dataset.wei = String(wei); };
   put("earned", st.earned_wei, true);
   put("lost", BigInt(st.lost_wei) ? -BigInt(st.lost_wei) : 0n, true);
@@ -517,7 +519,7 @@ async function renderAccount() {
     el("td", {}, w.block), el("td", {}, day(w.time)), el("td", { class: "mono" }, `${eth(w.wei)} → wallet`))),
   3, "no withdrawal yet");
   $("claim-btn").disabled = !signer || claimable === 0n;
-  $("account").dataset.shown = account;  // every number above is this account's
+  $("account").dataset.shown = who;  // every number above is this account's
 }
 
 /** The network at a glance (codream.accounts.network, /api/network.json). */

@@ -89,7 +89,7 @@ def check_receipt_support(spec: TaskSpec, method: str, amp: bool, device: str | 
         raise ValueError("this task requires synthesis receipts, which a verifier replays on its CPU (other "
                          "arithmetic gives other dreams): dream with --device cpu")
     receipts.seed_binding(spec, binding)  # a bound task: the binding must be known before dreaming
-    found = arithmetic.problems()
+    found = arithmetic.problems(receipt_config(spec)["arithmetic"])
     if found:
         raise ValueError("this task requires synthesis receipts, which verifiers replay in the receipt arithmetic "
                          f"(codream/arithmetic.py), and this process does not run it: {'; '.join(found)}")

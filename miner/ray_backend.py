@@ -34,13 +34,15 @@ class ShardLost(TaskError):
     backs off and dreams again later."""
 
 
-def _run(fn, task: DreamTask, index: int, device: str, threads: int):
+def _run(fn, task: DreamTask, index: int, device: str, threads: int, expected: str | None = None):
     """On a worker: one shard with ``threads`` torch threads; an exception is returned, not raised
-    (so Ray does not retry it as a crash, and the agent sees the real error)."""
+    (so Ray does not retry it as a crash, and the agent sees the real error). ``expected``: the
+    agent's arithmetic canary (fp32 CPU shards), which the worker must share, or the bundle would
+    depend on which machine dreamed which shard (and a receipt would not replay)."""
     try:
         torch.set_num_threads(threads)
-        if torch.device(device).type == "cpu" and not task.cfg.amp:  # dreams a receipt names: its arithmetic
-            arithmetic.check(f"cannot dream shard {index} on this Ray worker")
+        if expected is not None:
+            arithmetic.check(f"cannot dream shard {index} on this Ray worker in the agent's arithmetic", expected)
         return fn(task, index, device)
     except Exception as exc:  # noqa: BLE001 (raised again in the agent)
         return exc
@@ -71,6 +73,7 @@ class RayBackend:
         Raises the first error a shard raised (the rest are cancelled), or ``ShardLost`` when a
         shard's retries are used up."""
         shared = self.ray.put(task)
+        expected = arithmetic.digest() if torch.device(self.device).type == "cpu" and not task.cfg.amp else None
         todo = list(range(task.shards))
         out: list = [None] * len(todo)
         flight: dict = {}  # ObjectRef -> shard index
@@ -79,7 +82,7 @@ class RayBackend:
             while todo or flight:
                 while todo and len(flight) < limit:
                     i = todo.pop(0)
-                    flight[self._remote.remote(self.fn, shared, i, self.device, self.threads)] = i
+                    flight[self._remote.remote(self.fn, shared, i, self.device, self.threads, expected)] = i
                 (ref,), _ = self.ray.wait(list(flight), num_returns=1)
                 i = flight.pop(ref)
                 try:

@@ -46,6 +46,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from torch import nn
 
+from codream import arithmetic
 from codream.distill import accuracy, ensemble_logits
 from codream.evalset import load_eval_set, save_eval_set, union_eval_sets
 from codream.spec import SpecError, TaskSpec, reference_spec, validate
@@ -416,7 +417,7 @@ def default_spec(num_classes: int, shape: tuple[int, int, int], mean, std, teach
                 "input": {"channels": c, "height": h, "width": w, "mean": list(mean), "std": list(std)}})
     raw["student"] = {k: v for k, v in raw["student"].items() if k not in ("num_classes", "in_channels",
                                                                            "image_size")}
-    return raw
+    return arithmetic.stamp(raw)  # receipts, where required, in this machine's arithmetic
 
 
 def _accuracy_report(models: list[nn.Module], names: list[str], evals: dict[str, tuple], mean, std) -> dict:

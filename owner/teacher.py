@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from codream import data as D
+from codream import arithmetic, data as D
 from codream.evalset import save_eval_set
 from codream.spec import reference_spec, validate
 from codream.training import evaluate, train_classifier
@@ -53,7 +53,8 @@ def train_reference(dataset: str, out, data_path=None, arch: str | None = None, 
     save_model(model, cfg, out / "teacher.safetensors")
     save_eval_set(out / "eval.safetensors", torch.from_numpy(ev.x), torch.from_numpy(ev.y))
     cid = cid_of_file(out / "teacher.safetensors")
-    spec = validate(reference_spec(dataset, cid, cfg, "teacher.safetensors", mean, std))
+    # receipts are dreamed and replayed in this machine's arithmetic: its miners and verifiers must share it
+    spec = validate(arithmetic.stamp(reference_spec(dataset, cid, cfg, "teacher.safetensors", mean, std)))
     (out / "spec.json").write_text(spec.to_json())
     return {"dataset": dataset, "teacher_accuracy": acc, "teacher": str(out / "teacher.safetensors"),
             "teacher_cid": cid, "eval_set": str(out / "eval.safetensors"), "eval_size": len(ev.y),

@@ -45,7 +45,7 @@ import torch
 from codream import arithmetic, config
 from codream import data as D
 from codream.distill import accuracy
-from codream.spec import load as load_spec
+from codream.spec import load as load_spec, receipt_config
 from codream.teachers import load_teachers
 from codream.yardstick import noise_accuracy, student_accuracies
 from codream.zoo import build_model
@@ -427,7 +427,7 @@ def bench_dreams(task: str = "digits", n: int | None = None, seeds: int = 2, di_
 
     di_rows = rows_of(di_configs, range(seeds))
     front = frontier(di_rows) if di_rows else []
-    out = {"task": task, "n_dreams": n, "seeds": seeds, "threads": threads, "arithmetic": arithmetic.describe(), **base,
+    out = {"task": task, "n_dreams": n, "seeds": seeds, "threads": threads, "arithmetic": arithmetic.describe(receipt_config(b.spec)["arithmetic"]), **base,
            "deepinversion": di_rows, "deepinversion_frontier": [r["config"] for r in front], "ours": {}}
     for row in rows_of(our_configs.values(), range(seeds)):
         if front:

@@ -231,7 +231,7 @@ class VerifyBench:
         names = list(honest)
         h, h2, h3, x = (honest[n] for n in names)
         res: dict = {"task": self.task, "seeds": self.seeds, "threads": self.threads, "honest_bundles": names,
-                     "arithmetic": arithmetic.describe()}
+                     "arithmetic": arithmetic.describe(receipt_config(self.spec)["arithmetic"])}
         specs = {"before (v2 recipe)": _v2_recipe(self.spec), "after (v3 recipe)": self.spec}
         g = torch.Generator().manual_seed(7)
         variants = {"H": h, "H reordered": h[torch.randperm(len(h), generator=g)], "H twice": torch.cat([h, h]),

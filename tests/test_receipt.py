@@ -27,7 +27,8 @@ N, STEPS, BATCH = 200, 10, 64
 
 def requiring(spec: specmod.TaskSpec, **receipt) -> specmod.TaskSpec:
     raw = copy.deepcopy(spec.raw)
-    raw["scoring"]["receipt"] = {"required": True, **receipt}
+    keep = {k: v for k, v in raw["scoring"].get("receipt", {}).items() if k == "arithmetic"}  # the owner's machine's
+    raw["scoring"]["receipt"] = {"required": True, **keep, **receipt}
     return specmod.validate(raw)
 
 
@@ -256,16 +257,42 @@ def test_the_miner_refuses_settings_whose_receipt_the_verifiers_would_refuse(tas
 
 
 # ----------------------------------------------------------------------------- the arithmetic
-def test_this_process_runs_the_pinned_receipt_arithmetic():
+def test_this_process_runs_the_pinned_receipt_arithmetic(task):
     """codream pins torch's CPU kernels when it is imported (codream/arithmetic.py): the profile's
-    variables are set, torch runs its AVX2 kernels and the canary's float32 bytes are the known ones."""
+    variables are set, torch runs its AVX2 kernels, and the canary's float32 bytes are the ones the
+    task's owner wrote into its spec (the owner trained on this machine) and the same in a fresh
+    process. (Against the reference digest only on a CPU of the kind it was measured on.)"""
     import os
+    import subprocess
+    import sys
 
     from codream import arithmetic
 
     assert {k: os.environ.get(k) for k in arithmetic.PROFILE} == arithmetic.PROFILE
     assert torch.backends.cpu.get_cpu_capability() == "AVX2"
-    assert arithmetic.problems() == []
+    mine = specmod.receipt_config(task[0])["arithmetic"]
+    assert mine == arithmetic.digest() and arithmetic.problems(mine) == []
+    code = "from codream import arithmetic; print(arithmetic.canary_digest())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300)
+    assert out.stdout.decode().split()[-1] == mine, out.stderr.decode()[-2000:]
+    other = "0" * 64  # a task whose owner's machine rounds differently
+    assert any("not the task's (scoring.receipt.arithmetic) 0000" in p for p in arithmetic.problems(other))
+
+
+def test_a_spec_names_its_arithmetic_or_none():
+    """A spec that requires receipts names the arithmetic they are dreamed in (the owner's machine's,
+    written by `codream teacher train`), or none (the reference); anything else is refused."""
+    raw = specmod.digits_reference("bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy",
+                                   {"arch": "digits_cnn", "width": 32})
+    from codream import arithmetic
+
+    assert specmod.receipt_config(specmod.validate(raw))["arithmetic"] is None  # the reference, CANARY
+    stamped = specmod.validate(arithmetic.stamp(copy.deepcopy(raw)))
+    assert specmod.receipt_config(stamped)["arithmetic"] == arithmetic.digest()
+    for bad in ("BB42", "x" * 64, 5, "AB" * 32):
+        raw["scoring"]["receipt"]["arithmetic"] = bad
+        with pytest.raises(specmod.SpecError, match="scoring.receipt.arithmetic"):
+            specmod.validate(raw)
 
 
 @pytest.mark.parametrize("env, before, words", [
@@ -285,7 +312,8 @@ def test_other_cpu_kernels_are_detected(env, before, words):
     from codream import arithmetic
 
     base = {k: v for k, v in os.environ.items() if k not in arithmetic.PROFILE}
-    code = before + "import json; from codream import arithmetic; print(json.dumps(arithmetic.problems()))"
+    code = before + ("import json; from codream import arithmetic; "
+                     f"print(json.dumps(arithmetic.problems({arithmetic.digest()!r})))")  # this machine's, pinned
     out = subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True, timeout=300)
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     found = " ".join(json.loads(out.stdout.decode().strip().splitlines()[-1]))
@@ -298,7 +326,7 @@ def test_a_machine_off_the_receipt_arithmetic_neither_mines_nor_judges_receipts(
     from codream import arithmetic
 
     spec = task[0]
-    monkeypatch.setattr(arithmetic, "problems", lambda: ["torch runs its DEFAULT kernels (test)"])
+    monkeypatch.setattr(arithmetic, "problems", lambda expected=None: ["torch runs its DEFAULT kernels (test)"])
     with pytest.raises(ValueError, match="receipt arithmetic.*DEFAULT kernels"):
         check_receipt_support(spec, "pixel", False, n=N)
     with pytest.raises(arithmetic.ArithmeticMismatch, match="cannot replay.*DEFAULT kernels"):

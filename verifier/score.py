@@ -40,7 +40,7 @@ from codream.bundle import Binding, claimed_binding
 from codream.novelty import NoveltyReport, Reference
 from codream.protocol import INVALID
 from codream.receipt import replay, seed_binding
-from codream.spec import TaskSpec, novelty_config
+from codream.spec import TaskSpec, novelty_config, receipt_config
 from codream.teachers import load_teachers
 from codream.distill import deterministic
 from codream.yardstick import gain_bps, noise_accuracy, student_accuracies
@@ -241,7 +241,7 @@ def score(task: TaskInputs, job: BundleJob, teachers=None, client=None) -> dict:
     out["checked"] = checked
     if verdict.valid and verdict.receipt is not None:  # the task requires receipts: replay part of it
         # a replay in other arithmetic would call honest work INVALID: refuse to judge instead
-        arithmetic.check("cannot replay this bundle's synthesis receipt")
+        arithmetic.check("cannot replay this bundle's synthesis receipt", receipt_config(spec)["arithmetic"])
         teachers = teachers if teachers is not None else _teachers_for(task, client)
         try:  # on the CPU whatever the scoring device: the receipt's recipe is fp32 CPU arithmetic
             with deterministic(task.threads):

@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import platform
 
 import torch
 
@@ -99,11 +100,23 @@ def problems(expected: str | None = None) -> list[str]:
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo; elsewhere what platform says)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def describe(expected: str | None = None) -> dict:
     """The kernels this process runs, for a benchmark's JSON and `codream arithmetic`: the profile's
     variables as set, the instruction set torch reports, the canary digest and whether it is
     ``expected``'s (None: the reference :data:`CANARY`)."""
-    return {"profile": {k: os.environ.get(k) for k in PROFILE},
+    return {"cpu": cpu_model(), "profile": {k: os.environ.get(k) for k in PROFILE},
             "torch_kernels": torch.backends.cpu.get_cpu_capability(), "canary": digest(),
             "canary_ok": digest() == (expected or CANARY)}
 
@@ -155,14 +168,19 @@ def families() -> dict:
                          ("exp", torch.exp), ("sqrt", lambda v: torch.sqrt(v.abs())), ("tanh", torch.tanh),
                          ("sum", lambda v: v.sum()), ("rsqrt", lambda v: torch.rsqrt(v.abs() + 0.1))):
             out[f"aten_{name}"] = h(fn(x))
-        for onednn in (True, False):
-            with torch.backends.mkldnn.flags(enabled=onednn):
-                for tag, (n, c, k, size) in (("8px", (16, 32, 32, 8)), ("28px", (16, 8, 16, 28)), ("28px_in", (16, 1, 8, 28))):
+        prev = torch.backends.mkldnn.enabled
+        try:
+            for onednn in (True, False):
+                torch.backends.mkldnn.enabled = onednn
+                for tag, (n, c, k, size) in (("8px", (16, 32, 32, 8)), ("28px", (16, 8, 16, 28)),
+                                             ("28px_in", (16, 1, 8, 28))):
                     inp, w = r(n, c, size, size).requires_grad_(), r(k, c, 3, 3).requires_grad_()
                     y = F.conv2d(inp, w, padding=1)
                     y.square().sum().backward()
                     lib = "onednn" if onednn else "aten"
                     out[f"conv_{lib}_{tag}"] = h(torch.cat([y.flatten(), inp.grad.flatten(), w.grad.flatten()]))
+        finally:
+            torch.backends.mkldnn.enabled = prev
         bx = r(16, 16, 14, 14).requires_grad_()
         y = F.batch_norm(bx, None, None, training=True)
         y.square().sum().backward()
@@ -179,8 +197,5 @@ def families() -> dict:
 
 if __name__ == "__main__":  # `python -m codream.arithmetic`: this machine's arithmetic, family by family
     import json
-    import platform
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo", encoding="ascii", errors="replace")
-                if line.startswith("model name")), platform.processor()) if os.path.exists("/proc/cpuinfo") else ""
-    print(json.dumps({"cpu": cpu, **describe(), "families": families()}, indent=1))
+    print(json.dumps({**describe(), "families": families()}, indent=1))

@@ -4,6 +4,7 @@ with, its verifiers dream a shard of it again, and anything that did not come ou
 import copy
 import re
 import json
+from pathlib import Path
 from collections import Counter
 
 import pytest
@@ -293,6 +294,26 @@ def test_a_spec_names_its_arithmetic_or_none():
         raw["scoring"]["receipt"]["arithmetic"] = bad
         with pytest.raises(specmod.SpecError, match="scoring.receipt.arithmetic"):
             specmod.validate(raw)
+
+
+def test_codream_arithmetic_says_whether_this_machine_can_mine_and_judge_a_task(reference_task, tmp_path):
+    """`codream arithmetic --task-spec`: this machine's canary against the task's (its owner trained
+    here: yes); a task named for another machine's arithmetic: no, and why; --families: a digest per
+    kernel family; an unreadable spec: a one-line error."""
+    from codream import arithmetic
+
+    res = run_cli("arithmetic", "--task-spec", reference_task["spec"], "--families")
+    assert res.returncode == 0, res.stderr.decode()
+    out = json.loads(res.stdout)
+    assert out["canary"] == arithmetic.digest() and out["task"]["can_mine_and_judge"] and out["problems"] == []
+    assert {"gemm_mkl", "conv_onednn_28px", "conv_aten_8px", "adam"} <= set(out["families"])
+    raw = json.loads(Path(reference_task["spec"]).read_text())
+    raw["scoring"]["receipt"]["arithmetic"] = "ab" * 32
+    (tmp_path / "spec.json").write_text(json.dumps(raw))
+    out = json.loads(run_cli("arithmetic", "--task-spec", str(tmp_path / "spec.json")).stdout)
+    assert not out["task"]["can_mine_and_judge"] and "not the task's (scoring.receipt.arithmetic) abab" in out["problems"][0]
+    res = run_cli("arithmetic", "--task-spec", str(tmp_path / "missing.json"))
+    assert res.returncode == 1 and "cannot read the task spec" in res.stderr.decode()
 
 
 @pytest.mark.parametrize("env, before, words", [

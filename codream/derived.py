@@ -143,15 +143,49 @@ def reference_rows(grid: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]
 
 TOP = 32  # the best matches of each query looked at for a second best that is not a copy of the best
 DUPLICATE = 0.97  # two references this alike (centred cosine, aligned over the shifts) are one image
+# An earlier image whose own best match among the others stands out by this margin (centred cosine,
+# unaligned) is *derived* from that match (a blend, warp or re-optimisation someone submitted
+# earlier, INVALID itself): it and its source are one image, not a best and a second best.
+LINK_MARGIN = 0.135
+# only a candidate this close to a query's best match can decide a flag (``compare`` passes its
+# largest threshold plus 0.03; the defaults' largest, self_margin, is 0.221): farther ones are not looked at
+LINK_WINDOW = 0.25
+
+
+def _first_other(top: torch.Tensor, at: torch.Tensor, same_at: Callable[[torch.Tensor, int], torch.Tensor]) -> torch.Tensor:
+    """second [c]: each row's value of its first candidate (columns 1.. of the sorted ``top`` /
+    ``at``) that ``same_at(rows, j)`` (bool per row: column j is the best image again) does not
+    reject; -2 where the candidates ran out (fewer references); the last candidate's where every
+    one was rejected. Decided column by column for the rows still open: a row costs what its first
+    few candidates cost, not all of them."""
+    c, k = top.shape
+    second = top[:, k - 1].clone()
+    open_ = torch.ones(c, dtype=torch.bool)
+    for j in range(1, k):
+        rows = open_.nonzero().flatten()
+        if not len(rows):
+            break
+        val = top[rows, j]
+        missing = val <= -2.0
+        rejected = torch.zeros(len(rows), dtype=torch.bool)
+        if (~missing).any():
+            rejected[~missing] = same_at(rows[~missing], j)
+        done = missing | ~rejected
+        second[rows[done]] = val[done]
+        open_[rows[done]] = False
+    return second
 
 
 def _top2(views: list[torch.Tensor], ref: torch.Tensor, exclude_self: bool,
-          same: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+          same: Callable[..., torch.Tensor] | None = None,
+          window: float = LINK_WINDOW) -> tuple[torch.Tensor, torch.Tensor]:
     """(margin s1 − s2, index of the best reference) of each query row: the best over views of
     the similarity to each reference row, then the best and the second best reference — the
-    second best among the TOP best that is not a near-duplicate of the best (``same(best [c],
-    candidates [c, k])`` -> bool [c, k]): copies of an image in the earlier material (an exact
-    copy someone submitted, a noised or shifted one) must not hide a later disguised copy of it.
+    second best among the TOP best that is not the best image again (``same(best [c], candidates
+    [c, k], live [c, k])`` -> bool [c, k], deciding only the candidates within ``window`` of the
+    best: the others cannot change a flag): copies and disguises of an image in the earlier
+    material (an exact copy someone submitted, a noised, shifted, rotated, blended or warped one)
+    must not hide a later disguised copy of it.
     With ``exclude_self`` (the bundle against itself) only references *before* the query count,
     so the later image of a derived pair is the one flagged, and only from position
     ``MIN_SELF_REFERENCES`` on."""
@@ -172,9 +206,10 @@ def _top2(views: list[torch.Tensor], ref: torch.Tensor, exclude_self: bool,
         top, at = best.topk(k, dim=1)
         second = top[:, 1]
         if same is not None and k > 2:
-            other = ~same(at[:, 0], at[:, 1:]) & (top[:, 1:] > -2.0)
-            first = torch.where(other.any(1), other.float().argmax(1), torch.full((hi - lo,), k - 2))
-            second = top[:, 1:].gather(1, first.view(-1, 1)).squeeze(1)
+            def same_at(rows: torch.Tensor, j: int) -> torch.Tensor:
+                live = top[rows, j] > top[rows, 0] - window  # only these can decide a flag
+                return same(at[rows, 0], at[rows, j:j + 1], live.view(-1, 1)).view(-1)
+            second = _first_other(top, at, same_at)
         valid = second > -2.0
         if exclude_self:
             valid &= torch.arange(lo, hi) >= MIN_SELF_REFERENCES
@@ -183,21 +218,93 @@ def _top2(views: list[torch.Tensor], ref: torch.Tensor, exclude_self: bool,
     return margin, best_at
 
 
-def _same_image(ref_grid: torch.Tensor, shifts: int, angles=()) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """best [c], candidates [c, k] (row indices of ``ref_grid``) -> bool [c, k]: the candidate is
-    a near-duplicate of the best (centred cosine ≥ DUPLICATE over the shifts of the best, and of
-    the best rotated by ``angles``): a rotated copy of the source in the earlier material is the
-    source, not a second best that hides a later disguise of it."""
-    plain = _unit(ref_grid.float())
+def _same_image(ref_grid: torch.Tensor, shifts: int, angles=(),
+                linkable: torch.Tensor | None = None) -> Callable[..., torch.Tensor]:
+    """best [c], candidates [c, k] (row indices of ``ref_grid``; optional ``live`` [c, k]: the
+    candidates worth deciding, the rest count as other images) -> bool [c, k]: the candidate is
+    the best image again, so it cannot be a second best, when
 
-    def same(best: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+    - it is a near-duplicate of the best (centred cosine ≥ DUPLICATE over the shifts of the best,
+      and of the best rotated by ``angles``): a rotated copy of the source in the earlier material;
+    - or one of the two is derived from the other, or both from one earlier image
+      (:func:`_parents`): a blend, warp or re-optimisation of the source that someone submitted
+      earlier (INVALID itself) would otherwise be the close second best that hides a later
+      disguise of the same source. ``linkable`` [m]: the rows that may be derived (submitted
+      dreams; not the eval set's real images); default all."""
+    plain = _unit(ref_grid.float())
+    parent = _parents(plain, linkable)
+
+    def same(best: torch.Tensor, cand: torch.Tensor, live: torch.Tensor | None = None) -> torch.Tensor:
         src = ref_grid[best].float()
         views = [v for a in (0.0, *angles) for v in _shifted(_rotate(src, a) if a else src, shifts)]
         b = torch.stack([_unit(v) for v in views])  # [views, c, d]
         c = plain[cand]                             # [c, k, d]
-        return torch.einsum("vcd,ckd->vck", b, c).amax(0) >= DUPLICATE
+        dup = torch.einsum("vcd,ckd->vck", b, c).amax(0) >= DUPLICATE
+        if live is None:
+            live = torch.ones_like(dup)
+        pc = torch.full_like(cand, -1)
+        pc[live] = parent(cand[live])
+        pb = parent(best).view(-1, 1).expand_as(cand)
+        bb = best.view(-1, 1).expand_as(cand)
+        linked = live & ((pc == bb) | (pb == cand) | ((pc == pb) & (pc != cand) & (pb != bb)))
+        return dup | linked
 
     return same
+
+
+def _parents(plain: torch.Tensor, linkable: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """rows (any shape) -> their parents, for unit reference rows ``plain`` [m, d] in time order
+    (oldest first): a row's parent is its best match among the rows *before* it when that match
+    stands out by LINK_MARGIN over the next candidate that is neither a near-duplicate of it nor
+    closest itself to it (a sibling: another copy of the same image); else the row itself. So a
+    blend, warp or re-optimisation of an earlier image names that image, however many other
+    disguises of it were submitted between them. Computed when first asked (only the candidates a
+    query could take as its second best, and what deciding them needs) and kept."""
+    m = len(plain)
+    order = torch.arange(m)
+    closest = torch.full((m,), -2, dtype=torch.int64)  # each row's best match before it (itself: none)
+    memo = torch.full((m,), -2, dtype=torch.int64)
+
+    def earlier(r: torch.Tensor) -> torch.Tensor:
+        return (plain[r] @ plain.T).masked_fill(order.view(1, -1) >= r.view(-1, 1), -2.0)
+
+    def best_before(rows: torch.Tensor) -> torch.Tensor:
+        todo = rows[closest[rows] == -2].unique()
+        for lo in range(0, len(todo), CHUNK):
+            r = todo[lo:lo + CHUNK]
+            v, at = earlier(r).max(1)
+            closest[r] = torch.where(v > -2.0, at, r)
+        return closest[rows]
+
+    def parent(rows: torch.Tensor) -> torch.Tensor:
+        flat = rows.reshape(-1)
+        todo = flat[memo[flat] == -2].unique()
+        # a row with few rows before it, or one that cannot be derived (a real image), is its own
+        fixed = todo < MIN_SELF_REFERENCES if linkable is None else (todo < MIN_SELF_REFERENCES) | ~linkable[todo]
+        memo[todo[fixed]] = todo[fixed]
+        todo = todo[~fixed]
+        k = min(TOP, m)
+        for lo in range(0, len(todo), CHUNK):
+            r = todo[lo:lo + CHUNK]
+            if k < 3:
+                memo[r] = r
+                continue
+            top, at = earlier(r).topk(k, dim=1)
+            best = at[:, 0]
+
+            def same_at(rows: torch.Tensor, j: int, top=top, at=at, best=best) -> torch.Tensor:
+                cand = at[rows, j]
+                out = (plain[best[rows]] * plain[cand]).sum(1) >= DUPLICATE
+                window = ~out & (top[rows, j] > top[rows, 0] - LINK_MARGIN)  # a sibling decides only here
+                if window.any():
+                    out[window] = best_before(cand[window]) == best[rows[window]]
+                return out
+            second = _first_other(top, at, same_at)  # -2: nothing else before it, so the best stands out
+            stands_out = (top[:, 0] > -2.0) & (top[:, 0] - second >= LINK_MARGIN)
+            memo[r] = torch.where(stands_out, best, r)
+        return memo[flat].view(rows.shape)
+
+    return parent
 
 
 @dataclass
@@ -260,22 +367,24 @@ def blends(query: torch.Tensor, ref_grid: torch.Tensor, angles=()) -> tuple[torc
 
 
 def compare(views: Views, ref_grid: torch.Tensor, thresholds: tuple[float, float, torch.Tensor | float],
-            exclude_self: bool = False, shifts: int = 1,
-            angles=()) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+            exclude_self: bool = False, shifts: int = 1, angles=(),
+            linkable: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Which query images look derived from the references ``ref_grid`` (``reference_grid``
     rows, possibly the union of several groups). ``thresholds``: (whole-image margin, quarter
     margin per reference row or one for all, quarters needed). Returns (flagged bool [n],
     flagged by the whole image, flagged by quarters, the reference row each flagged image
-    matched best)."""
+    matched best). ``linkable``: the reference rows that may be derived from older ones (oldest
+    first; ``_parents``), default all."""
     margin, quad, quad_min = thresholds
     whole_ref, quarter_refs = reference_rows(ref_grid)
-    same = _same_image(ref_grid, shifts, angles)
-    m_whole, at_whole = _top2(views.whole, whole_ref, exclude_self, same)
+    same = _same_image(ref_grid, shifts, angles, linkable)
+    window = max(float(margin), float(quad.max()) if isinstance(quad, torch.Tensor) else float(quad)) + 0.03
+    m_whole, at_whole = _top2(views.whole, whole_ref, exclude_self, same, window)
     by_whole = m_whole > float(margin)
     counts = torch.zeros(views.n, dtype=torch.int64)
     at = at_whole.clone()
     for q_views, q_ref in zip(views.quarters, quarter_refs):
-        m_q, at_q = _top2(q_views, q_ref, exclude_self, same)
+        m_q, at_q = _top2(q_views, q_ref, exclude_self, same, window)
         tau = quad[at_q] if isinstance(quad, torch.Tensor) else quad
         hit = m_q > tau
         counts += hit.long()
@@ -371,7 +480,9 @@ def _most_voted(images: torch.Tensor, groups: list, cfg: dict, limit: int) -> li
 def check_derived(images: torch.Tensor, groups: list[tuple[str, str, torch.Tensor]], cfg: dict,
                   self_check: bool = True) -> DerivedReport:
     """Compare a bundle (uint8 [N, C, H, W]) with earlier material and with itself: which images
-    are derived. ``groups``: ``(kind, label, grid)`` with ``grid`` the group's ``reference_grid``
+    are derived. ``groups``: ``(kind, label, grid)``, oldest first (earlier tasks' bundles, then
+    this task's earlier submissions in commit order, then the eval set: an earlier image derived
+    from an older one counts as that one, ``_parents``), with ``grid`` the group's ``reference_grid``
     at ``cfg``'s resolution. The margins are taken against the **union** of the groups (so more
     earlier work makes an honest image's second-best match closer, never a false flag more
     likely) and each flagged image is attributed to the group of its best match. At most
@@ -418,8 +529,9 @@ def check_derived(images: torch.Tensor, groups: list[tuple[str, str, torch.Tenso
         owner = torch.cat([torch.full((len(g[2]),), k, dtype=torch.int64) for k, g in enumerate(chosen)])
         quad = torch.tensor([float(cfg["eval_quad_margin"] if g[0] == "eval_set" else cfg["quad_margin"])
                              for g in chosen])[owner]
+        linkable = torch.cat([torch.full((len(g[2]),), g[0] != "eval_set") for g in chosen])  # not real images
         f, w, q, at = compare(views, union, (cfg["margin"], quad, cfg["quad_min"]), shifts=int(cfg["shifts"]),
-                              angles=cfg["angles"])
+                              angles=cfg["angles"], linkable=linkable)
         b, b_at = blends(views.whole[0], union, cfg["angles"])
         b &= ~f
         src = owner[torch.where(b, b_at, at)]

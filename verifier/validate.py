@@ -108,11 +108,12 @@ def validate_bytes(data: bytes, spec: TaskSpec, binding: Binding, earlier: Itera
 def _check_derived(images, spec: TaskSpec, earlier: list[Reference], index, eval_images) -> DerivedReport:
     """The derived-work check against the same earlier material as the near-twin check."""
     cfg = derived_config(spec)
-    groups = [(r.kind, r.label, r.work) for r in earlier]
-    if eval_images is not None and len(eval_images):
-        groups.append(("eval_set", "eval set", reference_grid(eval_images, cfg)))
+    groups = []  # oldest first: earlier tasks, this task's earlier submissions in commit order, the eval set
     if index is not None:
         groups += [(r.kind, r.label, r.work) for r in index.references([t["weights_cid"] for t in spec.teachers])]
+    groups += [(r.kind, r.label, r.work) for r in earlier]
+    if eval_images is not None and len(eval_images):
+        groups.append(("eval_set", "eval set", reference_grid(eval_images, cfg)))
     return check_derived(images, groups, cfg)
 
 

@@ -232,7 +232,7 @@ def _same_image(ref_grid: torch.Tensor, shifts: int, angles=(),
       disguise of the same source. ``linkable`` [m]: the rows that may be derived (submitted
       dreams; not the eval set's real images); default all."""
     plain = _unit(ref_grid.float())
-    parent = _parents(plain, linkable)
+    parent = _parents(plain, linkable, ref_grid, shifts, angles)
 
     def same(best: torch.Tensor, cand: torch.Tensor, live: torch.Tensor | None = None) -> torch.Tensor:
         src = ref_grid[best].float()
@@ -252,13 +252,16 @@ def _same_image(ref_grid: torch.Tensor, shifts: int, angles=(),
     return same
 
 
-def _parents(plain: torch.Tensor, linkable: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+def _parents(plain: torch.Tensor, linkable: torch.Tensor | None = None, grid: torch.Tensor | None = None,
+             shifts: int = 0, angles=()) -> Callable[[torch.Tensor], torch.Tensor]:
     """rows (any shape) -> their parents, for unit reference rows ``plain`` [m, d] in time order
     (oldest first): a row's parent is its best match among the rows *before* it when that match
     stands out by LINK_MARGIN over the next candidate that is neither a near-duplicate of it nor
-    closest itself to it (a sibling: another copy of the same image); else the row itself. So a
-    blend, warp or re-optimisation of an earlier image names that image, however many other
-    disguises of it were submitted between them. Computed when first asked (only the candidates a
+    closest itself to it (a sibling: another copy of the same image), by plain centred cosine or,
+    where that finds no link, with the row aligned (``shifts``, ``angles`` of ``grid``) to each of
+    its 32 closest candidates; else the row itself. So a blend, warp, rotation, shift or
+    re-optimisation of an earlier image names that image, however many other disguises of it were
+    submitted between them. Computed when first asked (only the candidates a
     query could take as its second best, and what deciding them needs) and kept."""
     m = len(plain)
     order = torch.arange(m)
@@ -276,6 +279,20 @@ def _parents(plain: torch.Tensor, linkable: torch.Tensor | None = None) -> Calla
             closest[r] = torch.where(v > -2.0, at, r)
         return closest[rows]
 
+    def link(top: torch.Tensor, at: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """each row of r's candidates (sorted ``top`` / ``at``): its best when that stands out, else itself"""
+        best = at[:, 0]
+
+        def same_at(rows: torch.Tensor, j: int) -> torch.Tensor:
+            cand = at[rows, j]
+            out = (plain[best[rows]] * plain[cand]).sum(1) >= DUPLICATE
+            window = ~out & (top[rows, j] > top[rows, 0] - LINK_MARGIN)  # a sibling decides only here
+            if window.any():
+                out[window] = best_before(cand[window]) == best[rows[window]]
+            return out
+        second = _first_other(top, at, same_at)  # -2: nothing else before it, so the best stands out
+        return torch.where((top[:, 0] > -2.0) & (top[:, 0] - second >= LINK_MARGIN), best, r)
+
     def parent(rows: torch.Tensor) -> torch.Tensor:
         flat = rows.reshape(-1)
         todo = flat[memo[flat] == -2].unique()
@@ -290,18 +307,18 @@ def _parents(plain: torch.Tensor, linkable: torch.Tensor | None = None) -> Calla
                 memo[r] = r
                 continue
             top, at = earlier(r).topk(k, dim=1)
-            best = at[:, 0]
-
-            def same_at(rows: torch.Tensor, j: int, top=top, at=at, best=best) -> torch.Tensor:
-                cand = at[rows, j]
-                out = (plain[best[rows]] * plain[cand]).sum(1) >= DUPLICATE
-                window = ~out & (top[rows, j] > top[rows, 0] - LINK_MARGIN)  # a sibling decides only here
-                if window.any():
-                    out[window] = best_before(cand[window]) == best[rows[window]]
-                return out
-            second = _first_other(top, at, same_at)  # -2: nothing else before it, so the best stands out
-            stands_out = (top[:, 0] > -2.0) & (top[:, 0] - second >= LINK_MARGIN)
-            memo[r] = torch.where(stands_out, best, r)
+            chosen = link(top, at, r)
+            open_ = chosen == r  # no plain link: try again with r aligned to each candidate
+            if grid is not None and (shifts or angles) and open_.any():
+                ro, to, ao = r[open_], top[open_], at[open_]
+                src = grid[ro].float()
+                views = torch.stack([_unit(v) for a in (0.0, *angles)
+                                     for v in _shifted(_rotate(src, a) if a else src, shifts)])  # [V, c, d]
+                aligned = torch.einsum("vcd,ckd->vck", views, plain[ao]).amax(0)
+                aligned = torch.where(to > -2.0, aligned, torch.full_like(aligned, -2.0))
+                a_top, order_ = aligned.sort(dim=1, descending=True)
+                chosen[open_] = link(a_top, ao.gather(1, order_), ro)
+            memo[r] = chosen
         return memo[flat].view(rows.shape)
 
     return parent

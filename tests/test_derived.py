@@ -175,7 +175,7 @@ def test_disguises_of_the_source_in_the_earlier_material_count_as_the_source(mni
     # the mechanism: without the links the same copies hide behind the masks
     if masks == ("rotated", "blended"):
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(cd, "_parents", lambda plain, linkable=None: (lambda rows: rows))
+            mp.setattr(cd, "_parents", lambda plain, *a, **k: (lambda rows: rows))
             assert check_derived(cheats.elastic(h, 2.0, 4.0), earlier, MNIST).fraction < 0.1
 
 

@@ -143,8 +143,8 @@ def reference_rows(grid: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]
 
 TOP = 32  # the best matches of each query looked at for a second best that is not a copy of the best
 DUPLICATE = 0.97  # two references this alike (centred cosine, aligned over the shifts) are one image
-# An earlier image whose own best match among the others stands out by this margin (centred cosine,
-# unaligned) is *derived* from that match (a blend, warp or re-optimisation someone submitted
+# An earlier image whose own best match among the images before it stands out by this margin
+# (centred cosine, plain or aligned: ``_parents``) is *derived* from that match (a blend, warp or re-optimisation someone submitted
 # earlier, INVALID itself): it and its source are one image, not a best and a second best.
 LINK_MARGIN = 0.135
 # only a candidate this close to a query's best match can decide a flag (``compare`` passes its
@@ -218,6 +218,13 @@ def _top2(views: list[torch.Tensor], ref: torch.Tensor, exclude_self: bool,
     return margin, best_at
 
 
+def _aligned(rows: torch.Tensor, shifts: int, angles=()) -> torch.Tensor:
+    """[views, c, d]: unit rows of grid rows [c, 1, g, g'] rotated by 0 and each of ``angles``,
+    then shifted by up to ``shifts`` cells (the alignments a disguise is undone by)."""
+    src = rows.float()
+    return torch.stack([_unit(v) for a in (0.0, *angles) for v in _shifted(_rotate(src, a) if a else src, shifts)])
+
+
 def _same_image(ref_grid: torch.Tensor, shifts: int, angles=(),
                 linkable: torch.Tensor | None = None) -> Callable[..., torch.Tensor]:
     """best [c], candidates [c, k] (row indices of ``ref_grid``; optional ``live`` [c, k]: the
@@ -235,10 +242,8 @@ def _same_image(ref_grid: torch.Tensor, shifts: int, angles=(),
     parent = _parents(plain, linkable, ref_grid, shifts, angles)
 
     def same(best: torch.Tensor, cand: torch.Tensor, live: torch.Tensor | None = None) -> torch.Tensor:
-        src = ref_grid[best].float()
-        views = [v for a in (0.0, *angles) for v in _shifted(_rotate(src, a) if a else src, shifts)]
-        b = torch.stack([_unit(v) for v in views])  # [views, c, d]
-        c = plain[cand]                             # [c, k, d]
+        b = _aligned(ref_grid[best], shifts, angles)  # [views, c, d]
+        c = plain[cand]                               # [c, k, d]
         dup = torch.einsum("vcd,ckd->vck", b, c).amax(0) >= DUPLICATE
         if live is None:
             live = torch.ones_like(dup)
@@ -311,10 +316,7 @@ def _parents(plain: torch.Tensor, linkable: torch.Tensor | None = None, grid: to
             open_ = chosen == r  # no plain link: try again with r aligned to each candidate
             if grid is not None and (shifts or angles) and open_.any():
                 ro, to, ao = r[open_], top[open_], at[open_]
-                src = grid[ro].float()
-                views = torch.stack([_unit(v) for a in (0.0, *angles)
-                                     for v in _shifted(_rotate(src, a) if a else src, shifts)])  # [V, c, d]
-                aligned = torch.einsum("vcd,ckd->vck", views, plain[ao]).amax(0)
+                aligned = torch.einsum("vcd,ckd->vck", _aligned(grid[ro], shifts, angles), plain[ao]).amax(0)
                 aligned = torch.where(to > -2.0, aligned, torch.full_like(aligned, -2.0))
                 a_top, order_ = aligned.sort(dim=1, descending=True)
                 chosen[open_] = link(a_top, ao.gather(1, order_), ro)
